@@ -1,0 +1,33 @@
+# Every target creates the virtual environment when it is missing, then acts.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test demo bench release fetch-cifar10 clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cs231n-grade demo
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+release: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cs231n-grade release
+
+fetch-cifar10: $(STAMP)
+	$(BIN)/python -m cs231n_lib.data fetch cifar10
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis grading-output
