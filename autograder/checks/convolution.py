@@ -1,0 +1,124 @@
+"""Checks of notebook 1 (convolution, naive): output size, naive forward and backward passes."""
+
+import numpy as np
+
+from .base import Check, register
+
+
+def conv_case_inputs(check, case):
+    """x, w, b and the hyperparameters of a convolution case, all as arrays."""
+    rng, dtype = check.rng(case), check.dtype_of(case)
+    x = rng.standard_normal(case["x"]).astype(dtype)
+    w = rng.standard_normal(case["w"]).astype(dtype)
+    b = rng.standard_normal(case["w"][0]).astype(dtype)
+    return {
+        "x": x, "w": w, "b": b,
+        "stride": np.array(case.get("stride", 1)), "pad": np.array(case.get("pad", 0)),
+        "dilation": np.array(case.get("dilation", 1)),
+    }
+
+
+def conv_param_of(check, inputs):
+    param = {"stride": check.scalar(inputs, "stride"), "pad": check.scalar(inputs, "pad")}
+    if check.scalar(inputs, "dilation") != 1:
+        param["dilation"] = check.scalar(inputs, "dilation")
+    return param
+
+
+@register
+class ConvOutputSize(Check):
+    """conv_output_size(W, F, S, P) -> int, raising ValueError for impossible settings.
+
+    Case: {"W": 10, "F": 3, "S": 2, "P": 0}
+    """
+
+    name = "conv_output_size"
+
+    def make_inputs(self, case):
+        return {k: np.array(case[k]) for k in ("W", "F", "S", "P")}
+
+    def describe(self, case):
+        return ", ".join(f"{k}={case[k]}" for k in ("W", "F", "S", "P"))
+
+    def tolerance_for(self, case):
+        return 0.0
+
+    def reference(self, inputs):
+        from cs231n_lib.sizing import conv_output_size
+
+        args = [self.scalar(inputs, k) for k in ("W", "F", "S", "P")]
+        try:
+            return {"size": np.array(conv_output_size(*args)), "raised": np.array("")}
+        except ValueError:
+            return {"size": np.array(-1), "raised": np.array("ValueError")}
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        args = [self.scalar(inputs, k) for k in ("W", "F", "S", "P")]
+        try:
+            size = fn(*args)
+        except ValueError:
+            return {"size": np.array(-1), "raised": np.array("ValueError")}
+        if isinstance(size, float) and size.is_integer():
+            size = int(size)
+        return {"size": np.asarray(size), "raised": np.array("")}
+
+
+@register
+class ConvForwardNaive(Check):
+    """conv_forward_naive(x, w, b, conv_param) -> (out, cache).
+
+    Case: {"x": (N, C, H, W), "w": (F, C, HH, WW), "stride": 1, "pad": 0, "seed": 0}
+    """
+
+    name = "conv_forward_naive"
+
+    def make_inputs(self, case):
+        return conv_case_inputs(self, case)
+
+    def reference(self, inputs):
+        from cs231n_lib import conv_forward
+
+        out, _ = conv_forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
+        return {"out": out}
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        out, _ = fn(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
+        return {"out": out}
+
+
+@register
+class ConvBackwardNaive(Check):
+    """conv_backward_naive(dout, cache) -> (dx, dw, db), the cache coming from the student's forward.
+
+    Case: as for conv_forward_naive.
+    """
+
+    name = "conv_backward_naive"
+    requires = ("conv_forward_naive", "conv_backward_naive")
+
+    def make_inputs(self, case):
+        inputs = conv_case_inputs(self, case)
+        out_shape = self.reference_forward(inputs).shape
+        inputs["dout"] = self.rng(dict(case, seed=int(case.get("seed", 0)) + 1)).standard_normal(out_shape).astype(inputs["x"].dtype)
+        return inputs
+
+    def reference_forward(self, inputs):
+        from cs231n_lib import conv_forward
+
+        return conv_forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))[0]
+
+    def reference(self, inputs):
+        from cs231n_lib import conv_backward, conv_forward
+
+        _, cache = conv_forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
+        dx, dw, db = conv_backward(inputs["dout"], cache)
+        return {"dx": dx, "dw": dw, "db": db}
+
+    def call(self, namespace, inputs):
+        forward = self.student(namespace, "conv_forward_naive")
+        backward = self.student(namespace, "conv_backward_naive")
+        _, cache = forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
+        dx, dw, db = backward(inputs["dout"], cache)
+        return {"dx": dx, "dw": dw, "db": db}

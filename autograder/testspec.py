@@ -1,0 +1,67 @@
+"""Read the graded checks out of a test cell's source, without executing it.
+
+The grader runs this on the instructor's source notebook only (never on a student's copy): each
+``check("name", cases=[...])`` call becomes a ``CheckCall`` with its cases, marked hidden when
+it sits between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``. Only literals are
+accepted, so reading a test cell can never run code.
+"""
+
+import ast
+from dataclasses import dataclass
+
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
+
+
+class TestSpecError(ValueError):
+    """An instructor's test cell that the grader cannot read."""
+
+
+@dataclass(frozen=True)
+class CheckCall:
+    name: str
+    cases: tuple
+    hidden: bool
+    line: int = 0
+
+
+def _hidden_line_ranges(source):
+    ranges, start = [], None
+    for number, line in enumerate(source.splitlines(), 1):
+        stripped = line.strip()
+        if stripped == BEGIN_HIDDEN:
+            start = number
+        elif stripped == END_HIDDEN and start is not None:
+            ranges.append((start, number))
+            start = None
+    return ranges
+
+
+def parse_test_cell(source, cell_label="test cell"):
+    """Return the list of ``CheckCall`` found in ``source``, in source order.
+
+    Raises ``TestSpecError`` naming the cell when a ``check`` call is not made of literals.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise TestSpecError(f"{cell_label}: not valid Python ({exc.msg}, line {exc.lineno})") from None
+    hidden_ranges = _hidden_line_ranges(source)
+    calls = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "check"):
+            continue
+        try:
+            name = ast.literal_eval(node.args[0]) if node.args else None
+            cases_node = next((k.value for k in node.keywords if k.arg == "cases"), None)
+            if cases_node is None and len(node.args) > 1:
+                cases_node = node.args[1]
+            cases = ast.literal_eval(cases_node) if cases_node is not None else None
+        except ValueError:
+            raise TestSpecError(f"{cell_label}, line {node.lineno}: check(...) arguments must be literals") from None
+        if not isinstance(name, str) or not isinstance(cases, list) or not all(isinstance(c, dict) for c in cases):
+            raise TestSpecError(f"{cell_label}, line {node.lineno}: expected check('name', cases=[{{...}}, ...])")
+        hidden = any(a <= node.lineno <= b for a, b in hidden_ranges)
+        calls.append(CheckCall(name, tuple(cases), hidden, node.lineno))
+    calls.sort(key=lambda c: c.line)
+    return calls
