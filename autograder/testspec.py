@@ -13,7 +13,7 @@ BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 
 
-class TestSpecError(ValueError):
+class CheckSpecError(ValueError):
     """An instructor's test cell that the grader cannot read."""
 
 
@@ -40,12 +40,12 @@ def _hidden_line_ranges(source):
 def parse_test_cell(source, cell_label="test cell"):
     """Return the list of ``CheckCall`` found in ``source``, in source order.
 
-    Raises ``TestSpecError`` naming the cell when a ``check`` call is not made of literals.
+    Raises ``CheckSpecError`` naming the cell when a ``check`` call is not made of literals.
     """
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        raise TestSpecError(f"{cell_label}: not valid Python ({exc.msg}, line {exc.lineno})") from None
+        raise CheckSpecError(f"{cell_label}: not valid Python ({exc.msg}, line {exc.lineno})") from None
     hidden_ranges = _hidden_line_ranges(source)
     calls = []
     for node in ast.walk(tree):
@@ -58,9 +58,9 @@ def parse_test_cell(source, cell_label="test cell"):
                 cases_node = node.args[1]
             cases = ast.literal_eval(cases_node) if cases_node is not None else None
         except ValueError:
-            raise TestSpecError(f"{cell_label}, line {node.lineno}: check(...) arguments must be literals") from None
+            raise CheckSpecError(f"{cell_label}, line {node.lineno}: check(...) arguments must be literals") from None
         if not isinstance(name, str) or not isinstance(cases, list) or not all(isinstance(c, dict) for c in cases):
-            raise TestSpecError(f"{cell_label}, line {node.lineno}: expected check('name', cases=[{{...}}, ...])")
+            raise CheckSpecError(f"{cell_label}, line {node.lineno}: expected check('name', cases=[{{...}}, ...])")
         hidden = any(a <= node.lineno <= b for a, b in hidden_ranges)
         calls.append(CheckCall(name, tuple(cases), hidden, node.lineno))
     calls.sort(key=lambda c: c.line)
