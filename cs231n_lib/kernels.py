@@ -1,0 +1,325 @@
+"""Numba kernels behind the readable layers of ``cs231n_lib``: the speed tricks live here.
+
+Nothing in this module is meant to be read first. Students should open ``conv.py`` and
+``pooling.py``; those call the kernels below for the memory-bound loops (im2col, col2im,
+pooling, re-layouts) and leave every matrix product to NumPy.
+
+Design choices, each measured on the project's 2-core machine (research/perf-baseline.md):
+
+* **No BLAS inside ``@njit``.** ``np.dot`` in nopython mode goes through SciPy's BLAS, a second
+  OpenBLAS with its own thread pool. The GEMMs are done by NumPy in the layer functions.
+* **Threading layer: ``workqueue``** (unless the user chose one with ``NUMBA_THREADING_LAYER``).
+  Numba's default here is ``omp`` (GNU OpenMP), whose idle workers keep spinning after a
+  parallel loop and fight OpenBLAS's threads for the two cores: a conv layer ran about 10x
+  slower. ``workqueue`` workers sleep, so it alternates cleanly with BLAS. It does not allow
+  two Python threads to launch parallel kernels at the same time, so every launch from this
+  library goes through ``_LAUNCH_LOCK`` (see ``launch``).
+* **On-disk cache** (``cache=True``) so that a second process loads the machine code instead of
+  compiling again (about 1 s per kernel and dtype). When no cache folder is writable (read-only
+  install, unwritable ``NUMBA_CACHE_DIR`` and home), Numba refuses ``cache=True`` at decoration
+  time; ``_jit`` then points Numba at a private temporary folder, and if even that fails it
+  compiles without a cache. ``CACHE_MODE`` records which of the three happened.
+* **Padding is never materialised**: the kernels compute, for each filter tap, the range of
+  output columns that read inside the image and write zeros elsewhere.
+
+Column layout shared by every im2col-style kernel (the one documented in ``conv.im2col``): a
+column matrix has one row per filter tap ``k = (c * HH + i) * WW + j`` and one column per output
+position ``g = (n * Hout + oy) * Wout + ox``. A kernel works on a contiguous range of columns
+``[col_start, col_start + L)``; the whole matrix is the range ``[0, N * Hout * Wout)``.
+"""
+
+import os
+import tempfile
+import threading
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+# --------------------------------------------------------------------------------------------
+# Threading layer and launch lock
+# --------------------------------------------------------------------------------------------
+
+if not os.environ.get("NUMBA_THREADING_LAYER"):
+    # Only effective before the first parallel launch in the process; harmless afterwards.
+    numba.config.THREADING_LAYER = "workqueue"
+
+_LAUNCH_LOCK = threading.RLock()
+
+
+def launch(kernel, *args):
+    """Run a (parallel) kernel; serialised because ``workqueue`` is not re-entrant."""
+    with _LAUNCH_LOCK:
+        return kernel(*args)
+
+
+# --------------------------------------------------------------------------------------------
+# Compilation with an on-disk cache that degrades gracefully
+# --------------------------------------------------------------------------------------------
+
+CACHE_MODE = "default"  # "default" | "private-tempdir" | "off"; see _jit
+
+
+def _private_cache_dir():
+    path = os.path.join(tempfile.gettempdir(), f"cs231n_lib-numba-cache-{os.getuid()}")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def _jit(parallel=False):
+    """``njit(cache=True)`` that still works when no cache folder is writable."""
+
+    def decorate(func):
+        global CACHE_MODE
+        options = dict(nogil=True, parallel=parallel, error_model="numpy", boundscheck=False)
+        if CACHE_MODE != "off":
+            try:
+                return njit(cache=True, **options)(func)
+            except RuntimeError:  # "cannot cache function ...: no locator available"
+                pass
+            if CACHE_MODE == "default":
+                try:
+                    numba.config.CACHE_DIR = _private_cache_dir()
+                    CACHE_MODE = "private-tempdir"
+                    return njit(cache=True, **options)(func)
+                except (OSError, RuntimeError):
+                    pass
+            CACHE_MODE = "off"
+        return njit(cache=False, **options)(func)
+
+    return decorate
+
+
+# --------------------------------------------------------------------------------------------
+# Convolution: im2col / col2im over a range of columns, and the NCHW <-> (F, L) re-layouts
+# --------------------------------------------------------------------------------------------
+
+
+@_jit(parallel=True)
+def im2col_columns(x, HH, WW, stride, pad, dilation, Hout, Wout, col_start, cols):
+    """Fill ``cols`` (K, L) with columns ``[col_start, col_start + L)`` of im2col(x).
+
+    Row k = (c*HH + i)*WW + j holds x_padded[n, c, oy*stride + i*dilation, ox*stride + j*dilation]
+    for column g = (n*Hout + oy)*Wout + ox; positions in the zero padding are written as 0.
+    """
+    N, C, H, W = x.shape
+    K, L = cols.shape
+    P = Hout * Wout
+    zero = cols.dtype.type(0)
+    for k in prange(K):
+        c = k // (HH * WW)
+        i = (k // WW) % HH
+        j = k % WW
+        dy = i * dilation - pad
+        dxo = j * dilation - pad
+        # output columns whose input column ox*stride + dxo is inside [0, W)
+        ox_lo = 0 if dxo >= 0 else (-dxo + stride - 1) // stride
+        ox_hi = (W - 1 - dxo) // stride + 1 if W - 1 - dxo >= 0 else 0
+        col = 0
+        g = col_start
+        while col < L:
+            n = g // P
+            p = g - n * P
+            oy = p // Wout
+            ox0 = p - oy * Wout
+            seg = min(Wout - ox0, L - col)
+            end = ox0 + seg
+            y = oy * stride + dy
+            base = col - ox0  # cols[k, base + ox] is output column ox of this row segment
+            if y < 0 or y >= H:
+                for ox in range(ox0, end):
+                    cols[k, base + ox] = zero
+            else:
+                lo = min(max(ox_lo, ox0), end)
+                hi = max(min(ox_hi, end), lo)
+                for ox in range(ox0, lo):
+                    cols[k, base + ox] = zero
+                for ox in range(lo, hi):
+                    cols[k, base + ox] = x[n, c, y, ox * stride + dxo]
+                for ox in range(hi, end):
+                    cols[k, base + ox] = zero
+            col += seg
+            g += seg
+
+
+@_jit(parallel=True)
+def col2im_columns_add(cols, HH, WW, stride, pad, dilation, Hout, Wout, col_start, dx):
+    """Adjoint of ``im2col_columns``: add columns ``[col_start, col_start + L)`` of ``cols`` into dx.
+
+    Entries that fall in the padding are dropped; overlapping windows are summed. Parallel over
+    (sample, channel) planes of dx, so no two threads write the same element.
+    """
+    N, C, H, W = dx.shape
+    K, L = cols.shape
+    P = Hout * Wout
+    n_first = col_start // P
+    n_last = (col_start + L - 1) // P
+    for q in prange((n_last - n_first + 1) * C):
+        n = n_first + q // C
+        c = q % C
+        g_begin = max(col_start, n * P)
+        g_end = min(col_start + L, (n + 1) * P)
+        for i in range(HH):
+            dy = i * dilation - pad
+            for j in range(WW):
+                k = (c * HH + i) * WW + j
+                dxo = j * dilation - pad
+                ox_lo = 0 if dxo >= 0 else (-dxo + stride - 1) // stride
+                ox_hi = (W - 1 - dxo) // stride + 1 if W - 1 - dxo >= 0 else 0
+                g = g_begin
+                while g < g_end:
+                    p = g - n * P
+                    oy = p // Wout
+                    ox0 = p - oy * Wout
+                    seg = min(Wout - ox0, g_end - g)
+                    end = ox0 + seg
+                    y = oy * stride + dy
+                    if y >= 0 and y < H:
+                        base = g - col_start - ox0
+                        lo = min(max(ox_lo, ox0), end)
+                        hi = max(min(ox_hi, end), lo)
+                        for ox in range(lo, hi):
+                            dx[n, c, y, ox * stride + dxo] += cols[k, base + ox]
+                    g += seg
+
+
+@_jit(parallel=True)
+def columns_to_nchw(prod, bias, col_start, out):
+    """out[n, f, p] = prod[f, g - col_start] + bias[f] for the columns g held by ``prod`` (F, L).
+
+    ``out`` is (N, F, P) with P = Hout*Wout; this is the forward pass's bias add and re-layout
+    from the GEMM's (F, columns) result to NCHW, done in one pass over memory.
+    """
+    F, L = prod.shape
+    P = out.shape[2]
+    for f in prange(F):
+        bf = bias[f]
+        g = col_start
+        while g < col_start + L:
+            n = g // P
+            p0 = g - n * P
+            seg = min(P - p0, col_start + L - g)
+            off = g - col_start - p0
+            for p in range(p0, p0 + seg):
+                out[n, f, p] = prod[f, off + p] + bf
+            g += seg
+
+
+@_jit(parallel=True)
+def nchw_to_columns(dout, col_start, dst):
+    """dst[f, g - col_start] = dout[n, f, p] for the columns g = n*P + p of ``dst`` (F, L).
+
+    The inverse re-layout of ``columns_to_nchw`` (without the bias): gathers the upstream
+    gradient of a range of output positions into a matrix that can enter a GEMM.
+    """
+    F, L = dst.shape
+    P = dout.shape[2]
+    for f in prange(F):
+        g = col_start
+        while g < col_start + L:
+            n = g // P
+            p0 = g - n * P
+            seg = min(P - p0, col_start + L - g)
+            off = g - col_start - p0
+            for p in range(p0, p0 + seg):
+                dst[f, off + p] = dout[n, f, p]
+            g += seg
+
+
+# --------------------------------------------------------------------------------------------
+# Pooling (windows of PH x PW moved by `stride`; no padding)
+# --------------------------------------------------------------------------------------------
+
+
+@_jit(parallel=True)
+def max_pool_forward_planes(x, PH, PW, stride, out, argmax):
+    """out[n, c, oy, ox] = max of the window; argmax = its offset i*PW + j inside the window.
+
+    Ties go to the FIRST maximum in row-major order within the window (strict ``>``).
+    NaN propagates: a NaN in a window becomes that window's maximum.
+    """
+    N, C, H, W = x.shape
+    Hout, Wout = out.shape[2], out.shape[3]
+    for q in prange(N * C):
+        n = q // C
+        c = q % C
+        for oy in range(Hout):
+            for ox in range(Wout):
+                y0 = oy * stride
+                x0 = ox * stride
+                best = x[n, c, y0, x0]
+                best_at = 0
+                for i in range(PH):
+                    for j in range(PW):
+                        v = x[n, c, y0 + i, x0 + j]
+                        # strict > keeps the first maximum; the first NaN wins and stays
+                        if v > best or (v != v and best == best):
+                            best = v
+                            best_at = i * PW + j
+                out[n, c, oy, ox] = best
+                argmax[n, c, oy, ox] = best_at
+
+
+@_jit(parallel=True)
+def max_pool_backward_planes(dout, argmax, PW, stride, dx):
+    """dx = 0, then each dout[n, c, oy, ox] is added at its window's argmax (overlaps add up)."""
+    N, C, H, W = dx.shape
+    Hout, Wout = dout.shape[2], dout.shape[3]
+    zero = dx.dtype.type(0)
+    for q in prange(N * C):
+        n = q // C
+        c = q % C
+        for y in range(H):
+            for xx in range(W):
+                dx[n, c, y, xx] = zero
+        for oy in range(Hout):
+            for ox in range(Wout):
+                a = argmax[n, c, oy, ox]
+                dx[n, c, oy * stride + a // PW, ox * stride + a % PW] += dout[n, c, oy, ox]
+
+
+@_jit(parallel=True)
+def avg_pool_forward_planes(x, PH, PW, stride, out):
+    """out[n, c, oy, ox] = mean of the PH x PW window (summed in the input's dtype)."""
+    N, C, H, W = x.shape
+    Hout, Wout = out.shape[2], out.shape[3]
+    scale = out.dtype.type(1.0 / (PH * PW))
+    for q in prange(N * C):
+        n = q // C
+        c = q % C
+        for oy in range(Hout):
+            for ox in range(Wout):
+                total = out.dtype.type(0)
+                for i in range(PH):
+                    for j in range(PW):
+                        total += x[n, c, oy * stride + i, ox * stride + j]
+                out[n, c, oy, ox] = total * scale
+
+
+@_jit(parallel=True)
+def avg_pool_backward_planes(dout, PH, PW, stride, dx):
+    """dx = 0, then each dout / (PH*PW) is added to every position of its window."""
+    N, C, H, W = dx.shape
+    Hout, Wout = dout.shape[2], dout.shape[3]
+    zero = dx.dtype.type(0)
+    scale = dx.dtype.type(1.0 / (PH * PW))
+    for q in prange(N * C):
+        n = q // C
+        c = q % C
+        for y in range(H):
+            for xx in range(W):
+                dx[n, c, y, xx] = zero
+        for oy in range(Hout):
+            for ox in range(Wout):
+                g = dout[n, c, oy, ox] * scale
+                for i in range(PH):
+                    for j in range(PW):
+                        dx[n, c, oy * stride + i, ox * stride + j] += g
+
+
+# Every kernel, for warm-up and for the tests that compare with the pure-Python versions.
+ALL_KERNELS = (
+    im2col_columns, col2im_columns_add, columns_to_nchw, nchw_to_columns,
+    max_pool_forward_planes, max_pool_backward_planes,
+    avg_pool_forward_planes, avg_pool_backward_planes,
+)
