@@ -200,13 +200,13 @@ def _verified_local_archive(path, md5):
     return path
 
 
-def _offline_message(url, reason):
+def _offline_message(url, reason, home):
     return (
         f"Could not reach {url} ({reason}). This machine seems to be offline. The notebooks still "
         f"run: get_CIFAR10_data() falls back to scikit-learn's handwritten digits when CIFAR-10 is "
-        f"absent. To install CIFAR-10 without internet, copy cifar-10-python.tar.gz here and run "
-        f"`{FETCH_COMMAND} --from /path/to/cifar-10-python.tar.gz`, or use --from with the URL "
-        f"of a mirror.")
+        f"absent. To install CIFAR-10 without internet, bring cifar-10-python.tar.gz from another "
+        f"machine and run `{FETCH_COMMAND} --from /path/to/cifar-10-python.tar.gz` (or copy it "
+        f"into {home} and run `{FETCH_COMMAND}`), or use --from with the URL of a mirror.")
 
 
 def _download(url, part, md5, timeout, progress):
@@ -219,7 +219,7 @@ def _download(url, part, md5, timeout, progress):
             f"--from with a local copy of cifar-10-python.tar.gz.") from e
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
         reason = getattr(e, "reason", e)
-        raise DownloadError(_offline_message(url, reason)) from e
+        raise DownloadError(_offline_message(url, reason, part.parent)) from e
 
     hasher = hashlib.md5()
     received = 0
@@ -266,7 +266,7 @@ def _extract_cifar10(archive, home):
     target = home / CIFAR10_FOLDER
     scratch = Path(tempfile.mkdtemp(prefix=f".{CIFAR10_FOLDER}.", suffix=".part", dir=home))
     try:
-        print(f"Extracting {archive.name} ...")
+        print(f"Extracting CIFAR-10 into {target} ...")
         try:
             with tarfile.open(archive, "r:gz") as tar:
                 members = tar.getmembers()
