@@ -167,7 +167,9 @@ def _obtain_archive(home, source, md5, timeout, progress, keep_archive):
     if not _is_url(source):
         return _verified_local_archive(Path(source).expanduser(), md5), False
 
-    part = Path(tempfile.mkstemp(prefix=f"{CIFAR10_ARCHIVE}.", suffix=".part", dir=home)[1])
+    descriptor, name = tempfile.mkstemp(prefix=f"{CIFAR10_ARCHIVE}.", suffix=".part", dir=home)
+    os.close(descriptor)
+    part = Path(name)
     try:
         _download(str(source), part, md5, timeout, progress)
         if keep_archive:
