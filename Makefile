@@ -27,7 +27,7 @@ release: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cs231n-grade release
 
 fetch-cifar10: $(STAMP)
-	$(BIN)/python -m cs231n_lib.data fetch cifar10
+	$(BIN)/python -m cs231n_lib.data fetch cifar10 $(FETCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis grading-output
