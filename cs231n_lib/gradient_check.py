@@ -1,0 +1,106 @@
+"""Numerical gradients by central differences, and the relative error used to compare them.
+
+A backward pass is checked by comparing its analytic gradient with ``(f(x + h) - f(x - h)) / 2h``
+evaluated one coordinate at a time. Use float64: in float32 the rounding of f swamps the
+difference for any useful h.
+"""
+
+import numpy as np
+
+from ._validate import float_array
+
+
+def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
+    """Numerical gradient of a scalar function ``f`` at ``x``.
+
+    Inputs:
+    - f: function taking the array x and returning a number
+    - x: array (float32 or float64) at which to evaluate the gradient; it is perturbed in
+      place one entry at a time and restored exactly afterwards
+    - verbose: print every coordinate and its gradient
+    - h: step of the central difference
+
+    Returns grad, an array of the shape and dtype of x.
+    """
+    _check_step(h)
+    _check_perturbable(x)
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readonly"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        try:
+            x[ix] = old + h
+            f_plus = float(f(x))
+            x[ix] = old - h
+            f_minus = float(f(x))
+        finally:
+            x[ix] = old
+        grad[ix] = (f_plus - f_minus) / (2 * h)
+        if verbose:
+            print(ix, grad[ix])
+        it.iternext()
+    return grad
+
+
+def eval_numerical_gradient_array(f, x, df, h=1e-5):
+    """Numerical gradient of ``sum(f(x) * df)`` with respect to ``x``, for array-valued ``f``.
+
+    This is what a backward pass computes when ``df`` is the upstream gradient.
+
+    Inputs:
+    - f: function taking the array x and returning an array of the shape of df
+    - x: array at which to evaluate; perturbed in place one entry at a time and restored
+    - df: upstream gradient, shape of f(x)
+    - h: step of the central difference
+
+    Returns grad, an array of the shape and dtype of x.
+    """
+    _check_step(h)
+    _check_perturbable(x)
+    df = float_array("df", df)
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readonly"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        try:
+            x[ix] = old + h
+            f_plus = np.array(f(x), dtype=np.float64)  # a copy: f may return a view it reuses
+            x[ix] = old - h
+            f_minus = np.array(f(x), dtype=np.float64)
+        finally:
+            x[ix] = old
+        if f_plus.shape != df.shape:
+            raise ValueError(f"f(x) has shape {f_plus.shape} but df has shape {df.shape}; they must match")
+        grad[ix] = np.sum((f_plus - f_minus) * df) / (2 * h)
+        it.iternext()
+    return grad
+
+
+def rel_error(x, y):
+    """Largest relative error between two arrays of the same shape.
+
+    ``max |x - y| / max(1e-8, |x| + |y|)``, elementwise, then the maximum over all entries.
+    Raises ``ValueError`` naming both shapes when they differ (no broadcasting).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"rel_error needs arrays of the same shape; found {x.shape} and {y.shape}")
+    if x.size == 0:
+        return 0.0
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def _check_step(h):
+    if not (np.isfinite(h) and h > 0):
+        raise ValueError(f"h (finite-difference step) must be a positive number; found {h!r}")
+
+
+def _check_perturbable(x):
+    if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64):
+        found = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+        raise ValueError(f"x must be a float32 or float64 ndarray (it is perturbed in place); found {found}")
+    if not x.flags.writeable:
+        raise ValueError("x must be writeable: it is perturbed in place and restored")
