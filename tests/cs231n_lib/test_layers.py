@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cs231n_lib.layers import (
@@ -156,6 +156,9 @@ def test_losses_match_loop_oracles(seed, N, C, dtype, scale):
 @given(seed=seeds, N=st.integers(1, 6), C=st.integers(2, 6))
 def test_loss_gradients_match_numerical_gradient(seed, N, C):
     x, y = data(seed, (N, C)), labels(seed, N, C)
+    margins = x - x[np.arange(N), y][:, None] + 1
+    margins[np.arange(N), y] = 1.0
+    assume(float(np.min(np.abs(margins))) > 1e-3)  # a hinge kink inside the stencil is not a bug
     for loss_fn in (softmax_loss, svm_loss):
         _, dx = loss_fn(x, y)
         numeric = numerical_gradient(lambda v: loss_fn(v, y)[0], x, np.array(1.0))
