@@ -544,6 +544,11 @@ def fc_to_conv_weights(W_fc, b_fc, in_shape):
     Returns ``(w, b)``: conv filters of shape (K, C, H, W) and biases (K,), same dtype. A conv
     with these filters, stride 1 and no padding gives the FC's output at 1x1 on the original
     volume, and slides over a larger volume in one pass.
+
+    One pass of the converted net over a large image equals running the original net on every
+    crop at steps of ``total_stride(spec)`` pixels exactly when the convs do not pad. With
+    "same" padding a crop sees zeros at its border where the large image has pixels, so the
+    scores near those borders differ (the notes' VGG statement holds only approximately).
     """
     W_fc = np.asarray(W_fc)
     b_fc = np.asarray(b_fc)
