@@ -79,8 +79,8 @@ commas or new lines). Case and spaces around the layer do not matter.
   INPUT HxWxD        the image volume, e.g. "INPUT 224x224x3" (also "INPUT: [224x224x3]").
                      Must come first, exactly once. Sizes are height x width x depth, as in the
                      notes; the library's arrays are NCHW, i.e. (N, D, H, W).
-  CONVF-K            K filters of size FxF, stride 1 and the padding that keeps the size
-                     ("same"): P = (F - 1) // 2, e.g. "CONV3-64".
+  CONVF-K            K filters of size FxF, stride 1 and padding P = (F - 1) // 2, which keeps
+                     the size ("same") for an odd F, e.g. "CONV3-64".
   CONVF-K/Ss/Pp/Dd   any of the options stride s, padding p, dilation d, e.g. "CONV11-96/S4/P0"
                      (AlexNet's first layer) or "CONV5-32/S2/P2". With a dilation d the default
                      padding is (d*(F-1)) // 2.

@@ -135,6 +135,14 @@ def test_seed_makes_weights_reproducible():
     assert not np.array_equal(a.params["W1"], c.params["W1"])
 
 
+def test_global_seed_is_honoured_without_a_seed():
+    np.random.seed(231)
+    a = _small_model(seed=None)
+    np.random.seed(231)
+    b = _small_model(seed=None)
+    assert np.array_equal(a.params["W2"], b.params["W2"])
+
+
 def test_overfits_a_tiny_dataset():
     rng = np.random.default_rng(9)
     data = {

@@ -143,6 +143,12 @@ def test_float32_model_keeps_float32():
     assert model.loss(X).dtype == np.float32
 
 
+def test_spec_as_one_string():
+    model = ConvNet("INPUT 8x8x3 -> CONV3-4 -> POOL2 -> FC-5", seed=0)
+    assert [layer.text for layer in model.layers] == ["INPUT 8x8x3", "CONV3-4", "POOL2", "FC-5"]
+    assert "CONV3-4" in repr(model)
+
+
 def test_num_classes():
     assert ConvNet(["INPUT 8x8x3", "CONV3-4", "POOL2"], num_classes=7, seed=0).params["W2"].shape == (64, 7)
     assert ConvNet(["INPUT 8x8x3", "FC-7"], num_classes=7, seed=0).num_classes == 7
