@@ -12,6 +12,8 @@ reusing one buffer. The loops that move memory are Numba kernels in ``kernels.py
 products are NumPy's (BLAS).
 """
 
+import threading
+
 import numpy as np
 
 from . import kernels
@@ -195,8 +197,29 @@ def _column_chunks(total_columns, K, F, dtype):
     """
     itemsize = np.dtype(dtype).itemsize
     chunk = max(1, min(total_columns, CHUNK_BYTES // (K * itemsize)))
-    cols_buffer = np.empty(K * chunk, dtype=dtype)
-    prod_buffer = np.empty(F * chunk, dtype=dtype)
+    cols_buffer, prod_buffer = _workspace(dtype, K * chunk, F * chunk)
     for start in range(0, total_columns, chunk):
         L = min(chunk, total_columns - start)
         yield start, cols_buffer[: K * L].reshape(K, L), prod_buffer[: F * L].reshape(F, L)
+
+
+_WORKSPACES = threading.local()
+
+
+def _workspace(dtype, cols_size, prod_size):
+    """Two flat buffers kept between calls (per thread and dtype).
+
+    Fresh multi-megabyte arrays are new memory mappings whose pages fault in on every call,
+    which costs more than the im2col itself; reusing the same buffers avoids that.
+    """
+    key = np.dtype(dtype).str
+    spaces = getattr(_WORKSPACES, "buffers", None)
+    if spaces is None:
+        spaces = _WORKSPACES.buffers = {}
+    cols, prod = spaces.get(key, (None, None))
+    if cols is None or cols.size < cols_size:
+        cols = np.empty(cols_size, dtype=dtype)
+    if prod is None or prod.size < prod_size:
+        prod = np.empty(prod_size, dtype=dtype)
+    spaces[key] = (cols, prod)
+    return cols, prod
