@@ -12,27 +12,35 @@ Statistics are accumulated in float64 whatever the input dtype; outputs have the
 import numpy as np
 from numba import njit, prange
 
+# kernels.py chooses the threading layer, the launch lock and the cache folder for the whole
+# library; importing it first makes those choices apply to these kernels too.
+from . import kernels
+
 # Reassociation lets LLVM vectorize the sums; no assumptions about NaN or infinity are made,
 # so a NaN in the input still shows up in the output.
-_FASTMATH = {"reassoc", "contract"}
+_OPTIONS = dict(parallel=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 
 
 def _kernel(func):
-    """Compile ``func`` with an on-disk cache, or without one where no cache folder is writable.
+    """Compile ``func`` with an on-disk cache, like ``kernels._jit``, plus fast-math sums.
 
-    Numba raises RuntimeError at decoration time when neither the package's ``__pycache__``
-    nor the user-wide cache folder can be written (e.g. a read-only install); the library
-    must still import there, at the price of compiling in every process.
+    ``kernels`` has already found a usable cache folder (``kernels.CACHE_MODE``: the default
+    one, a private temporary folder, or none); these kernels follow its choice, and compile
+    without a cache when Numba still refuses one, so the library imports on a read-only install.
     """
-    try:
-        return njit(cache=True, parallel=True, fastmath=_FASTMATH)(func)
-    except RuntimeError:
-        return njit(cache=False, parallel=True, fastmath=_FASTMATH)(func)
+    if kernels.CACHE_MODE != "off":
+        try:
+            return njit(cache=True, **_OPTIONS)(func)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            pass
+    return njit(cache=False, **_OPTIONS)(func)
 
 
 @_kernel
 def _channels_forward(x, gamma, beta, eps, out, mean, var):
     # x, out: (N, C, L); gamma, beta: (C,); mean, var: (C,) float64, written here.
+    # The arithmetic is float64 also for float32 data: subtracting the mean before scaling
+    # keeps the output accurate when the mean is large compared with the spread.
     N, C, L = x.shape
     count = N * L
     for c in prange(C):
@@ -41,7 +49,7 @@ def _channels_forward(x, gamma, beta, eps, out, mean, var):
             for i in range(L):
                 total += x[n, c, i]
         m = total / count
-        # A second pass over the (cached) channel gives an accurate variance.
+        # A second pass over the channel (now in cache) gives an accurate variance.
         squares = 0.0
         for n in range(N):
             for i in range(L):
@@ -49,10 +57,10 @@ def _channels_forward(x, gamma, beta, eps, out, mean, var):
                 squares += d * d
         v = squares / count
         scale = gamma[c] / np.sqrt(v + eps)
-        shift = beta[c] - m * scale
+        shift = np.float64(beta[c])
         for n in range(N):
             for i in range(L):
-                out[n, c, i] = x[n, c, i] * scale + shift
+                out[n, c, i] = (x[n, c, i] - m) * scale + shift
         mean[c] = m
         var[c] = v
 
@@ -73,15 +81,19 @@ def _channels_backward(dout, x, mean, inv_std, gamma, dx, dgamma, dbeta):
                 sum_dout_centered += g * (x[n, c, i] - m)
         s = inv_std[c]
         # dx = gamma * s * (dout - mean(dout) - x_hat * mean(dout * x_hat)), x_hat = (x - m) * s,
-        # written as a * dout + b * x + k with per-channel constants.
+        # written as a * dout + b * (x - m) + k with per-channel constants a, b, k.
         a = gamma[c] * s
         b = -a * s * s * sum_dout_centered / count
-        k = -a * sum_dout / count - b * m
+        k = -a * sum_dout / count
         for n in range(N):
             for i in range(L):
-                dx[n, c, i] = a * dout[n, c, i] + b * x[n, c, i] + k
+                dx[n, c, i] = a * dout[n, c, i] + b * (x[n, c, i] - m) + k
         dgamma[c] = sum_dout_centered * s
         dbeta[c] = sum_dout
+
+
+# Every kernel of this module, for warm-up and for the tests.
+ALL_KERNELS = (_channels_forward, _channels_backward)
 
 
 def batchnorm_channels_forward(x, gamma, beta, eps):
@@ -95,7 +107,7 @@ def batchnorm_channels_forward(x, gamma, beta, eps):
     out = np.empty_like(x3)
     mean = np.empty(C, dtype=np.float64)
     var = np.empty(C, dtype=np.float64)
-    _channels_forward(x3, gamma, beta, float(eps), out, mean, var)
+    kernels.launch(_channels_forward, x3, gamma, beta, float(eps), out, mean, var)
     return out.reshape(x.shape), mean, var
 
 
@@ -111,5 +123,5 @@ def batchnorm_channels_backward(dout, x, mean, inv_std, gamma):
     dx = np.empty_like(x3)
     dgamma = np.empty(C, dtype=x.dtype)
     dbeta = np.empty(C, dtype=x.dtype)
-    _channels_backward(dout3, x3, mean, inv_std, gamma, dx, dgamma, dbeta)
+    kernels.launch(_channels_backward, dout3, x3, mean, inv_std, gamma, dx, dgamma, dbeta)
     return dx.reshape(x.shape), dgamma, dbeta

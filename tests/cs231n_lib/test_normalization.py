@@ -1,5 +1,11 @@
 """Tests of cs231n_lib.normalization against loop oracles, numerical gradients and PyTorch."""
 
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -483,3 +489,106 @@ def test_spatial_batchnorm_float32_agrees_with_torch(torch):
     for ours, theirs in zip(spatial_batchnorm_backward(dout, cache), t_grads):
         assert ours.dtype == np.float32
         np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-3 * max(1.0, float(np.abs(theirs).max())))
+
+
+# ------------------------------------------------------------------------------------------
+# the Numba kernels: on-disk cache, read-only installs, NaN
+
+
+CACHE_CHILD = textwrap.dedent(r"""
+    import os, sys, tempfile
+    copy = os.environ.get("CS231N_TEST_PACKAGE_COPY")
+    if copy:  # import the package copy, not the editable install
+        sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__
+                            and "editable" not in str(getattr(f, "__module__", ""))]
+        sys.path.insert(0, copy)
+    if os.environ.get("CS231N_TEST_BLOCK_TEMPDIR"):
+        tempfile.tempdir = os.environ["CS231N_TEST_BLOCK_TEMPDIR"]
+    import numpy as np, numba
+    import cs231n_lib
+    from cs231n_lib import kernels, kernels_norm
+    from cs231n_lib.normalization import spatial_batchnorm_forward, spatial_batchnorm_backward
+    x = np.arange(2 * 3 * 2 * 2, dtype=np.float64).reshape(2, 3, 2, 2) ** 1.5
+    out, cache = spatial_batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": "train", "eps": 0.0})
+    assert np.allclose(out.mean(axis=(0, 2, 3)), 0) and np.allclose(out.std(axis=(0, 2, 3)), 1)
+    dx, dgamma, dbeta = spatial_batchnorm_backward(np.ones_like(x), cache)
+    assert np.allclose(dx, 0) and np.allclose(dbeta, 8)
+    print("package=" + os.path.dirname(cs231n_lib.__file__))
+    print("cache_mode=" + kernels.CACHE_MODE)
+    print("cache_dir=" + str(numba.config.CACHE_DIR))
+    print("threading_layer=" + numba.threading_layer())
+    print("cached=" + str(all(k._cache is not None and type(k._cache).__name__ == "FunctionCache"
+                             for k in kernels_norm.ALL_KERNELS)))
+    print("cache_hits=" + str(sum(sum(k.stats.cache_hits.values()) for k in kernels_norm.ALL_KERNELS)))
+    print("cache_misses=" + str(sum(sum(k.stats.cache_misses.values()) for k in kernels_norm.ALL_KERNELS)))
+""")
+
+
+def run_cache_child(env_updates):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(env_updates)
+    result = subprocess.run([sys.executable, "-c", CACHE_CHILD], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+
+
+@pytest.mark.slow
+def test_kernels_load_from_disk_cache_in_a_second_process(tmp_path):
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    first, second = run_cache_child(env), run_cache_child(env)
+    assert first["cached"] == second["cached"] == "True"
+    assert int(first["cache_misses"]) >= 2  # compiled (forward and backward) and saved
+    assert int(second["cache_hits"]) >= 2 and int(second["cache_misses"]) == 0
+    assert second["threading_layer"] == "workqueue"
+
+
+@pytest.mark.slow
+def test_kernels_work_when_no_cache_folder_is_writable(tmp_path):
+    import cs231n_lib
+
+    # A package copy whose __pycache__ folders are files, and cache variables pointing below a
+    # file: no default cache location can be created, not even by root.
+    site = tmp_path / "site"
+    shutil.copytree(os.path.dirname(cs231n_lib.__file__), site / "cs231n_lib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for folder in [site / "cs231n_lib", *(p for p in (site / "cs231n_lib").rglob("*") if p.is_dir())]:
+        (folder / "__pycache__").write_text("not a folder")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    (tmp_path / "tmp").mkdir()
+    env = {"CS231N_TEST_PACKAGE_COPY": str(site), "NUMBA_CACHE_DIR": f"{blocker}/numba",
+           "XDG_CACHE_HOME": f"{blocker}/xdg", "HOME": f"{blocker}/home", "TMPDIR": str(tmp_path / "tmp")}
+    facts = run_cache_child(env)
+    assert facts["package"] == str(site / "cs231n_lib")
+    assert facts["cache_mode"] == "private-tempdir" and facts["cached"] == "True"
+    assert facts["cache_dir"].startswith(str(tmp_path / "tmp"))
+    # not even a temporary folder: compiled without a cache, still correct
+    facts = run_cache_child(dict(env, CS231N_TEST_BLOCK_TEMPDIR=f"{blocker}/tmp"))
+    assert facts["cache_mode"] == "off" and facts["cached"] == "False"
+
+
+def test_kernels_match_their_python_source():
+    from cs231n_lib import kernels_norm
+
+    x = data(7, (3, 4, 10), scale=2.0, shift=1.0)
+    gamma, beta, dout = data(8, (4,)), data(9, (4,)), data(10, (3, 4, 10))
+    results = []
+    for run in (lambda k: k, lambda k: k.py_func):
+        out, mean, var = np.empty_like(x), np.empty(4), np.empty(4)
+        run(kernels_norm.ALL_KERNELS[0])(x, gamma, beta, 1e-5, out, mean, var)
+        dx, dgamma, dbeta = np.empty_like(x), np.empty(4), np.empty(4)
+        run(kernels_norm.ALL_KERNELS[1])(dout, x, mean, 1 / np.sqrt(var + 1e-5), gamma, dx, dgamma, dbeta)
+        results.append((out, mean, var, dx, dgamma, dbeta))
+    for compiled, interpreted in zip(*results):
+        np.testing.assert_allclose(compiled, interpreted, rtol=1e-12, atol=1e-12)
+
+
+def test_spatial_batchnorm_propagates_nan_to_its_channel_only():
+    x = data(11, (2, 3, 4, 4))
+    x[1, 1, 2, 3] = np.nan
+    out, cache = spatial_batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": "train"})
+    assert np.isnan(out[:, 1]).all()
+    assert np.isfinite(out[:, [0, 2]]).all()
+    dx, dgamma, dbeta = spatial_batchnorm_backward(np.ones_like(x), cache)
+    assert np.isnan(dx[:, 1]).all() and np.isfinite(dx[:, [0, 2]]).all()
