@@ -8,8 +8,11 @@ is two more products, ``dw = dout_cols @ cols.T`` and ``dcols = w_rows.T @ dout_
 
 For speed the layer functions below do not build the whole column matrix (231 MB in float64
 for a 16x64x56x56 input and 3x3 filters): they walk over it a slice of columns at a time,
-reusing one buffer. The loops that move memory are Numba kernels in ``kernels.py``; the matrix
-products are NumPy's (BLAS).
+reusing one buffer, and the products write straight into the NCHW output. The bias rides along
+in the product: the column slice gets an extra row of ones and the filter matrix an extra
+column holding b, so ``[w_rows | b] @ [cols; 1] = w_rows @ cols + b`` (and in the backward
+pass the same extra column of ``dout @ [cols; 1].T`` is db). The loops that move memory are
+Numba kernels in ``kernels.py``; the matrix products are NumPy's (BLAS).
 """
 
 import threading
@@ -22,7 +25,7 @@ from .sizing import conv_output_size
 
 # Size of the reused column buffer. Large enough for efficient GEMMs, small enough to stay in
 # the cache hierarchy instead of paging fresh memory on every call (measured: benchmarks/).
-CHUNK_BYTES = 4 << 20
+CHUNK_BYTES = 8 << 20
 
 
 def im2col(x, HH, WW, stride, pad, dilation=1):
@@ -101,16 +104,16 @@ def conv_forward(x, w, b, conv_param):
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
     Hout, Wout = _output_hw(H, W, HH, WW, stride, pad, dilation)
+    K, P = C * HH * WW, Hout * Wout
 
-    w_rows = w.reshape(F, C * HH * WW)
-    out = np.empty((N, F, Hout * Wout), dtype=x.dtype)
+    w_and_b = np.concatenate([w.reshape(F, K), b[:, None]], axis=1)  # (F, K + 1)
+    out = np.empty((N, F, P), dtype=x.dtype)
     geometry = (HH, WW, stride, pad, dilation, Hout, Wout)
-    for start, cols, prod in _column_chunks(N * Hout * Wout, C * HH * WW, F, x.dtype):
-        kernels.launch(kernels.im2col_columns, x, *geometry, start, cols)
-        np.matmul(w_rows, cols, out=prod)
-        kernels.launch(kernels.columns_to_nchw, prod, b, start, out)  # + bias, to NCHW
-    out = out.reshape(N, F, Hout, Wout)
-    return out, (x, w, b, dict(conv_param))
+    for n0, n1, p0, p1, cols in _column_slices(N, P, K, x.dtype):
+        kernels.launch(kernels.im2col_columns, x, *geometry, n0 * P + p0, cols[:K])
+        cols[K] = 1
+        np.matmul(w_and_b, _per_sample(cols, n1 - n0), out=_outputs(out, n0, n1, p0, p1))
+    return out.reshape(N, F, Hout, Wout), (x, w, b, dict(conv_param))
 
 
 def conv_backward(dout, cache):
@@ -131,22 +134,24 @@ def conv_backward(dout, cache):
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
     Hout, Wout = _output_hw(H, W, HH, WW, stride, pad, dilation)
+    K, P = C * HH * WW, Hout * Wout
     dout = float_array("dout", dout, ndim=4)
     require_shape("dout", dout, (N, F, Hout, Wout))
-    dout = np.ascontiguousarray(dout, dtype=x.dtype).reshape(N, F, Hout * Wout)
+    dout = np.ascontiguousarray(dout, dtype=x.dtype).reshape(N, F, P)
 
-    w_rows = w.reshape(F, C * HH * WW)
+    w_rows_T = w.reshape(F, K).T
     dx = np.zeros_like(x)
-    dw_rows = np.zeros_like(w_rows)
+    dw_and_db = np.zeros((F, K + 1), dtype=x.dtype)
     geometry = (HH, WW, stride, pad, dilation, Hout, Wout)
-    for start, cols, dout_cols in _column_chunks(N * Hout * Wout, C * HH * WW, F, x.dtype):
-        kernels.launch(kernels.im2col_columns, x, *geometry, start, cols)
-        kernels.launch(kernels.nchw_to_columns, dout, start, dout_cols)
-        dw_rows += dout_cols @ cols.T
-        np.matmul(w_rows.T, dout_cols, out=cols)  # cols now holds d(cols) for this slice
-        kernels.launch(kernels.col2im_columns_add, cols, *geometry, start, dx)
-    db = dout.sum(axis=(0, 2))
-    return dx, dw_rows.reshape(w.shape), db
+    for n0, n1, p0, p1, cols in _column_slices(N, P, K, x.dtype):
+        kernels.launch(kernels.im2col_columns, x, *geometry, n0 * P + p0, cols[:K])
+        cols[K] = 1
+        dout_slice = _outputs(dout, n0, n1, p0, p1)
+        products = np.matmul(dout_slice, _per_sample(cols, n1 - n0).swapaxes(-1, -2))
+        dw_and_db += products if products.ndim == 2 else products.sum(axis=0)
+        np.matmul(w_rows_T, dout_slice, out=_per_sample(cols[:K], n1 - n0))  # d(cols) of the slice
+        kernels.launch(kernels.col2im_columns_add, cols[:K], *geometry, n0 * P + p0, dx)
+    return dx, dw_and_db[:, :K].reshape(w.shape), dw_and_db[:, K].copy()
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,37 +194,57 @@ def _output_hw(H, W, HH, WW, stride, pad, dilation):
     return Hout, Wout
 
 
-def _column_chunks(total_columns, K, F, dtype):
-    """Yield (start, cols, prod): views of two reused buffers for consecutive column slices.
+def _column_slices(N, P, K, dtype):
+    """Walk over the column matrix in slices that fit a reused buffer of ~CHUNK_BYTES.
 
-    ``cols`` is (K, L) and ``prod`` is (F, L), both C-contiguous, L <= chunk length; the last
-    slice may be shorter.
+    Yields (n0, n1, p0, p1, cols): the slice covers samples n0:n1 and, within each, output
+    positions p0:p1 (either whole samples, or a part of one sample); ``cols`` is a C-contiguous
+    (K + 1, L) view of the buffer with L = (n1 - n0) * (p1 - p0), its columns ordered (n, p).
     """
     itemsize = np.dtype(dtype).itemsize
-    chunk = max(1, min(total_columns, CHUNK_BYTES // (K * itemsize)))
-    cols_buffer, prod_buffer = _workspace(dtype, K * chunk, F * chunk)
-    for start in range(0, total_columns, chunk):
-        L = min(chunk, total_columns - start)
-        yield start, cols_buffer[: K * L].reshape(K, L), prod_buffer[: F * L].reshape(F, L)
+    columns = max(1, CHUNK_BYTES // ((K + 1) * itemsize))
+    if columns >= P:
+        per_slice = min(N, columns // P)
+        buffer = _workspace(dtype, (K + 1) * per_slice * P)
+        for n0 in range(0, N, per_slice):
+            n1 = min(N, n0 + per_slice)
+            yield n0, n1, 0, P, buffer[: (K + 1) * (n1 - n0) * P].reshape(K + 1, (n1 - n0) * P)
+    else:
+        pieces = -(-P // columns)
+        length = -(-P // pieces)  # balanced pieces: no tiny last slice
+        buffer = _workspace(dtype, (K + 1) * length)
+        for n in range(N):
+            for p0 in range(0, P, length):
+                p1 = min(P, p0 + length)
+                yield n, n + 1, p0, p1, buffer[: (K + 1) * (p1 - p0)].reshape(K + 1, p1 - p0)
+
+
+def _per_sample(cols, samples):
+    """View a (rows, samples*P) slice as (rows, P) or as a stack (samples, rows, P) for matmul."""
+    if samples == 1:
+        return cols
+    return cols.reshape(cols.shape[0], samples, -1).swapaxes(0, 1)
+
+
+def _outputs(a, n0, n1, p0, p1):
+    """The (F, p1 - p0) block of sample n0, or the (n1 - n0, F, P) stack of whole samples."""
+    return a[n0, :, p0:p1] if n1 - n0 == 1 else a[n0:n1]
 
 
 _WORKSPACES = threading.local()
 
 
-def _workspace(dtype, cols_size, prod_size):
-    """Two flat buffers kept between calls (per thread and dtype).
+def _workspace(dtype, size):
+    """A flat buffer kept between calls (one per thread and dtype), grown when needed.
 
     Fresh multi-megabyte arrays are new memory mappings whose pages fault in on every call,
-    which costs more than the im2col itself; reusing the same buffers avoids that.
+    which costs more than the im2col itself; reusing one buffer avoids that.
     """
     key = np.dtype(dtype).str
-    spaces = getattr(_WORKSPACES, "buffers", None)
-    if spaces is None:
-        spaces = _WORKSPACES.buffers = {}
-    cols, prod = spaces.get(key, (None, None))
-    if cols is None or cols.size < cols_size:
-        cols = np.empty(cols_size, dtype=dtype)
-    if prod is None or prod.size < prod_size:
-        prod = np.empty(prod_size, dtype=dtype)
-    spaces[key] = (cols, prod)
-    return cols, prod
+    buffers = getattr(_WORKSPACES, "buffers", None)
+    if buffers is None:
+        buffers = _WORKSPACES.buffers = {}
+    buffer = buffers.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[key] = np.empty(size, dtype=dtype)
+    return buffer
