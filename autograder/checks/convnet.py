@@ -1,5 +1,236 @@
-"""Checks of the convnet notebook."""
+"""Checks of notebook 5 (convnet): sizing a network, receptive fields, FC->CONV conversion and
+the three-layer ConvNet's loss and gradients.
 
-import numpy as np  # noqa: F401
+The sizing checks get their network as a NumPy string array (``np.array(list_of_layer_strings)``)
+so that only plain arrays cross into the student's kernel; they return per-layer counts as
+1-D integer arrays (one entry per layer, the INPUT row first).
+"""
 
-from .base import Check, register  # noqa: F401
+import numpy as np
+
+from .base import Check, register
+
+PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
+
+
+def _exact(case):
+    """Counts are integers: any difference is a mistake."""
+    return 0.0
+
+
+def _spec_of(inputs):
+    return [str(layer) for layer in np.asarray(inputs["spec"]).reshape(-1)]
+
+
+def _spec_text(case):
+    return " -> ".join(case["spec"])
+
+
+@register
+class SizeNetwork(Check):
+    """size_network(spec) -> dict with per-layer "shapes", "weights", "biases" and the totals
+    "params" and "activations"; raises ValueError when a layer does not fit its input.
+
+    Case: {"spec": ("INPUT 32x32x3", "CONV3-16", "POOL2", "FC-10")}
+    """
+
+    name = "size_network"
+    tolerance_for = staticmethod(_exact)
+
+    def make_inputs(self, case):
+        spec = case["spec"]
+        if isinstance(spec, str) or not all(isinstance(layer, str) for layer in spec):
+            raise ValueError(f"case 'spec' must be a tuple of layer strings; found {spec!r}")
+        return {"spec": np.array(list(spec), dtype=str)}
+
+    def describe(self, case):
+        return f"spec {_spec_text(case)}"
+
+    def reference(self, inputs):
+        from cs231n_lib.sizing import describe
+
+        try:
+            rows = describe(_spec_of(inputs)).rows
+        except ValueError:
+            return {"raised": np.array("ValueError")}
+        shapes = [(1, 1) + row.shape if len(row.shape) == 1 else row.shape for row in rows]
+        return {
+            "raised": np.array(""),
+            "height": np.array([s[0] for s in shapes], dtype=np.int64),
+            "width": np.array([s[1] for s in shapes], dtype=np.int64),
+            "depth": np.array([s[2] for s in shapes], dtype=np.int64),
+            "weights": np.array([row.weights for row in rows], dtype=np.int64),
+            "biases": np.array([row.biases for row in rows], dtype=np.int64),
+            "params": np.array(sum(row.params for row in rows), dtype=np.int64),
+            "activations": np.array(sum(row.activations for row in rows), dtype=np.int64),
+        }
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        try:
+            result = fn(_spec_of(inputs))
+        except ValueError:
+            return {"raised": np.array("ValueError")}
+        if not isinstance(result, dict):
+            raise TypeError(f"size_network must return a dict; found {type(result).__name__}")
+        missing = [k for k in ("shapes", "weights", "biases", "params", "activations") if k not in result]
+        if missing:
+            raise KeyError(f"the dict returned by size_network has no {', '.join(map(repr, missing))}")
+        shapes = []
+        for shape in result["shapes"]:
+            shape = tuple(shape)
+            if len(shape) == 1:  # an FC written as (K,) is the notes' [1x1xK]
+                shape = (1, 1) + shape
+            if len(shape) != 3:
+                raise ValueError(f"every entry of 'shapes' must be (H, W, D); found {shape!r}")
+            shapes.append(shape)
+        out = {"raised": np.array("")}
+        for axis, key in enumerate(("height", "width", "depth")):
+            out[key] = np.array([s[axis] for s in shapes])
+        for key in ("weights", "biases"):
+            out[key] = np.asarray(result[key])
+        out["params"] = np.asarray(result["params"])
+        out["activations"] = np.asarray(result["activations"])
+        return out
+
+
+@register
+class ReceptiveField(Check):
+    """receptive_field(windows) -> int, the receptive field of a neuron on top of a stack of
+    CONV/POOL windows given as (F, S) pairs, first layer first.
+
+    Case: {"windows": ((3, 1), (3, 1), (2, 2))}
+    """
+
+    name = "receptive_field"
+    tolerance_for = staticmethod(_exact)
+
+    def make_inputs(self, case):
+        return {"windows": np.array(case["windows"], dtype=np.int64).reshape(-1, 2)}
+
+    def describe(self, case):
+        windows = ", ".join(f"F={F} S={S}" for F, S in case["windows"]) or "no layers"
+        return f"windows [{windows}]"
+
+    def reference(self, inputs):
+        from cs231n_lib.sizing import receptive_field
+
+        windows = [(int(F), int(S)) for F, S in inputs["windows"]]
+        return {"r": np.array(receptive_field(windows), dtype=np.int64)}
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        windows = [(int(F), int(S)) for F, S in inputs["windows"]]
+        r = fn(windows)
+        if isinstance(r, float) and r.is_integer():
+            r = int(r)
+        return {"r": np.asarray(r)}
+
+
+@register
+class FcToConv(Check):
+    """fc_to_conv(W_fc, b_fc, C, H, W) -> (w, b): the conv filters (K, C, H, W) and biases (K,)
+    of a conv layer equivalent to an FC layer reading a C x H x W volume.
+
+    Case: {"C": 2, "H": 3, "W": 3, "K": 4, "seed": 0}
+    """
+
+    name = "fc_to_conv"
+
+    def make_inputs(self, case):
+        rng, dtype = self.rng(case), self.dtype_of(case)
+        C, H, W, K = (int(case[k]) for k in ("C", "H", "W", "K"))
+        return {
+            "W_fc": rng.standard_normal((C * H * W, K)).astype(dtype),
+            "b_fc": rng.standard_normal(K).astype(dtype),
+            "C": np.array(C), "H": np.array(H), "W": np.array(W),
+        }
+
+    def describe(self, case):
+        C, H, W, K = (case[k] for k in ("C", "H", "W", "K"))
+        return f"FC ({C * H * W}, {K}) reading a {C}x{H}x{W} volume, {case.get('dtype', 'float64')}"
+
+    def reference(self, inputs):
+        from cs231n_lib.sizing import fc_to_conv_weights
+
+        shape = tuple(self.scalar(inputs, k) for k in ("C", "H", "W"))
+        w, b = fc_to_conv_weights(inputs["W_fc"], inputs["b_fc"], shape)
+        return {"w": w, "b": b}
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        C, H, W = (self.scalar(inputs, k) for k in ("C", "H", "W"))
+        w, b = fn(inputs["W_fc"], inputs["b_fc"], C, H, W)
+        return {"w": w, "b": b}
+
+
+@register
+class ThreeLayerConvNetLoss(Check):
+    """three_layer_convnet_loss(params, X, y=None, reg=0.0): scores when y is None, otherwise
+    (loss, grads) of conv - relu - 2x2 max pool - affine - relu - affine - softmax.
+
+    Case: {"X": (N, C, H, W), "num_filters": 4, "filter_size": 3, "hidden_dim": 10,
+           "num_classes": 5, "reg": 0.1, "seed": 0}   (H and W even)
+    """
+
+    name = "three_layer_convnet_loss"
+
+    def make_inputs(self, case):
+        rng, dtype = self.rng(case), self.dtype_of(case)
+        N, C, H, W = case["X"]
+        if H % 2 or W % 2:
+            raise ValueError(f"case X must have an even height and width (2x2 pooling); found {case['X']}")
+        F, fs = int(case["num_filters"]), int(case["filter_size"])
+        hidden, classes = int(case["hidden_dim"]), int(case["num_classes"])
+        flat = F * (H // 2) * (W // 2)
+        shapes = {
+            "W1": (F, C, fs, fs), "b1": (F,), "W2": (flat, hidden), "b2": (hidden,),
+            "W3": (hidden, classes), "b3": (classes,),
+        }
+        fan_in = {"W1": C * fs * fs, "W2": flat, "W3": hidden}
+        inputs = {"X": rng.standard_normal((N, C, H, W)).astype(dtype)}
+        for name, shape in shapes.items():
+            # He-scaled weights keep the scores of order one; non-zero biases test the bias paths.
+            scale = np.sqrt(2.0 / fan_in[name]) if name in fan_in else 0.1
+            inputs[name] = (scale * rng.standard_normal(shape)).astype(dtype)
+        inputs["y"] = rng.integers(0, classes, size=N).astype(np.int64)
+        inputs["reg"] = np.array(float(case.get("reg", 0.0)))
+        return inputs
+
+    def describe(self, case):
+        fs = case["filter_size"]
+        return (
+            f"X {tuple(case['X'])}, {case['num_filters']} filters {fs}x{fs}, hidden {case['hidden_dim']}, "
+            f"{case['num_classes']} classes, reg={case.get('reg', 0.0)}, {case.get('dtype', 'float64')}"
+        )
+
+    def reference(self, inputs):
+        from cs231n_lib.classifiers import ThreeLayerConvNet
+
+        X, W1, W2 = inputs["X"], inputs["W1"], inputs["W2"]
+        model = ThreeLayerConvNet(
+            input_dim=X.shape[1:], num_filters=W1.shape[0], filter_size=W1.shape[2],
+            hidden_dim=W2.shape[1], num_classes=inputs["W3"].shape[1],
+            reg=float(inputs["reg"]), dtype=X.dtype, seed=0,
+        )
+        model.params = {name: inputs[name].copy() for name in PARAM_NAMES}
+        scores = model.loss(X)
+        loss, grads = model.loss(X, inputs["y"])
+        out = {"scores": scores, "loss": np.asarray(loss)}
+        out.update({f"d{name}": grads[name] for name in PARAM_NAMES})
+        return out
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        X, y, reg = inputs["X"], inputs["y"], float(inputs["reg"])
+        scores = fn({name: inputs[name].copy() for name in PARAM_NAMES}, X.copy())
+        result = fn({name: inputs[name].copy() for name in PARAM_NAMES}, X.copy(), y.copy(), reg)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError("with labels y, three_layer_convnet_loss must return (loss, grads)")
+        loss, grads = result
+        missing = [name for name in PARAM_NAMES if name not in grads]
+        if missing:
+            raise KeyError(f"grads has no {', '.join(map(repr, missing))}: give one gradient per parameter")
+        out = {"scores": scores, "loss": np.asarray(loss)}
+        out.update({f"d{name}": grads[name] for name in PARAM_NAMES})
+        return out
