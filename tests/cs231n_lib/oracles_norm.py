@@ -73,31 +73,61 @@ def groupnorm_loop(x, gamma, beta, G, eps):
     return out
 
 
-def numerical_gradient(f, x, df, h=1e-4):
+def numerical_gradient(f, x, df, h=1e-4, return_noise=False):
     """d sum(f(x) * df) / dx by a five-point central difference, one entry at a time.
 
     The five-point stencil's error is O(h**4), so a larger step h keeps the rounding error
-    small too: both stay far below 1e-7 relative even where a gradient entry is tiny.
-    Entries below the rounding noise of the stencil are set to exactly 0, so that an exact
-    analytic zero (a dead ReLU, a satisfied margin) is compared with 0 and not with noise.
-    x is copied, never modified.
+    small too. The outputs are differenced elementwise BEFORE they are weighted and summed:
+    outputs that a perturbation does not reach then cancel exactly instead of adding their
+    rounding noise.
+
+    ``noise`` (returned with ``return_noise=True``) estimates, per entry, the rounding error
+    left: a few ulps of every output the perturbation reached, divided by h. Entries below it
+    are set to exactly 0, so that an exact analytic zero (a dead ReLU, a satisfied margin) is
+    compared with 0 and not with noise. x is copied, never modified.
     """
     x = np.array(x, dtype=np.float64)
+    df = np.asarray(df, dtype=np.float64)
     grad = np.empty_like(x)
+    noise = np.zeros_like(x)
     flat = x.reshape(-1)
 
-    def value_at(k, v):
+    def output_at(k, v):
         flat[k] = v
-        return np.sum(np.asarray(f(x), dtype=np.float64) * df)
+        return np.array(f(x), dtype=np.float64)  # a copy: f may reuse its output buffer
 
+    eps = np.finfo(np.float64).eps
     for k in range(flat.size):
         old = flat[k]
-        f2p, f1p, f1m, f2m = (value_at(k, old + s * h) for s in (2, 1, -1, -2))
+        f2p, f1p, f1m, f2m = (output_at(k, old + s * h) for s in (2, 1, -1, -2))
         flat[k] = old
-        value = (-f2p + 8 * f1p - 8 * f1m + f2m) / (12 * h)
-        noise = 32 * np.finfo(np.float64).eps * max(abs(f2p), abs(f1p), abs(f1m), abs(f2m), 1.0) / h
-        grad.reshape(-1)[k] = 0.0 if abs(value) < noise else value
-    return grad
+        # 8 (f1p - f1m) - (f2p - f2m): outputs the perturbation does not reach give exact zeros
+        value = np.sum((8 * (f1p - f1m) - (f2p - f2m)) * df) / (12 * h)
+        reached = (f2p != f2m) | (f1p != f1m)
+        size = np.maximum.reduce([np.abs(f2p), np.abs(f1p), np.abs(f1m), np.abs(f2m)])
+        # independent roundings add up like a random walk: sqrt of the sum of squares
+        noise.reshape(-1)[k] = 8 * eps * float(np.sqrt(np.sum(((size * df)[reached]) ** 2))) / h
+        grad.reshape(-1)[k] = 0.0 if abs(value) <= noise.reshape(-1)[k] else value
+    return (grad, noise) if return_noise else grad
+
+
+def assert_gradient_matches(analytic, f, x, df, rtol=1e-7, name="gradient"):
+    """Assert ``analytic`` == the numerical gradient of sum(f(x) * df) to relative error rtol.
+
+    The relative error is the usual max |a - n| / max(1e-8, |a| + |n|); entries so small that
+    the numerical gradient's own rounding noise (see ``numerical_gradient``) exceeds rtol of
+    them are allowed that noise on top.
+    """
+    numeric, noise = numerical_gradient(f, x, df, return_noise=True)
+    analytic = np.asarray(analytic, dtype=np.float64)
+    assert analytic.shape == numeric.shape, (name, analytic.shape, numeric.shape)
+    allowed = rtol * np.maximum(1e-8, np.abs(analytic) + np.abs(numeric)) + noise
+    excess = np.abs(analytic - numeric) - allowed
+    worst = tuple(int(i) for i in np.unravel_index(np.argmax(excess), excess.shape)) if excess.size else ()
+    assert excess.size == 0 or excess[worst] <= 0, (
+        f"{name}: analytic {float(analytic[worst])!r} vs numerical {float(numeric[worst])!r} at {worst} "
+        f"(relative error {max_rel_error(analytic, numeric):.3g}, rounding noise {noise[worst]:.3g})"
+    )
 
 
 def max_rel_error(a, b):

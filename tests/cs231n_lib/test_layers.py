@@ -15,7 +15,7 @@ from cs231n_lib.layers import (
     softmax_loss,
     svm_loss,
 )
-from oracles_norm import max_rel_error, numerical_gradient
+from oracles_norm import assert_gradient_matches
 
 DTYPES = [np.float64, np.float32]
 FAST = settings(max_examples=25, deadline=None)
@@ -86,9 +86,9 @@ def test_affine_backward_matches_numerical_gradient(seed, N, dims, M):
     _, cache = affine_forward(x, w, b)
     dx, dw, db = affine_backward(dout, cache)
     assert dx.shape == x.shape and dw.shape == w.shape and db.shape == b.shape
-    assert max_rel_error(dx, numerical_gradient(lambda v: affine_forward(v, w, b)[0], x, dout)) < 1e-7
-    assert max_rel_error(dw, numerical_gradient(lambda v: affine_forward(x, v, b)[0], w, dout)) < 1e-7
-    assert max_rel_error(db, numerical_gradient(lambda v: affine_forward(x, w, v)[0], b, dout)) < 1e-7
+    assert_gradient_matches(dx, lambda v: affine_forward(v, w, b)[0], x, dout, name="dx")
+    assert_gradient_matches(dw, lambda v: affine_forward(x, v, b)[0], w, dout, name="dw")
+    assert_gradient_matches(db, lambda v: affine_forward(x, w, v)[0], b, dout, name="db")
 
 
 def test_affine_float32_keeps_dtype_in_backward():
@@ -129,7 +129,7 @@ def test_relu_backward_matches_numerical_gradient():
     x = data(0, (4, 5)) + 0.01 * np.sign(data(0, (4, 5)))  # stay away from the kink
     dout = data(1, (4, 5))
     dx = relu_backward(dout, relu_forward(x)[1])
-    assert max_rel_error(dx, numerical_gradient(lambda v: relu_forward(v)[0], x, dout)) < 1e-7
+    assert_gradient_matches(dx, lambda v: relu_forward(v)[0], x, dout, name="dx")
 
 
 def test_relu_backward_rejects_wrong_shape():
@@ -161,8 +161,7 @@ def test_loss_gradients_match_numerical_gradient(seed, N, C):
     assume(float(np.min(np.abs(margins))) > 1e-3)  # a hinge kink inside the stencil is not a bug
     for loss_fn in (softmax_loss, svm_loss):
         _, dx = loss_fn(x, y)
-        numeric = numerical_gradient(lambda v: loss_fn(v, y)[0], x, np.array(1.0))
-        assert max_rel_error(dx, numeric) < 1e-7
+        assert_gradient_matches(dx, lambda v: loss_fn(v, y)[0], x, np.array(1.0), name=loss_fn.__name__)
 
 
 def test_softmax_loss_is_stable_for_huge_scores():
@@ -230,3 +229,14 @@ def test_affine_agrees_with_torch(torch):
     np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-12, atol=1e-12)
     for ours, theirs in zip(affine_backward(dout, cache), t_grads):
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_gradient_oracle_detects_a_small_error():
+    # The numerical-gradient check used throughout must reject a gradient that is off by 1e-6.
+    x, w, b, dout = data(0, (3, 4)), data(1, (4, 2)), data(2, (2,)), data(3, (3, 2))
+    dx, _, _ = affine_backward(dout, affine_forward(x, w, b)[1])
+    assert_gradient_matches(dx, lambda v: affine_forward(v, w, b)[0], x, dout)
+    wrong = dx.copy()
+    wrong[1, 2] *= 1 + 1e-6
+    with pytest.raises(AssertionError, match=r"at \(1, 2\)"):
+        assert_gradient_matches(wrong, lambda v: affine_forward(v, w, b)[0], x, dout)

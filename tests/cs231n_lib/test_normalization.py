@@ -26,8 +26,7 @@ from oracles_norm import (
     batchnorm_loop,
     groupnorm_loop,
     layernorm_loop,
-    max_rel_error,
-    numerical_gradient,
+    assert_gradient_matches,
     spatial_batchnorm_loop,
 )
 
@@ -145,9 +144,9 @@ def test_batchnorm_backward_matches_numerical_gradient(seed, N, D, mode):
     _, cache = batchnorm_forward(x, gamma, beta, {"mode": mode, **stats})
     for backward in (batchnorm_backward, batchnorm_backward_alt):
         dx, dgamma, dbeta = backward(dout, cache)
-        assert max_rel_error(dx, numerical_gradient(lambda v: run(v, gamma, beta), x, dout)) < 1e-7
-        assert max_rel_error(dgamma, numerical_gradient(lambda v: run(x, v, beta), gamma, dout)) < 1e-7
-        assert max_rel_error(dbeta, numerical_gradient(lambda v: run(x, gamma, v), beta, dout)) < 1e-7
+        assert_gradient_matches(dx, lambda v: run(v, gamma, beta), x, dout, name="dx")
+        assert_gradient_matches(dgamma, lambda v: run(x, v, beta), gamma, dout, name="dgamma")
+        assert_gradient_matches(dbeta, lambda v: run(x, gamma, v), beta, dout, name="dbeta")
 
 
 @FAST
@@ -248,9 +247,9 @@ def test_spatial_batchnorm_backward_matches_numerical_gradient(seed, shape, mode
 
     _, cache = spatial_batchnorm_forward(x, gamma, beta, {"mode": mode, **stats})
     dx, dgamma, dbeta = spatial_batchnorm_backward(dout, cache)
-    assert max_rel_error(dx, numerical_gradient(lambda v: run(v, gamma, beta), x, dout)) < 1e-7
-    assert max_rel_error(dgamma, numerical_gradient(lambda v: run(x, v, beta), gamma, dout)) < 1e-7
-    assert max_rel_error(dbeta, numerical_gradient(lambda v: run(x, gamma, v), beta, dout)) < 1e-7
+    assert_gradient_matches(dx, lambda v: run(v, gamma, beta), x, dout, name="dx")
+    assert_gradient_matches(dgamma, lambda v: run(x, v, beta), gamma, dout, name="dgamma")
+    assert_gradient_matches(dbeta, lambda v: run(x, gamma, v), beta, dout, name="dbeta")
 
 
 def test_spatial_batchnorm_large_offset_keeps_precision():
@@ -310,9 +309,9 @@ def test_layernorm_backward_matches_numerical_gradient(seed, N, D):
     run = lambda x_, g_, b_: layernorm_forward(x_, g_, b_, {})[0]
     _, cache = layernorm_forward(x, gamma, beta, {})
     dx, dgamma, dbeta = layernorm_backward(dout, cache)
-    assert max_rel_error(dx, numerical_gradient(lambda v: run(v, gamma, beta), x, dout)) < 1e-7
-    assert max_rel_error(dgamma, numerical_gradient(lambda v: run(x, v, beta), gamma, dout)) < 1e-7
-    assert max_rel_error(dbeta, numerical_gradient(lambda v: run(x, gamma, v), beta, dout)) < 1e-7
+    assert_gradient_matches(dx, lambda v: run(v, gamma, beta), x, dout, name="dx")
+    assert_gradient_matches(dgamma, lambda v: run(x, v, beta), gamma, dout, name="dgamma")
+    assert_gradient_matches(dbeta, lambda v: run(x, gamma, v), beta, dout, name="dbeta")
 
 
 def test_layernorm_float32_gradients_keep_dtype_and_agree_with_float64():
@@ -368,9 +367,9 @@ def test_groupnorm_backward_matches_numerical_gradient(seed, shape_and_groups, d
     dx, dgamma, dbeta = spatial_groupnorm_backward(dout, cache)
     assert dgamma.shape == dbeta.shape == (1, C, 1, 1)
     if dtype == np.float64:
-        assert max_rel_error(dx, numerical_gradient(lambda v: run(v, gamma, beta), x, dout)) < 1e-7
-        assert max_rel_error(dgamma, numerical_gradient(lambda v: run(x, v, beta), gamma, dout)) < 1e-7
-        assert max_rel_error(dbeta, numerical_gradient(lambda v: run(x, gamma, v), beta, dout)) < 1e-7
+        assert_gradient_matches(dx, lambda v: run(v, gamma, beta), x, dout, name="dx")
+        assert_gradient_matches(dgamma, lambda v: run(x, v, beta), gamma, dout, name="dgamma")
+        assert_gradient_matches(dbeta, lambda v: run(x, gamma, v), beta, dout, name="dbeta")
     else:
         f32 = lambda a: a.astype(np.float32)
         _, cache32 = spatial_groupnorm_forward(f32(x), f32(gamma), f32(beta), G, {})
