@@ -8,6 +8,8 @@ Batch normalization keeps running averages for test time in ``bn_param``::
     running = momentum * running + (1 - momentum) * batch_statistic
 
 with the biased batch variance (divide by N), as in the original paper's training pass.
+(PyTorch's ``momentum`` is the weight of the NEW statistic, i.e. 1 - ours, and it puts the
+unbiased variance, divided by N - 1, into its running average.)
 """
 
 import numpy as np
