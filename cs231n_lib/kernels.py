@@ -91,7 +91,7 @@ def _jit(parallel=False):
 
 
 # --------------------------------------------------------------------------------------------
-# Convolution: im2col / col2im over a range of columns, and the NCHW <-> (F, L) re-layouts
+# Convolution: im2col / col2im over a range of columns
 # --------------------------------------------------------------------------------------------
 
 
@@ -212,55 +212,6 @@ def col2im_columns_add(cols, HH, WW, stride, pad, dilation, Hout, Wout, col_star
                     g += seg
 
 
-@_jit(parallel=True)
-def columns_to_nchw(prod, bias, col_start, out):
-    """out[n, f, p] = prod[f, g - col_start] + bias[f] for the columns g held by ``prod`` (F, L).
-
-    ``out`` is (N, F, P) with P = Hout*Wout; this is the forward pass's bias add and re-layout
-    from the GEMM's (F, columns) result to NCHW, done in one pass over memory.
-    """
-    F, L = prod.shape
-    P = out.shape[2]
-    prod_flat = prod.reshape(-1)
-    out_flat = out.reshape(-1)
-    for f in prange(F):
-        bf = bias[f]
-        g = col_start
-        while g < col_start + L:
-            n = g // P
-            p0 = g - n * P
-            seg = min(P - p0, col_start + L - g)
-            src = _u(f * L + g - col_start)
-            for t in range(_u((n * F + f) * P + p0), _u((n * F + f) * P + p0 + seg)):
-                out_flat[t] = prod_flat[src] + bf
-                src += _u(1)
-            g += seg
-
-
-@_jit(parallel=True)
-def nchw_to_columns(dout, col_start, dst):
-    """dst[f, g - col_start] = dout[n, f, p] for the columns g = n*P + p of ``dst`` (F, L).
-
-    The inverse re-layout of ``columns_to_nchw`` (without the bias): gathers the upstream
-    gradient of a range of output positions into a matrix that can enter a GEMM.
-    """
-    F, L = dst.shape
-    N, _, P = dout.shape
-    dout_flat = dout.reshape(-1)
-    dst_flat = dst.reshape(-1)
-    for f in prange(F):
-        g = col_start
-        while g < col_start + L:
-            n = g // P
-            p0 = g - n * P
-            seg = min(P - p0, col_start + L - g)
-            src = _u((n * F + f) * P + p0)
-            for t in range(_u(f * L + g - col_start), _u(f * L + g - col_start + seg)):
-                dst_flat[t] = dout_flat[src]
-                src += _u(1)
-            g += seg
-
-
 # --------------------------------------------------------------------------------------------
 # Pooling (windows of PH x PW moved by `stride`; no padding)
 # --------------------------------------------------------------------------------------------
@@ -268,10 +219,13 @@ def nchw_to_columns(dout, col_start, dst):
 
 @_jit(parallel=True)
 def max_pool_forward_planes(x, PH, PW, stride, out, argmax):
-    """out[n, c, oy, ox] = max of the window; argmax = its offset i*PW + j inside the window.
+    """out[n, c, oy, ox] = max of the window; argmax = where it is, as y*W + x in its plane.
 
-    Ties go to the FIRST maximum in row-major order within the window (strict ``>``).
-    NaN propagates: the first NaN in a window becomes that window's maximum.
+    Ties go to the FIRST maximum in row-major order within the window: the taps are visited
+    in that order and only a strictly larger value replaces the current best. NaN propagates:
+    the first NaN in a window becomes that window's maximum.
+    The comparison result feeds selects, not branches: on real data "is this tap larger?" is
+    a coin flip, and mispredicted branches made this loop 2-4x slower.
     """
     N, C, H, W = x.shape
     Hout, Wout = out.shape[2], out.shape[3]
@@ -282,23 +236,23 @@ def max_pool_forward_planes(x, PH, PW, stride, out, argmax):
         plane = q * H * W
         for oy in range(Hout):
             for ox in range(Wout):
-                corner = plane + oy * stride * W + ox * stride
-                best = x_flat[_u(corner)]
-                best_at = 0
+                corner = oy * stride * W + ox * stride
+                best = x_flat[_u(plane + corner)]
+                at = corner
                 for i in range(PH):
                     for j in range(PW):
-                        v = x_flat[_u(corner + i * W + j)]
-                        # strict > keeps the first maximum; the first NaN wins and stays
-                        if v > best or (v != v and best == best):
-                            best = v
-                            best_at = i * PW + j
+                        offset = corner + i * W + j
+                        v = x_flat[_u(plane + offset)]
+                        take = (v > best) | ((v != v) & (best == best))
+                        best = v if take else best
+                        at = offset if take else at
                 o = _u((q * Hout + oy) * Wout + ox)
                 out_flat[o] = best
-                arg_flat[o] = best_at
+                arg_flat[o] = at
 
 
 @_jit(parallel=True)
-def max_pool_backward_planes(dout, argmax, PW, stride, dx):
+def max_pool_backward_planes(dout, argmax, dx):
     """dx = 0, then each dout[n, c, oy, ox] is added at its window's argmax (overlaps add up)."""
     N, C, H, W = dx.shape
     Hout, Wout = dout.shape[2], dout.shape[3]
@@ -307,14 +261,11 @@ def max_pool_backward_planes(dout, argmax, PW, stride, dx):
     dx_flat = dx.reshape(-1)
     zero = dx.dtype.type(0)
     for q in prange(N * C):
-        plane = q * H * W
-        for t in range(_u(plane), _u(plane + H * W)):
+        plane = _u(q * H * W)
+        for t in range(plane, plane + _u(H * W)):
             dx_flat[t] = zero
-        for oy in range(Hout):
-            for ox in range(Wout):
-                o = (q * Hout + oy) * Wout + ox
-                a = arg_flat[_u(o)]
-                dx_flat[_u(plane + (oy * stride + a // PW) * W + ox * stride + a % PW)] += dout_flat[_u(o)]
+        for o in range(_u(q * Hout * Wout), _u((q + 1) * Hout * Wout)):
+            dx_flat[plane + _u(arg_flat[o])] += dout_flat[o]
 
 
 @_jit(parallel=True)
@@ -325,16 +276,22 @@ def avg_pool_forward_planes(x, PH, PW, stride, out):
     x_flat = x.reshape(-1)
     out_flat = out.reshape(-1)
     scale = out.dtype.type(1.0 / (PH * PW))
+    zero = out.dtype.type(0)
+    step = _u(stride)
     for q in prange(N * C):
         plane = q * H * W
         for oy in range(Hout):
-            for ox in range(Wout):
-                corner = plane + oy * stride * W + ox * stride
-                total = out.dtype.type(0)
-                for i in range(PH):
-                    for j in range(PW):
-                        total += x_flat[_u(corner + i * W + j)]
-                out_flat[_u((q * Hout + oy) * Wout + ox)] = total * scale
+            row = _u((q * Hout + oy) * Wout)
+            for t in range(row, row + _u(Wout)):
+                out_flat[t] = zero
+            for i in range(PH):
+                for j in range(PW):
+                    src = _u(plane + (oy * stride + i) * W + j)
+                    for t in range(row, row + _u(Wout)):
+                        out_flat[t] += x_flat[src]
+                        src += step
+            for t in range(row, row + _u(Wout)):
+                out_flat[t] *= scale
 
 
 @_jit(parallel=True)
@@ -346,22 +303,24 @@ def avg_pool_backward_planes(dout, PH, PW, stride, dx):
     dx_flat = dx.reshape(-1)
     zero = dx.dtype.type(0)
     scale = dx.dtype.type(1.0 / (PH * PW))
+    step = _u(stride)
     for q in prange(N * C):
         plane = q * H * W
         for t in range(_u(plane), _u(plane + H * W)):
             dx_flat[t] = zero
         for oy in range(Hout):
-            for ox in range(Wout):
-                g = dout_flat[_u((q * Hout + oy) * Wout + ox)] * scale
-                corner = plane + oy * stride * W + ox * stride
-                for i in range(PH):
-                    for j in range(PW):
-                        dx_flat[_u(corner + i * W + j)] += g
+            row = _u((q * Hout + oy) * Wout)
+            for i in range(PH):
+                for j in range(PW):
+                    dst = _u(plane + (oy * stride + i) * W + j)
+                    for t in range(row, row + _u(Wout)):
+                        dx_flat[dst] += dout_flat[t] * scale
+                        dst += step
 
 
 # Every kernel, for warm-up and for the tests that compare with the pure-Python versions.
 ALL_KERNELS = (
-    im2col_columns, col2im_columns_add, columns_to_nchw, nchw_to_columns,
+    im2col_columns, col2im_columns_add,
     max_pool_forward_planes, max_pool_backward_planes,
     avg_pool_forward_planes, avg_pool_backward_planes,
 )

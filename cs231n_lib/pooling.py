@@ -26,9 +26,9 @@ def max_pool_forward(x, pool_param):
     Returns a tuple of:
     - out: shape (N, C, Hout, Wout), Hout = (H - pool_height)/stride + 1 (same for W), dtype of x
     - cache: (x, pool_param, argmax) for ``max_pool_backward``; ``argmax[n, c, oy, ox]`` is the
-      position ``i*pool_width + j`` of the maximum inside its window. When several entries of a
-      window share the maximum, the FIRST one in row-major order (smallest i, then smallest j)
-      is the argmax. A NaN in a window is its maximum.
+      position ``y*W + x`` of the window's maximum in its (H, W) plane of x. When several
+      entries of a window share the maximum, the FIRST one in row-major order (smallest row,
+      then smallest column) is the argmax. A NaN in a window is its maximum.
     """
     x = np.ascontiguousarray(float_array("x", x, ndim=4))
     PH, PW, S, Hout, Wout = _pool_geometry(x.shape, pool_param)
@@ -53,7 +53,7 @@ def max_pool_backward(dout, cache):
     PH, PW, S, Hout, Wout = _pool_geometry(x.shape, pool_param)
     dout = _check_dout(dout, x, Hout, Wout)
     dx = np.empty_like(x)
-    kernels.launch(kernels.max_pool_backward_planes, dout, argmax, PW, S, dx)
+    kernels.launch(kernels.max_pool_backward_planes, dout, argmax, dx)
     return dx
 
 
