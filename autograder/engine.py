@@ -1,0 +1,589 @@
+"""The grading engine: one student's one assignment, graded in a sandboxed kernel, judged outside it.
+
+Interface (used by ``autograder.batch`` and the ``cs231n-grade`` command)
+-----------------------------------------------------------------------
+
+``grade_submission(task: GradeTask) -> dict``
+    Grades ``task`` and returns a JSON-serialisable result (shape below). Never raises for
+    anything a student did; raises only for grader faults (a broken course, a kernel that
+    cannot start at all), which the coordinator reports and retries.
+
+``GradeTask(student, assignment, files, course_root, limits=None, calibration=None, hidden_paths=())``
+    - files: ``{relative posix path: bytes}``, the student's files for that assignment
+      (``SUBMISSIONS/<student>/<assignment>/...`` or a zip, read by the coordinator);
+    - course_root: the folder holding ``solutions/<assignment>/`` and ``assignments/<assignment>/``;
+    - limits: a ``Limits`` or a dict of its fields (``autograder.sandbox.Limits``);
+    - calibration: the dict returned by ``calibrate`` (per-case and per-cell time limits) or None;
+    - hidden_paths: extra folders or files the student's kernel must not see (the submissions
+      root, the grading output folder, the gradebook). ``<course_root>/solutions`` is always hidden.
+
+``validate_notebook(path, course_root, limits=None) -> dict``
+    Grades one notebook file with the visible cases only (hidden cases are not run and do not
+    count), through the same engine; the assignment is the notebook's folder name (or file stem)
+    when it names one in ``solutions/``. Same result shape.
+
+``calibrate(course_root, assignment, limits=None) -> dict``
+    Runs the SOURCE notebook (the instructor's solutions) through the engine with generous time
+    limits and records each case's and cell's seconds; returns ``{"key", "grader_version",
+    "assignment", "cases": {case_key: {"seconds", "timeout"}}, "cells": {cell_key: {...}},
+    "score", "max_score"}``. ``key`` is a hash of the assignment's sources and the grader
+    version: cache the calibration under it. ``score < max_score`` means the solutions fail
+    their own tests (the coordinator should say so).
+
+``grader_version() -> str``
+    Changes whenever a change of the grader could change a grade.
+
+``sandbox_protections() -> dict`` (re-exported from ``autograder.sandbox``)
+
+Result of ``grade_submission``
+------------------------------
+::
+
+    {"student", "assignment",
+     "status": "graded" | "failed",   # failed: the GRADER could not grade (e.g. no notebook sent)
+     "error": str | None,             # why, when failed
+     "notes": [str],                  # e.g. "convolution.ipynb was not found; ... graded in its place"
+     "score": float, "max_score": float,
+     "notebooks": {"<name>.ipynb": {
+         "status": "graded" | "missing" | "unreadable" | "failed",
+         "message": str,              # for missing/unreadable/failed: why (for the student)
+         "submitted_as": str | None,  # the submitted file that was graded
+         "notes": [str],              # rebuild notes (duplicated/missing solution cells, ...)
+         "score", "max_score",
+         "tests": [{"grade_id", "points", "score",
+                    "cases": [{"check", "hidden", "description",
+                               "outcome": "passed"|"wrong"|"error"|"timeout"|"crashed"|"tampered"|"not_run",
+                               "message", "hints": [str], "seconds"}]}],
+         "cells": [{"index", "grade_id", "kind": "code"|"test"|"skipped"|"markdown",
+                    "seconds", "status": "ok"|"error"|"timeout"|"crashed"|"flooded"|"skipped"|"test"|"not_run"}],
+         "solution_sources": {grade_id: source},
+         "flags": [{"kind": "delegation"|"library_use", "grade_id", "detail"}],
+         "executed_notebook": nbformat v4 dict}},   # rebuilt notebook with outputs; test cells show
+                                                     # their visible source and the feedback text
+     "timings": {"kernel_start", "kernel_starts", "numba_compile", "total"},
+     "protections": {...}}                        # what the sandbox applied (sandbox_protections)
+
+A test cell's points are split evenly over its cases (visible and hidden); scores are rounded
+to 3 decimals. Hidden cases appear in feedback with ``describe(case)``, the outcome and the
+comparison message only: never the test source, seed, input values or reference outputs.
+"""
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import numpy as np
+
+from . import __version__, integrity, rebuild
+from .checks import get_check, judge
+from .compare import coerce
+from .sandbox import Limits, Sandbox, sandbox_protections
+from .testspec import CheckSpecError, parse_test_cell
+
+__all__ = ["GradeTask", "Limits", "grade_submission", "validate_notebook", "calibrate", "grader_version",
+           "sandbox_protections"]
+
+SOLUTIONS_DIR, ASSIGNMENTS_DIR = "solutions", "assignments"
+MAX_RESULT_BYTES = 256 << 20  # a case's output file read back from the kernel
+MAX_STATUS_BYTES = 1 << 20
+MAX_RESTARTS = 12  # per notebook: beyond this the remaining cases are not run
+
+
+@dataclass
+class GradeTask:
+    """One student's one assignment (see the module docstring)."""
+
+    student: str
+    assignment: str
+    files: dict
+    course_root: str
+    limits: Limits | dict | None = None
+    calibration: dict | None = None
+    hidden_paths: list = field(default_factory=list)
+    #: "all" (grading) or "visible" (validate: hidden cases are not run)
+    cases: str = "all"
+
+    def __post_init__(self):
+        self.limits = Limits.coerce(self.limits)
+        if self.cases not in ("all", "visible"):
+            raise ValueError(f"cases must be 'all' or 'visible'; found {self.cases!r}")
+
+
+_ENGINE_FILES = ("engine.py", "sandbox.py", "sandbox_side.py", "rebuild.py", "compare.py", "testspec.py",
+                 "integrity.py", "checks")
+
+
+def grader_version():
+    """``<package version>+<hash of the engine and checks sources>``: any change means re-grading."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in _ENGINE_FILES:
+        path = here / name
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            h.update(f.relative_to(here).as_posix().encode() + b"\0")
+            h.update(f.read_bytes())
+    return f"{__version__}+{h.hexdigest()[:12]}"
+
+
+# ------------------------------------------------------------------------------------------
+# Course files
+
+
+def _load_pair(course_root, assignment):
+    """[(name, source_nb, template_nb)] for the notebooks of ``assignment``; ValueError if broken."""
+    src_dir = Path(course_root) / SOLUTIONS_DIR / assignment
+    rel_dir = Path(course_root) / ASSIGNMENTS_DIR / assignment
+    if not src_dir.is_dir():
+        raise ValueError(f"no assignment {assignment!r}: {src_dir} does not exist")
+    names = sorted(p.name for p in src_dir.glob("*.ipynb"))
+    if not names:
+        raise ValueError(f"no notebook in {src_dir}")
+    pairs = []
+    for name in names:
+        template_path = rel_dir / name
+        if not template_path.exists():
+            raise ValueError(f"{template_path} is missing: release the assignment (cs231n-grade release)")
+        source = nbformat.read(src_dir / name, as_version=4)
+        template = nbformat.read(template_path, as_version=4)
+        if len(source.cells) != len(template.cells) or any(
+                a.cell_type != b.cell_type or rebuild.grade_id(a) != rebuild.grade_id(b)
+                for a, b in zip(source.cells, template.cells)):
+            raise ValueError(f"{template_path} does not match {src_dir / name} cell by cell: "
+                             f"release the assignment again (cs231n-grade release)")
+        pairs.append((name, source, template))
+    return pairs
+
+
+def _extra_files(course_root, assignment):
+    """Data files released with the assignment (not notebooks): they overwrite the student's copies."""
+    folder = Path(course_root) / ASSIGNMENTS_DIR / assignment
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_file() and not path.is_symlink() and not rel.endswith(".ipynb") \
+                and not any(p.startswith(".") or p == "__pycache__" for p in rel.split("/")):
+            out[rel] = path.read_bytes()
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Plans: what runs, in which order
+
+
+@dataclass
+class CellPlan:
+    index: int
+    kind: str  # "code" | "test" | "skipped" | "markdown"
+    grade_id: str | None
+    source: str  # what runs (code) or what is shown (test: visible part)
+    checks: list = field(default_factory=list)  # test cells: [CheckCall]
+    points: float = 0.0
+
+
+def plan_notebook(source_nb, template_nb, rebuilt_nb, cases="all"):
+    plans = []
+    for index, (src_cell, cell) in enumerate(zip(source_nb.cells, rebuilt_nb.cells)):
+        gid = rebuild.grade_id(cell)
+        if cell.cell_type != "code":
+            plans.append(CellPlan(index, "markdown", gid, cell.source))
+        elif rebuild.is_test_cell(cell):
+            label = f"test cell '{gid}' (cell {index + 1})"
+            try:
+                calls = parse_test_cell(src_cell.source, label)
+            except CheckSpecError:
+                raise
+            if cases == "visible":
+                calls = [c for c in calls if not c.hidden]
+            for call in calls:
+                get_check(call.name)  # an unknown check name is the instructor's error: say it now
+            plans.append(CellPlan(index, "test", gid, rebuild.visible_test_source(template_nb.cells[index].source),
+                                  calls, rebuild.cell_points(src_cell)))
+        elif rebuild.is_skipped(src_cell):
+            plans.append(CellPlan(index, "skipped", gid, cell.source))
+        else:
+            plans.append(CellPlan(index, "code", gid, cell.source))
+    return plans
+
+
+def case_key(notebook, grade_id, number):
+    return f"{notebook}:{grade_id}:{number}"
+
+
+def cell_key(notebook, index):
+    return f"{notebook}:cell{index}"
+
+
+# ------------------------------------------------------------------------------------------
+# Running one notebook
+
+
+class _Runner:
+    """Runs a planned notebook in a sandbox, restarting and replaying after a lost kernel."""
+
+    def __init__(self, sandbox, limits, calibration, notebook_name):
+        self.sb, self.limits, self.name = sandbox, limits, notebook_name
+        self.calibration = calibration or {}
+        self.replayable = []  # (index, source, timeout) of code cells that ran and did not kill the kernel
+        self.restarts = 0
+        self.notes = []
+
+    def cell_timeout(self, index):
+        entry = self.calibration.get("cells", {}).get(cell_key(self.name, index))
+        return float(entry["timeout"]) if entry else self.limits.cell_timeout
+
+    def case_timeout(self, grade_id, number):
+        entry = self.calibration.get("cases", {}).get(case_key(self.name, grade_id, number))
+        return float(entry["timeout"]) if entry else self.limits.case_timeout
+
+    def recover(self):
+        """Restart the kernel and replay the cells run so far; False when out of restarts."""
+        while True:
+            if self.restarts >= MAX_RESTARTS:
+                return False
+            self.restarts += 1
+            try:
+                self.sb.restart()
+            except RuntimeError as exc:
+                self.notes.append(f"the kernel could not be restarted: {exc}")
+                self.restarts = MAX_RESTARTS
+                return False
+            for entry in list(self.replayable):
+                index, source, timeout = entry
+                result = self.sb.execute(source, timeout, store_history=False, keep_output=False)
+                if result.kernel_lost:
+                    self.replayable.remove(entry)
+                    self.notes.append(f"cell {index + 1} lost the kernel when it was replayed after a restart; "
+                                      f"it is left out of later replays")
+                    break
+            else:
+                return True
+
+    def run_code(self, plan):
+        timeout = self.cell_timeout(plan.index)
+        result = self.sb.execute(plan.source, timeout)
+        status = result.status
+        if result.kernel_lost:
+            if not self.recover():
+                status = status  # the remaining cells will report not_run
+        elif status != "timeout":
+            self.replayable.append((plan.index, plan.source, timeout))
+        return result, status
+
+    def run_case(self, check_call, case, number, grade_id):
+        """Run one case in the kernel; return the case result dict (without points)."""
+        check = get_check(check_call.name)
+        description = check.describe(case)
+        entry = {"check": check_call.name, "hidden": check_call.hidden, "description": description,
+                 "outcome": "not_run", "message": "", "hints": [], "seconds": 0.0}
+        if not self.sb.alive():
+            entry["message"] = "not run: the kernel was lost too many times"
+            return entry
+        inputs = check.make_inputs(case)
+        expected = check.reference({k: np.array(v, copy=True) for k, v in inputs.items()})
+        in_path, out_path, status_path, nonce = self.sb.new_exchange()
+        self.sb.write_inputs(in_path, inputs)
+        driver = (f"__import__('autograder.sandbox_side').sandbox_side.run_case("
+                  f"{check_call.name!r}, {in_path!r}, {out_path!r}, {status_path!r}, {nonce!r})")
+        timeout = self.case_timeout(grade_id, number)
+        result = self.sb.execute(driver, timeout, store_history=False, keep_output=False)
+        entry["seconds"] = round(result.seconds, 4)
+        try:
+            if result.status == "timeout":
+                entry.update(outcome="timeout", message=f"stopped after {timeout:.0f} s (the time limit of this case)",
+                             hints=["look for a loop that never ends, or work repeated inside the loops"])
+            elif result.status in ("crashed", "flooded"):
+                why = ("the kernel died while running this case (a crash, os._exit or a signal)"
+                       if result.status == "crashed" else
+                       f"the kernel printed more than {self.limits.flood_bytes >> 20} MB and was stopped")
+                entry.update(outcome="crashed", message=why)
+            else:
+                self._judge(entry, check, case, expected, out_path, status_path, nonce, result)
+        finally:
+            self.sb.discard(in_path, out_path, status_path, out_path + ".tmp.npz", status_path + ".tmp")
+        if result.kernel_lost:
+            self.recover()
+        return entry
+
+    def _judge(self, entry, check, case, expected, out_path, status_path, nonce, result):
+        raw = self.sb.read_untrusted(status_path, MAX_STATUS_BYTES)
+        try:
+            status = json.loads(raw) if raw is not None else None
+        except ValueError:
+            status = None
+        if not isinstance(status, dict) or status.get("nonce") != nonce:
+            entry.update(outcome="tampered", message="the grading harness's result was missing or altered "
+                         "(did the notebook change how code runs in the kernel?)")
+            return
+        kind = status.get("status")
+        if kind == "error":
+            exc_type = str(status.get("exc_type", "Exception"))[:100]
+            message = str(status.get("message", ""))[:2000]
+            frames = status.get("frames") if isinstance(status.get("frames"), list) else []
+            where = ""
+            if frames and isinstance(frames[-1], dict):
+                where = f" (line {frames[-1].get('line')} of {str(frames[-1].get('name'))[:100]})"
+            if exc_type == "NotImplementedError":
+                entry.update(outcome="error", message="not implemented yet (the function raises NotImplementedError)")
+            else:
+                entry.update(outcome="error", message=f"{exc_type}: {message}{where}")
+            return
+        if kind == "interrupted":
+            entry.update(outcome="timeout", message="interrupted")
+            return
+        if kind != "ok":
+            entry.update(outcome="tampered", message="the grading harness's result was malformed")
+            return
+        raw = self.sb.read_untrusted(out_path, MAX_RESULT_BYTES)
+        found = _load_npz(raw)
+        if found is None:
+            entry.update(outcome="tampered", message="the outputs written in the kernel could not be read back "
+                         "as plain arrays")
+            return
+        problems = status.get("problems") if isinstance(status.get("problems"), dict) else {}
+        lines, hints = [], []
+        for key, text in problems.items():
+            if key in expected and key not in found:
+                lines.append(f"{key}: {str(text)[:300]}")
+        clean = {}
+        for key, value in found.items():
+            array, problem = coerce(value)
+            if problem is None:
+                clean[key] = array
+        passed, more_lines, more_hints, _ = judge(check, case, expected, clean)
+        lines.extend(line for line in more_lines if not (line.endswith("missing from the result")
+                                                         and any(line.startswith(k + ":") for k in problems)))
+        entry.update(outcome="passed" if passed else "wrong", message="; ".join(lines), hints=more_hints)
+
+
+def _load_npz(raw):
+    """Arrays from untrusted ``.npz`` bytes (uncompressed members only, no pickles), or None."""
+    import io
+    import zipfile
+
+    if raw is None:
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            infos = zf.infolist()
+            if len(infos) > 64 or any(i.compress_type != zipfile.ZIP_STORED for i in infos):
+                return None
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            return {key: np.array(data[key]) for key in data.files}
+    except Exception:  # noqa: BLE001 - anything unreadable is tampering
+        return None
+
+
+# ------------------------------------------------------------------------------------------
+# Feedback text of a test cell
+
+
+def _round(x):
+    return round(float(x) + 0.0, 3)
+
+
+def feedback_text(test):
+    """What the student reads under a test cell: per case the outcome, the message and hints."""
+    cases = test["cases"]
+    passed = sum(c["outcome"] == "passed" for c in cases)
+    lines = [f"{test['grade_id']}: {test['score']:g} / {test['points']:g} points "
+             f"({passed} of {len(cases)} cases passed)"]
+    for number, case in enumerate(cases, 1):
+        where = "hidden" if case["hidden"] else "visible"
+        lines.append(f"case {number} ({where}; {case['check']}: {case['description']}): {case['outcome'].upper()}")
+        if case["message"]:
+            lines.append(f"    {case['message']}")
+        for hint in case["hints"]:
+            lines.append(f"    hint: {hint}")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------
+# Grading
+
+
+def _notebook_result(status, message="", **extra):
+    out = {"status": status, "message": message, "submitted_as": None, "notes": [], "score": 0.0,
+           "max_score": 0.0, "tests": [], "cells": [], "solution_sources": {}, "flags": [],
+           "executed_notebook": None}
+    out.update(extra)
+    return out
+
+
+def _max_score(plans):
+    return _round(sum(p.points for p in plans if p.kind == "test"))
+
+
+def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, calibration, cases="all"):
+    """Grade one notebook in a started ``sandbox``; returns the notebook entry of the result."""
+    rebuilt, sources, notes = rebuild.rebuild(template_nb, student_nb)
+    plans = plan_notebook(source_nb, template_nb, rebuilt, cases)
+    runner = _Runner(sandbox, limits, calibration, name)
+    tests, cells = [], []
+    for plan in plans:
+        cell = rebuilt.cells[plan.index]
+        record = {"index": plan.index, "grade_id": plan.grade_id, "kind": plan.kind, "seconds": 0.0, "status": plan.kind}
+        if plan.kind == "markdown":
+            cells.append(record)
+            continue
+        if plan.kind == "skipped":
+            cells.append(record)
+            continue
+        if plan.kind == "code":
+            if not sandbox.alive():
+                record["status"] = "not_run"
+                cells.append(record)
+                continue
+            result, status = runner.run_code(plan)
+            record.update(seconds=round(result.seconds, 4), status=status)
+            cell.outputs = [nbformat.from_dict(o) for o in result.outputs]
+            cells.append(record)
+            continue
+        # a test cell
+        entries = []
+        for call in plan.checks:
+            for case in call.cases:
+                entries.append(runner.run_case(call, case, len(entries) + 1, plan.grade_id))
+        per_case = plan.points / len(entries) if entries else 0.0
+        passed = sum(e["outcome"] == "passed" for e in entries)
+        test = {"grade_id": plan.grade_id, "points": _round(plan.points),
+                "score": _round(per_case * passed), "cases": entries}
+        tests.append(test)
+        record.update(seconds=round(sum(e["seconds"] for e in entries), 4), status="test")
+        cells.append(record)
+        cell.source = plan.source
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=feedback_text(test))]
+    notes.extend(runner.notes)
+    flags = integrity.delegation_flags(template_nb, sources)
+    score = _round(sum(t["score"] for t in tests))
+    return _notebook_result("graded", "", notes=notes, score=score, max_score=_max_score(plans), tests=tests,
+                            cells=cells, solution_sources=sources, flags=flags,
+                            executed_notebook=json.loads(nbformat.writes(rebuilt)))
+
+
+def _unrun_notebook(status, message, source_nb, template_nb, cases="all"):
+    rebuilt, _, _ = rebuild.rebuild(template_nb, None)
+    plans = plan_notebook(source_nb, template_nb, rebuilt, cases)
+    return _notebook_result(status, message, max_score=_max_score(plans))
+
+
+def grade_submission(task):
+    """Grade ``task`` (a ``GradeTask`` or a dict of its fields); see the module docstring for the result."""
+    if isinstance(task, dict):
+        task = GradeTask(**task)
+    began = time.perf_counter()
+    result = {"student": task.student, "assignment": task.assignment, "status": "graded", "error": None,
+              "notes": [], "notebooks": {}, "score": 0.0, "max_score": 0.0,
+              "timings": {"kernel_start": 0.0, "kernel_starts": 0, "numba_compile": None, "total": 0.0},
+              "protections": sandbox_protections()}
+    pairs = _load_pair(task.course_root, task.assignment)  # a broken course is the grader's fault: raise
+    files = {}
+    for rel, data in (task.files or {}).items():
+        try:
+            files[rebuild_path(rel)] = data
+        except ValueError:
+            result["notes"].append(f"ignored a file with an unsafe name: {rel!r}")
+    chosen, notes = rebuild.match_notebooks([n for n, _, _ in pairs], files)
+    result["notes"].extend(notes)
+    hidden = [str(Path(task.course_root).resolve() / SOLUTIONS_DIR)] + [str(Path(p).resolve()) for p in task.hidden_paths]
+    workdir_files = dict(files)
+    workdir_files.update(_extra_files(task.course_root, task.assignment))
+    for name, source_nb, template_nb in pairs:
+        rel = chosen.get(name)
+        if rel is None:
+            result["notebooks"][name] = _unrun_notebook("missing", f"{name} was not in the submission",
+                                                        source_nb, template_nb, task.cases)
+            continue
+        try:
+            student_nb = rebuild.read_submitted(files[rel])
+        except rebuild.NotebookUnreadable as exc:
+            entry = _unrun_notebook("unreadable", f"{rel}: {exc}", source_nb, template_nb, task.cases)
+            entry["submitted_as"] = rel
+            result["notebooks"][name] = entry
+            continue
+        with Sandbox(workdir_files, task.limits, hidden) as sandbox:
+            sandbox.start()
+            result["protections"] = dict(result["protections"], applied=sandbox.applied)
+            entry = grade_notebook(name, source_nb, template_nb, student_nb, sandbox, task.limits,
+                                   task.calibration, task.cases)
+            result["timings"]["kernel_start"] += sandbox.kernel_start_seconds
+            result["timings"]["kernel_starts"] += sandbox.kernel_starts
+        entry["submitted_as"] = rel
+        result["notebooks"][name] = entry
+    nbs = result["notebooks"].values()
+    result["score"] = _round(sum(nb["score"] for nb in nbs))
+    result["max_score"] = _round(sum(nb["max_score"] for nb in nbs))
+    if not any(nb["status"] == "graded" for nb in nbs):
+        result["status"] = "failed"
+        reasons = "; ".join(nb["message"] for nb in nbs)
+        result["error"] = f"nothing to grade: {reasons}" if files else "nothing to grade: the submission is empty"
+    result["timings"]["kernel_start"] = round(result["timings"]["kernel_start"], 3)
+    result["timings"]["total"] = round(time.perf_counter() - began, 3)
+    return result
+
+
+def rebuild_path(rel):
+    from .sandbox import safe_relative_path
+
+    return safe_relative_path(rel).as_posix()
+
+
+# ------------------------------------------------------------------------------------------
+# validate and calibrate
+
+
+def validate_notebook(path, course_root, limits=None, assignment=None):
+    """Grade the notebook at ``path`` with the visible cases only (see the module docstring)."""
+    path = Path(path)
+    names = {p.name for p in (Path(course_root) / SOLUTIONS_DIR).iterdir() if p.is_dir()}
+    if assignment is None:
+        assignment = path.parent.name if path.parent.name in names else path.stem
+    if assignment not in names:
+        raise ValueError(f"cannot tell the assignment of {path}: expected its folder or file name to be one "
+                         f"of {', '.join(sorted(names))}")
+    expected = {n for n, _, _ in _load_pair(course_root, assignment)}
+    rel = path.name if path.name in expected or len(expected) != 1 else next(iter(expected))
+    task = GradeTask("validate", assignment, {rel: path.read_bytes()}, str(course_root), limits=limits,
+                     cases="visible")
+    return grade_submission(task)
+
+
+def _sources_digest(course_root, assignment):
+    h = hashlib.sha256(grader_version().encode())
+    for top in (SOLUTIONS_DIR, ASSIGNMENTS_DIR):
+        for p in sorted((Path(course_root) / top / assignment).rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts:
+                h.update(p.relative_to(course_root).as_posix().encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:32]
+
+
+def calibrate(course_root, assignment, limits=None):
+    """Time the instructor's solutions in the sandbox and derive per-case and per-cell time limits."""
+    limits = Limits.coerce(limits)
+    generous = Limits(**{**limits.__dict__, "case_timeout": max(limits.case_timeout, 600.0),
+                         "cell_timeout": max(limits.cell_timeout, 1800.0)})
+    files = {name: (Path(course_root) / SOLUTIONS_DIR / assignment / name).read_bytes()
+             for name, _, _ in _load_pair(course_root, assignment)}
+    res = grade_submission(GradeTask("calibration", assignment, files, str(course_root), limits=generous))
+    cases, cells = {}, {}
+    for name, nb in res["notebooks"].items():
+        for test in nb["tests"]:
+            for number, case in enumerate(test["cases"], 1):
+                seconds = float(case["seconds"])
+                cases[case_key(name, test["grade_id"], number)] = {
+                    "seconds": seconds, "outcome": case["outcome"],
+                    "timeout": round(max(limits.case_timeout_floor, limits.timeout_multiple * seconds), 2)}
+        for cell in nb["cells"]:
+            if cell["kind"] == "code":
+                seconds = float(cell["seconds"])
+                cells[cell_key(name, cell["index"])] = {
+                    "seconds": seconds, "status": cell["status"],
+                    "timeout": round(max(limits.cell_timeout_floor, limits.timeout_multiple * seconds), 2)}
+    return {"key": _sources_digest(course_root, assignment), "grader_version": grader_version(),
+            "assignment": assignment, "cases": cases, "cells": cells, "score": res["score"],
+            "max_score": res["max_score"], "timings": res["timings"]}

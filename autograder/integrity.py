@@ -1,0 +1,186 @@
+"""Integrity checks on solution sources: delegation to cs231n_lib, and a normal form for similarity.
+
+``delegation_flags`` flags (never zeroes) a solution cell that uses ``cs231n_lib``: the reference
+library the grader compares against. Using it for the very function being graded (e.g.
+``cs231n_lib.conv_forward`` inside ``conv_forward_naive``) is ``delegation``; any other use is
+``library_use`` (an instructor may allow helpers such as ``conv_output_size``). The analysis is
+on the syntax tree: imports, attribute access through any name bound to the library (in the
+setup cells or the solution itself), star imports, and strings naming the library (``importlib``,
+``__import__``, ``sys.modules[...]``).
+
+``normalise_source`` gives a canonical form of a source (no comments or docstrings, identifiers
+renamed in order of first appearance) for the coordinator's cross-student similarity.
+"""
+
+import ast
+import builtins
+import re
+
+LIBRARY = "cs231n_lib"
+_SUFFIXES = ("_naive", "_fast", "_vectorized", "_vectorised", "_loops", "_loop")
+
+
+def _library_names(tree):
+    """Names bound to the library or to things imported from it, in ``tree``: {name: "cs231n_lib.x"}."""
+    bound = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == LIBRARY:
+                    bound[(alias.asname or alias.name).split(".")[0]] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == LIBRARY:
+            for alias in node.names:
+                if alias.name != "*":
+                    bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return bound
+
+
+def _stem(name):
+    for suffix in _SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def library_uses(source, setup_bindings=None):
+    """Sorted list of ``cs231n_lib`` things ``source`` uses (dotted names, or descriptions)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return ["cs231n_lib (text)"] if LIBRARY in source else []
+    bindings = dict(setup_bindings or {})
+    local = _library_names(tree)
+    bindings.update(local)
+    uses = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == LIBRARY:
+            for alias in node.names:
+                uses.add(f"{node.module}.{alias.name}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == LIBRARY:
+                    uses.add(alias.name)
+        elif isinstance(node, ast.Attribute):
+            chain, base = [node.attr], node.value
+            while isinstance(base, ast.Attribute):
+                chain.append(base.attr)
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in bindings:
+                uses.add(".".join([bindings[base.id]] + chain[::-1]))
+        elif isinstance(node, ast.Name) and node.id in bindings and isinstance(node.ctx, ast.Load):
+            uses.add(bindings[node.id])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and LIBRARY in node.value:
+            uses.add(f"the string {node.value[:60]!r}")
+    # a bare name used under an attribute chain is reported by the chain; drop the prefix alone
+    return sorted(u for u in uses if not any(o != u and o.startswith(u + ".") for o in uses))
+
+
+def _defined_functions(source):
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def delegation_flags(template_nb, sources):
+    """Flags for the solution ``sources`` ({grade_id: source}) of a notebook built on ``template_nb``."""
+    from .rebuild import is_solution_cell, is_test_cell
+
+    setup = {}
+    for cell in template_nb.cells:
+        if cell.cell_type == "code" and not is_solution_cell(cell) and not is_test_cell(cell):
+            try:
+                setup.update(_library_names(ast.parse(cell.source)))
+            except SyntaxError:
+                continue
+    flags = []
+    for gid, source in sources.items():
+        uses = library_uses(source, setup)
+        if not uses:
+            continue
+        stems = {_stem(f) for f in _defined_functions(source)}
+        same = [u for u in uses if _stem(u.rsplit(".", 1)[-1]) in stems or u.endswith(LIBRARY)
+                or u.startswith("the string")]
+        star = any(u.endswith(".*") for u in uses)
+        kind = "delegation" if same or star else "library_use"
+        flags.append({"kind": kind, "grade_id": gid,
+                      "detail": f"uses {', '.join(uses)}" + (" (the library's version of the graded function)"
+                                                             if same else "")})
+    return flags
+
+
+# ------------------------------------------------------------------------------------------
+# Normal form for similarity
+
+
+class _Canon(ast.NodeTransformer):
+    def __init__(self):
+        self.names = {}
+        self.keep = set(dir(builtins))
+
+    def rename(self, name):
+        if name in self.keep:
+            return name
+        if name not in self.names:
+            self.names[name] = f"v{len(self.names)}"
+        return self.names[name]
+
+    def visit_Name(self, node):
+        node.id = self.rename(node.id)
+        return node
+
+    def visit_arg(self, node):
+        node.arg = self.rename(node.arg)
+        node.annotation = None
+        return node
+
+    def visit_FunctionDef(self, node):
+        node.name = self.rename(node.name)
+        node.returns = None
+        _drop_docstring(node)
+        self.generic_visit(node)
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node):
+        node.name = self.rename(node.name)
+        _drop_docstring(node)
+        self.generic_visit(node)
+        return node
+
+    def visit_alias(self, node):
+        # imported modules keep their names (np is np for everyone); aliases are canonical
+        if node.asname:
+            node.asname = self.rename(node.asname)
+        else:
+            self.keep.add(node.name.split(".")[0])
+        return node
+
+
+def _drop_docstring(node):
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        node.body = body[1:] or [ast.Pass()]
+
+
+def normalise_source(src):
+    """Canonical text of ``src``: comments, docstrings, annotations gone; identifiers renamed v0, v1, ...
+
+    Sources that do not parse are reduced to their non-blank, comment-free lines.
+    """
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        lines = [re.sub(r"#.*", "", line).strip() for line in src.splitlines()]
+        return "\n".join(line for line in lines if line)
+    _drop_docstring(tree)
+    # imports first, so that module names are known before they are used
+    canon = _Canon()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            canon.keep.update(a.name.split(".")[0] for a in node.names if not a.asname)
+    tree = canon.visit(tree)
+    return ast.unparse(tree)

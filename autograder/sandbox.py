@@ -1,0 +1,807 @@
+"""The student's kernel: a real Jupyter kernel behind every protection the host allows.
+
+One ``Sandbox`` holds one student's kernel for one assignment. Its folder (``root``) is fresh::
+
+    root/            root-owned, 0711: the sandbox user cannot rename or add anything here
+      launch.json    launch settings (read by the wrapper as root, 0600)
+      protections.json  what the wrapper actually applied (written as root before dropping)
+      kernels/       the kernelspec whose argv is the wrapper (``python -m autograder.sandbox``)
+      work/          the kernel's working folder: only this student's files (sandbox user)
+      home/          HOME, IPython and Matplotlib settings, the private Numba cache (sandbox user)
+      in/            case inputs written by the trusted side (root-owned, read-only to the kernel)
+      out/           case outputs written by the kernel (sandbox user); read back with care
+
+The wrapper (``_launch``, run by jupyter_client as the kernel's argv) starts as the grader's
+user. When that is root it: enters a private mount namespace, mounts empty read-only tmpfs over
+every hidden path (solutions/, the submissions and output folders) and a private /tmp,
+/var/tmp and /dev/shm holding only ``root``; sets the resource limits (address space, process
+count, file size, no core files); copies the connection file where the sandbox user can read
+it; drops to a dedicated unprivileged user (``cs231n-sbx-<slot>``, one per concurrent kernel so
+that process caps and clean-up never touch another student) with no supplementary groups and
+``no_new_privs``; then ``exec``s ipykernel with a scrubbed environment. Without root it applies
+what it can (resource limits except the process cap) and says so: see ``sandbox_protections``.
+
+The kernel's network is not isolated: the grader talks to it over TCP on localhost (the ipc
+transport was unreliable with jupyter_client; research/autograders.md).
+"""
+
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
+import pwd
+import queue
+import resource
+import secrets
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SANDBOX_USER_PREFIX = "cs231n-sbx-"
+MAX_SLOTS = 32
+# Environment variables passed to the kernel (values from the grader's environment when set).
+KEPT_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
+
+
+@dataclass
+class Limits:
+    """Resource limits and timeouts of one grading task (all optional; defaults in brackets).
+
+    - case_timeout_floor [10 s], timeout_multiple [10]: a case's time limit is
+      ``max(floor, multiple * reference seconds)`` when a calibration is given;
+    - case_timeout [60 s]: a case's time limit without calibration;
+    - cell_timeout_floor [30 s], cell_timeout [300 s]: the same for non-test cells;
+    - grace_seconds [3 s]: after an interrupt, how long before the kernel is killed;
+    - memory_mb [4096]: address-space cap of the kernel (Numba/LLVM and OpenBLAS need ~1 GB);
+    - nproc [128]: processes and threads of the sandbox user (root only);
+    - fsize_mb [256]: largest file the kernel may write;
+    - output_cap_bytes [1 MB]: kernel output kept per cell, the rest is dropped with a note;
+    - flood_bytes [64 MB]: output received in one cell beyond which the kernel is killed;
+    - threads [1]: OpenBLAS/OpenMP/Numba threads in the kernel (several kernels share the cores);
+    - start_timeout [60 s], start_attempts [3]: kernel start (port races are retried).
+    """
+
+    case_timeout_floor: float = 10.0
+    timeout_multiple: float = 10.0
+    case_timeout: float = 60.0
+    cell_timeout_floor: float = 30.0
+    cell_timeout: float = 300.0
+    grace_seconds: float = 3.0
+    memory_mb: int = 4096
+    nproc: int = 128
+    fsize_mb: int = 256
+    output_cap_bytes: int = 1 << 20
+    flood_bytes: int = 64 << 20
+    threads: int = 1
+    start_timeout: float = 60.0
+    start_attempts: int = 3
+
+    @classmethod
+    def coerce(cls, value):
+        """A ``Limits`` from a ``Limits``, a dict of its fields (unknown keys refused) or None."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            unknown = set(value) - set(cls.__dataclass_fields__)
+            if unknown:
+                raise ValueError(f"unknown Limits fields {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+            return cls(**value)
+        raise ValueError(f"limits must be a Limits or a dict; found {type(value).__name__}")
+
+
+# ------------------------------------------------------------------------------------------
+# What the host allows
+
+
+def _is_root():
+    return os.geteuid() == 0
+
+
+@contextlib.contextmanager
+def _file_lock(path):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _state_dir():
+    """Root-owned folder for slot locks (never inside a folder the sandbox can see)."""
+    path = Path(tempfile.gettempdir()) / f"cs231n-grade-state-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def _ensure_user(name):
+    """The uid and gid of system user ``name``, created (no home, no shell) when missing."""
+    try:
+        entry = pwd.getpwnam(name)
+        return entry.pw_uid, entry.pw_gid
+    except KeyError:
+        pass
+    with _file_lock(_state_dir() / "useradd.lock"):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--user-group",
+                            "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+                           check=True, capture_output=True, timeout=30)
+            entry = pwd.getpwnam(name)
+    return entry.pw_uid, entry.pw_gid
+
+
+_PROBE = None
+
+
+def sandbox_protections():
+    """Which protections kernels started by this process get, as a dict for people and reports.
+
+    Keys: ``unprivileged_user`` (bool), ``user`` (description), ``mount_namespace`` (hidden
+    paths and /tmp replaced by empty tmpfs), ``rlimits`` (list of the limits set),
+    ``process_cap`` (RLIMIT_NPROC binding), ``process_cleanup``, ``network`` (description),
+    ``environment`` (description), ``notes`` (what is missing and why).
+    """
+    global _PROBE
+    if _PROBE is not None:
+        return dict(_PROBE)
+    notes = []
+    root = _is_root()
+    user_ok = ns_ok = False
+    if root:
+        try:
+            _ensure_user(SANDBOX_USER_PREFIX + "0")
+            user_ok = True
+        except (OSError, subprocess.SubprocessError) as exc:
+            notes.append(f"cannot create the sandbox user ({exc}): kernels run as root")
+        probe = subprocess.run(
+            [sys.executable, "-c", "import autograder.sandbox as s; s._probe_namespace()"],
+            capture_output=True, text=True, timeout=30)
+        ns_ok = probe.returncode == 0
+        if user_ok and not ns_ok and _unreachable_interpreter_dirs():
+            user_ok = False
+            notes.append("the Python installation is not readable by other users and no mount "
+                         "namespace is available to expose it: kernels run as root")
+        if not ns_ok:
+            notes.append("no private mount namespace (unshare/mount refused): hidden folders are "
+                         "protected by file permissions only: " + probe.stderr.strip()[-200:])
+    else:
+        notes.append("not root: kernels run as the grader's user, can read what it can read, and "
+                     "share its process count (no process cap)")
+    _PROBE = {
+        "unprivileged_user": user_ok,
+        "user": (f"{SANDBOX_USER_PREFIX}<slot> (one unprivileged system user per concurrent kernel)"
+                 if user_ok else pwd.getpwuid(os.getuid()).pw_name + " (the grader's own user)"),
+        "mount_namespace": ns_ok,
+        "rlimits": ["address space", "file size", "core files off"] + (["processes"] if user_ok else []),
+        "process_cap": user_ok,
+        "process_cleanup": ("every process of the slot user is killed after the kernel"
+                            if user_ok else "the kernel's process group is killed"),
+        "network": "not isolated (the kernel talks to the grader over TCP on localhost)",
+        "environment": "scrubbed: PATH, locale, HOME in the sandbox, thread and Numba settings only",
+        "notes": notes,
+    }
+    return dict(_PROBE)
+
+
+# ------------------------------------------------------------------------------------------
+# Linux calls used by the wrapper (root only)
+
+_CLONE_NEWNS = 0x00020000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
+_PR_SET_NO_NEW_PRIVS = 38
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(rc, what):
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(libc, source, target, fstype, flags, data=None):
+    _check(libc.mount(source and source.encode(), target.encode(), fstype and fstype.encode(),
+                      ctypes.c_ulong(flags), data and data.encode()), f"mount {target}")
+
+
+def _private_namespace(libc):
+    _check(libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+
+
+def _probe_namespace():
+    libc = _libc()
+    _private_namespace(libc)
+    target = tempfile.mkdtemp(prefix="cs231n-probe-")
+    try:
+        _mount(libc, "tmpfs", target, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV, "size=4k,mode=000")
+    finally:
+        with contextlib.suppress(OSError):
+            libc.umount2(target.encode(), 2)
+        os.rmdir(target)
+
+
+def _hide_paths(libc, hidden, keep_dirs):
+    """Cover each hidden path with an empty read-only tmpfs; give the kernel a private /tmp.
+
+    ``keep_dirs`` (the sandbox root) stay visible at the same path even when under /tmp.
+    """
+    applied = []
+    for path in hidden:
+        if os.path.isdir(path) and not os.path.islink(path):
+            _mount(libc, "tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=4k,mode=000")
+            applied.append(path)
+        elif os.path.isfile(path) and not os.path.islink(path):
+            _mount(libc, "/dev/null", path, None, _MS_BIND)
+            applied.append(path)
+    keep_fds = {d: os.open(d, os.O_PATH | os.O_DIRECTORY) for d in keep_dirs}
+    for blocked, inner in _unreachable_interpreter_dirs():
+        # e.g. Python installed under /root (0700): replace /root by a tmpfs showing only the install
+        fd = os.open(inner, os.O_PATH | os.O_DIRECTORY)
+        _mount(libc, "tmpfs", blocked, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=64k")
+        os.makedirs(inner, exist_ok=True)
+        _mount(libc, f"/proc/self/fd/{fd}", inner, None, _MS_BIND)
+        os.close(fd)
+        applied.append(f"{blocked} (only {inner} visible)")
+    private = []
+    for top in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.path.isdir(top):
+            _mount(libc, "tmpfs", top, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777,size=512m")
+            private.append(top)
+    for d, fd in keep_fds.items():
+        os.makedirs(d, exist_ok=True)
+        _mount(libc, f"/proc/self/fd/{fd}", d, None, _MS_BIND)
+        os.close(fd)
+    return applied, private
+
+
+def _interpreter_dirs():
+    """Folders the kernel needs to read: the interpreter's installation, the venv, this package."""
+    here = Path(__file__).resolve().parent.parent
+    dirs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), str(here)}
+    return sorted(dirs)
+
+
+def _unreachable_interpreter_dirs():
+    """(top folder others cannot traverse, needed folder inside it) pairs, outermost first."""
+    pairs = []
+    for needed in _interpreter_dirs():
+        parts = Path(needed).parts
+        for i in range(2, len(parts) + 1):
+            ancestor = str(Path(*parts[:i]))
+            if not os.stat(ancestor).st_mode & 0o001:
+                pairs.append((ancestor, needed))
+                break
+    return pairs
+
+
+def _launch(argv):
+    """Kernelspec argv entry: ``python -m autograder.sandbox <root> <connection_file>``.
+
+    Applies the protections (see the module docstring) and ``exec``s the kernel. Writes what it
+    applied to ``<root>/protections.json`` before giving up root.
+    """
+    root, connection_file = argv[0], argv[1]
+    with open(os.path.join(root, "launch.json")) as fh:
+        cfg = json.load(fh)
+    home = cfg["home"]
+    conn = os.path.join(home, "connection.json")
+    shutil.copyfile(connection_file, conn)  # before /tmp is replaced
+    applied = {"uid": os.getuid(), "user": pwd.getpwuid(os.getuid()).pw_name, "mount_namespace": False,
+               "hidden": [], "private_tmp": [], "rlimits": {}, "errors": []}
+    uid, gid = cfg.get("uid"), cfg.get("gid")
+    if _is_root() and cfg.get("namespace"):
+        try:
+            libc = _libc()
+            _private_namespace(libc)
+            applied["hidden"], applied["private_tmp"] = _hide_paths(libc, cfg["hidden_paths"], [root])
+            applied["mount_namespace"] = True
+        except OSError as exc:
+            applied["errors"].append(f"mount namespace: {exc}")
+    limits = {"RLIMIT_AS": cfg["memory_bytes"], "RLIMIT_FSIZE": cfg["fsize_bytes"], "RLIMIT_CORE": 0}
+    if uid is not None:
+        limits["RLIMIT_NPROC"] = cfg["nproc"]
+    for name, value in limits.items():
+        try:
+            resource.setrlimit(getattr(resource, name), (value, value))
+            applied["rlimits"][name] = value
+        except (ValueError, OSError) as exc:
+            applied["errors"].append(f"{name}: {exc}")
+    if uid is not None:
+        os.chown(conn, uid, gid)
+        applied["uid"], applied["user"] = uid, cfg["user"]
+    os.chmod(conn, 0o600)
+    with open(os.path.join(root, "protections.json"), "w") as fh:
+        json.dump(applied, fh)
+    os.chdir(cfg["work"])
+    if uid is not None:
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    with contextlib.suppress(Exception):
+        _check(_libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    os.umask(0o077)
+    os.execve(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "-f", conn,
+                               "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True"], cfg["env"])
+
+
+# ------------------------------------------------------------------------------------------
+# Numba: a private copy of the grader's warm cache for each kernel
+
+
+def _numba_cache_source():
+    """(folder holding cs231n_lib's compiled kernels, sub-folder name numba uses under NUMBA_CACHE_DIR)."""
+    try:
+        from numba.core import caching
+
+        from cs231n_lib import kernels
+    except Exception:  # noqa: BLE001 - no numba: nothing to copy
+        return None, None
+    locator = getattr(caching, "UserProvidedCacheLocator", None) or getattr(caching, "_UserProvidedCacheLocator")
+    folder = None
+    for value in vars(kernels).values():
+        cache = getattr(value, "_cache", None)
+        path = getattr(cache, "_cache_path", None)
+        if path and os.path.isdir(path):
+            folder = path
+            break
+    sub = locator.get_suitable_cache_subpath(kernels.__file__)
+    return folder, sub
+
+
+def _copy_numba_cache(target):
+    """Copy the grader's compiled cs231n_lib kernels into ``target`` (a NUMBA_CACHE_DIR)."""
+    folder, sub = _numba_cache_source()
+    if not folder or not sub:
+        return 0
+    dst = os.path.join(target, sub)
+    os.makedirs(dst, exist_ok=True)
+    copied = 0
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False) and entry.name.endswith((".nbi", ".nbc")):
+            shutil.copyfile(entry.path, os.path.join(dst, entry.name))
+            copied += 1
+    return copied
+
+
+# ------------------------------------------------------------------------------------------
+# Executing code in the kernel
+
+
+@dataclass
+class Execution:
+    """What happened when one piece of code ran in the kernel.
+
+    status: "ok" | "error" (an exception) | "timeout" | "crashed" (kernel died) | "flooded"
+    (output beyond ``flood_bytes``; the kernel was killed). After "crashed", "flooded" and a
+    timeout that needed a kill, ``kernel_lost`` is True: the caller restarts and replays.
+    """
+
+    status: str
+    seconds: float
+    outputs: list = field(default_factory=list)
+    error: dict | None = None  # {"ename", "evalue", "traceback"}
+    kernel_lost: bool = False
+    truncated_bytes: int = 0
+
+
+def _output_bytes(content):
+    if "text" in content:
+        return len(content["text"])
+    data = content.get("data", {})
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
+
+
+class _Collector:
+    """Keeps up to ``cap`` bytes of output, in nbformat output dicts."""
+
+    def __init__(self, cap):
+        self.cap, self.kept, self.seen, self.dropped = cap, 0, 0, 0
+        self.outputs = []
+
+    def add(self, msg_type, content):
+        size = _output_bytes(content)
+        self.seen += size
+        if self.kept + size > self.cap:
+            if msg_type == "stream" and self.kept < self.cap:
+                room = self.cap - self.kept
+                content = dict(content, text=content["text"][:room])
+                self.dropped += size - room
+                size = room
+            else:
+                self.dropped += size
+                return
+        self.kept += size
+        if msg_type == "stream":
+            if self.outputs and self.outputs[-1]["output_type"] == "stream" and self.outputs[-1]["name"] == content["name"]:
+                self.outputs[-1]["text"] += content["text"]
+            else:
+                self.outputs.append({"output_type": "stream", "name": content["name"], "text": content["text"]})
+        elif msg_type in ("display_data", "execute_result"):
+            out = {"output_type": msg_type, "data": content.get("data", {}), "metadata": content.get("metadata", {})}
+            if msg_type == "execute_result":
+                out["execution_count"] = content.get("execution_count")
+            self.outputs.append(out)
+        elif msg_type == "error":
+            self.outputs.append({"output_type": "error", "ename": str(content.get("ename", "")),
+                                 "evalue": str(content.get("evalue", ""))[:10000],
+                                 "traceback": [str(t)[:10000] for t in content.get("traceback", [])[:100]]})
+
+    def finish(self):
+        if self.dropped:
+            self.outputs.append({"output_type": "stream", "name": "stderr",
+                                 "text": f"\n[output truncated: {self.dropped} more characters not shown]\n"})
+        return self.outputs
+
+
+def _client_class():
+    import zmq
+    from jupyter_client.blocking import BlockingKernelClient
+
+    class CappedClient(BlockingKernelClient):
+        """A kernel client whose sockets refuse single messages larger than ``max_message``."""
+
+        max_message = 256 << 20
+
+        def _create_connected_socket(self, channel, identity=None):
+            url = self._make_url(channel)
+            sock = self.context.socket(_socket_type(channel))
+            sock.linger = 1000
+            sock.setsockopt(zmq.MAXMSGSIZE, self.max_message)
+            if identity:
+                sock.identity = identity
+            sock.connect(url)
+            return sock
+
+    return CappedClient
+
+
+def _socket_type(channel):
+    from jupyter_client.connect import channel_socket_types
+
+    return channel_socket_types[channel]
+
+
+class Sandbox:
+    """One sandboxed kernel, restartable, with a folder holding only one student's files.
+
+    Inputs:
+    - files: relative posix path -> bytes, written into the working folder before the kernel starts
+    - limits: ``Limits``
+    - hidden_paths: folders (or files) the kernel must not see (e.g. solutions/, submissions,
+      the grading output); covered by empty tmpfs in the kernel's mount namespace when root
+    Use as a context manager; ``close`` kills every process the sandbox started.
+    """
+
+    def __init__(self, files, limits=None, hidden_paths=()):
+        self.limits = Limits.coerce(limits)
+        self.hidden_paths = [os.path.abspath(p) for p in hidden_paths]
+        self.km = self.kc = None
+        self.uid = self.gid = None
+        self.user = None
+        self._slot_fd = None
+        self.kernel_start_seconds = 0.0
+        self.kernel_starts = 0
+        self.applied = {}
+        self.protections = sandbox_protections()
+        self.root = tempfile.mkdtemp(prefix="cs231n-sbx-")
+        try:
+            self._prepare(files)
+        except BaseException:
+            self.close()
+            raise
+
+    # --- setup --------------------------------------------------------------------------------
+    def _claim_slot(self):
+        for slot in range(MAX_SLOTS):
+            fd = os.open(_state_dir() / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self._slot_fd = fd
+            self.user = SANDBOX_USER_PREFIX + str(slot)
+            self.uid, self.gid = _ensure_user(self.user)
+            self._kill_user_processes()  # leftovers of a grader killed mid-task
+            return
+        raise RuntimeError(f"all {MAX_SLOTS} sandbox slots are busy")
+
+    def _prepare(self, files):
+        root = Path(self.root)
+        os.chmod(root, 0o711)
+        if self.protections["unprivileged_user"]:
+            self._claim_slot()
+        self.work, self.home, self.inbox, self.outbox = (root / n for n in ("work", "home", "in", "out"))
+        for d in (self.work, self.home, self.inbox, self.outbox, root / "kernels" / "cs231n-sandbox"):
+            d.mkdir(parents=True)
+        for rel, data in files.items():
+            target = self.work / safe_relative_path(rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        self.numba_cache = self.home / "numba-cache"
+        self.numba_cache.mkdir()
+        self.numba_cache_files = _copy_numba_cache(str(self.numba_cache))
+        os.chmod(self.inbox, 0o755)
+        if self.uid is not None:
+            for d in (self.work, self.home, self.outbox):
+                _chown_tree(d, self.uid, self.gid)
+        threads = str(self.limits.threads)
+        env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
+        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent)] + [
+            p for p in env["PATH"].split(os.pathsep) if p != str(Path(sys.executable).parent)])
+        env.update({
+            "HOME": str(self.home), "USER": self.user or pwd.getpwuid(os.getuid()).pw_name,
+            "IPYTHONDIR": str(self.home / ".ipython"), "MPLCONFIGDIR": str(self.home / ".matplotlib"),
+            "JUPYTER_RUNTIME_DIR": str(self.home / ".runtime"), "JUPYTER_CONFIG_DIR": str(self.home / ".jupyter"),
+            "JUPYTER_DATA_DIR": str(self.home / ".jupyter-data"), "XDG_CACHE_HOME": str(self.home / ".cache"),
+            "TMPDIR": "/tmp", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+            "NUMBA_CACHE_DIR": str(self.numba_cache), "NUMBA_NUM_THREADS": threads,
+            "NUMBA_THREADING_LAYER": "workqueue", "OMP_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONHASHSEED": "0",
+        })
+        launch = {
+            "work": str(self.work), "home": str(self.home), "env": env,
+            "hidden_paths": self.hidden_paths, "namespace": self.protections["mount_namespace"],
+            "memory_bytes": int(self.limits.memory_mb) << 20, "fsize_bytes": int(self.limits.fsize_mb) << 20,
+            "nproc": int(self.limits.nproc), "uid": self.uid, "gid": self.gid, "user": self.user,
+        }
+        fd = os.open(root / "launch.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(launch, fh)
+        spec = {"argv": [sys.executable, "-m", "autograder.sandbox", str(root), "{connection_file}"],
+                "display_name": "cs231n sandbox", "language": "python", "interrupt_mode": "signal"}
+        (root / "kernels" / "cs231n-sandbox" / "kernel.json").write_text(json.dumps(spec))
+        self.env = env
+
+    # --- kernel life cycle ----------------------------------------------------------------------
+    def start(self):
+        """Start the kernel (retrying port races); returns the seconds it took."""
+        from jupyter_client import KernelManager
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        began = time.perf_counter()
+        last = None
+        for attempt in range(max(1, self.limits.start_attempts)):
+            ksm = KernelSpecManager(kernel_dirs=[str(Path(self.root) / "kernels")])
+            km = KernelManager(kernel_name="cs231n-sandbox", kernel_spec_manager=ksm)
+            km.client_factory = _client_class()
+            kc = None
+            try:
+                # the launcher's own environment: the wrapper builds the kernel's from launch.json
+                km.start_kernel(env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                kc = km.client()
+                kc.start_channels()
+                kc.wait_for_ready(timeout=self.limits.start_timeout)
+                self.km, self.kc = km, kc
+                break
+            except Exception as exc:  # noqa: BLE001 - ZMQ port race, slow start: try again
+                last = exc
+                with contextlib.suppress(Exception):
+                    if kc is not None:
+                        kc.stop_channels()
+                with contextlib.suppress(Exception):
+                    km.shutdown_kernel(now=True)
+                self._kill_user_processes()
+                time.sleep(0.5 * (2 ** attempt))
+        else:
+            raise RuntimeError(f"the sandboxed kernel did not start after {self.limits.start_attempts} "
+                               f"attempts: {type(last).__name__}: {last}")
+        with contextlib.suppress(OSError, ValueError):
+            self.applied = json.loads((Path(self.root) / "protections.json").read_text())
+        seconds = time.perf_counter() - began
+        self.kernel_start_seconds += seconds
+        self.kernel_starts += 1
+        return seconds
+
+    def stop(self):
+        """Kill the kernel and every process it started."""
+        if self.kc is not None:
+            with contextlib.suppress(Exception):
+                self.kc.stop_channels()
+        if self.km is not None:
+            with contextlib.suppress(Exception):
+                self.km.shutdown_kernel(now=True)
+            with contextlib.suppress(Exception):
+                self.km.cleanup_resources()
+        self.km = self.kc = None
+        self._kill_user_processes()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def alive(self):
+        return self.km is not None and self.km.is_alive()
+
+    def _kill_user_processes(self):
+        """Kill every process of the slot user (``kill(-1)`` run as that user: no race with forks)."""
+        if self.uid is None:
+            return
+        for _ in range(3):
+            with contextlib.suppress(Exception):
+                subprocess.run([sys.executable, "-I", "-S", "-c",
+                                "import os, signal\ntry: os.kill(-1, signal.SIGKILL)\nexcept ProcessLookupError: pass"],
+                               user=self.uid, group=self.gid, extra_groups=[], env={},
+                               capture_output=True, timeout=20, cwd="/")
+            if not _processes_of(self.uid):
+                return
+            time.sleep(0.1)
+
+    def close(self):
+        self.stop()
+        if self._slot_fd is not None:
+            os.close(self._slot_fd)
+            self._slot_fd = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- running code ------------------------------------------------------------------------------
+    def execute(self, code, timeout, *, store_history=True, keep_output=True):
+        """Run ``code``; wait at most ``timeout`` seconds (then interrupt, then kill). Never raises."""
+        if not self.alive():
+            return Execution("crashed", 0.0, kernel_lost=True)
+        lim = self.limits
+        collector = _Collector(lim.output_cap_bytes if keep_output else 0)
+        began = time.perf_counter()
+        try:
+            msg_id = self.kc.execute(code, silent=False, store_history=store_history,
+                                     allow_stdin=False, stop_on_error=False)
+        except Exception:  # noqa: BLE001 - channel gone
+            return Execution("crashed", 0.0, kernel_lost=True)
+        deadline = began + timeout
+        interrupted_at = reply = idle = error = None
+        reply_at = 0.0
+        while True:
+            now = time.perf_counter()
+            if idle is not None and reply is not None:
+                break
+            if interrupted_at is None and now > deadline:
+                with contextlib.suppress(Exception):
+                    self.km.interrupt_kernel()
+                interrupted_at = now
+            if interrupted_at is not None and now > interrupted_at + lim.grace_seconds:
+                self.stop()
+                return Execution("timeout", now - began, collector.finish(), kernel_lost=True)
+            if collector.seen > lim.flood_bytes:
+                self.stop()
+                return Execution("flooded", now - began, collector.finish(), kernel_lost=True)
+            if not self.km.is_alive():
+                self.stop()
+                return Execution("crashed", now - began, collector.finish(), kernel_lost=True)
+            if reply is None:
+                reply = self._shell_reply(msg_id, 0.05 if idle is not None else 0)
+                reply_at = now
+                if reply is None and idle is not None and now - idle > 5.0:
+                    reply = {"status": "unknown"}  # the kernel never answered on the shell channel
+            elif idle is None and now - reply_at > 2.0:
+                idle = now  # the idle message was lost (e.g. an oversized message was refused)
+            if idle is not None:
+                continue
+            try:
+                msg = self.kc.get_iopub_msg(timeout=0.05)
+            except queue.Empty:
+                continue
+            except Exception:  # noqa: BLE001 - a malformed message: the kernel is not trusted
+                continue
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "status" and content.get("execution_state") == "idle":
+                idle = time.perf_counter()
+            elif kind in ("stream", "display_data", "execute_result", "error"):
+                collector.add(kind, content)
+                if kind == "error":
+                    error = {"ename": str(content.get("ename", "")), "evalue": str(content.get("evalue", ""))[:10000],
+                             "traceback": [str(t)[:10000] for t in content.get("traceback", [])[:100]]}
+            elif kind == "clear_output":
+                collector.outputs.clear()
+        seconds = time.perf_counter() - began
+        if interrupted_at is not None:
+            return Execution("timeout", seconds, collector.finish())
+        status = "error" if reply.get("status") == "error" or error else "ok"
+        if status == "error" and error is None:
+            error = {"ename": str(reply.get("ename", "")), "evalue": str(reply.get("evalue", ""))[:10000], "traceback": []}
+        return Execution(status, seconds, collector.finish(), error=error)
+
+    def _shell_reply(self, msg_id, timeout):
+        end = time.perf_counter() + timeout
+        while True:
+            try:
+                msg = self.kc.get_shell_msg(timeout=max(0.0, end - time.perf_counter()))
+            except queue.Empty:
+                return None
+            except Exception:  # noqa: BLE001
+                return None
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                return msg.get("content", {})
+
+    # --- exchanging arrays ----------------------------------------------------------------------------
+    def new_exchange(self):
+        """Fresh unguessable names: (input path, output path, status path, nonce)."""
+        nonce = secrets.token_hex(16)
+        return (str(self.inbox / f"{nonce}.npz"), str(self.outbox / f"{nonce}.npz"),
+                str(self.outbox / f"{nonce}.json"), nonce)
+
+    def write_inputs(self, path, arrays):
+        """Write plain arrays (no pickles) to ``path`` in the root-owned input folder."""
+        import numpy as np
+
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+
+    def read_untrusted(self, path, max_bytes):
+        """Bytes of a file the kernel wrote, or None: never follows links, refuses non-files and big files."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+                return None
+            chunks, total = [], 0
+            while total <= max_bytes:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+            return b"".join(chunks) if total <= max_bytes else None
+        finally:
+            os.close(fd)
+
+    def discard(self, *paths):
+        for p in paths:
+            with contextlib.suppress(OSError):
+                os.unlink(p)
+
+
+def _processes_of(uid):
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.stat(entry.path).st_uid == uid:
+                    found.append(int(entry.name))
+    return found
+
+
+def _chown_tree(path, uid, gid):
+    os.chown(path, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, name), uid, gid)
+
+
+def safe_relative_path(rel):
+    """``rel`` as a relative path that stays inside its folder; ValueError otherwise."""
+    parts = [p for p in str(rel).replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or any(p == ".." for p in parts) or str(rel).startswith("/"):
+        raise ValueError(f"expected a relative path inside the submission; found {rel!r}")
+    return Path(*parts)
+
+
+if __name__ == "__main__":
+    _launch(sys.argv[1:])

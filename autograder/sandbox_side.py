@@ -1,0 +1,90 @@
+"""The only grader code that runs inside the student's kernel: call one graded function, save its outputs.
+
+The trusted grader writes a case's input arrays to a file (plain ``.npz``, no pickles) and
+executes one short line in the kernel::
+
+    __import__("autograder.sandbox_side").sandbox_side.run_case(name, in_path, out_path, status_path, nonce)
+
+``run_case`` calls ``Check.call`` on the kernel's namespace, writes the outputs as plain arrays
+to ``out_path`` and a small JSON status (the nonce, ok or the exception with the student's own
+frames) to ``status_path``. It knows nothing secret: no expected values, no seeds, no test
+source. The student's code can replace or fake everything here; the grader still judges the
+arrays it reads back against its own reference, so faking gains nothing.
+"""
+
+import json
+import os
+import sys
+import time
+import traceback
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+MAX_MESSAGE = 2000
+
+
+def _user_namespace():
+    try:
+        return get_ipython().user_ns  # noqa: F821 - defined in IPython kernels
+    except NameError:
+        import __main__
+
+        return vars(__main__)
+
+
+def _is_library_frame(filename):
+    if filename.startswith(_HERE):
+        return True
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    return any(filename.startswith(p + os.sep) for p in prefixes) and "ipykernel_" not in filename
+
+
+def student_frames(exc):
+    """The frames of ``exc``'s traceback that are the student's code: [{"name", "line", "text"}]."""
+    frames = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if _is_library_frame(frame.filename):
+            continue
+        frames.append({"name": frame.name, "line": frame.lineno, "text": (frame.line or "")[:200]})
+    return frames[-10:]
+
+
+def _write_json(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+
+
+def run_case(name, in_path, out_path, status_path, nonce):
+    """Run graded function ``name`` on the inputs in ``in_path``; write outputs and status."""
+    import numpy as np
+
+    status = {"nonce": nonce, "status": "ok", "problems": {}}
+    try:
+        from autograder.checks import get_check
+
+        check = get_check(name)
+        with np.load(in_path, allow_pickle=False) as data:
+            inputs = {key: data[key] for key in data.files}
+        began = time.perf_counter()
+        outputs = check.call(_user_namespace(), inputs)
+        status["seconds"] = time.perf_counter() - began
+        arrays = {}
+        for key, value in dict(outputs).items():
+            try:
+                array = np.asarray(value)
+                if array.dtype.hasobject:
+                    raise TypeError("object array")
+                arrays[str(key)] = array
+            except Exception as exc:  # noqa: BLE001 - reported, judged as a wrong result
+                status["problems"][str(key)] = (f"found a {type(value).__name__} that cannot be turned "
+                                                f"into an array of numbers ({type(exc).__name__})")
+        tmp = out_path + ".tmp.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, out_path)
+    except KeyboardInterrupt:
+        status.update(status="interrupted")
+    except BaseException as exc:  # noqa: BLE001 - the student's exception, reported to them
+        status.update(status="error", exc_type=type(exc).__name__, message=str(exc)[:MAX_MESSAGE],
+                      frames=student_frames(exc))
+    _write_json(status_path, status)
