@@ -1,0 +1,748 @@
+"""Collecting submissions and running the grading tasks: local processes or a Dask cluster.
+
+One task grades one student's one assignment. A task's result is a pure function of the
+assignment's source notebooks, that student's files and the grader version, so it is cached in
+``<out>/.cache/<key>.json`` under a content hash of exactly those, written atomically. Re-running
+grades only what is new or changed; a run killed at any moment (even by SIGKILL) is resumed by
+running it again. Only the coordinating process writes anything (cache, gradebook, outputs):
+workers return results and nothing else.
+
+Submissions folder layouts (``SUBMISSIONS`` below), mixed freely:
+
+- nbgrader's: ``SUBMISSIONS/<student>/<assignment>/*.ipynb`` (plus any data files the student
+  sent; ``timestamp.txt``, as written by ``nbgrader collect``, is read as the submission time);
+- notebooks straight in the student folder: ``SUBMISSIONS/<student>/<notebook>.ipynb``, matched
+  to an assignment by the notebook's file name;
+- LMS exports: ``SUBMISSIONS/<student>.zip`` holding ``<assignment>/*.ipynb`` or just the
+  notebooks (matched by file name), optionally all under one top folder. Zips are read in
+  memory, never extracted: a member whose name is absolute or climbs out (``..``) is refused,
+  and sizes are capped (``MAX_FILE_BYTES`` per file, ``MAX_SUBMISSION_BYTES`` per student,
+  ``MAX_FILES`` members), counting the bytes actually decompressed, not the sizes the zip claims.
+
+Names starting with ``.`` are ignored, symbolic links are never followed, and everything that
+is skipped is reported in the run summary.
+"""
+
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import importlib
+import importlib.util
+import json
+import multiprocessing
+import os
+import threading
+import time
+import traceback
+import unicodedata
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from . import course
+
+MAX_FILE_BYTES = 20 * 2**20
+MAX_SUBMISSION_BYTES = 50 * 2**20
+MAX_FILES = 200
+DEFAULT_ENGINE = "autograder.engine:grade_submission"
+ENGINE_ENV = "CS231N_GRADE_ENGINE"  # "module:function" or "path/to/file.py:function" (tests, benchmarks)
+#: how many times a task that failed for infrastructure reasons is tried again
+INFRA_RETRIES = 1
+
+
+@dataclasses.dataclass
+class Submission:
+    """One student's files for one assignment, as read from the submissions folder."""
+
+    student: str
+    assignment: str
+    files: dict  # relative posix path -> bytes
+    origin: str  # where it came from, for people
+    timestamp: str | None = None
+    notes: list = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Collection:
+    submissions: list
+    students: list  # every student seen, including those with nothing gradable
+    skipped: list  # (what, why) pairs for the summary
+
+
+def _is_ignored(name):
+    return name.startswith(".") or name in course.IGNORED_NAMES or name.endswith(".pyc")
+
+
+def _clean_student_id(name):
+    """A student id from a folder or zip name: NFC-normalised, never empty, '.' or '..'."""
+    student = unicodedata.normalize("NFC", name).strip()
+    if not student or student in (".", "..") or "/" in student or "\0" in student:
+        return None
+    return student
+
+
+class _Budget:
+    """Caps on one student's submission; counts the bytes really read."""
+
+    def __init__(self, origin):
+        self.origin, self.total, self.count, self.notes = origin, 0, 0, []
+
+    def admit(self, rel, size):
+        if self.count >= MAX_FILES:
+            self.notes.append(f"{rel}: skipped, more than {MAX_FILES} files")
+            return False
+        if size > MAX_FILE_BYTES:
+            self.notes.append(f"{rel}: skipped, {size / 2**20:.1f} MB is over the {MAX_FILE_BYTES // 2**20} MB file cap")
+            return False
+        if self.total + size > MAX_SUBMISSION_BYTES:
+            self.notes.append(f"{rel}: skipped, the submission would exceed {MAX_SUBMISSION_BYTES // 2**20} MB")
+            return False
+        self.count += 1
+        self.total += size
+        return True
+
+
+def _read_folder(folder, budget, prefix=""):
+    """All regular files under ``folder`` (no symlinks followed), relative posix path -> bytes."""
+    files = {}
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not _is_ignored(d) and not os.path.islink(os.path.join(dirpath, d)))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            rel = path.relative_to(folder).as_posix()
+            if _is_ignored(name):
+                continue
+            if path.is_symlink() or not path.is_file():
+                budget.notes.append(f"{prefix}{rel}: skipped, not a regular file (symbolic links are not followed)")
+                continue
+            if budget.admit(prefix + rel, path.stat().st_size):
+                files[rel] = path.read_bytes()[:MAX_FILE_BYTES]
+    return files
+
+
+def _safe_member_path(name):
+    """The parts of a zip member name, or None when it is absolute or climbs out of the archive."""
+    name = name.replace("\\", "/")
+    path = PurePosixPath(name)
+    if path.is_absolute() or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return None
+    parts = [p for p in path.parts if p not in ("", ".")]
+    if not parts or any(p == ".." for p in parts):
+        return None
+    return parts
+
+
+def _read_zip(path, budget):
+    """Members of a zip as relative posix path -> bytes, refusing unsafe names and bombs."""
+    files = {}
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        budget.notes.append(f"{path.name}: not a readable zip file ({exc})")
+        return files
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            parts = _safe_member_path(info.filename)
+            if parts is None:
+                budget.notes.append(f"{info.filename}: refused, the name points outside the archive")
+                continue
+            if any(_is_ignored(p) for p in parts) or parts[0] == "__MACOSX":
+                continue
+            rel = "/".join(parts)
+            if not budget.admit(rel, info.file_size):
+                continue
+            try:
+                with archive.open(info) as member:
+                    data = member.read(MAX_FILE_BYTES + 1)
+            except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
+                budget.notes.append(f"{rel}: unreadable in the zip ({type(exc).__name__})")
+                continue
+            if len(data) > MAX_FILE_BYTES:  # the header lied about the size: a zip bomb
+                budget.notes.append(f"{rel}: skipped, decompresses past the {MAX_FILE_BYTES // 2**20} MB file cap")
+                continue
+            budget.total += len(data) - info.file_size
+            files[rel] = data
+    return files
+
+
+def _notebook_owner(course_root, assignments):
+    """Map notebook file name -> assignment, for notebooks sent without their assignment folder."""
+    owner = {}
+    for name in assignments:
+        for nb in course.assignment_notebooks(course_root, name):
+            owner.setdefault(nb, name)
+        owner.setdefault(f"{name}.ipynb", name)
+    return owner
+
+
+def _split_by_assignment(student, files, assignments, owner, origin, budget):
+    """Group a student's files (relative paths) into per-assignment submissions."""
+    # a single top folder wrapping everything (e.g. the student's own name) is unwrapped
+    tops = {rel.split("/", 1)[0] for rel in files}
+    if len(tops) == 1 and all("/" in rel for rel in files) and next(iter(tops)) not in assignments:
+        files = {rel.split("/", 1)[1]: data for rel, data in files.items()}
+    grouped, skipped = {}, []
+    for rel, data in sorted(files.items()):
+        head, _, rest = rel.partition("/")
+        if rest and head in assignments:
+            grouped.setdefault(head, {})[rest] = data
+        elif not rest and rel in owner:
+            grouped.setdefault(owner[rel], {})[rel] = data
+        else:
+            skipped.append((f"{origin}/{rel}", "not inside a known assignment folder and not named like an assignment notebook"))
+    subs = []
+    for assignment, afiles in sorted(grouped.items()):
+        timestamp = None
+        if "timestamp.txt" in afiles:
+            timestamp = afiles.pop("timestamp.txt").decode("utf-8", "replace").strip()[:64] or None
+        subs.append(Submission(student, assignment, afiles, f"{origin}/{assignment}", timestamp, list(budget.notes)))
+    return subs, skipped
+
+
+def collect_submissions(root, course_root, assignments=None):
+    """Read every student's submissions under ``root`` (see the module docstring for layouts).
+
+    Returns a ``Collection``: the submissions sorted by (student, assignment), every student
+    seen, and what was skipped and why. Empty assignment folders give a submission with no files
+    (graded as missing notebooks, so the student gets zero and appears in the report).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"submissions folder {root} does not exist")
+    assignments = list(assignments) if assignments is not None else course.list_assignments(course_root)
+    owner = _notebook_owner(course_root, assignments)
+    subs, students, skipped = [], [], []
+    for entry in sorted(root.iterdir(), key=lambda p: p.name):
+        if _is_ignored(entry.name):
+            continue
+        if entry.is_symlink():
+            skipped.append((entry.name, "symbolic link, not followed"))
+            continue
+        if entry.is_dir():
+            student = _clean_student_id(entry.name)
+            if student is None:
+                skipped.append((entry.name, "not usable as a student id"))
+                continue
+            budget = _Budget(entry.name)
+            files = _read_folder(entry, budget)
+            found, skip = _split_by_assignment(student, files, assignments, owner, entry.name, budget)
+            # an assignment folder that exists but holds nothing still counts as a (blank) submission
+            for sub in entry.iterdir():
+                if sub.is_dir() and not sub.is_symlink() and sub.name in assignments and \
+                        not any(s.assignment == sub.name for s in found):
+                    found.append(Submission(student, sub.name, {}, f"{entry.name}/{sub.name}", None, list(budget.notes)))
+        elif entry.is_file() and entry.suffix.lower() == ".zip":
+            student = _clean_student_id(entry.stem)
+            if student is None:
+                skipped.append((entry.name, "not usable as a student id"))
+                continue
+            budget = _Budget(entry.name)
+            files = _read_zip(entry, budget)
+            found, skip = _split_by_assignment(student, files, assignments, owner, entry.name, budget)
+        else:
+            skipped.append((entry.name, "neither a student folder nor a .zip"))
+            continue
+        if student in students:
+            skipped.append((entry.name, f"student {student!r} already read from another folder or zip"))
+            continue
+        students.append(student)
+        skipped.extend(skip)
+        if not found and budget.notes:
+            skipped.extend((entry.name, note) for note in budget.notes)
+        subs.extend(sorted(found, key=lambda s: s.assignment))
+    subs.sort(key=lambda s: (s.student, s.assignment))
+    return Collection(subs, sorted(students), skipped)
+
+
+# ------------------------------------------------------------------------------------------
+# Task keys and the result cache
+
+
+def engine_module():
+    return importlib.import_module("autograder.engine")
+
+
+def grader_version(engine_spec=None):
+    """The grader's version string: changes whenever a change could change a grade."""
+    spec = engine_spec or os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE
+    if spec == DEFAULT_ENGINE:
+        return str(engine_module().grader_version())
+    fn = load_engine(spec)
+    return f"custom:{spec}:{getattr(fn, 'VERSION', '0')}"
+
+
+def task_key(version, source_digest, submission):
+    """Content hash of (grader version, assignment source, student id, student files)."""
+    h = hashlib.sha256()
+    for part in (version, source_digest, submission.assignment, submission.student, submission.timestamp or ""):
+        h.update(str(part).encode("utf-8") + b"\0")
+    for rel in sorted(submission.files):
+        h.update(rel.encode("utf-8") + b"\0")
+        h.update(hashlib.sha256(submission.files[rel]).digest())
+    return h.hexdigest()[:40]
+
+
+class ResultCache:
+    """``<out>/.cache/<key>.json`` holding one task's result, written atomically."""
+
+    def __init__(self, out_dir):
+        self.folder = Path(out_dir) / ".cache"
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key):
+        return self.folder / f"{key}.json"
+
+    def load(self, key):
+        try:
+            return json.loads(self.path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # absent, or a torn file from a crash long ago: grade again
+
+    def store(self, key, result):
+        write_atomic(self.path(key), json.dumps(result, sort_keys=True))
+
+
+def write_atomic(path, text):
+    """Write ``text`` to ``path`` through a temporary file and a rename (no torn files)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------------
+# Running one task (in a worker process)
+
+_ENGINE_LOCK = threading.Lock()  # Dask workers may run tasks in threads; nbgrader is process-global
+
+
+def load_engine(spec):
+    """The grading function named by ``module:function`` or ``path/to/file.py:function``."""
+    module_name, _, func = spec.rpartition(":")
+    if module_name.endswith(".py"):
+        loaded = importlib.util.spec_from_file_location(f"_cs231n_engine_{abs(hash(module_name))}", module_name)
+        module = importlib.util.module_from_spec(loaded)
+        loaded.loader.exec_module(module)
+    else:
+        module = importlib.import_module(module_name)
+    return getattr(module, func)
+
+
+def failed_result(student, assignment, error, infrastructure=False):
+    return {"student": student, "assignment": assignment, "status": "failed", "error": error,
+            "infrastructure": infrastructure, "notebooks": {}, "score": 0.0, "max_score": 0.0, "timings": {}}
+
+
+def run_task(payload):
+    """Grade one task; never raises. ``payload``: a plain dict (see ``Coordinator.payload``)."""
+    start = time.perf_counter()
+    try:
+        with _ENGINE_LOCK:
+            grade = load_engine(payload["engine"])
+            if payload["engine"] == DEFAULT_ENGINE:
+                engine = engine_module()
+                task = engine.GradeTask(**payload["task"])
+            else:
+                task = payload["task"]
+            result = grade(task)
+    except Exception as exc:  # an engine bug or a lost kernel: the coordinator retries once
+        t = payload["task"]
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        result = failed_result(t["student"], t["assignment"], f"grader error: {detail}", infrastructure=True)
+    result.setdefault("timings", {})["task_seconds"] = time.perf_counter() - start
+    return result
+
+
+def _worker_init():
+    """Pool worker start-up: die with the coordinator (Linux), so a killed run leaves no orphans."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+# ------------------------------------------------------------------------------------------
+# Executors: the same tasks, on local processes or a Dask cluster
+
+
+class LocalExecutor:
+    """A pool of worker processes (spawned, never threads); rebuilt if a worker dies."""
+
+    def __init__(self, workers):
+        self.workers = max(1, int(workers))
+        self._pool = None
+
+    def _new_pool(self):
+        ctx = multiprocessing.get_context("spawn")
+        return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_worker_init)
+
+    def run(self, payloads):
+        """Yield ``(index, result)`` as tasks finish, in completion order."""
+        pending = list(range(len(payloads)))
+        deaths = {}
+        while pending:
+            self._pool = self._new_pool()
+            broken = []
+            try:
+                futures = {}
+                queue = list(pending)
+                pending = []
+                while queue or futures:
+                    while queue and len(futures) < 2 * self.workers:
+                        i = queue.pop(0)
+                        futures[self._pool.submit(run_task, payloads[i])] = i
+                    done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+                    for fut in done:
+                        i = futures.pop(fut)
+                        try:
+                            yield i, fut.result()
+                        except cf.process.BrokenProcessPool:
+                            broken.append(i)
+                    if broken:
+                        broken.extend(futures.values())
+                        broken.extend(queue)
+                        futures, queue = {}, []
+            finally:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+            for i in broken:
+                deaths[i] = deaths.get(i, 0) + 1
+                if deaths[i] > 1 + INFRA_RETRIES:
+                    t = payloads[i]["task"]
+                    yield i, failed_result(t["student"], t["assignment"],
+                                           "the grading process died twice while this submission was in it",
+                                           infrastructure=True)
+                else:
+                    pending.append(i)
+
+    def close(self):
+        pass
+
+
+class InlineExecutor:
+    """Grade in this very process, one task after another (tests and debugging: no isolation)."""
+
+    workers = 1
+
+    def run(self, payloads):
+        for i, payload in enumerate(payloads):
+            yield i, run_task(payload)
+
+    def close(self):
+        pass
+
+
+class DaskExecutor:
+    """Send tasks to a Dask distributed scheduler at ``address``.
+
+    Workers must see the course at the same path as the coordinator (a shared filesystem or the
+    same machine) and have this package installed. Tasks run ``autograder.batch.run_task``; a
+    worker running several threads grades one task at a time (nbgrader is process-global), so
+    start workers with ``--nthreads 1`` and as many ``--nworkers`` as cores.
+    """
+
+    def __init__(self, address):
+        from distributed import Client
+
+        self.client = Client(address, timeout="30s")
+        self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+
+    def run(self, payloads):
+        from distributed import as_completed
+
+        futures = {}
+        for i, payload in enumerate(payloads):
+            key = f"grade-{payload['key']}-{os.urandom(4).hex()}"
+            futures[self.client.submit(run_task, payload, key=key, pure=False)] = i
+        for fut in as_completed(list(futures)):
+            i = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as exc:  # KilledWorker, lost connection, ...
+                t = payloads[i]["task"]
+                result = failed_result(t["student"], t["assignment"],
+                                       f"Dask task failed: {type(exc).__name__}: {exc}", infrastructure=True)
+            fut.release()
+            yield i, result
+
+    def close(self):
+        self.client.close()
+
+
+# ------------------------------------------------------------------------------------------
+# The coordinator: one run of `cs231n-grade autograde`
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    """Everything a run produced, for the summary, the report and tests."""
+
+    out_dir: Path
+    collection: Collection
+    results: list  # one per submission, same order as collection.submissions
+    keys: list
+    graded_now: int = 0
+    from_cache: int = 0
+    retried: int = 0
+    seconds: float = 0.0
+    workers: int = 1
+    flags_by_task: dict = dataclasses.field(default_factory=dict)
+    feedback_problems: list = dataclasses.field(default_factory=list)
+    notebooks_by_assignment: dict = dataclasses.field(default_factory=dict)
+    report_path: Path | None = None
+    grades_path: Path | None = None
+
+
+def default_course_root():
+    """The repository holding ``solutions/``: this package's parent, else the working folder."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / course.SOLUTIONS_DIR).is_dir() else Path.cwd()
+
+
+def _calibration(out_dir, course_root, assignment, digest, engine_spec):
+    """The engine's timing calibration of an assignment, measured once per source version."""
+    if engine_spec != DEFAULT_ENGINE:
+        return None
+    path = Path(out_dir) / ".cache" / f"calibration-{assignment}-{digest[:16]}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    value = engine_module().calibrate(str(course_root), assignment)
+    try:
+        write_atomic(path, json.dumps(value))
+    except TypeError:  # not JSON: measure again next run
+        pass
+    return value
+
+
+def _hidden_paths(course_root, submissions_root, out_dir):
+    """Folders the student's sandbox must never see."""
+    paths = [Path(course_root) / course.SOLUTIONS_DIR, Path(course_root) / ".git",
+             Path(submissions_root), Path(out_dir)]
+    return sorted({str(p.resolve()) for p in paths})
+
+
+def _safe_notebook_name(name):
+    return isinstance(name, str) and name.endswith(".ipynb") and "/" not in name and "\\" not in name \
+        and name not in (".ipynb", "..ipynb") and not name.startswith(".")
+
+
+def write_autograded(out_dir, result):
+    """Write the engine's executed notebooks to ``autograded/<student>/<assignment>/`` (or remove them)."""
+    import nbformat
+
+    folder = Path(out_dir) / "autograded" / result["student"] / result["assignment"]
+    if result.get("status") != "graded":
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    wanted = set()
+    for name, nb_result in sorted(result.get("notebooks", {}).items()):
+        executed = nb_result.get("executed_notebook")
+        if not _safe_notebook_name(name) or not executed:
+            continue
+        text = nbformat.writes(nbformat.from_dict(executed))
+        path = folder / name
+        wanted.add(path)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            write_atomic(path, text)
+    if folder.is_dir():
+        for path in folder.glob("*.ipynb"):
+            if path not in wanted:
+                path.unlink()
+
+
+def _engine_flags(result):
+    out = []
+    for name, nb in sorted(result.get("notebooks", {}).items()):
+        out.extend(f"{name}: {_flag(f)}" for f in nb.get("flags", []))
+    return out
+
+
+def _flag(flag):
+    from .gradebook import flag_text
+
+    return flag_text(flag)
+
+
+def autograde(submissions, out_dir="grading-output", *, course_root=None, workers=None, scheduler=None,
+              progress=True, feedback=True, report=True, engine=None, limits=None):
+    """Grade every submission under ``submissions`` into the nbgrader course ``out_dir``.
+
+    Inputs:
+    - submissions: the submissions folder (layouts: see the module docstring)
+    - out_dir: the grading folder (gradebook, autograded/, feedback/, grades.csv, report.html)
+    - course_root: the repository with ``solutions/`` and ``assignments/`` (default: this one)
+    - workers: local worker processes (default: CPU count); ignored with ``scheduler``;
+      0 grades in this process (tests, debugging; no isolation from the coordinator)
+    - scheduler: address of a Dask distributed scheduler to send the tasks to instead
+    - engine: ``module:function`` grading one task (default: the sandboxed engine)
+
+    Returns a ``RunOutcome``. Safe to interrupt at any moment and run again.
+    """
+    from . import feedback as feedback_mod
+    from . import gradebook, similarity
+
+    started = time.perf_counter()
+    course_root = Path(course_root or default_course_root()).resolve()
+    out_dir = Path(out_dir).resolve()
+    submissions_root = Path(submissions).resolve()
+    all_assignments = course.list_assignments(course_root)
+    collection = collect_submissions(submissions_root, course_root, all_assignments)
+    subs = collection.submissions
+    assignments = sorted({s.assignment for s in subs})
+    course.prepare_grading_course(out_dir, course_root, assignments)
+    engine_spec = engine or os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE
+    version = grader_version(engine_spec)
+    digests = {a: course.source_digest(course_root, a) for a in assignments}
+    keys = [task_key(version, digests[s.assignment], s) for s in subs]
+    cache = ResultCache(out_dir)
+    outcome = RunOutcome(out_dir, collection, [None] * len(subs), keys,
+                         notebooks_by_assignment={a: course.assignment_notebooks(course_root, a) for a in assignments})
+
+    todo = []
+    for i, key in enumerate(keys):
+        cached = cache.load(key)
+        if cached is not None and cached.get("student") == subs[i].student:
+            outcome.results[i] = cached
+            outcome.from_cache += 1
+        else:
+            todo.append(i)
+
+    hidden = _hidden_paths(course_root, submissions_root, out_dir)
+    calibrations = {}
+    payloads = {}
+    for i in todo:
+        sub = subs[i]
+        if sub.assignment not in calibrations:
+            calibrations[sub.assignment] = _calibration(out_dir, course_root, sub.assignment,
+                                                        digests[sub.assignment], engine_spec)
+        task_limits = dict(limits or {})
+        task_limits["hidden_paths"] = hidden
+        payloads[i] = {"engine": engine_spec, "key": keys[i], "task": {
+            "student": sub.student, "assignment": sub.assignment, "files": sub.files,
+            "course_root": str(course_root), "limits": task_limits, "calibration": calibrations[sub.assignment]}}
+
+    with gradebook.open_gradebook(out_dir) as gb:
+        if todo:
+            if scheduler:
+                executor = DaskExecutor(scheduler)
+            elif workers == 0:
+                executor = InlineExecutor()
+            else:
+                executor = LocalExecutor(workers or os.cpu_count() or 1)
+            outcome.workers = executor.workers
+            bar = _progress_bar(len(todo), progress)
+            try:
+                attempt, rounds = {i: 0 for i in todo}, list(todo)
+                while rounds:
+                    order = list(rounds)
+                    rounds = []
+                    for j, result in executor.run([payloads[i] for i in order]):
+                        i = order[j]
+                        attempt[i] += 1
+                        if result.get("status") == "failed" and result.get("infrastructure") \
+                                and attempt[i] <= INFRA_RETRIES:
+                            rounds.append(i)  # a kernel-start race or a lost worker: once more
+                            outcome.retried += 1
+                            continue
+                        outcome.results[i] = result
+                        outcome.graded_now += 1
+                        if not result.get("infrastructure"):
+                            cache.store(keys[i], result)
+                        gradebook.record_result(gb, result, subs[i].timestamp)
+                        write_autograded(out_dir, result)
+                        bar.update(1)
+                        if result.get("status") != "graded":
+                            bar.set_postfix_str(f"failed: {subs[i].student}/{subs[i].assignment}", refresh=False)
+            finally:
+                bar.close()
+                executor.close()
+
+        # Final, idempotent pass over every result (cached ones included): coordinator flags,
+        # gradebook rows, graded notebooks. This is what makes a resumed run equal a fresh one.
+        similar = similarity.find_similar(outcome.results, course_root)
+        for i, result in enumerate(outcome.results):
+            task = (result["student"], result["assignment"])
+            outcome.flags_by_task[task] = _engine_flags(result) + list(subs[i].notes) + similar.get(task, [])
+            gradebook.record_result(gb, result, subs[i].timestamp)
+            write_autograded(out_dir, result)
+            if similar.get(task):
+                _flag_notebooks(gb, result)
+
+    if feedback:
+        _feedback(outcome, course_root, feedback_mod)
+    outcome.grades_path = out_dir / "grades.csv"
+    gradebook.write_grades_csv(outcome.grades_path, outcome.results, outcome.notebooks_by_assignment,
+                               outcome.flags_by_task)
+    outcome.seconds = time.perf_counter() - started
+    if report:
+        from . import report as report_mod
+
+        outcome.report_path = report_mod.write_report(outcome, out_dir / "report.html")
+    return outcome
+
+
+def _flag_notebooks(gb, result):
+    """Mark every notebook of a submission as flagged in the gradebook (formgrader shows it)."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        submission = gb.find_submission(result["assignment"], result["student"])
+    except MissingEntry:
+        return
+    for nb in submission.notebooks:
+        nb.flagged = True
+    gb.db.commit()
+
+
+def _feedback(outcome, course_root, feedback_mod):
+    """Feedback HTML for every graded submission whose result changed since its page was made."""
+    marks = outcome.out_dir / ".cache" / "feedback"
+    for result, key in zip(outcome.results, outcome.keys):
+        student, assignment = result["student"], result["assignment"]
+        mark = marks / (hashlib.sha256(f"{student}\0{assignment}".encode()).hexdigest()[:32] + ".txt")
+        if result.get("status") != "graded":
+            feedback_mod.remove(outcome.out_dir, student, assignment)
+            mark.unlink(missing_ok=True)
+            continue
+        pages = feedback_mod.feedback_paths(outcome.out_dir, student, assignment)
+        if pages and mark.exists() and mark.read_text() == key:
+            continue
+        try:
+            _, problems = feedback_mod.generate(outcome.out_dir, course_root, student, assignment)
+        except Exception as exc:  # one broken page must not stop the run
+            problems = [f"feedback not generated: {type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}"]
+        for problem in problems:
+            outcome.feedback_problems.append((student, assignment, problem))
+        if not problems:
+            write_atomic(mark, key)
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def set_postfix_str(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(total, enabled):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="grading", unit="submission", dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]")

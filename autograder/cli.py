@@ -1,0 +1,155 @@
+"""``cs231n-grade``: release, autograde, validate and demo.
+
+    cs231n-grade release                       regenerate assignments/ from solutions/
+    cs231n-grade autograde SUBMISSIONS [--out DIR] [--workers N | --scheduler ADDRESS]
+    cs231n-grade validate NOTEBOOK             run a notebook's visible checks before submitting
+    cs231n-grade demo                          release, grade examples/submissions, print the table
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from . import batch, course
+
+
+def _course_root(args):
+    return Path(args.course).resolve() if getattr(args, "course", None) else batch.default_course_root()
+
+
+def cmd_release(args):
+    root = _course_root(args)
+    paths = course.release(root, args.assignment or None)
+    print(f"{len(paths)} student notebooks in {root / course.ASSIGNMENTS_DIR} are up to date.")
+    return 0
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of workers; found {value}")
+    return value
+
+
+def cmd_autograde(args):
+    from . import report
+
+    submissions = Path(args.submissions)
+    if not submissions.is_dir():
+        print(f"error: submissions folder {submissions} does not exist. Expected "
+              f"SUBMISSIONS/<student>/<assignment>/*.ipynb or SUBMISSIONS/<student>.zip", file=sys.stderr)
+        return 2
+    outcome = batch.autograde(submissions, args.out, course_root=_course_root(args), workers=args.workers,
+                              scheduler=args.scheduler, progress=not args.quiet, feedback=not args.no_feedback)
+    print(report.summary(outcome))
+    return 1 if any(r.get("status") != "graded" for r in outcome.results) else 0
+
+
+def cmd_validate(args):
+    from . import engine
+
+    path = Path(args.notebook)
+    if not path.is_file():
+        print(f"error: {path} is not a file; expected a notebook such as assignments/convolution/convolution.ipynb",
+              file=sys.stderr)
+        return 2
+    outcome = engine.validate_notebook(str(path), str(_course_root(args)))
+    return _print_validation(outcome)
+
+
+def _print_validation(outcome):
+    """Print the engine's validation result; returns the exit status (0 when all visible cases pass)."""
+    if isinstance(outcome, str):
+        print(outcome)
+        return 0
+    ok = True
+    tests = outcome.get("tests", []) if isinstance(outcome, dict) else []
+    if isinstance(outcome, dict) and outcome.get("message"):
+        print(outcome["message"])
+    for test in tests:
+        cases = test.get("cases", [])
+        passed = sum(c.get("outcome") == "passed" for c in cases)
+        ok &= passed == len(cases)
+        mark = "ok " if passed == len(cases) else "FAIL"
+        print(f"[{mark}] {test.get('grade_id')}: {passed}/{len(cases)} visible cases passed")
+        for c in cases:
+            if c.get("outcome") != "passed":
+                print(f"       {c.get('outcome')}: {c.get('description', '')}")
+                for line in (c.get("message") or "").splitlines():
+                    print(f"         {line}")
+                for hint in c.get("hints") or []:
+                    print(f"         hint: {hint}")
+    if isinstance(outcome, dict) and outcome.get("status") not in (None, "graded", "ok", "passed") and not tests:
+        ok = False
+    if tests:
+        print("All visible checks pass. Hidden cases run when your notebook is graded." if ok
+              else "Some visible checks fail: fix them before submitting.")
+    return 0 if ok else 1
+
+
+def cmd_demo(args):
+    from . import report
+
+    root = _course_root(args)
+    submissions = root / "examples" / "submissions"
+    if not submissions.is_dir():
+        print(f"error: no sample class in {submissions}", file=sys.stderr)
+        return 2
+    print("1/2 release: solutions/ -> assignments/")
+    course.release(root)
+    out = Path(args.out) if args.out else root / "grading-output" / "demo"
+    print(f"2/2 autograde {submissions} -> {out}")
+    outcome = batch.autograde(submissions, out, course_root=root, workers=args.workers, progress=not args.quiet)
+    print()
+    print(report.summary(outcome))
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="cs231n-grade", description="Release, autograde and validate the course notebooks.")
+    parser.add_argument("--course", help="the course repository holding solutions/ and assignments/ (default: this one)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")
+    p.add_argument("assignment", nargs="*", help="assignments to release (default: all)")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("autograde", help="grade every submission in a folder")
+    p.add_argument("submissions", help="SUBMISSIONS/<student>/<assignment>/*.ipynb, or SUBMISSIONS/<student>.zip")
+    p.add_argument("--out", default="grading-output", help="grading folder (default: grading-output/)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, default=None, help="local worker processes (default: CPU count)")
+    where.add_argument("--scheduler", help="address of a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser("validate", help="run a notebook's visible checks, as a student does before submitting")
+    p.add_argument("notebook")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("demo", help="release, grade the sample class in examples/submissions, print the table")
+    p.add_argument("--out", help="grading folder (default: grading-output/demo)")
+    p.add_argument("--workers", type=_positive_int, default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    course.ensure_alembic_on_path()
+    try:
+        return args.func(args)
+    except (course.CourseError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished results are kept; run the same command again to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""The class report (``report.html``) and the summary printed at the end of a run.
+
+The report is one self-contained HTML file: the score histogram per assignment, pass rates per
+test, the most common kinds of failure and their messages, the slowest cells, the flags for
+review and the submissions that could not be graded. Plots are matplotlib PNGs embedded as
+base64. Every string that comes from a submission (student ids, messages) is escaped.
+"""
+
+import base64
+import collections
+import html
+import io
+import re
+from pathlib import Path
+
+OUTCOMES = ("passed", "wrong", "error", "timeout", "crashed", "tampered")
+
+
+def _e(text):
+    return html.escape(str(text), quote=True)
+
+
+def iter_cases(result):
+    """Yield ``(notebook, test, case)`` for every case of a graded result."""
+    for nb_name, nb in sorted(result.get("notebooks", {}).items()):
+        for test in nb.get("tests", []):
+            for case in test.get("cases", []):
+                yield nb_name, test, case
+
+
+def test_stats(results):
+    """Per (assignment, grade_id): cases by outcome, mean score and points."""
+    stats = {}
+    for result in results:
+        if result.get("status") != "graded":
+            continue
+        for nb_name, nb in sorted(result.get("notebooks", {}).items()):
+            for test in nb.get("tests", []):
+                key = (result["assignment"], test["grade_id"])
+                entry = stats.setdefault(key, {"outcomes": collections.Counter(), "scores": [],
+                                               "points": float(test.get("points") or 0)})
+                entry["scores"].append(float(test.get("score") or 0))
+                for case in test.get("cases", []):
+                    entry["outcomes"][case.get("outcome", "error")] += 1
+    return stats
+
+
+def _message_pattern(message):
+    """A failure message with its numbers blurred, so the same mistake groups together."""
+    first = (message or "").strip().splitlines()[0] if (message or "").strip() else "(no message)"
+    return re.sub(r"\d+(\.\d+)?(e-?\d+)?", "#", first)[:160]
+
+
+def common_failures(results, top=12):
+    """The most common (outcome, test, message pattern) among failed cases, with counts."""
+    counter = collections.Counter()
+    for result in results:
+        if result.get("status") != "graded":
+            continue
+        for _, test, case in iter_cases(result):
+            if case.get("outcome") != "passed":
+                counter[(case.get("outcome", "error"), test["grade_id"], _message_pattern(case.get("message")))] += 1
+    return counter.most_common(top)
+
+
+def slowest_cells(results, top=10):
+    cells = []
+    for result in results:
+        for nb_name, nb in result.get("notebooks", {}).items():
+            for cell in nb.get("cells", []):
+                cells.append((float(cell.get("seconds") or 0.0), result["student"], result["assignment"],
+                              nb_name, cell.get("grade_id") or f"cell {cell.get('index')}", cell.get("status", "")))
+    return sorted(cells, key=lambda c: (-c[0], c[1:]))[:top]
+
+
+def _png(fig):
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _histogram(scores, max_score, title):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 2.8))
+    bins = max(5, min(20, int(max_score) + 1)) if max_score else 10
+    ax.hist(scores, bins=bins, range=(0, max_score or 1), color="#3b75af", edgecolor="white")
+    ax.set_xlabel(f"score (out of {max_score:g})")
+    ax.set_ylabel("submissions")
+    ax.set_title(title)
+    return _png(fig)
+
+
+def _pass_rate_chart(stats):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    labels = [f"{a}/{g}" for a, g in stats]
+    rates = [s["outcomes"]["passed"] / max(1, sum(s["outcomes"].values())) for s in stats.values()]
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(labels) + 1))
+    ax.barh(labels[::-1], rates[::-1], color="#4a9a5b")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of cases passed")
+    return _png(fig)
+
+
+def _table(header, rows):
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+th{background:#f3f3f3}.failed{color:#b00}.flag{color:#a60}img{margin:.5em 1em .5em 0}
+"""
+
+
+def write_report(outcome, path):
+    """Write ``report.html`` for a run (a ``batch.RunOutcome``); returns its path."""
+    from .batch import write_atomic
+
+    results = outcome.results
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Grading report</title>"
+             f"<style>{CSS}</style></head><body><h1>Grading report</h1>"]
+    graded = [r for r in results if r.get("status") == "graded"]
+    failed = [r for r in results if r.get("status") != "graded"]
+    flagged = {k: v for k, v in outcome.flags_by_task.items() if v}
+    parts.append(f"<p>{len(results)} submissions from {len(outcome.collection.students)} students: "
+                 f"{len(graded)} graded, {len(failed)} failed to grade, {len(flagged)} flagged for review.</p>")
+
+    parts.append("<h2>Scores</h2>")
+    for assignment in sorted({r["assignment"] for r in graded}):
+        group = [r for r in graded if r["assignment"] == assignment]
+        scores = [float(r.get("score") or 0) for r in group]
+        max_score = max(float(r.get("max_score") or 0) for r in group)
+        mean = sum(scores) / len(scores)
+        parts.append(f"<h3>{_e(assignment)}</h3><p>{len(scores)} graded, mean {mean:.2f} / {max_score:g}, "
+                     f"full marks: {sum(s >= max_score for s in scores)}</p>")
+        parts.append(f"<img alt='score histogram' src='{_histogram(scores, max_score, assignment)}'>")
+
+    stats = test_stats(results)
+    if stats:
+        parts.append("<h2>Pass rates per test</h2>")
+        parts.append(f"<img alt='pass rates' src='{_pass_rate_chart(stats)}'>")
+        rows = []
+        for (assignment, grade_id), s in sorted(stats.items()):
+            total = sum(s["outcomes"].values())
+            rows.append([_e(assignment), _e(grade_id), f"{s['outcomes']['passed'] / max(1, total):.0%}",
+                         f"{sum(s['scores']) / len(s['scores']):.2f} / {s['points']:g}"]
+                        + [str(s["outcomes"][o]) for o in OUTCOMES])
+        parts.append(_table(["assignment", "test", "cases passed", "mean score", *OUTCOMES], rows))
+
+    failures = common_failures(results)
+    if failures:
+        parts.append("<h2>Most common failures</h2>")
+        kinds = collections.Counter()
+        for r in graded:
+            for _, _, case in iter_cases(r):
+                if case.get("outcome") != "passed":
+                    kinds[case.get("outcome", "error")] += 1
+        parts.append("<p>" + ", ".join(f"{_e(k)}: {n}" for k, n in kinds.most_common()) + "</p>")
+        parts.append(_table(["cases", "outcome", "test", "message"],
+                            [[str(n), _e(o), _e(t), _e(m)] for (o, t, m), n in failures]))
+
+    slow = slowest_cells(results)
+    if slow:
+        parts.append("<h2>Slowest cells</h2>")
+        parts.append(_table(["seconds", "student", "assignment", "notebook", "cell", "status"],
+                            [[f"{c[0]:.2f}", *(_e(x) for x in c[1:])] for c in slow]))
+
+    if flagged:
+        parts.append("<h2>Flagged for review</h2><p>Flags do not change scores; they ask a person to look.</p>")
+        parts.append(_table(["student", "assignment", "flags"],
+                            [[_e(s), _e(a), "<br>".join(_e(f) for f in v)] for (s, a), v in sorted(flagged.items())]))
+    if failed:
+        parts.append("<h2>Failed to grade</h2><p>These submissions hold a score of 0 and need a person.</p>")
+        parts.append(_table(["student", "assignment", "reason"],
+                            [[_e(r["student"]), _e(r["assignment"]), f"<span class='failed'>{_e(r.get('error'))}</span>"]
+                             for r in failed]))
+
+    parts.append("<h2>All submissions</h2>")
+    rows = []
+    for r in sorted(results, key=lambda r: (r["student"], r["assignment"])):
+        score = f"{float(r.get('score') or 0):g} / {float(r.get('max_score') or 0):g}" if r.get("status") == "graded" else "—"
+        rows.append([_e(r["student"]), _e(r["assignment"]), _e(r.get("status")), score,
+                     str(len(outcome.flags_by_task.get((r["student"], r["assignment"]), [])))])
+    parts.append(_table(["student", "assignment", "status", "score", "flags"], rows))
+    if outcome.collection.skipped:
+        parts.append("<h2>Skipped in the submissions folder</h2>")
+        parts.append(_table(["entry", "why"], [[_e(a), _e(b)] for a, b in outcome.collection.skipped]))
+    parts.append("</body></html>")
+    path = Path(path)
+    write_atomic(path, "\n".join(parts))
+    return path
+
+
+# ------------------------------------------------------------------------------------------
+# The printed summary
+
+
+def class_table(outcome):
+    """Rows ``student | <assignment> ... | flags`` with scores as ``s/max`` or FAILED."""
+    assignments = sorted({r["assignment"] for r in outcome.results})
+    by_task = {(r["student"], r["assignment"]): r for r in outcome.results}
+    header = ["student", *assignments, "flags"]
+    rows = []
+    for student in outcome.collection.students:
+        row = [student]
+        nflags = 0
+        for a in assignments:
+            r = by_task.get((student, a))
+            if r is None:
+                row.append("-")
+            elif r.get("status") != "graded":
+                row.append("FAILED")
+            else:
+                row.append(f"{float(r.get('score') or 0):g}/{float(r.get('max_score') or 0):g}")
+            nflags += len(outcome.flags_by_task.get((student, a), []))
+        row.append(str(nflags) if nflags else "")
+        rows.append(row)
+    return header, rows
+
+
+def _text_table(header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def summary(outcome, table=True):
+    """The text printed at the end of a run: what happened and what needs a person."""
+    results = outcome.results
+    graded = [r for r in results if r.get("status") == "graded"]
+    failed = [r for r in results if r.get("status") != "graded"]
+    flagged = {k: v for k, v in sorted(outcome.flags_by_task.items()) if v}
+    out = [f"Graded {len(graded)} of {len(results)} submissions from {len(outcome.collection.students)} students "
+           f"in {outcome.seconds:.1f} s ({outcome.graded_now} graded now on {outcome.workers} "
+           f"worker{'s' if outcome.workers != 1 else ''}, {outcome.from_cache} unchanged from the cache"
+           + (f", {outcome.retried} retried" if outcome.retried else "") + ")."]
+    if table and results:
+        out += ["", _text_table(*class_table(outcome))]
+    if failed:
+        out += ["", f"FAILED TO GRADE ({len(failed)}): score 0 in the gradebook until re-graded; fix and run again."]
+        out += [f"  {r['student']} / {r['assignment']}: {r.get('error') or 'unknown error'}" for r in failed]
+    if flagged:
+        out += ["", f"FLAGGED FOR REVIEW ({len(flagged)}): scores stand; please look."]
+        for (student, assignment), flags in flagged.items():
+            out.append(f"  {student} / {assignment}:")
+            out += [f"    - {f}" for f in flags[:6]]
+            if len(flags) > 6:
+                out.append(f"    - ... {len(flags) - 6} more in the report")
+    if outcome.feedback_problems:
+        out += ["", f"FEEDBACK PROBLEMS ({len(outcome.feedback_problems)}):"]
+        out += [f"  {s} / {a}: {p}" for s, a, p in outcome.feedback_problems]
+    if outcome.collection.skipped:
+        out += ["", f"Skipped in the submissions folder ({len(outcome.collection.skipped)}):"]
+        out += [f"  {what}: {why}" for what, why in outcome.collection.skipped[:20]]
+    no_work = [s for s in outcome.collection.students if not any(r["student"] == s for r in results)]
+    if no_work:
+        out += ["", "Students with nothing to grade: " + ", ".join(no_work)]
+    d = outcome.out_dir
+    out += ["", f"Outputs in {d}:",
+            f"  grades.csv   {d / 'grades.csv'}",
+            f"  report.html  {d / 'report.html'}" if outcome.report_path else "",
+            f"  feedback/    {d / 'feedback'}/<student>/<assignment>/*.html",
+            f"  gradebook    {d / 'gradebook.db'} (nbgrader formgrader and `nbgrader export` work in {d})"]
+    return "\n".join(x for x in out if x is not None)

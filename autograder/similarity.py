@@ -1,0 +1,90 @@
+"""Near-identical solutions across students: a flag for a person to review, never a penalty.
+
+For each assignment, a student's code is the concatenation of their solution cells (matched by
+``grade_id``), each normalised by ``autograder.integrity.normalise_source`` (comments, blank
+lines, formatting and local names do not count) and with cells still equal to the released
+template stub left out. Two students are flagged when the ``difflib`` similarity ratio of their
+codes is at least ``THRESHOLD`` and both wrote at least ``MIN_CHARS`` normalised characters
+(short functions such as a one-line size formula come out alike when written independently).
+
+``THRESHOLD = 0.95``: on normalised code, independently written correct solutions of these
+notebooks differ in loop structure, indexing and vectorisation and score well below it, while
+a copy with renamed variables, moved comments or reformatting scores 1.0.
+"""
+
+import difflib
+from pathlib import Path
+
+import nbformat
+
+from . import course
+
+THRESHOLD = 0.95
+MIN_CHARS = 150
+
+
+def _normalise(source):
+    try:
+        from .integrity import normalise_source
+
+        return normalise_source(source)
+    except Exception:  # code that does not parse: compare it as written, minus blank space
+        return "\n".join(line.strip() for line in source.splitlines() if line.strip())
+
+
+def template_stubs(course_root, assignment):
+    """Normalised sources of the released notebook's solution cells, by grade_id."""
+    stubs = {}
+    folder = Path(course_root) / course.ASSIGNMENTS_DIR / assignment
+    for path in sorted(folder.glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution") and meta.get("grade_id"):
+                stubs[meta["grade_id"]] = _normalise(cell.source)
+    return stubs
+
+
+def student_code(result, stubs):
+    """One student's normalised code for an assignment (stub cells left out)."""
+    parts = []
+    for nb_name in sorted(result.get("notebooks", {})):
+        sources = result["notebooks"][nb_name].get("solution_sources") or {}
+        for grade_id in sorted(sources):
+            code = _normalise(sources[grade_id] or "")
+            if code and code != stubs.get(grade_id):
+                parts.append(code)
+    return "\n".join(parts)
+
+
+def similar_pairs(codes, threshold=THRESHOLD, min_chars=MIN_CHARS):
+    """Pairs ``(a, b, ratio)`` of keys of ``codes`` (key -> code) at least ``threshold`` alike."""
+    keys = sorted(k for k, code in codes.items() if len(code) >= min_chars)
+    pairs = []
+    for i, a in enumerate(keys):
+        matcher = difflib.SequenceMatcher(None, autojunk=False)
+        matcher.set_seq2(codes[a])
+        for b in keys[i + 1:]:
+            matcher.set_seq1(codes[b])
+            if matcher.real_quick_ratio() < threshold or matcher.quick_ratio() < threshold:
+                continue
+            ratio = matcher.ratio()
+            if ratio >= threshold:
+                pairs.append((a, b, ratio))
+    return pairs
+
+
+def find_similar(results, course_root, threshold=THRESHOLD):
+    """Flags ``{(student, assignment): [text, ...]}`` for near-identical solutions."""
+    flags = {}
+    by_assignment = {}
+    for result in results:
+        if result and result.get("status") == "graded":
+            by_assignment.setdefault(result["assignment"], []).append(result)
+    for assignment, group in sorted(by_assignment.items()):
+        stubs = template_stubs(course_root, assignment)
+        codes = {r["student"]: student_code(r, stubs) for r in group}
+        for a, b, ratio in similar_pairs(codes, threshold):
+            flags.setdefault((a, assignment), []).append(f"solutions near-identical to {b}'s (similarity {ratio:.2f})")
+            flags.setdefault((b, assignment), []).append(f"solutions near-identical to {a}'s (similarity {ratio:.2f})")
+    return flags

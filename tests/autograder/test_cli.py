@@ -1,0 +1,117 @@
+"""`cs231n-grade autograde` end to end on the toy course (fast stand-in engine), and its errors."""
+
+import base64
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import toycourse
+from autograder import gradebook
+from autograder.cli import main
+
+FAKE = str(Path(__file__).with_name("fake_engine.py")) + ":grade"
+
+
+@pytest.fixture
+def fake_engine(monkeypatch, tmp_path):
+    log = tmp_path / "engine-calls.log"
+    monkeypatch.setenv("CS231N_GRADE_ENGINE", FAKE)
+    monkeypatch.setenv("FAKE_ENGINE_LOG", str(log))
+    return log
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    """The toy class graded once through the CLI with one worker process."""
+    tmp = tmp_path_factory.mktemp("cli")
+    root = toycourse.course_copy(tmp / "repo")
+    subs = toycourse.make_class(tmp / "subs", root)
+    toycourse.write_submission(subs, root, "dave", "toy",
+                               {"conv_output_size": toycourse.SIZE_RIGHT + "# FAKE_RAISE\n"})
+    out = tmp / "out"
+    env = {"CS231N_GRADE_ENGINE": FAKE, "FAKE_ENGINE_LOG": str(tmp / "calls.log")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        import io
+        from contextlib import redirect_stdout
+
+        buffer = io.StringIO()
+        with redirect_stdout(buffer):
+            status = main(["--course", str(root), "autograde", str(subs), "--out", str(out), "--workers", "1",
+                           "--quiet"])
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    return root, subs, out, status, buffer.getvalue(), (tmp / "calls.log").read_text().splitlines()
+
+
+def test_grades_csv_and_gradebook_agree_with_the_class(graded_class):
+    _, _, out, status, _, _ = graded_class
+    rows = {r["student"]: r for r in csv.DictReader(open(out / "grades.csv"))}
+    assert {s: (r["status"], r["score"], r["max_score"]) for s, r in rows.items()} == {
+        "alice": ("graded", "5", "5"), "bob": ("graded", "3", "5"), "carol": ("graded", "2", "5"),
+        "dave": ("failed", "0", "")}
+    assert "grader error: RuntimeError: fake engine asked to raise" in rows["dave"]["error"]
+    assert status == 1  # something failed to grade: a script can tell
+    with gradebook.open_gradebook(out) as gb:
+        scores = {s: gradebook.submission_scores(gb, "toy", s) for s in rows}
+    assert scores == {"alice": (5.0, 5.0), "bob": (3.0, 5.0), "carol": (2.0, 5.0), "dave": (0.0, 5.0)}
+
+
+def test_infrastructure_failure_is_retried_once(graded_class):
+    calls = graded_class[5]
+    assert sorted(calls) == sorted(["alice\ttoy", "bob\ttoy", "carol\ttoy", "dave\ttoy", "dave\ttoy"])
+
+
+def test_summary_says_what_needs_a_person(graded_class):
+    out_text = graded_class[4]
+    assert "Graded 3 of 4 submissions from 4 students" in out_text
+    assert re.search(r"alice\s+5/5", out_text) and re.search(r"bob\s+3/5", out_text)
+    assert re.search(r"dave\s+FAILED", out_text)
+    assert "FAILED TO GRADE (1)" in out_text and "dave / toy: grader error: RuntimeError" in out_text
+    assert "grades.csv" in out_text and "report.html" in out_text
+
+
+def test_nbgrader_export_works_on_the_grading_folder(graded_class):
+    out = graded_class[2]
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "export", "--to", "nb-export.csv"],
+                   cwd=out, env=env, check=True, capture_output=True)
+    rows = {r["student_id"]: float(r["score"]) for r in csv.DictReader(open(out / "nb-export.csv"))}
+    assert rows == {"alice": 5.0, "bob": 3.0, "carol": 2.0, "dave": 0.0}
+
+
+def test_autograded_notebooks_and_feedback_pages(graded_class):
+    root, _, out, _, _, _ = graded_class
+    for student in ("alice", "bob", "carol"):
+        assert (out / "autograded" / student / "toy" / "toy.ipynb").is_file()
+        page = (out / "feedback" / student / "toy" / "toy.html").read_text()
+        assert "BEGIN HIDDEN TESTS" not in page and "4242" not in page and "9137" not in page
+    assert not (out / "autograded" / "dave").exists() and not (out / "feedback" / "dave").exists()
+    bob = (out / "feedback" / "bob" / "toy" / "toy.html").read_text()
+    assert "WRONG" in bob  # the per-case outcome reached the page
+
+
+def test_report_embeds_plots_and_escapes_names(graded_class):
+    report = (graded_class[2] / "report.html").read_text()
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", report)
+    assert len(images) >= 2 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert "test_conv_output_size" in report and "Failed to grade" in report
+
+
+def test_missing_submissions_folder_is_an_error_for_people(tmp_path, capsys):
+    assert main(["autograde", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "<student>/<assignment>" in err
+
+
+def test_workers_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        main(["autograde", "x", "--workers", "0"])
+    assert "positive number of workers" in capsys.readouterr().err
