@@ -39,7 +39,7 @@ def code(source, skip=False, cell_id=None):
 def setup(source, grade_id="setup"):
     cell = new_code_cell(source.strip("\n"), id=grade_id)
     cell.metadata["nbgrader"] = {
-        "grade": False, "solution": False, "locked": True, "grade_id": grade_id, "schema_version": 3,
+        "grade": False, "solution": False, "locked": True, "grade_id": grade_id, "schema_version": 3, "task": False,
     }
     CELLS.append(cell)
 
@@ -47,7 +47,7 @@ def setup(source, grade_id="setup"):
 def solution(grade_id, source, skip=False):
     cell = new_code_cell(source.strip("\n"), id=grade_id)
     cell.metadata["nbgrader"] = {
-        "grade": False, "solution": True, "locked": False, "grade_id": grade_id, "schema_version": 3,
+        "grade": False, "solution": True, "locked": False, "grade_id": grade_id, "schema_version": 3, "task": False,
     }
     if skip:
         cell.metadata["cs231n"] = {"grading": "skip"}
@@ -58,7 +58,7 @@ def test(grade_id, points, source):
     cell = new_code_cell(source.strip("\n"), id=grade_id)
     cell.metadata["nbgrader"] = {
         "grade": True, "solution": False, "locked": True, "points": points,
-        "grade_id": grade_id, "schema_version": 3,
+        "grade_id": grade_id, "schema_version": 3, "task": False,
     }
     CELLS.append(cell)
 
@@ -393,7 +393,8 @@ vgg_memory_explanation = """
 The rows of the notes' own table add up to 15,237,608 activations (150K for the input, 13.5M in
 the 13 CONV layers, 1.5M in the pools, 9,192 in the FC layers), i.e. 60,950,432 bytes or about
 58 MiB (61 MB) in float32. The "24M" is not the sum of the rows printed above it, and the line is
-not even self-consistent: 24M * 4 bytes = 96 MB (91.6 MiB), not 93 MB.
+not even self-consistent: 24M * 4 bytes = 96,000,000 bytes, which is 96 MB or 91.6 MiB; "93"
+only comes out when one divides by 1024 once and by 1000 once (96,000,000 / 1024 / 1000 = 93.75).
 
 No natural way of counting reproduces 24M either: keeping each CONV's output and its ReLU's
 output as two arrays gives 15.2M + 13.5M = 28.8M; counting the gradients of the forward
@@ -900,8 +901,8 @@ md(r"""
 ### Train the network
 
 Now train on the whole training set. The full configuration below takes a few minutes on a
-laptop: one epoch over CIFAR-10 (about 980 iterations of 50 images) should reach roughly 40-50%
-validation accuracy; on the offline digits, a few epochs reach well above 90%. Try other
+laptop: one epoch over CIFAR-10 (980 iterations of 50 images) should reach about 40% validation
+accuracy or more (chance is 10%); on the offline digits, a few epochs reach well above 90%. Try other
 filter counts, learning rates or regularization strengths once it works.
 """)
 
@@ -918,7 +919,7 @@ try:
     model = MyThreeLayerConvNet(num_filters=config["num_filters"], filter_size=config["filter_size"],
                                 hidden_dim=config["hidden_dim"], weight_scale=1e-3, reg=1e-3)
     train_solver = Solver(model, data, num_epochs=config["epochs"], batch_size=50,
-                          update_rule="adam", optim_config={"learning_rate": 1e-3},
+                          update_rule="adam", optim_config={"learning_rate": 1e-3}, lr_decay=0.9,
                           print_every=50, verbose=True)
     train_solver.train()
     test_accuracy = train_solver.check_accuracy(data["X_test"], data["y_test"])
@@ -945,7 +946,8 @@ md(r"""
 
 Each first-layer filter is a small $3 \times F \times F$ image: shown in colour (each filter
 rescaled to the range 0..1), the filters of a network trained on CIFAR-10 tend to look like
-oriented edges and colour blobs. On the gray offline digits they are gray-ish strokes.
+oriented edges and colour blobs. On the gray offline digits the three colour channels of a
+filter receive identical updates, so the filters come out nearly gray: blurry strokes and blobs.
 """)
 
 code(r"""
