@@ -30,38 +30,53 @@ class ConvOutputSize(Check):
     """conv_output_size(W, F, S, P) -> int, raising ValueError for impossible settings.
 
     Case: {"W": 10, "F": 3, "S": 2, "P": 0}
+
+    Outputs: "size" (the int, -1 when a ValueError was raised), "error" ("ValueError" or
+    "none") and "type" ("int", or the type name the student returned), so that a missing or
+    spurious ValueError, or a float where an int belongs, reads plainly in the verdict.
     """
 
     name = "conv_output_size"
+    ARGS = ("W", "F", "S", "P")
 
     def make_inputs(self, case):
-        return {k: np.array(case[k]) for k in ("W", "F", "S", "P")}
+        return {k: np.array(case[k]) for k in self.ARGS}
 
     def describe(self, case):
-        return ", ".join(f"{k}={case[k]}" for k in ("W", "F", "S", "P"))
+        return ", ".join(f"{k}={case[k]}" for k in self.ARGS)
 
     def tolerance_for(self, case):
         return 0.0
 
+    @staticmethod
+    def _raised():
+        return {"size": np.array(-1), "error": np.array("ValueError"), "type": np.array("none")}
+
     def reference(self, inputs):
         from cs231n_lib.sizing import conv_output_size
 
-        args = [self.scalar(inputs, k) for k in ("W", "F", "S", "P")]
+        args = [self.scalar(inputs, k) for k in self.ARGS]
         try:
-            return {"size": np.array(conv_output_size(*args)), "raised": np.array("")}
+            size = conv_output_size(*args)
         except ValueError:
-            return {"size": np.array(-1), "raised": np.array("ValueError")}
+            return self._raised()
+        return {"size": np.array(size), "error": np.array("none"), "type": np.array("int")}
 
     def call(self, namespace, inputs):
         fn = self.student(namespace, self.name)
-        args = [self.scalar(inputs, k) for k in ("W", "F", "S", "P")]
+        args = [self.scalar(inputs, k) for k in self.ARGS]
         try:
             size = fn(*args)
         except ValueError:
-            return {"size": np.array(-1), "raised": np.array("ValueError")}
-        if isinstance(size, float) and size.is_integer():
-            size = int(size)
-        return {"size": np.asarray(size), "raised": np.array("")}
+            return self._raised()
+        found = {"error": np.array("none"), "type": np.array(type(size).__name__)}
+        if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+            found.update(size=np.array(int(size)), type=np.array("int"))
+        elif isinstance(size, (float, np.floating)):
+            found["size"] = np.array(float(size))
+        else:
+            found["size"] = np.array(-1)
+        return found
 
 
 @register
@@ -122,3 +137,28 @@ class ConvBackwardNaive(Check):
         _, cache = forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
         dx, dw, db = backward(inputs["dout"], cache)
         return {"dx": dx, "dw": dw, "db": db}
+
+
+@register
+class ConvForwardDilated(Check):
+    """The optional part: conv_forward_naive with conv_param['dilation'] (>= 2 in the cases).
+
+    Case: as for conv_forward_naive, plus "dilation": d.
+    """
+
+    name = "conv_forward_dilated"
+    requires = ("conv_forward_naive",)
+
+    def make_inputs(self, case):
+        return conv_case_inputs(self, case)
+
+    def reference(self, inputs):
+        from cs231n_lib import conv_forward
+
+        out, _ = conv_forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
+        return {"out": out}
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, "conv_forward_naive")
+        out, _ = fn(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
+        return {"out": out}
