@@ -1,0 +1,298 @@
+"""The batchnorm notebook's checks: right answers pass, the usual mistakes fail with a useful hint.
+
+The "student" functions are written here from the formulas (plain NumPy, independent of
+cs231n_lib), plus deliberately wrong variants of them.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder.checks import check, get_check, judge
+from autograder.checks.batchnorm import (CONSTANT_STATISTICS, SWAPPED_MOMENTUM, TEST_UPDATES_RUNNING,
+                                         TEST_WITH_BATCH_STATS, UNBIASED_VARIANCE)
+
+
+# --- a student's solution, from the formulas ------------------------------------------------
+
+def bn_forward(x, gamma, beta, bn_param, ddof=0, swapped=False, test_uses_batch=False, update_in_test=False):
+    mode, eps, m = bn_param["mode"], bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9)
+    D = x.shape[1]
+    running_mean = bn_param.get("running_mean", np.zeros(D, x.dtype))
+    running_var = bn_param.get("running_var", np.ones(D, x.dtype))
+    mean, var = x.mean(axis=0), x.var(axis=0, ddof=ddof)
+    if mode == "train" or test_uses_batch:
+        x_hat = (x - mean) / np.sqrt(var + eps)
+    else:
+        x_hat = (x - running_mean) / np.sqrt(running_var + eps)
+    if mode == "train" or update_in_test:
+        old, new = (1 - m, m) if swapped else (m, 1 - m)
+        bn_param["running_mean"] = old * running_mean + new * mean
+        bn_param["running_var"] = old * running_var + new * var
+    return gamma * x_hat + beta, (x_hat, 1 / np.sqrt(var + eps), gamma)
+
+
+def bn_backward(dout, cache):
+    x_hat, inv_std, gamma = cache
+    N = dout.shape[0]
+    g = dout * gamma
+    dx = inv_std / N * (N * g - g.sum(axis=0) - x_hat * (g * x_hat).sum(axis=0))
+    return dx, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
+
+
+def bn_backward_constant_stats(dout, cache):
+    x_hat, inv_std, gamma = cache
+    return dout * gamma * inv_std, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
+
+
+def spatial_forward(x, gamma, beta, bn_param, **mistakes):
+    N, C, H, W = x.shape
+    out, cache = bn_forward(x.transpose(0, 2, 3, 1).reshape(-1, C), gamma, beta, bn_param, **mistakes)
+    return out.reshape(N, H, W, C).transpose(0, 3, 1, 2), cache
+
+
+def spatial_backward(dout, cache):
+    N, C, H, W = dout.shape
+    dx, dgamma, dbeta = bn_backward(dout.transpose(0, 2, 3, 1).reshape(-1, C), cache)
+    return dx.reshape(N, H, W, C).transpose(0, 3, 1, 2), dgamma, dbeta
+
+
+def ln_forward(x, gamma, beta, ln_param):
+    out_t, (x_hat_t, inv_std, _) = bn_forward(x.T, np.ones(x.shape[0]), np.zeros(x.shape[0]),
+                                              {"mode": "train", "eps": ln_param.get("eps", 1e-5)})
+    return gamma * out_t.T + beta, (x_hat_t.T, inv_std, gamma)
+
+
+def ln_backward(dout, cache):
+    x_hat, inv_std, gamma = cache
+    dx_t, _, _ = bn_backward((dout * gamma).T, (x_hat.T, inv_std, np.ones(dout.shape[0])))
+    return dx_t.T, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
+
+
+def gn_forward(x, gamma, beta, G, gn_param):
+    N, C, H, W = x.shape
+    groups = x.reshape(N * G, -1)
+    out_t, (x_hat_t, inv_std, _) = bn_forward(groups.T, np.ones(N * G), np.zeros(N * G),
+                                              {"mode": "train", "eps": gn_param.get("eps", 1e-5)})
+    x_hat = x_hat_t.T.reshape(N, C, H, W)
+    return gamma * x_hat + beta, (x_hat, inv_std, gamma, G)
+
+
+def gn_backward(dout, cache):
+    x_hat, inv_std, gamma, G = cache
+    N = dout.shape[0]
+    g = (dout * gamma).reshape(N * G, -1)
+    dx_t, _, _ = bn_backward(g.T, (x_hat.reshape(N * G, -1).T, inv_std, np.ones(N * G)))
+    return (dx_t.T.reshape(dout.shape), (dout * x_hat).sum(axis=(0, 2, 3), keepdims=True),
+            dout.sum(axis=(0, 2, 3), keepdims=True))
+
+
+def right_namespace():
+    return {
+        "batchnorm_forward": bn_forward, "batchnorm_backward": bn_backward,
+        "batchnorm_backward_alt": bn_backward,
+        "spatial_batchnorm_forward": spatial_forward, "spatial_batchnorm_backward": spatial_backward,
+        "layernorm_forward": ln_forward, "layernorm_backward": ln_backward,
+        "spatial_groupnorm_forward": gn_forward, "spatial_groupnorm_backward": gn_backward,
+    }
+
+
+def run_case(name, case, namespace):
+    kind = get_check(name)
+    inputs = kind.make_inputs(case)
+    found = kind.call(namespace, {k: np.array(v, copy=True) for k, v in inputs.items()})
+    expected = kind.reference(inputs)
+    passed, lines, hints, _ = judge(kind, case, expected, found)
+    extra = kind.extra_hints(case, expected, found) if hasattr(kind, "extra_hints") else []
+    return passed, lines, hints, extra
+
+
+CASES = {
+    "batchnorm_forward": [{"x": (8, 5)}, {"x": (20, 3), "momentum": 0.7, "eps": 1e-3, "seed": 1},
+                          {"x": (6, 4), "mode": "test", "seed": 2}, {"x": (10, 6), "seed": 3, "dtype": "float32"},
+                          {"x": (33, 4), "momentum": 0.0, "seed": 4}],
+    "batchnorm_backward": [{"x": (8, 5)}, {"x": (3, 7), "seed": 1}, {"x": (10, 6), "dtype": "float32"}],
+    "batchnorm_backward_alt": [{"x": (8, 5)}, {"x": (5, 1), "eps": 1e-2}, {"x": (10, 6), "dtype": "float32"}],
+    "spatial_batchnorm_forward": [{"x": (2, 3, 4, 5)}, {"x": (3, 2, 3, 3), "mode": "test"},
+                                  {"x": (4, 3, 2, 2), "momentum": 0.8, "dtype": "float32"}],
+    "spatial_batchnorm_backward": [{"x": (2, 3, 4, 5)}, {"x": (4, 3, 2, 2), "dtype": "float32"}],
+    "layernorm_forward": [{"x": (4, 6)}, {"x": (3, 5), "eps": 1e-3, "dtype": "float32"}],
+    "layernorm_backward": [{"x": (4, 6)}, {"x": (3, 5), "eps": 1e-3, "dtype": "float32"}],
+    "spatial_groupnorm_forward": [{"x": (2, 6, 3, 3), "G": 3}, {"x": (2, 4, 3, 3), "G": 1},
+                                  {"x": (3, 4, 2, 5), "G": 2, "dtype": "float32"}],
+    "spatial_groupnorm_backward": [{"x": (2, 6, 3, 3), "G": 3}, {"x": (1, 6, 4, 2), "G": 6},
+                                   {"x": (3, 4, 2, 5), "G": 2, "dtype": "float32"}],
+}
+
+
+@pytest.mark.parametrize("name,case", [(n, c) for n, cases in CASES.items() for c in cases],
+                         ids=lambda v: str(v) if isinstance(v, str) else "-".join(map(str, v["x"])))
+def test_formula_solution_passes(name, case):
+    passed, lines, hints, extra = run_case(name, case, right_namespace())
+    assert passed, lines
+    assert hints == [] and extra == []
+
+
+@settings(max_examples=15, deadline=None)
+@given(N=st.integers(3, 12), D=st.integers(1, 6), momentum=st.sampled_from([0.0, 0.5, 0.9, 0.99]),
+       mode=st.sampled_from(["train", "test"]), seed=st.integers(0, 999),
+       dtype=st.sampled_from(["float64", "float32"]))
+def test_formula_solution_passes_any_batch(N, D, momentum, mode, seed, dtype):
+    case = {"x": (N, D), "mode": mode, "momentum": momentum, "seed": seed, "dtype": dtype}
+    for name in ("batchnorm_forward", "batchnorm_backward"):
+        passed, lines, *_ = run_case(name, case, right_namespace())
+        assert passed, (name, lines)
+
+
+def test_forward_returns_the_running_averages_and_they_are_random():
+    kind = get_check("batchnorm_forward")
+    inputs = kind.make_inputs({"x": (8, 5), "seed": 3})
+    assert set(kind.reference(inputs)) == {"out", "running_mean", "running_var"}
+    assert not np.allclose(inputs["running_mean"], 0) and not np.allclose(inputs["running_var"], 1)
+    assert (inputs["running_var"] > 0).all()
+    # features have different scales and offsets, so a wrong normalisation axis shows
+    assert np.ptp(inputs["x"].mean(axis=0)) > 0.5
+
+
+def test_call_builds_bn_param_fresh_for_every_call():
+    kind = get_check("batchnorm_forward")
+    inputs = kind.make_inputs({"x": (8, 5), "seed": 3})
+    seen = []
+
+    def recording(x, gamma, beta, bn_param):
+        seen.append(dict(bn_param))
+        return bn_forward(x, gamma, beta, bn_param)
+
+    first = kind.call({"batchnorm_forward": recording}, inputs)
+    second = kind.call({"batchnorm_forward": recording}, inputs)
+    np.testing.assert_array_equal(first["running_mean"], second["running_mean"])
+    assert seen[0]["mode"] == "train" and seen[0]["momentum"] == 0.9 and seen[0]["eps"] == 1e-5
+    assert seen[0]["running_mean"] is not inputs["running_mean"]
+
+
+def test_swapped_momentum_fails_with_its_hint():
+    namespace = dict(right_namespace(), batchnorm_forward=lambda *a: bn_forward(*a, swapped=True))
+    passed, lines, _, extra = run_case("batchnorm_forward", {"x": (8, 5), "momentum": 0.9}, namespace)
+    assert not passed
+    assert lines[0].startswith("out: relative error")  # the output itself is right
+    assert "running_mean: relative error" in lines[1] and "largest difference" in lines[1]
+    assert extra == [SWAPPED_MOMENTUM]
+
+
+def test_swapped_momentum_in_spatial_batchnorm_fails_with_its_hint():
+    namespace = dict(right_namespace(), spatial_batchnorm_forward=lambda *a: spatial_forward(*a, swapped=True))
+    passed, _, _, extra = run_case("spatial_batchnorm_forward", {"x": (2, 3, 4, 5), "momentum": 0.8}, namespace)
+    assert not passed
+    assert extra == [SWAPPED_MOMENTUM]
+
+
+def test_unbiased_variance_fails_with_its_hint():
+    namespace = dict(right_namespace(), batchnorm_forward=lambda *a: bn_forward(*a, ddof=1))
+    passed, _, _, extra = run_case("batchnorm_forward", {"x": (6, 4), "seed": 5}, namespace)
+    assert not passed
+    assert extra == [UNBIASED_VARIANCE]
+
+
+def test_batch_statistics_in_test_mode_fail_with_their_hint():
+    namespace = dict(right_namespace(), batchnorm_forward=lambda *a: bn_forward(*a, test_uses_batch=True))
+    passed, _, _, extra = run_case("batchnorm_forward", {"x": (6, 4), "mode": "test"}, namespace)
+    assert not passed
+    assert extra == [TEST_WITH_BATCH_STATS]
+
+
+def test_updating_running_averages_in_test_mode_fails_with_its_hint():
+    namespace = dict(right_namespace(), batchnorm_forward=lambda *a: bn_forward(*a, update_in_test=True))
+    passed, lines, _, extra = run_case("batchnorm_forward", {"x": (6, 4), "mode": "test"}, namespace)
+    assert not passed
+    assert "out: relative error" in lines[0] and "largest difference" not in lines[0]
+    assert extra == [TEST_UPDATES_RUNNING]
+
+
+def test_normalising_over_the_wrong_axis_fails():
+    def wrong_axis(x, gamma, beta, bn_param):
+        out, _ = ln_forward(x, gamma, beta, bn_param)
+        bn_forward(x, gamma, beta, bn_param)  # running averages right, output wrong
+        return out, None
+
+    passed, lines, _, _ = run_case("batchnorm_forward", {"x": (8, 5)}, dict(right_namespace(), batchnorm_forward=wrong_axis))
+    assert not passed
+    assert "largest difference" in lines[0]
+
+
+@pytest.mark.parametrize("name", ["batchnorm_backward", "batchnorm_backward_alt"])
+def test_gradient_through_constant_statistics_fails_with_its_hint(name):
+    namespace = dict(right_namespace(), **{name: bn_backward_constant_stats})
+    passed, lines, _, extra = run_case(name, {"x": (8, 5), "seed": 2}, namespace)
+    assert not passed
+    assert lines[0].startswith("dx:") and "largest difference" in lines[0]
+    assert lines[1].startswith("dgamma: relative error") and "largest difference" not in lines[1]
+    assert extra == [CONSTANT_STATISTICS]
+
+
+def test_dgamma_summed_over_the_wrong_axis_is_a_shape_error():
+    def wrong_sum(dout, cache):
+        dx, _, dbeta = bn_backward(dout, cache)
+        return dx, (dout * cache[0]).sum(axis=1), dbeta
+
+    passed, lines, _, _ = run_case("batchnorm_backward", {"x": (8, 5)}, dict(right_namespace(), batchnorm_backward=wrong_sum))
+    assert not passed
+    assert "dgamma: expected shape (5,), found (8,)" in lines
+
+
+def test_spatial_batchnorm_without_the_transpose_fails():
+    def no_transpose(x, gamma, beta, bn_param):  # reshape without moving the channels last
+        N, C, H, W = x.shape
+        out, cache = bn_forward(x.reshape(-1, C), gamma, beta, bn_param)
+        return out.reshape(N, C, H, W), cache
+
+    passed, *_ = run_case("spatial_batchnorm_forward", {"x": (2, 3, 4, 5)},
+                          dict(right_namespace(), spatial_batchnorm_forward=no_transpose))
+    assert not passed
+
+
+def test_groupnorm_with_interleaved_groups_fails():
+    def interleaved(x, gamma, beta, G, gn_param):  # channel c in group c % G instead of c // (C/G)
+        N, C, H, W = x.shape
+        order = np.argsort(np.arange(C) % G, kind="stable")
+        out, cache = gn_forward(x[:, order], gamma[:, order], beta[:, order], G, gn_param)
+        return out[:, np.argsort(order)], cache
+
+    passed, *_ = run_case("spatial_groupnorm_forward", {"x": (2, 6, 3, 3), "G": 3},
+                          dict(right_namespace(), spatial_groupnorm_forward=interleaved))
+    assert not passed
+
+
+def test_backward_checks_use_the_students_forward_in_train_mode():
+    modes = []
+
+    def recording(x, gamma, beta, bn_param):
+        modes.append(bn_param["mode"])
+        return bn_forward(x, gamma, beta, bn_param)
+
+    kind = get_check("batchnorm_backward")
+    case = {"x": (8, 5), "mode": "test"}  # the case's mode is ignored by backward checks
+    inputs = kind.make_inputs(case)
+    kind.call(dict(right_namespace(), batchnorm_forward=recording), inputs)
+    assert modes == ["train"]
+    assert "mode=train" in kind.describe(case)
+    assert kind.names_required() == ("batchnorm_forward", "batchnorm_backward")
+
+
+def test_descriptions_hide_the_seed_and_inputs_are_deterministic():
+    for name in CASES:
+        kind = get_check(name)
+        case = dict(CASES[name][0], seed=98765)
+        assert "98765" not in kind.describe(case)
+        first, second = kind.make_inputs(case), kind.make_inputs(case)
+        for key in first:
+            np.testing.assert_array_equal(first[key], second[key])
+
+
+def test_visible_check_reports_not_implemented(capsys):
+    def not_yet(*args):
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError):
+        check("batchnorm_forward", [{"x": (4, 3)}], namespace={"batchnorm_forward": not_yet})
+    assert "NOT IMPLEMENTED" in capsys.readouterr().out
