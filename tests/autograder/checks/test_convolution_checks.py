@@ -1,0 +1,284 @@
+"""The checks of the convolution notebook: the notebook's own solution passes every case of its
+test cells, and typical wrong implementations fail with the hint that points at their mistake."""
+
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder.checks import get_check, judge
+from autograder.testspec import parse_test_cell
+
+ROOT = Path(__file__).resolve().parents[3]
+NOTEBOOK = ROOT / "solutions" / "convolution" / "convolution.ipynb"
+
+
+def _cells(kind):
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    return [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get(kind)]
+
+
+@pytest.fixture(scope="module")
+def solution():
+    """The namespace the notebook's solution cells define (with numpy, as the setup cell gives)."""
+    namespace = {"np": np}
+    for cell in _cells("solution"):
+        exec(compile(cell.source, f"<{cell.metadata['nbgrader']['grade_id']}>", "exec"), namespace)
+    return namespace
+
+
+def evaluate(name, case, namespace):
+    """(passed, lines, hints) of one case, computed as the grader does."""
+    check = get_check(name)
+    inputs = check.make_inputs(case)
+    found = check.call(namespace, {k: np.array(v, copy=True) for k, v in inputs.items()})
+    passed, lines, hints, _ = judge(check, case, check.reference(inputs), found)
+    return passed, lines, hints
+
+
+def notebook_cases():
+    for cell in _cells("grade"):
+        for call in parse_test_cell(cell.source):
+            for number, case in enumerate(call.cases):
+                yield pytest.param(call.name, case, id=f"{call.name}-{'hidden' if call.hidden else 'visible'}-{number}")
+
+
+def test_the_notebook_grades_every_function_it_teaches():
+    names = {call.name for cell in _cells("grade") for call in parse_test_cell(cell.source)}
+    assert names == {"conv_output_size", "conv_forward_naive", "conv_backward_naive", "conv_forward_dilated"}
+    points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in _cells("grade")}
+    assert points == {"test_conv_output_size": 2, "test_conv_forward_naive": 4,
+                      "test_conv_backward_naive": 4, "test_conv_forward_dilated": 1}
+
+
+@pytest.mark.parametrize("name, case", list(notebook_cases()))
+def test_reference_solution_passes_every_case(solution, name, case):
+    passed, lines, _ = evaluate(name, case, solution)
+    assert passed, lines
+
+
+def with_function(solution, **functions):
+    return dict(solution, **functions)
+
+
+# --------------------------------------------------------------------------------------------
+# conv_output_size
+
+
+def test_output_size_float_result_fails_on_its_type(solution):
+    def true_division(W, F, S=1, P=0):
+        return (W - F + 2 * P) / S + 1
+
+    passed, lines, _ = evaluate("conv_output_size", {"W": 7, "F": 3, "S": 1, "P": 0}, with_function(solution, conv_output_size=true_division))
+    assert not passed
+    assert "type: expected 'int', found 'float'" in lines
+
+
+def test_output_size_without_valueerror_fails_on_invalid_setting(solution):
+    def floor_division(W, F, S=1, P=0):
+        return (W - F + 2 * P) // S + 1
+
+    namespace = with_function(solution, conv_output_size=floor_division)
+    assert evaluate("conv_output_size", {"W": 7, "F": 3, "S": 2, "P": 0}, namespace)[0]
+    passed, lines, _ = evaluate("conv_output_size", {"W": 10, "F": 3, "S": 2, "P": 0}, namespace)
+    assert not passed
+    assert "error: expected 'ValueError', found 'none'" in lines
+
+
+def test_output_size_must_refuse_a_filter_that_does_not_fit(solution):
+    def divisibility_only(W, F, S=1, P=0):
+        if (W - F + 2 * P) % S:
+            raise ValueError("not an integer")
+        return (W - F + 2 * P) // S + 1
+
+    namespace = with_function(solution, conv_output_size=divisibility_only)
+    assert evaluate("conv_output_size", {"W": 10, "F": 3, "S": 2, "P": 0}, namespace)[0]
+    passed, lines, _ = evaluate("conv_output_size", {"W": 3, "F": 7, "S": 2, "P": 0}, namespace)
+    assert not passed and "error: expected 'ValueError', found 'none'" in lines
+
+
+def test_output_size_raising_for_a_valid_setting_fails(solution):
+    def always_raises(W, F, S=1, P=0):
+        raise ValueError("no")
+
+    passed, lines, _ = evaluate("conv_output_size", {"W": 5, "F": 3, "S": 1, "P": 1}, with_function(solution, conv_output_size=always_raises))
+    assert not passed and "error: expected 'none', found 'ValueError'" in lines
+
+
+def test_output_size_accepts_numpy_integers(solution):
+    namespace = with_function(solution, conv_output_size=lambda W, F, S=1, P=0: np.int64((W - F + 2 * P) // S + 1))
+    assert evaluate("conv_output_size", {"W": 32, "F": 5, "S": 1, "P": 2}, namespace)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# conv_forward_naive: loop variants with one deliberate mistake each
+
+
+def forward_variant(pad_mode="constant", bias=True, column_stride=None, flip=False, dtype=None):
+    def conv_forward_naive(x, w, b, conv_param):
+        stride, pad = conv_param["stride"], conv_param["pad"]
+        N, C, H, W = x.shape
+        F, _, HH, WW = w.shape
+        H_out, W_out = (H - HH + 2 * pad) // stride + 1, (W - WW + 2 * pad) // stride + 1
+        x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode=pad_mode)
+        out = np.zeros((N, F, H_out, W_out), dtype=dtype or x.dtype)
+        step = stride if column_stride is None else column_stride
+        for n in range(N):
+            for f in range(F):
+                kernel = w[f, :, ::-1, ::-1] if flip else w[f]
+                for i in range(H_out):
+                    for j in range(W_out):
+                        field = x_pad[n, :, i * stride:i * stride + HH, j * step:j * step + WW]
+                        out[n, f, i, j] = np.sum(field * kernel) + (b[f] if bias else 0)
+        return out, (x, w, b, conv_param)
+
+    return conv_forward_naive
+
+
+CASE = {"x": (2, 3, 6, 6), "w": (3, 3, 3, 3), "stride": 1, "pad": 1, "seed": 5}
+
+
+def test_forward_variant_without_mistakes_passes(solution):
+    assert evaluate("conv_forward_naive", CASE, with_function(solution, conv_forward_naive=forward_variant()))[0]
+
+
+def test_forward_padding_with_edge_values_points_at_the_padding(solution):
+    passed, _, hints = evaluate("conv_forward_naive", CASE, with_function(solution, conv_forward_naive=forward_variant(pad_mode="edge")))
+    assert not passed
+    assert hints == ["only the border rows and columns are wrong: look at the padding"]
+
+
+def test_forward_missing_bias_points_at_the_bias(solution):
+    passed, _, hints = evaluate("conv_forward_naive", CASE, with_function(solution, conv_forward_naive=forward_variant(bias=False)))
+    assert not passed
+    assert hints == ["off by a constant per channel/filter (axis 1): look at the bias"]
+
+
+def test_forward_flipped_filters_fail(solution):
+    passed, lines, _ = evaluate("conv_forward_naive", CASE, with_function(solution, conv_forward_naive=forward_variant(flip=True)))
+    assert not passed and lines[0].startswith("out: relative error")
+
+
+def test_forward_stride_ignored_along_columns_fails(solution):
+    case = {"x": (1, 2, 9, 9), "w": (2, 2, 3, 3), "stride": 2, "pad": 0, "seed": 1}
+    passed, lines, _ = evaluate("conv_forward_naive", case, with_function(solution, conv_forward_naive=forward_variant(column_stride=1)))
+    assert not passed and "relative error" in lines[0]
+
+
+def test_forward_float32_result_in_float64_passes_with_a_note(solution):
+    case = dict(CASE, dtype="float32")
+    passed, lines, _ = evaluate("conv_forward_naive", case, with_function(solution, conv_forward_naive=forward_variant(dtype=np.float64)))
+    assert passed and "note: returned float64 for float32 inputs" in lines[0]
+
+
+def test_forward_wrong_output_size_points_at_the_rule(solution):
+    def no_padding_in_size(x, w, b, conv_param):
+        out, cache = solution["conv_forward_naive"](x, w, b, dict(conv_param, pad=0))
+        return out, cache
+
+    passed, lines, hints = evaluate("conv_forward_naive", CASE, with_function(solution, conv_forward_naive=no_padding_in_size))
+    assert not passed and "expected shape (2, 3, 6, 6), found (2, 3, 4, 4)" in lines[0]
+    assert hints == ["the spatial size differs: check the output-size rule (W - F + 2P)/S + 1"]
+
+
+def test_forward_not_implemented_propagates(solution):
+    def stub(x, w, b, conv_param):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError):
+        evaluate("conv_forward_naive", CASE, with_function(solution, conv_forward_naive=stub))
+
+
+# --------------------------------------------------------------------------------------------
+# conv_backward_naive
+
+
+def backward_variant(solution, change):
+    def conv_backward_naive(dout, cache):
+        dx, dw, db = solution["conv_backward_naive"](dout, cache)
+        return change(dx, dw, db, dout, cache)
+
+    return conv_backward_naive
+
+
+@pytest.mark.parametrize("change, output, hint", [
+    (lambda dx, dw, db, dout, cache: (dx, -dw, db), "dw", "the sign is flipped"),
+    (lambda dx, dw, db, dout, cache: (dx, dw / dout.shape[0], db), "dw", "the result is 0.5 times the expected one: look for a missing or extra scale factor"),
+    (lambda dx, dw, db, dout, cache: (dx, dw, dout[0].sum(axis=(1, 2))), "db", None),
+    (lambda dx, dw, db, dout, cache: (np.zeros_like(dx), dw, db), "dx", "every entry is zero: is the function still returning its initial value?"),
+])
+def test_backward_mistakes_fail_on_the_right_output(solution, change, output, hint):
+    namespace = with_function(solution, conv_backward_naive=backward_variant(solution, change))
+    passed, lines, hints = evaluate("conv_backward_naive", CASE, namespace)
+    assert not passed
+    failing = [line.split(":")[0] for line in lines if "largest difference" in line]
+    assert failing == [output], lines
+    if hint:
+        assert hint in hints
+
+
+def test_backward_returning_the_padded_dx_fails_on_its_shape(solution):
+    def untrimmed(dout, cache):
+        x, w, b, conv_param = cache
+        dx, dw, db = solution["conv_backward_naive"](dout, cache)
+        pad = conv_param["pad"]
+        return np.pad(dx, ((0, 0), (0, 0), (pad, pad), (pad, pad))), dw, db
+
+    passed, lines, hints = evaluate("conv_backward_naive", CASE, with_function(solution, conv_backward_naive=untrimmed))
+    assert not passed and lines[0] == "dx: expected shape (2, 3, 6, 6), found (2, 3, 8, 8)"
+    assert "the spatial size differs: check the output-size rule (W - F + 2P)/S + 1" in hints
+
+
+def test_backward_uses_the_students_forward_cache(solution):
+    """The cache passed to backward is whatever the student's forward returned."""
+    seen = []
+
+    def forward(x, w, b, conv_param):
+        out, _ = solution["conv_forward_naive"](x, w, b, conv_param)
+        return out, ("my cache", x, w, b, conv_param)
+
+    def backward(dout, cache):
+        seen.append(cache[0])
+        return solution["conv_backward_naive"](dout, cache[1:])
+
+    namespace = with_function(solution, conv_forward_naive=forward, conv_backward_naive=backward)
+    assert evaluate("conv_backward_naive", CASE, namespace)[0]
+    assert seen == ["my cache"]
+
+
+# --------------------------------------------------------------------------------------------
+# the optional dilation part and the case machinery
+
+
+def test_dilation_ignored_fails_on_shape(solution):
+    case = {"x": (1, 2, 7, 7), "w": (2, 2, 3, 3), "stride": 1, "pad": 2, "dilation": 2, "seed": 0}
+    passed, lines, _ = evaluate("conv_forward_dilated", case, with_function(solution, conv_forward_naive=forward_variant()))
+    assert not passed and lines[0] == "out: expected shape (1, 2, 7, 7), found (1, 2, 9, 9)"
+
+
+def test_dilated_check_passes_the_dilation_to_the_students_forward(solution):
+    received = []
+
+    def spy(x, w, b, conv_param):
+        received.append(dict(conv_param))
+        return solution["conv_forward_naive"](x, w, b, conv_param)
+
+    case = {"x": (1, 1, 10, 10), "w": (1, 1, 3, 3), "stride": 1, "pad": 0, "dilation": 3}
+    assert evaluate("conv_forward_dilated", case, with_function(solution, conv_forward_naive=spy))[0]
+    assert received == [{"stride": 1, "pad": 0, "dilation": 3}]
+
+
+@pytest.mark.parametrize("name", ["conv_forward_naive", "conv_backward_naive", "conv_forward_dilated"])
+def test_inputs_are_deterministic_and_follow_the_case(name):
+    check = get_check(name)
+    case = {"x": (2, 3, 5, 5), "w": (4, 3, 3, 3), "stride": 2, "pad": 1, "dilation": 1, "seed": 9, "dtype": "float32"}
+    first, second = check.make_inputs(case), check.make_inputs(case)
+    assert first.keys() == second.keys()
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key])
+    assert first["x"].shape == (2, 3, 5, 5) and first["x"].dtype == np.float32
+    assert first["w"].shape == (4, 3, 3, 3) and first["b"].shape == (4,)
+    other = check.make_inputs(dict(case, seed=10))
+    assert not np.array_equal(first["x"], other["x"])
+    assert "seed" not in check.describe(case) and "9" not in check.describe(case)
