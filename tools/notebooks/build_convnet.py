@@ -117,8 +117,6 @@ cells use a tiny configuration that finishes in seconds (handy while debugging).
 
 setup(r"""
 # Run this cell first. It only imports; nothing here needs changing.
-import os
-
 import numpy as np
 
 import cs231n_lib
@@ -142,8 +140,6 @@ from cs231n_lib import (
 )
 from cs231n_lib.sizing import conv_output_size, parse_layer, pool_output_size
 
-# CS231N_QUICK=1 shrinks the training runs (used by the tests and for quick debugging).
-QUICK = os.environ.get("CS231N_QUICK", "") == "1"
 np.set_printoptions(precision=4, suppress=True)
 """)
 
@@ -571,8 +567,9 @@ one $224\times224$ crop, the crops taken at steps of 32 pixels, but the 36 evalu
 their common computation in a single forward pass. Averaging such score maps over a resized
 image is a common way to get better test accuracy. (For a step of 16 pixels, run the converted
 network twice: on the image and on the image shifted by 16 pixels.) One caveat: the equality is
-exact when the CONV layers do not pad. With "same" padding, a crop sees zeros at its borders where
-the large image has pixels, so the scores near the borders differ slightly.
+exact only when the CONV layers do not pad. With "same" padding, the original network pads each
+crop with zeros, while the converted network sees the crop's neighbouring pixels there, so the
+two results differ a little, more so for small crops.
 
 ### The weights
 
@@ -858,6 +855,10 @@ which one you got.
 """)
 
 code(r"""
+import os
+
+# CS231N_QUICK=1 shrinks the training runs below (used by the tests and for quick debugging).
+QUICK = os.environ.get("CS231N_QUICK", "") == "1"
 if QUICK:
     data = get_CIFAR10_data(num_training=200, num_validation=50, num_test=50)
 else:
