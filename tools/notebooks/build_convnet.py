@@ -232,7 +232,7 @@ For a layer with input volume $H \times W \times C$:
   $F^2 C$ weights, but it spans $F_\text{eff} = d(F - 1) + 1$ pixels: use $F_\text{eff}$ in the
   size rule (the library's `conv_output_size(W, F, S, P, dilation)` does).
 * **POOL** with window $F$ and stride $S$: no parameters; output
-  $\frac{H - F}{S} + 1 \times \frac{W - F}{S} + 1 \times C$ (`pool_output_size(W, F, S)`).
+  $\left(\frac{H - F}{S} + 1\right) \times \left(\frac{W - F}{S} + 1\right) \times C$ (`pool_output_size(W, F, S)`).
 * **FC** with $K$ outputs reading $D = H \cdot W \cdot C$ numbers: $D \cdot K$ weights and
   $K$ biases; its output is a vector, which the notes write as $1 \times 1 \times K$.
 * **Activations** of a layer: the number of values in its output, $H_\text{out} W_\text{out} K$.

@@ -251,7 +251,7 @@ def specs(draw):
         kind = draw(st.sampled_from(["conv", "pool"]))
         if kind == "conv":
             F, K = draw(st.integers(1, 5)), draw(st.integers(1, 6))
-            options = "".join(draw(st.sampled_from(["", f"/S{draw(st.integers(1, 3))}"])) for _ in range(1))
+            options = draw(st.sampled_from(["", f"/S{draw(st.integers(1, 3))}"]))
             options += draw(st.sampled_from(["", f"/P{draw(st.integers(0, 2))}", f"/D{draw(st.integers(1, 2))}"]))
             layers.append(f"CONV{F}-{K}{options}")
         else:
