@@ -232,7 +232,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     else:
         mean, var = running_mean, running_var
         scale = gamma / np.sqrt(var + eps)
-        out = x * scale[:, None, None] + (beta - mean * scale)[:, None, None]
+        out = (x - mean[:, None, None]) * scale[:, None, None] + beta[:, None, None]
         bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
     inv_std = (1 / np.sqrt(np.asarray(var, dtype=np.float64) + eps))
     cache = {"mode": mode, "x": x, "mean": np.asarray(mean, dtype=np.float64),
