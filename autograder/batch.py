@@ -105,6 +105,10 @@ def _read_folder(folder, budget, prefix=""):
     """All regular files under ``folder`` (no symlinks followed), relative posix path -> bytes."""
     files = {}
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        for d in dirnames:
+            if os.path.islink(os.path.join(dirpath, d)):
+                rel = (Path(dirpath) / d).relative_to(folder).as_posix()
+                budget.notes.append(f"{prefix}{rel}: skipped, not a regular folder (symbolic links are not followed)")
         dirnames[:] = sorted(d for d in dirnames if not _is_ignored(d) and not os.path.islink(os.path.join(dirpath, d)))
         for name in sorted(filenames):
             path = Path(dirpath) / name
@@ -374,53 +378,64 @@ def _worker_init():
 
 
 class LocalExecutor:
-    """A pool of worker processes (spawned, never threads); rebuilt if a worker dies."""
+    """A pool of worker processes (spawned, never threads) that survives a worker dying.
+
+    When a worker process dies (the pool breaks), the tasks that were in flight are suspects:
+    they are run again one at a time in a one-worker pool, while the others carry on. A task
+    that kills a pool on its own is reported as failed (``infrastructure``, so it is not cached
+    and the next run tries again); the others are graded normally.
+    """
 
     def __init__(self, workers):
         self.workers = max(1, int(workers))
-        self._pool = None
 
-    def _new_pool(self):
+    @staticmethod
+    def _pool(workers):
         ctx = multiprocessing.get_context("spawn")
-        return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_worker_init)
+        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+
+    def _run_pool(self, payloads, indices, workers, suspects):
+        """Yield ``(i, result)``; indices in flight when the pool breaks go to ``suspects``."""
+        pool = self._pool(workers)
+        queue, futures = list(indices), {}
+        try:
+            while queue or futures:
+                while queue and len(futures) < 2 * workers:
+                    i = queue.pop(0)
+                    futures[pool.submit(run_task, payloads[i])] = i
+                done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+                broken = False
+                for fut in done:
+                    i = futures.pop(fut)
+                    try:
+                        result = fut.result()
+                    except cf.process.BrokenProcessPool:
+                        suspects.append(i)
+                        broken = True
+                        continue
+                    yield i, result
+                if broken:
+                    suspects.extend(futures.values())
+                    futures = {}
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = self._pool(workers)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def run(self, payloads):
         """Yield ``(index, result)`` as tasks finish, in completion order."""
-        pending = list(range(len(payloads)))
-        deaths = {}
-        while pending:
-            self._pool = self._new_pool()
-            broken = []
-            try:
-                futures = {}
-                queue = list(pending)
-                pending = []
-                while queue or futures:
-                    while queue and len(futures) < 2 * self.workers:
-                        i = queue.pop(0)
-                        futures[self._pool.submit(run_task, payloads[i])] = i
-                    done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
-                    for fut in done:
-                        i = futures.pop(fut)
-                        try:
-                            yield i, fut.result()
-                        except cf.process.BrokenProcessPool:
-                            broken.append(i)
-                    if broken:
-                        broken.extend(futures.values())
-                        broken.extend(queue)
-                        futures, queue = {}, []
-            finally:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-            for i in broken:
-                deaths[i] = deaths.get(i, 0) + 1
-                if deaths[i] > 1 + INFRA_RETRIES:
-                    t = payloads[i]["task"]
-                    yield i, failed_result(t["student"], t["assignment"],
-                                           "the grading process died twice while this submission was in it",
-                                           infrastructure=True)
-                else:
-                    pending.append(i)
+        suspects = []
+        yield from self._run_pool(payloads, range(len(payloads)), self.workers, suspects)
+        for i in sorted(set(suspects)):
+            alone = []
+            yield from self._run_pool(payloads, [i], 1, alone)
+            if alone:
+                t = payloads[i]["task"]
+                result = failed_result(t["student"], t["assignment"],
+                                       "the grading process died while grading this submission, twice",
+                                       infrastructure=True)
+                result["final"] = True  # already retried on its own: do not retry again now
+                yield i, result
 
     def close(self):
         pass
@@ -498,6 +513,10 @@ class RunOutcome:
     notebooks_by_assignment: dict = dataclasses.field(default_factory=dict)
     report_path: Path | None = None
     grades_path: Path | None = None
+    #: seconds spent in each phase of the run (prepare, calibrate, grade, record, feedback, report)
+    phases: dict = dataclasses.field(default_factory=dict)
+    #: assignments whose own solutions do not get full marks (the instructor must look)
+    calibration_problems: list = dataclasses.field(default_factory=list)
 
 
 def default_course_root():
@@ -562,9 +581,11 @@ def write_autograded(out_dir, result):
 
 
 def _engine_flags(result):
-    out = []
+    """The engine's flags and notes of a result, as lines for people (notes: renamed notebook, ...)."""
+    out = [str(note) for note in result.get("notes", [])]
     for name, nb in sorted(result.get("notebooks", {}).items()):
         out.extend(f"{name}: {_flag(f)}" for f in nb.get("flags", []))
+        out.extend(f"{name}: {note}" for note in nb.get("notes", []))
     return out
 
 
@@ -601,12 +622,13 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
     subs = collection.submissions
     assignments = sorted({s.assignment for s in subs})
     course.prepare_grading_course(out_dir, course_root, assignments)
+    phases = {"prepare": time.perf_counter() - started}
     engine_spec = engine or os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE
     version = grader_version(engine_spec)
     digests = {a: course.source_digest(course_root, a) for a in assignments}
     keys = [task_key(version, digests[s.assignment], s) for s in subs]
     cache = ResultCache(out_dir)
-    outcome = RunOutcome(out_dir, collection, [None] * len(subs), keys,
+    outcome = RunOutcome(out_dir, collection, [None] * len(subs), keys, phases=phases,
                          notebooks_by_assignment={a: course.assignment_notebooks(course_root, a) for a in assignments})
 
     todo = []
@@ -620,18 +642,24 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
 
     hidden = _hidden_paths(course_root, submissions_root, out_dir)
     calibrations = {}
+    mark = time.perf_counter()
     payloads = {}
     for i in todo:
         sub = subs[i]
         if sub.assignment not in calibrations:
             calibrations[sub.assignment] = _calibration(out_dir, course_root, sub.assignment,
                                                         digests[sub.assignment], engine_spec)
-        task_limits = dict(limits or {})
-        task_limits["hidden_paths"] = hidden
         payloads[i] = {"engine": engine_spec, "key": keys[i], "task": {
             "student": sub.student, "assignment": sub.assignment, "files": sub.files,
-            "course_root": str(course_root), "limits": task_limits, "calibration": calibrations[sub.assignment]}}
+            "course_root": str(course_root), "limits": dict(limits or {}) or None,
+            "calibration": calibrations[sub.assignment], "hidden_paths": hidden}}
 
+    phases["calibrate"] = time.perf_counter() - mark
+    for assignment, cal in sorted(calibrations.items()):
+        if isinstance(cal, dict) and cal.get("max_score") and float(cal.get("score", 0)) < float(cal["max_score"]):
+            outcome.calibration_problems.append(
+                f"{assignment}: the instructor's own solutions score {cal['score']:g} / {cal['max_score']:g}")
+    mark = time.perf_counter()
     with gradebook.open_gradebook(out_dir) as gb:
         if todo:
             if scheduler:
@@ -651,7 +679,7 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
                         i = order[j]
                         attempt[i] += 1
                         if result.get("status") == "failed" and result.get("infrastructure") \
-                                and attempt[i] <= INFRA_RETRIES:
+                                and not result.get("final") and attempt[i] <= INFRA_RETRIES:
                             rounds.append(i)  # a kernel-start race or a lost worker: once more
                             outcome.retried += 1
                             continue
@@ -668,6 +696,8 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
                 bar.close()
                 executor.close()
 
+        phases["grade"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         # Final, idempotent pass over every result (cached ones included): coordinator flags,
         # gradebook rows, graded notebooks. This is what makes a resumed run equal a fresh one.
         similar = similarity.find_similar(outcome.results, course_root)
@@ -679,16 +709,21 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
             if similar.get(task):
                 _flag_notebooks(gb, result)
 
+    phases["record"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     if feedback:
         _feedback(outcome, course_root, feedback_mod)
+    phases["feedback"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     outcome.grades_path = out_dir / "grades.csv"
     gradebook.write_grades_csv(outcome.grades_path, outcome.results, outcome.notebooks_by_assignment,
                                outcome.flags_by_task)
-    outcome.seconds = time.perf_counter() - started
     if report:
         from . import report as report_mod
 
         outcome.report_path = report_mod.write_report(outcome, out_dir / "report.html")
+    phases["report"] = time.perf_counter() - mark
+    outcome.seconds = time.perf_counter() - started
     return outcome
 
 

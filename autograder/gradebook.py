@@ -28,15 +28,11 @@ def open_gradebook(out_dir):
     return Gradebook(config.CourseDirectory.db_url, course_id=config.CourseDirectory.course_id)
 
 
-def notebook_flags(result, notebook):
-    """Human-readable flags of one notebook of a result (engine flags and coordinator flags)."""
-    nb = result.get("notebooks", {}).get(notebook, {})
-    return [flag_text(f) for f in nb.get("flags", [])]
-
-
 def flag_text(flag):
     if isinstance(flag, dict):
-        return str(flag.get("message") or flag.get("kind") or flag)
+        where = f" in {flag['grade_id']}" if flag.get("grade_id") else ""
+        text = flag.get("detail") or flag.get("message") or ""
+        return f"{flag.get('kind', 'flag')}{where}: {text}" if text else f"{flag.get('kind', 'flag')}{where}"
     return str(flag)
 
 

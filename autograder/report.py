@@ -249,6 +249,9 @@ def summary(outcome, table=True):
            + (f", {outcome.retried} retried" if outcome.retried else "") + ")."]
     if table and results:
         out += ["", _text_table(*class_table(outcome))]
+    if outcome.calibration_problems:
+        out += ["", "CHECK THE SOLUTIONS: grading limits were calibrated on notebooks that fail their own tests:"]
+        out += [f"  {p}" for p in outcome.calibration_problems]
     if failed:
         out += ["", f"FAILED TO GRADE ({len(failed)}): score 0 in the gradebook until re-graded; fix and run again."]
         out += [f"  {r['student']} / {r['assignment']}: {r.get('error') or 'unknown error'}" for r in failed]

@@ -1,0 +1,205 @@
+"""Collecting submissions (folders, loose notebooks, zips), the result cache, resuming after
+SIGKILL, and a worker process dying mid-task."""
+
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import toycourse
+from autograder import batch, gradebook
+
+FAKE = str(Path(__file__).with_name("fake_engine.py")) + ":grade"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return toycourse.course_copy(tmp_path_factory.mktemp("batch") / "repo", assignments=("toy", "extra"))
+
+
+def _nb_bytes(root, assignment="toy", sources=None):
+    import nbformat
+
+    return nbformat.writes(toycourse.student_notebook(root, assignment, sources or toycourse.CLASS["alice"])).encode()
+
+
+def _zip(path, members):
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+# ------------------------------------------------------------------------------------------
+# Collecting
+
+
+def test_folder_loose_and_zip_layouts_give_the_same_submission(tmp_path, root):
+    subs = tmp_path / "subs"
+    data = _nb_bytes(root)
+    (subs / "ann" / "toy").mkdir(parents=True)
+    (subs / "ann" / "toy" / "toy.ipynb").write_bytes(data)
+    (subs / "ann" / "toy" / "timestamp.txt").write_text("2026-11-01 09:30:00 UTC")
+    (subs / "ben").mkdir()
+    (subs / "ben" / "toy.ipynb").write_bytes(data)  # no assignment folder: matched by name
+    _zip(subs / "cat.zip", {"toy/toy.ipynb": data, "toy/helper.py": b"x = 1\n"})
+    _zip(subs / "dan.zip", {"dan/toy.ipynb": data})  # one wrapping folder, loose notebook inside
+    _zip(subs / "eve.zip", {"toy.ipynb": data, "extra/extra.ipynb": _nb_bytes(root, "extra", {})})
+    got = batch.collect_submissions(subs, root)
+    table = [(s.student, s.assignment, sorted(s.files), s.timestamp) for s in got.submissions]
+    assert table == [
+        ("ann", "toy", ["toy.ipynb"], "2026-11-01 09:30:00 UTC"),
+        ("ben", "toy", ["toy.ipynb"], None),
+        ("cat", "toy", ["helper.py", "toy.ipynb"], None),
+        ("dan", "toy", ["toy.ipynb"], None),
+        ("eve", "extra", ["extra.ipynb"], None),
+        ("eve", "toy", ["toy.ipynb"], None),
+    ]
+    assert all(s.files["toy.ipynb"] == data for s in got.submissions if s.assignment == "toy")
+    assert got.students == ["ann", "ben", "cat", "dan", "eve"] and got.skipped == []
+
+
+def test_zip_slip_names_and_bombs_are_refused(tmp_path, root, monkeypatch):
+    monkeypatch.setattr(batch, "MAX_FILE_BYTES", 1000)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("toy/toy.ipynb", b"{}")
+        zf.writestr("../../evil.py", b"print('escaped')")
+        zf.writestr("/etc/passwd", b"root")
+        zf.writestr("toy/../../../up.py", b"x")
+        zf.writestr("toy/bomb.bin", b"\0" * 100_000)  # compresses to ~100 bytes
+    (subs / "mal.zip").write_bytes(buffer.getvalue())
+    got = batch.collect_submissions(subs, root)
+    [sub] = got.submissions
+    assert sorted(sub.files) == ["toy.ipynb"]
+    notes = " | ".join(sub.notes)
+    assert notes.count("refused, the name points outside the archive") == 3
+    assert "bomb.bin: skipped" in notes
+    assert not (tmp_path / "evil.py").exists() and not (subs.parent.parent / "evil.py").exists()
+
+
+def test_odd_entries_are_reported_not_fatal(tmp_path, root):
+    subs = tmp_path / "subs"
+    (subs / "émile_ß").mkdir(parents=True)  # non-ASCII ids are fine
+    (subs / "émile_ß" / "toy.ipynb").write_bytes(_nb_bytes(root))
+    (subs / "empty" / "toy").mkdir(parents=True)  # an empty assignment folder: graded as missing work
+    (subs / "nothing").mkdir()
+    (subs / "notes.txt").write_text("hello")
+    (subs / "broken.zip").write_bytes(b"PK not really")
+    (subs / "lnk").mkdir()
+    (subs / "lnk" / "toy").symlink_to(root / "solutions" / "toy")  # would expose the solutions
+    (subs / "ren").mkdir()
+    (subs / "ren" / "my_toy_final.ipynb").write_bytes(_nb_bytes(root))
+    got = batch.collect_submissions(subs, root)
+    assert [(s.student, s.assignment, sorted(s.files)) for s in got.submissions] == [
+        ("empty", "toy", []), ("émile_ß", "toy", ["toy.ipynb"])]
+    skipped = dict(got.skipped)
+    assert "neither a student folder nor a .zip" in skipped["notes.txt"]
+    assert "not a readable zip" in skipped["broken.zip"]
+    assert "not named like an assignment notebook" in skipped["ren/my_toy_final.ipynb"]
+    assert "symbolic links are not followed" in skipped["lnk"]
+    assert got.students == ["broken", "empty", "lnk", "nothing", "ren", "émile_ß"]
+
+
+# ------------------------------------------------------------------------------------------
+# Cache and resume
+
+
+def _grade(subs, out, root, **kw):
+    kw.setdefault("workers", 0)
+    return batch.autograde(subs, out, course_root=root, progress=False, engine=FAKE, **kw)
+
+
+def _gradebook_state(out):
+    with gradebook.open_gradebook(out) as gb:
+        state = []
+        for assignment in gb.assignments:
+            for sub in assignment.submissions:
+                for nb in sub.notebooks:
+                    for g in nb.grades:
+                        state.append((sub.student.id, assignment.name, nb.name, g.name, g.auto_score,
+                                      g.needs_manual_grade))
+        return sorted(state)
+
+
+def _class(subs, root, names, sources=None):
+    for name in names:
+        toycourse.write_submission(subs, root, name, "toy", sources or toycourse.CLASS["alice"])
+
+
+def test_rerun_grades_only_new_and_changed_submissions(tmp_path, root, monkeypatch):
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("FAKE_ENGINE_LOG", str(log))
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    _class(subs, root, [f"s{i:02d}" for i in range(6)])
+    first = _grade(subs, out, root)
+    assert (first.graded_now, first.from_cache) == (6, 0)
+    state = _gradebook_state(out)
+    again = _grade(subs, out, root)
+    assert (again.graded_now, again.from_cache) == (0, 6) and _gradebook_state(out) == state
+    _class(subs, root, [f"new{i}" for i in range(5)])
+    toycourse.write_submission(subs, root, "s03", "toy", toycourse.CLASS["bob"])
+    third = _grade(subs, out, root)
+    assert (third.graded_now, third.from_cache) == (6, 5)
+    calls = log.read_text().splitlines()
+    assert len(calls) == 6 + 6 and sorted(calls[6:]) == sorted([f"new{i}\ttoy" for i in range(5)] + ["s03\ttoy"])
+    scores = {r["student"]: float(r["score"]) for r in csv.DictReader(open(out / "grades.csv"))}
+    assert scores["s03"] == 3.0 and scores["new4"] == 5.0 and len(scores) == 11
+
+
+def test_a_worker_that_dies_costs_only_its_own_submission(tmp_path, root, monkeypatch):
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("FAKE_ENGINE_LOG", str(log))
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    _class(subs, root, ["a", "b", "c"])
+    toycourse.write_submission(subs, root, "dies", "toy", {"conv_output_size": "# FAKE_DIE\n"})
+    outcome = _grade(subs, out, root, workers=2)
+    status = {r["student"]: (r["status"], r.get("score")) for r in outcome.results}
+    assert status["dies"][0] == "failed" and "died" in outcome.results[3]["error"]
+    assert {s: v for s, v in status.items() if s != "dies"} == {s: ("graded", 5.0) for s in "abc"}
+    assert log.read_text().splitlines().count("dies\ttoy") == 2  # tried, then retried once
+
+
+def _cli(subs, out, root, env):
+    return subprocess.Popen([sys.executable, "-m", "autograder.cli", "--course", str(root), "autograde", str(subs),
+                             "--out", str(out), "--workers", "2", "--quiet", "--no-feedback"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_moment_then_rerun_equals_an_uninterrupted_run(tmp_path, root):
+    subs = tmp_path / "subs"
+    names = [f"k{i:02d}" for i in range(8)]
+    for i, name in enumerate(names):
+        sources = dict(toycourse.CLASS["alice" if i % 3 else "bob"])
+        sources["conv_forward_naive"] += "# FAKE_SLEEP=0.6\n"
+        toycourse.write_submission(subs, root, name, "toy", sources)
+    env = dict(os.environ, CS231N_GRADE_ENGINE=FAKE, FAKE_ENGINE_LOG=str(tmp_path / "calls.log"),
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    reference = tmp_path / "reference"
+    assert _cli(subs, reference, root, env).wait(timeout=300) in (0, 1)
+
+    out = tmp_path / "killed"
+    proc = _cli(subs, out, root, env)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / ".cache").glob("*.json"))) < 3 + 1:  # source stamp + 3
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the coordinator and its workers, mid-run
+    proc.wait()
+    done_before = len([p for p in (out / ".cache").glob("*.json") if not p.name.startswith("source-")])
+    assert 0 < done_before < len(names), "the kill did not land mid-run"
+    rerun = _cli(subs, out, root, env)
+    assert rerun.wait(timeout=300) in (0, 1), rerun.stderr.read().decode()[-2000:]
+    assert _gradebook_state(out) == _gradebook_state(reference)
+    assert (out / "grades.csv").read_text() == (reference / "grades.csv").read_text()
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    # reference: 8 calls; killed run: at least done_before; rerun: only the rest
+    assert len(calls) - 8 - (len(names) - done_before) >= done_before
