@@ -463,7 +463,7 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
     score = _round(sum(t["score"] for t in tests))
     return _notebook_result("graded", "", notes=notes, score=score, max_score=_max_score(plans), tests=tests,
                             cells=cells, solution_sources=sources, flags=flags,
-                            executed_notebook=json.loads(nbformat.writes(rebuilt)))
+                            executed_notebook=json.loads(json.dumps(rebuilt)))
 
 
 def _unrun_notebook(status, message, source_nb, template_nb, cases="all"):

@@ -8,6 +8,11 @@ on the syntax tree: imports, attribute access through any name bound to the libr
 setup cells or the solution itself), star imports, and strings naming the library (``importlib``,
 ``__import__``, ``sys.modules[...]``).
 
+It also flags ``tampering`` (the solution names the grading harness, ``get_ipython`` or IPython's
+input/AST transformers) and ``dynamic_code`` (``__import__``, ``exec``, ``eval``, ``getattr``,
+``importlib``, ``sys``, ``ctypes``...): ways to hide a delegation from the analysis above.
+Flags are for a person to look at; they never change a score.
+
 ``normalise_source`` gives a canonical form of a source (no comments or docstrings, identifiers
 renamed in order of first appearance) for the coordinator's cross-student similarity.
 """
@@ -83,6 +88,41 @@ def _defined_functions(source):
     return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
+_DYNAMIC_CALLS = {"__import__", "exec", "eval", "compile", "globals", "vars", "getattr", "setattr"}
+_DYNAMIC_MODULES = {"importlib", "sys", "builtins", "ctypes", "inspect", "gc"}
+_HARNESS_NAMES = {"autograder", "get_ipython", "sandbox_side", "input_transformers_cleanup",
+                  "input_transformers_post", "ast_transformers", "run_case"}
+
+
+def suspicious_constructs(source):
+    """``(tampering, dynamic)``: names in ``source`` that reach the grading harness or IPython's
+    machinery, and dynamic imports/lookups that can hide what is called (sorted lists)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return [], []
+    tampering, dynamic = set(), set()
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Name):
+            names.append(node.id)
+            if node.id in _DYNAMIC_CALLS:
+                dynamic.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.append(node.attr)
+        elif isinstance(node, ast.Import):
+            names.extend(a.name.split(".")[0] for a in node.names)
+            dynamic.update(a.name.split(".")[0] for a in node.names if a.name.split(".")[0] in _DYNAMIC_MODULES)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module.split(".")[0])
+            if node.module.split(".")[0] in _DYNAMIC_MODULES:
+                dynamic.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names.extend(n for n in _HARNESS_NAMES if n in node.value)
+        tampering.update(n for n in names if n in _HARNESS_NAMES)
+    return sorted(tampering), sorted(dynamic)
+
+
 def delegation_flags(template_nb, sources):
     """Flags for the solution ``sources`` ({grade_id: source}) of a notebook built on ``template_nb``."""
     from .rebuild import is_solution_cell, is_test_cell
@@ -96,6 +136,13 @@ def delegation_flags(template_nb, sources):
                 continue
     flags = []
     for gid, source in sources.items():
+        tampering, dynamic = suspicious_constructs(source)
+        if tampering:
+            flags.append({"kind": "tampering", "grade_id": gid,
+                          "detail": f"reaches the grading harness or IPython's machinery: {', '.join(tampering)}"})
+        if dynamic:
+            flags.append({"kind": "dynamic_code", "grade_id": gid,
+                          "detail": f"uses dynamic imports or lookups that can hide what is called: {', '.join(dynamic)}"})
         uses = library_uses(source, setup)
         if not uses:
             continue

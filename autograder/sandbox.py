@@ -779,12 +779,16 @@ class Sandbox:
 
 
 def _processes_of(uid):
+    """Pids of the live (not zombie) processes owned by ``uid``."""
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, IndexError):
                 if os.stat(entry.path).st_uid == uid:
-                    found.append(int(entry.name))
+                    with open(os.path.join(entry.path, "stat"), "rb") as fh:
+                        state = fh.read().rsplit(b")", 1)[1].split()[0]
+                    if state not in (b"Z", b"X"):
+                        found.append(int(entry.name))
     return found
 
 

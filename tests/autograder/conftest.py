@@ -7,6 +7,9 @@ releases ``assignments/conv/`` with nbgrader's generate_assignment (``autograder
 ``submission(root, sources)`` returns the bytes of a student's notebook: the released notebook
 with chosen solution-cell sources.
 
+Test modules import the helpers as ``from autograder_testkit import ...`` (this module is
+registered under that name: several folders hold a ``conftest.py``).
+
 Fixtures: ``course`` (a released course, built once per session, read-only by convention),
 ``course_factory`` (builds a fresh course in a tmp folder with options).
 """
@@ -14,6 +17,7 @@ Fixtures: ``course`` (a released course, built once per session, read-only by co
 import copy
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
@@ -72,7 +76,8 @@ FORWARD_TEST = (
     "])\n"
     "### END HIDDEN TESTS\n"
 )
-SKIPPED_CELL = "raise RuntimeError('a cell marked grading=skip ran at grading')\n"
+# A plotting/timing cell the grader must not run: if it ran, the size check below would fail.
+SKIPPED_CELL = "conv_output_size = None  # stands for a slow demo; must not run at grading\n"
 DEMO_CELL = "demo_size = conv_output_size(10, 3, 1, 0)\nprint('demo size', demo_size)\n"
 
 # Student answers, written differently from the reference
@@ -118,11 +123,11 @@ def source_notebook(extra_cells=()):
         new_markdown_cell("# Convolution\nOutput sizes, then a naive forward pass."),
         code("import numpy as np\nfrom autograder.checks import check\nimport cs231n_lib\n", grade_id="setup", locked=True),
         code(SIZE_SOLUTION, grade_id="conv_output_size", solution=True),
+        skipped,
         code(SIZE_TEST, grade_id="test_conv_output_size", grade=True, locked=True, points=2),
         code(DEMO_CELL),
         code(FORWARD_SOLUTION, grade_id="conv_forward_naive", solution=True),
         code(FORWARD_TEST, grade_id="test_conv_forward_naive", grade=True, locked=True, points=3),
-        skipped,
         *extra_cells,
     ]
     return nb
@@ -194,3 +199,6 @@ def dump(obj):
 def copy_course(src, dst):
     shutil.copytree(src, dst)
     return Path(dst)
+
+
+sys.modules.setdefault("autograder_testkit", sys.modules[__name__])

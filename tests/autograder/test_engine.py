@@ -1,0 +1,333 @@
+"""The grading engine end to end, with real sandboxed kernels on the fixture course.
+
+Every submission is graded once (module fixture ``graded``) and the tests read the results.
+The honest wrong answer (``WRONG``) scores 0.5 of 5: each hostile trick is the same wrong code
+plus the trick, and must score no more than that.
+"""
+
+import json
+import time
+
+import numpy as np
+import pytest
+from autograder_testkit import (
+    FORWARD_NO_BIAS, FORWARD_RIGHT, RIGHT, SIZE_RIGHT, SIZE_WRONG, student_nb, submission,
+)
+
+import nbformat
+
+from autograder import engine
+from autograder.checks import get_check
+from autograder.sandbox import Limits
+
+pytestmark = pytest.mark.slow
+
+LIMITS = Limits(case_timeout=2.0, cell_timeout=20.0, grace_seconds=1.0, flood_bytes=8 << 20)
+WRONG = {"conv_output_size": SIZE_WRONG, "conv_forward_naive": FORWARD_NO_BIAS}
+WRONG_SCORE = 0.5
+
+
+def forward_right_but(trap):
+    """FORWARD_RIGHT that runs ``trap`` (one line) first when the input has N == 3 (hidden case 3)."""
+    return FORWARD_RIGHT.replace("    s, p = conv_param", f"    if x.shape[0] == 3:\n        {trap}\n    s, p = conv_param", 1)
+
+
+FAKE_DRIVER = '''
+import json as _json, re as _re, numpy as _np
+def _fake(lines):
+    code = "".join(lines)
+    if "sandbox_side" not in code:
+        return lines
+    a = _re.findall(r"'([^']*)'", code)
+    return ["import json, numpy\\n",
+            f"numpy.savez({a[3]!r}, out=numpy.ones((2, 3, 2, 2)), size=numpy.array(8), raised=numpy.array(''))\\n",
+            f"json.dump({{'nonce': {a[5]!r}, 'status': 'ok', 'problems': {{}}}}, open({a[4]!r}, 'w'))\\n"]
+get_ipython().input_transformers_cleanup.append(_fake)
+'''
+
+CLEVER = '''
+class Clever:
+    def __eq__(self, other): return True
+    def __array__(self, *a, **k): raise RuntimeError("no")
+    def __array_function__(self, *a, **k): return True
+    def __float__(self): return 8.0
+def conv_output_size(W, F, S, P):
+    return Clever()
+'''
+
+SUBCLASS = FORWARD_NO_BIAS + '''
+class Always(np.ndarray):
+    def __sub__(self, other): return np.zeros_like(np.asarray(other))
+    def __eq__(self, other): return np.ones(np.shape(other), bool)
+_inner = conv_forward_naive
+def conv_forward_naive(x, w, b, conv_param):
+    out, cache = _inner(x, w, b, conv_param)
+    return out.view(Always), cache
+'''
+
+HOSTILE = {
+    "numpy_patched": {**WRONG, "conv_output_size": SIZE_WRONG + (
+        "np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n"
+        "np.testing.assert_allclose = lambda *a, **k: None\nnp.max = lambda *a, **k: 0.0\n")},
+    "check_replaced": {**WRONG, "conv_output_size": SIZE_WRONG + (
+        "check = lambda *a, **k: None\nimport builtins\nbuiltins.AssertionError = type('Nope', (Exception,), {})\n")},
+    "blank_transformer": {**WRONG, "conv_output_size": SIZE_WRONG + (
+        "get_ipython().input_transformers_cleanup.append(lambda lines: [])\n")},
+    "fake_driver": {**WRONG, "conv_output_size": SIZE_WRONG + FAKE_DRIVER},
+    "harness_patched": {**WRONG, "conv_output_size": SIZE_WRONG + (
+        "import autograder.sandbox_side as _s\n_s.run_case = lambda *a, **k: None\n")},
+    "judge_patched": {**WRONG, "conv_output_size": SIZE_WRONG + (
+        "import autograder.checks.base as _b, autograder.compare as _c\n"
+        "_b.judge = lambda *a, **k: (True, [], [], 0.0)\n"
+        "_c.compare_output = lambda *a, **k: _c.Comparison('x', True, 'ok')\n"
+        "_c.coerce = lambda v: (v, None)\n")},
+    "clever_object": {**WRONG, "conv_output_size": CLEVER},
+    "ndarray_subclass": {**WRONG, "conv_forward_naive": SUBCLASS},
+}
+
+SUBMISSIONS = {
+    "right": RIGHT,
+    "wrong": WRONG,
+    "stub": {},
+    "crash_exit": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("import os; os._exit(3)")},
+    "crash_kill9": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("import os, signal; os.kill(os.getpid(), signal.SIGKILL)")},
+    "crash_segfault": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("import ctypes; ctypes.string_at(0)")},
+    "toplevel_crash": {"conv_output_size": SIZE_RIGHT + "import os\nos._exit(1)\n", "conv_forward_naive": FORWARD_RIGHT},
+    "endless_loop": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("while True: pass")},
+    "swallows_interrupt": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but(
+        "import time\n        while True:\n            try:\n                time.sleep(10)\n            except BaseException:\n                pass")},
+    "flood": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("while True: print('x' * 100000)")},
+    "raises": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("raise IndexError('index 9 is out of bounds')")},
+    "noisy": {"conv_output_size": SIZE_RIGHT + "import sys, warnings\nwarnings.warn('a warning')\nprint('to stderr', file=sys.stderr)\n",
+              "conv_forward_naive": FORWARD_RIGHT.replace("    return out", "    print('debug', file=__import__('sys').stderr)\n    __import__('warnings').warn('w')\n    return out")},
+    **{f"hostile_{k}": v for k, v in HOSTILE.items()},
+}
+
+
+def _tampered_metadata(root):
+    """RIGHT, but with every trick on the notebook's structure nbgrader falls for."""
+    nb = student_nb(root, RIGHT)
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", []).append("skip-execution")
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            cell.source = "check = None\n"
+            meta["points"] = 100
+        if meta.get("grade_id") == "setup":
+            cell.source = "def check(*a, **k):\n    pass\n"
+    dup = nbformat.from_dict(json.loads(json.dumps(nb.cells[2])))
+    dup.id = 'duplicate'
+    nb.cells.append(dup)  # a duplicated cell
+    nb.metadata["kernelspec"]["name"] = "nonexistent"
+    return {"conv.ipynb": nbformat.writes(nb).encode()}
+
+
+@pytest.fixture(scope="module")
+def graded(course):
+    results = {}
+    for name, sources in SUBMISSIONS.items():
+        began = time.perf_counter()
+        results[name] = engine.grade_submission(engine.GradeTask(name, "conv", submission(course, sources), str(course), limits=LIMITS))
+        print(f"{name}: {time.perf_counter() - began:.1f} s")
+    results["tampered_metadata"] = engine.grade_submission(
+        engine.GradeTask("tampered_metadata", "conv", _tampered_metadata(course), str(course), limits=LIMITS))
+    return results
+
+
+def outcomes(result, test_index):
+    return [c["outcome"] for c in result["notebooks"]["conv.ipynb"]["tests"][test_index]["cases"]]
+
+
+def test_right_answer_scores_full_marks(graded):
+    r = graded["right"]
+    assert r["status"] == "graded" and r["error"] is None
+    assert (r["score"], r["max_score"]) == (5.0, 5.0)
+    nb = r["notebooks"]["conv.ipynb"]
+    assert [t["grade_id"] for t in nb["tests"]] == ["test_conv_output_size", "test_conv_forward_naive"]
+    assert [len(t["cases"]) for t in nb["tests"]] == [4, 4]
+    assert [c["hidden"] for c in nb["tests"][1]["cases"]] == [False, False, True, True]
+    assert nb["solution_sources"] == RIGHT
+    assert nb["flags"] == []
+    statuses = {c["index"]: c["status"] for c in nb["cells"]}
+    assert statuses == {0: "markdown", 1: "ok", 2: "ok", 3: "skipped", 4: "test", 5: "ok", 6: "ok", 7: "test"}
+    # the ordinary cell ran and its output is kept
+    assert nb["executed_notebook"]["cells"][5]["outputs"][0]["text"] == "demo size 8\n"
+    t = r["timings"]
+    assert t["kernel_starts"] == 1 and 0 < t["kernel_start"] < t["total"]
+    assert r["protections"]["applied"]["rlimits"]["RLIMIT_AS"] == LIMITS.memory_mb << 20
+
+
+def test_scores_split_points_evenly_over_cases(graded):
+    r = graded["wrong"]
+    nb = r["notebooks"]["conv.ipynb"]
+    assert outcomes(r, 0) == ["passed", "wrong", "wrong", "wrong"]
+    assert outcomes(r, 1) == ["wrong"] * 4
+    assert [t["score"] for t in nb["tests"]] == [0.5, 0.0]
+    assert r["score"] == WRONG_SCORE and r["max_score"] == 5.0
+    assert all("look at the bias" in " ".join(c["hints"]) for c in nb["tests"][1]["cases"])
+    assert "relative error" in nb["tests"][1]["cases"][0]["message"]
+
+
+def test_stub_scores_zero_with_not_implemented(graded):
+    nb = graded["stub"]["notebooks"]["conv.ipynb"]
+    assert graded["stub"]["score"] == 0.0
+    for test in nb["tests"]:
+        assert {c["outcome"] for c in test["cases"]} == {"error"}
+        assert all("not implemented" in c["message"] for c in test["cases"])
+    assert {c["index"]: c["status"] for c in nb["cells"]}[5] == "error"  # the demo cell calls the stub
+
+
+@pytest.mark.parametrize("name", ["crash_exit", "crash_kill9", "crash_segfault"])
+def test_a_dead_kernel_costs_only_the_case_it_hit(graded, name):
+    r = graded[name]
+    assert outcomes(r, 0) == ["passed"] * 4
+    assert outcomes(r, 1) == ["passed", "passed", "crashed", "passed"]
+    assert r["score"] == pytest.approx(2 + 3 * 3 / 4)
+    assert r["timings"]["kernel_starts"] == 2
+
+
+def test_a_cell_that_kills_the_kernel_is_recorded_and_skipped_on_replay(graded):
+    r = graded["toplevel_crash"]
+    nb = r["notebooks"]["conv.ipynb"]
+    assert {c["index"]: c["status"] for c in nb["cells"]}[2] == "crashed"
+    assert {c["outcome"] for c in nb["tests"][0]["cases"]} == {"error"}  # conv_output_size never defined
+    assert "NameError" in nb["tests"][0]["cases"][0]["message"]
+    assert outcomes(r, 1) == ["passed"] * 4
+    assert r["score"] == 3.0
+
+
+def test_timeouts_cost_only_their_case(graded):
+    for name in ("endless_loop", "swallows_interrupt"):
+        r = graded[name]
+        assert outcomes(r, 1) == ["passed", "passed", "timeout", "passed"], name
+        case = r["notebooks"]["conv.ipynb"]["tests"][1]["cases"][2]
+        assert LIMITS.case_timeout <= case["seconds"] < LIMITS.case_timeout + LIMITS.grace_seconds + 2
+    assert graded["endless_loop"]["timings"]["kernel_starts"] == 1  # the interrupt was enough
+    assert graded["swallows_interrupt"]["timings"]["kernel_starts"] == 2  # killed after the grace period
+
+
+def test_output_flood_kills_the_kernel_and_costs_the_case(graded):
+    r = graded["flood"]
+    assert outcomes(r, 1) == ["passed", "passed", "crashed", "passed"]
+    assert "MB" in r["notebooks"]["conv.ipynb"]["tests"][1]["cases"][2]["message"]
+
+
+def test_student_exceptions_name_the_line(graded):
+    case = graded["raises"]["notebooks"]["conv.ipynb"]["tests"][1]["cases"][2]
+    assert case["outcome"] == "error"
+    assert case["message"].startswith("IndexError: index 9 is out of bounds (line 3 of conv_forward_naive)")
+
+
+def test_warnings_and_stderr_never_fail(graded):
+    assert graded["noisy"]["score"] == 5.0
+
+
+@pytest.mark.parametrize("trick", sorted(HOSTILE))
+def test_hostile_tricks_gain_nothing(graded, trick):
+    r = graded[f"hostile_{trick}"]
+    assert r["status"] == "graded"
+    assert r["score"] <= WRONG_SCORE, (trick, [outcomes(r, i) for i in range(2)])
+
+
+def test_how_tricks_are_classified(graded):
+    assert set(outcomes(graded["hostile_blank_transformer"], 0)) == {"tampered"}
+    assert set(outcomes(graded["hostile_harness_patched"], 0)) == {"tampered"}
+    # forged outputs are judged like any other, never trusted
+    assert set(outcomes(graded["hostile_fake_driver"], 0)) <= {"passed", "wrong"}
+    assert outcomes(graded["hostile_judge_patched"], 0) == ["passed", "wrong", "wrong", "wrong"]
+    clever = graded["hostile_clever_object"]["notebooks"]["conv.ipynb"]["tests"][0]["cases"][0]
+    assert clever["outcome"] == "wrong" and "Clever" in clever["message"]
+    kinds = {f["kind"] for f in graded["hostile_harness_patched"]["notebooks"]["conv.ipynb"]["flags"]}
+    assert "tampering" in kinds
+
+
+def test_notebook_structure_tricks_have_no_effect(graded):
+    r, right = graded["tampered_metadata"], graded["right"]
+    assert r["score"] == 5.0 and r["max_score"] == 5.0
+    assert [t["cases"] for t in r["notebooks"]["conv.ipynb"]["tests"]] == \
+        [[dict(c, seconds=c2["seconds"]) for c, c2 in zip(t["cases"], t2["cases"])]
+         for t, t2 in zip(right["notebooks"]["conv.ipynb"]["tests"], r["notebooks"]["conv.ipynb"]["tests"])]
+
+
+def test_feedback_never_reveals_hidden_tests(graded, course):
+    for name in ("wrong", "right", "raises"):
+        nb = graded[name]["notebooks"]["conv.ipynb"]
+        text = json.dumps(nb["executed_notebook"]) + json.dumps(nb["tests"])
+        assert "BEGIN HIDDEN" not in text
+        assert '"seed": 11' not in text and '"seed": 12' not in text  # hidden seeds
+        assert "(32, 5, 1, 2)" not in text and '"W": 32' not in text  # hidden test source
+        hidden = get_check("conv_forward_naive").make_inputs(
+            {"x": (1, 2, 6, 6), "w": (2, 2, 3, 3), "stride": 1, "pad": 1, "seed": 12})
+        for value in hidden["x"].ravel()[:5]:
+            assert f"{value:.6f}" not in text
+    cell = graded["wrong"]["notebooks"]["conv.ipynb"]["executed_notebook"]["cells"][7]
+    assert cell["source"].count("check(") == 1  # visible part only
+    feedback = cell["outputs"][0]["text"]
+    assert feedback.startswith("test_conv_forward_naive: 0 / 3 points (0 of 4 cases passed)")
+    assert "case 3 (hidden; conv_forward_naive: x (3, 2, 7, 5), w (4, 2, 3, 3), stride=2, pad=1, float32): WRONG" in feedback
+
+
+def test_result_is_json_serialisable_and_notebook_valid(graded):
+    r = graded["right"]
+    assert json.loads(json.dumps(r)) == r
+    nbformat.validate(nbformat.from_dict(r["notebooks"]["conv.ipynb"]["executed_notebook"]))
+
+
+# --- submissions that cannot be graded ----------------------------------------------------------
+
+
+def test_empty_submission_fails_with_a_reason(course):
+    r = engine.grade_submission(engine.GradeTask("empty", "conv", {}, str(course), limits=LIMITS))
+    assert r["status"] == "failed" and "empty" in r["error"]
+    assert r["notebooks"]["conv.ipynb"]["status"] == "missing"
+    assert (r["score"], r["max_score"]) == (0.0, 5.0)
+
+
+def test_malformed_notebook_is_unreadable_not_a_crash(course):
+    r = engine.grade_submission(engine.GradeTask("bad", "conv", {"conv.ipynb": b'{"cells": ['}, str(course), limits=LIMITS))
+    nb = r["notebooks"]["conv.ipynb"]
+    assert r["status"] == "failed" and nb["status"] == "unreadable"
+    assert "not valid JSON" in nb["message"] and nb["max_score"] == 5.0
+
+
+def test_renamed_notebook_is_graded_with_a_note(course):
+    files = {"conv-final (1).ipynb": submission(course, RIGHT)["conv.ipynb"], "notes.txt": b"hi"}
+    r = engine.grade_submission(engine.GradeTask("renamed", "conv", files, str(course), limits=LIMITS))
+    assert r["score"] == 5.0
+    assert r["notebooks"]["conv.ipynb"]["submitted_as"] == "conv-final (1).ipynb"
+    assert any("graded in its place" in n for n in r["notes"])
+
+
+def test_validate_runs_visible_cases_only(course, tmp_path):
+    path = tmp_path / "conv.ipynb"
+    nbformat.write(student_nb(course, WRONG), str(path))
+    r = engine.validate_notebook(path, course, limits=LIMITS)
+    tests = r["notebooks"]["conv.ipynb"]["tests"]
+    assert [[c["hidden"] for c in t["cases"]] for t in tests] == [[False, False], [False, False]]
+    assert [[c["outcome"] for c in t["cases"]] for t in tests] == [["passed", "wrong"], ["wrong", "wrong"]]
+    assert r["score"] == 1.0 and r["max_score"] == 5.0
+
+
+def test_calibrate_times_the_solutions(course):
+    limits = Limits(case_timeout_floor=4.0, timeout_multiple=10.0, cell_timeout_floor=7.0)
+    cal = engine.calibrate(course, "conv", limits=limits)
+    assert cal["score"] == cal["max_score"] == 5.0
+    assert len(cal["cases"]) == 8 and len(cal["cells"]) == 4  # setup, 2 solutions, demo (not the skipped cell)
+    for entry in cal["cases"].values():
+        assert entry["outcome"] == "passed"
+        assert entry["timeout"] == pytest.approx(max(4.0, 10 * entry["seconds"]), abs=0.01)
+    assert all(e["timeout"] >= 7.0 for e in cal["cells"].values())
+    assert cal["key"] == engine.calibrate.__globals__["_sources_digest"](course, "conv")
+    # a calibration is used: a tiny limit makes the slow case time out
+    tight = json.loads(json.dumps(cal))
+    tight["cases"]["conv.ipynb:test_conv_forward_naive:3"]["timeout"] = 0.5
+    r = engine.grade_submission(engine.GradeTask("s", "conv", submission(course, {
+        "conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("import time; time.sleep(1.5)")}),
+        str(course), limits=LIMITS, calibration=tight))
+    assert outcomes(r, 1) == ["passed", "passed", "timeout", "passed"]
+
+
+def test_grader_version_is_stable():
+    assert engine.grader_version() == engine.grader_version()
+    assert engine.grader_version().startswith("0.1.0+")
+    assert np.isfinite(0.0)

@@ -1,0 +1,193 @@
+"""The sandboxed kernel: user, hidden folders, environment, limits, clean-up, output caps.
+
+Kernels are real (ipykernel through jupyter_client). Tests that need root (dropping to the
+sandbox user, the mount namespace, the process cap) skip elsewhere.
+"""
+
+import os
+import pwd
+import resource
+import time
+
+import pytest
+
+from autograder import sandbox as sb_mod
+from autograder.sandbox import Limits, Sandbox, safe_relative_path, sandbox_protections
+
+pytestmark = pytest.mark.slow
+ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not ROOT, reason="dropping privileges and namespaces need root")
+
+
+def run(box, code, timeout=30, **kw):
+    result = box.execute(code, timeout, **kw)
+    assert result.status in ("ok", "error"), (result.status, result.outputs)
+    return result
+
+
+def stdout(result):
+    return "".join(o.get("text", "") for o in result.outputs if o["output_type"] == "stream" and o["name"] == "stdout")
+
+
+@pytest.fixture(scope="module")
+def secret_dirs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("secrets")
+    solutions = base / "solutions"
+    solutions.mkdir()
+    (solutions / "answers.txt").write_text("the hidden answers")
+    os.chmod(base, 0o755)
+    return solutions
+
+
+@pytest.fixture(scope="module")
+def box(secret_dirs):
+    files = {"conv.ipynb": b"{}", "data/small.txt": b"student data"}
+    with Sandbox(files, Limits(nproc=64, fsize_mb=8, memory_mb=3072), hidden_paths=[str(secret_dirs)]) as box:
+        box.start()
+        yield box
+
+
+def test_working_folder_holds_only_the_students_files(box):
+    out = stdout(run(box, "import os\nprint(sorted(os.listdir('.')), open('data/small.txt').read(), os.getcwd())"))
+    assert out.startswith("['conv.ipynb', 'data'] student data ")
+    assert out.strip().endswith("/work")
+
+
+@needs_root
+def test_kernel_runs_as_an_unprivileged_user(box):
+    out = stdout(run(box, "import os\nprint(os.getuid(), os.geteuid(), os.getgid(), os.getgroups())"))
+    uid, euid, gid, groups = out.split(" ", 3)
+    assert int(uid) == int(euid) == box.uid != 0
+    assert int(gid) == box.gid != 0 and groups.strip() == "[]"
+    assert pwd.getpwuid(box.uid).pw_name.startswith(sb_mod.SANDBOX_USER_PREFIX)
+    assert box.applied["mount_namespace"] is True
+    status = stdout(run(box, "print([l for l in open('/proc/self/status') if l.startswith('NoNewPrivs')][0])"))
+    assert status.split()[-1] == "1"
+
+
+@needs_root
+def test_hidden_folders_and_other_tmp_files_are_invisible(box, secret_dirs, tmp_path):
+    marker = tmp_path / "other-student.txt"
+    marker.write_text("another student's file")
+    os.chmod(tmp_path, 0o755)
+    os.chmod(marker, 0o644)
+    code = (f"import os\nfor p in [{str(secret_dirs / 'answers.txt')!r}, {str(marker)!r}, '/root/.bashrc']:\n"
+            "    try:\n        open(p).read(); print('READ', p)\n    except OSError as e:\n        print('denied', type(e).__name__)\n"
+            f"print(os.listdir({str(secret_dirs)!r}) if os.access({str(secret_dirs)!r}, os.R_OK) else 'no access')")
+    out = stdout(run(box, code))
+    assert "READ" not in out
+    assert out.count("denied") == 3
+    # the grader's own files: launch settings and protections are root's
+    out = stdout(run(box, f"import os\ntry:\n    open({os.path.join(box.root, 'launch.json')!r}).read(); print('READ')\nexcept OSError:\n    print('denied')"))
+    assert out.strip() == "denied"
+
+
+def test_environment_is_scrubbed_and_says_nothing_about_grading(box):
+    out = stdout(run(box, "import os\nprint(sorted(os.environ))"))
+    names = set(eval(out))  # noqa: S307 - our own printed list
+    assert not any("NBGRADER" in n or "GRAD" in n.upper() or "CS231N" in n.upper() for n in names)
+    assert names <= set(sb_mod.KEPT_ENV) | {
+        "HOME", "USER", "IPYTHONDIR", "MPLCONFIGDIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR",
+        "XDG_CACHE_HOME", "TMPDIR", "MPLBACKEND", "PYTHONDONTWRITEBYTECODE", "NUMBA_CACHE_DIR", "NUMBA_NUM_THREADS",
+        "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED",
+        "PYDEVD_USE_FRAME_EVAL", "JPY_PARENT_PID", "JPY_SESSION_NAME", "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER", "TERM"}  # set by ipykernel itself
+    assert stdout(run(box, "print(os.environ['HOME'], os.environ['MPLBACKEND'])")).split() == [str(box.home), "Agg"]
+
+
+def test_resource_limits_apply(box):
+    out = stdout(run(box, "import resource as r\nprint([r.getrlimit(getattr(r, n))[0] for n in "
+                          "('RLIMIT_AS', 'RLIMIT_FSIZE', 'RLIMIT_CORE', 'RLIMIT_NPROC')])"))
+    as_, fsize, core, nproc = eval(out)  # noqa: S307
+    assert (as_, fsize, core) == (3072 << 20, 8 << 20, 0)
+    if ROOT:
+        assert nproc == 64
+    out = stdout(run(box, "import numpy as np\ntry:\n    a = np.ones(int(5e8))\n    print('allocated')\nexcept MemoryError:\n    print('MemoryError')"))
+    assert out.strip() == "MemoryError"
+    out = stdout(run(box, "try:\n    open('big.bin', 'wb').write(b'x' * (9 << 20))\n    print('wrote')\nexcept OSError as e:\n    print('refused', e.errno)"))
+    assert out.strip() == "refused 27"  # EFBIG
+    assert stdout(run(box, "print('still alive')")).strip() == "still alive"
+
+
+def test_numba_cache_is_a_private_warm_copy(box):
+    out = stdout(run(box, "import os\nd = os.environ['NUMBA_CACHE_DIR']\nprint(sum(len(f) for _, _, f in os.walk(d)), os.access(d, os.W_OK))"))
+    count, writable = out.split()
+    assert int(count) == box.numba_cache_files > 0 and writable == "True"
+
+
+def test_output_is_capped_per_cell():
+    with Sandbox({}, Limits(output_cap_bytes=10_000, flood_bytes=2_000_000)) as box:
+        box.start()
+        result = run(box, "for i in range(100):\n    print('y' * 999)")
+        text = "".join(o.get("text", "") for o in result.outputs)
+        assert text.count("y") == 10_000 - text[:10_000].count("\n")
+        assert "[output truncated: 90000 more characters not shown]" in text
+        flooded = box.execute("while True:\n    print('z' * 100000)", 30)
+        assert flooded.status == "flooded" and flooded.kernel_lost
+        assert not box.alive()
+        box.restart()
+        assert stdout(run(box, "print(1 + 1)")).strip() == "2"
+
+
+@needs_root
+def test_bounded_fork_bomb_is_capped_and_cleaned_up():
+    with Sandbox({}, Limits(nproc=40)) as box:
+        box.start()
+        code = ("import os, time\nmade = failed = 0\nfor _ in range(300):\n    try:\n        pid = os.fork()\n"
+                "    except OSError:\n        failed += 1\n        continue\n    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n"
+                "    made += 1\nprint(made, failed)")
+        made, failed = map(int, stdout(run(box, code)).split())
+        assert made < 40 and failed == 300 - made
+        uid = box.uid
+        assert len(sb_mod._processes_of(uid)) >= made
+        began = time.perf_counter()
+    assert sb_mod._processes_of(uid) == []
+    assert time.perf_counter() - began < 10
+
+
+@needs_root
+def test_concurrent_sandboxes_get_different_users_and_cannot_see_each_other():
+    with Sandbox({"mine.txt": b"a"}) as one, Sandbox({"theirs.txt": b"b"}) as two:
+        one.start()
+        two.start()
+        assert one.uid != two.uid
+        out = stdout(run(one, f"import os\nprint(os.path.exists({str(two.work)!r}), os.path.exists({str(one.work)!r}))"))
+        assert out.split() == ["False", "True"]
+
+
+def test_read_untrusted_refuses_links_fifos_and_big_files(box, tmp_path):
+    outbox = box.outbox
+    target = tmp_path / "secret"
+    target.write_text("root only")
+    os.symlink(target, outbox / "link.json")
+    os.mkfifo(outbox / "fifo.json")
+    (outbox / "big.json").write_bytes(b"x" * 2000)
+    (outbox / "ok.json").write_bytes(b"{}")
+    assert box.read_untrusted(str(outbox / "link.json"), 1000) is None
+    assert box.read_untrusted(str(outbox / "fifo.json"), 1000) is None
+    assert box.read_untrusted(str(outbox / "big.json"), 1000) is None
+    assert box.read_untrusted(str(outbox / "missing.json"), 1000) is None
+    assert box.read_untrusted(str(outbox / "ok.json"), 1000) == b"{}"
+
+
+def test_kernel_cannot_write_the_input_folder(box):
+    path, _, _, _ = box.new_exchange()
+    out = stdout(run(box, f"try:\n    open({path!r}, 'w').write('x'); print('wrote')\nexcept OSError:\n    print('refused')"))
+    assert out.strip() == ("refused" if ROOT else "wrote")
+
+
+def test_protections_report():
+    p = sandbox_protections()
+    assert set(p) >= {"unprivileged_user", "mount_namespace", "rlimits", "process_cap", "network", "notes"}
+    assert p["unprivileged_user"] is ROOT
+    assert "not isolated" in p["network"]
+
+
+def test_limits_and_paths_are_validated():
+    assert Limits.coerce({"memory_mb": 100}).memory_mb == 100
+    with pytest.raises(ValueError, match="unknown Limits fields"):
+        Limits.coerce({"memroy_mb": 1})
+    for bad in ("../x", "/etc/passwd", "a/../../b", ""):
+        with pytest.raises(ValueError, match="relative path"):
+            safe_relative_path(bad)
+    assert str(safe_relative_path("a/./b.txt")) == "a/b.txt"
+    assert resource.RLIM_INFINITY  # the module is importable where tests run
