@@ -797,7 +797,8 @@ the *centred difference*, whose error shrinks like $h^2$. Here $L = \sum \text{o
 \text{dout}$ (exactly what a backward pass differentiates), and
 `eval_numerical_gradient_array(f, x, dout)` computes this for every entry of `x` (one pair of
 forward passes per entry, so only for small arrays). In float64 with $h = 10^{-5}$ the relative
-error between a correct analytic gradient and the numerical one is typically below $10^{-8}$;
+error between a correct analytic gradient and the numerical one is typically $10^{-7}$ or
+smaller (`rel_error` reports the worst entry, and entries close to zero are the least precise);
 errors around $10^{-2}$ or larger mean a bug.
 """)
 

@@ -554,7 +554,7 @@ the forward pass, applied to `dout` padded with $F - 1$ zeros on each side (a **
 convolution: the filter also visits positions where it only partly overlaps), using the
 **reversed** filter $\tilde w$.
 
-*In two dimensions with channels*, reverse both spatial axes (a $180°$ rotation) and swap the
+*In two dimensions with channels*, reverse both spatial axes (a $180^\circ$ rotation) and swap the
 roles of the channels: the forward pass maps $C$ input channels to $F$ output channels, the
 backward pass maps $F$ channels of `dout` back to $C$. The backward filter bank is
 
@@ -782,7 +782,7 @@ md(r"""
 - The backward pass is two more products, `dout @ cols.T` for `dw` and `w_rows.T @ dout` for
   the column gradients, which `col2im` (the adjoint of `im2col`) sums back onto the image.
 - Mathematically the backward pass is itself a convolution: `dout` convolved with the
-  channel-transposed, $180°$-rotated filters gives `dx` (stride 1).
+  channel-transposed, $180^\circ$-rotated filters gives `dx` (stride 1).
 - One matrix product instead of loops buys two to three orders of magnitude.
 """)
 
