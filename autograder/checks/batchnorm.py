@@ -21,6 +21,7 @@ batch_statistic`` is graded too.
 
 import numpy as np
 
+from ..compare import coerce
 from .base import Check, register
 
 SWAPPED_MOMENTUM = ("the running averages look updated with the momentum weights swapped: "
@@ -35,10 +36,20 @@ CONSTANT_STATISTICS = ("dx is what you get if the batch mean and variance were c
 
 
 def _close(found, want):
-    found, want = np.asarray(found, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    """True when a student's array equals ``want`` up to rounding; False for anything unusable."""
+    found, problem = coerce(found)
+    if problem or found.dtype.kind not in "biuf":
+        return False
+    want = np.asarray(want, dtype=np.float64)
     if found.shape != want.shape:
         return False
-    return bool(np.allclose(found, want, rtol=0, atol=1e-5 * (1 + np.abs(want).max(initial=0.0))))
+    return bool(np.allclose(found.astype(np.float64), want, rtol=0, atol=1e-5 * (1 + np.abs(want).max(initial=0.0))))
+
+
+def _same_shape(found, want):
+    """True when a student's value is a numeric array of the shape of ``want``."""
+    found, problem = coerce(found)
+    return not problem and found.dtype.kind in "biuf" and found.shape == np.shape(want)
 
 
 def feature_data(check, case, rng):
@@ -162,7 +173,7 @@ class BatchnormForwardCheck(BatchnormCheck):
                 var.reshape(axis1) + eps) + beta.reshape(axis1)
             if found.get("out") is not None and _close(found["out"], out_train):
                 hints.append(TEST_WITH_BATCH_STATS)
-            if (found_mean is not None and found_var is not None
+            if (_same_shape(found_mean, old_mean) and _same_shape(found_var, old_var)
                     and not (_close(found_mean, old_mean) and _close(found_var, old_var))):
                 hints.append(TEST_UPDATES_RUNNING)
         return hints

@@ -12,6 +12,7 @@ and ``"dtype": "float32"``.
 
 import numpy as np
 
+from ..compare import coerce
 from .base import Check, register
 
 
@@ -112,9 +113,10 @@ class MaxPoolBackwardNaive(PoolBackward):
 
     def extra_hints(self, case, expected, found):
         """Recognise the two usual tie-breaking mistakes (every maximum, or the last one)."""
-        dx = found.get("dx")
-        if dx is None or np.shape(dx) != np.shape(expected["dx"]):
+        dx, problem = coerce(found.get("dx"))
+        if problem or dx.dtype.kind not in "biuf" or dx.shape != np.shape(expected["dx"]):
             return []
+        dx = dx.astype(np.float64)
         inputs = self.make_inputs(case)
         for rule, hint in (("all", "the gradient went to every maximum of a window; send it to the first maximum only"),
                            ("last", "ties went to the last maximum; the first maximum in row-major order wins")):

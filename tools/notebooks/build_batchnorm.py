@@ -137,10 +137,12 @@ CELLS = [
     from cs231n_lib.gradient_check import eval_numerical_gradient_array, rel_error
     from autograder.checks import check
 
-    # CS231N_QUICK=1 shrinks the experiments to a few seconds (the tests of the course kit set it).
-    QUICK = os.environ.get("CS231N_QUICK") == "1"
     plt.rcParams["figure.figsize"] = (10.0, 4.0)
     """),
+    code("""
+    # CS231N_QUICK=1 shrinks the timings and experiments to a few seconds (the course kit's tests set it).
+    QUICK = os.environ.get("CS231N_QUICK") == "1"
+    """, skip=True),
     md(r"""
     ## 1. Why normalise inside the network?
 

@@ -123,11 +123,13 @@ CELLS = [
     from cs231n_lib import im2col, pool_output_size
     from autograder.checks import check
 
-    # CS231N_QUICK=1 shrinks the timing experiments (the tests of the course kit set it).
-    QUICK = os.environ.get("CS231N_QUICK") == "1"
     plt.rcParams["figure.figsize"] = (10.0, 4.0)
     plt.rcParams["image.cmap"] = "gray"
     """),
+    code("""
+    # CS231N_QUICK=1 shrinks the timing experiments to a few seconds (the course kit's tests set it).
+    QUICK = os.environ.get("CS231N_QUICK") == "1"
+    """, skip=True),
     md(r"""
     ## 1. Why pool?
 
@@ -427,29 +429,32 @@ CELLS = [
     md(r"""
     ### What pooling does to an image
 
-    Below, one handwritten digit (from scikit-learn, upscaled to $32\times32$) goes through your
-    layers. Max pooling keeps the strokes bold; average pooling blurs them. The last panel uses
-    overlapping $3\times3$ windows with stride 2; since $(32 - 3)/2 + 1$ is not an integer, the
-    image is first cropped to $31\times31$, which gives $15\times15$.
+    Below, a $128\times128$ grey-scale crop of a photograph (shipped with scikit-learn) goes
+    through your layers. With $4\times4$ windows the difference is easy to see: max pooling keeps
+    the brightest detail of every window, so thin bright lines survive and the picture gets
+    lighter; average pooling blurs. The last panel uses overlapping $3\times3$ windows with stride
+    2; since $(128 - 3)/2 + 1$ is not an integer, the image is first cropped to $127\times127$,
+    which gives $63\times63$.
     """),
     code("""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_sample_image
 
-    digit = np.kron(load_digits().images[0], np.ones((4, 4)))[None, None]  # (1, 1, 32, 32)
-    panels = [("input 32x32", lambda: digit[0, 0])]
-    for title, layer, F, S, image in [
-        ("max 2x2, stride 2", "max_pool_forward_naive", 2, 2, digit),
-        ("average 2x2, stride 2", "avg_pool_forward_naive", 2, 2, digit),
-        ("max 3x3, stride 2 (overlapping)", "max_pool_forward_naive", 3, 2, digit[..., :31, :31]),
+    photo = load_sample_image("china.jpg").mean(axis=2) / 255.0  # grey levels in [0, 1]
+    image = photo[40:168, 180:308][None, None]                     # (1, 1, 128, 128)
+    panels = [("input", lambda: image[0, 0])]
+    for title, layer, F, S, crop in [
+        ("max 4x4, stride 4", "max_pool_forward_naive", 4, 4, image),
+        ("average 4x4, stride 4", "avg_pool_forward_naive", 4, 4, image),
+        ("max 3x3, stride 2 (overlapping)", "max_pool_forward_naive", 3, 2, image[..., :127, :127]),
     ]:
         param = {"pool_height": F, "pool_width": F, "stride": S}
-        panels.append((title, lambda layer=layer, image=image, param=param: globals()[layer](image, param)[0][0, 0]))
+        panels.append((title, lambda layer=layer, crop=crop, param=param: globals()[layer](crop, param)[0][0, 0]))
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(12, 3.2))
+    fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.6))
     for ax, (title, make) in zip(axes, panels):
         try:
             picture = make()
-            ax.imshow(picture)
+            ax.imshow(picture, vmin=0, vmax=1)
             ax.set_title(f"{title}\\n{picture.shape[0]}x{picture.shape[1]}", fontsize=9)
         except NotImplementedError:
             ax.text(0.5, 0.5, "not implemented yet", ha="center", va="center")

@@ -296,3 +296,13 @@ def test_visible_check_reports_not_implemented(capsys):
     with pytest.raises(AssertionError):
         check("batchnorm_forward", [{"x": (4, 3)}], namespace={"batchnorm_forward": not_yet})
     assert "NOT IMPLEMENTED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", [None, "text", object(), np.zeros((2, 2)), [[1, 2], [3]]])
+@pytest.mark.parametrize("name,case", [("batchnorm_forward", {"x": (6, 4)}), ("batchnorm_forward", {"x": (6, 4), "mode": "test"}),
+                                       ("batchnorm_backward", {"x": (6, 4)})])
+def test_hints_never_raise_on_strange_results(name, case, value):
+    kind = get_check(name)
+    expected = kind.reference(kind.make_inputs(case))
+    found = {key: value for key in expected}
+    assert kind.extra_hints(case, expected, found) == []

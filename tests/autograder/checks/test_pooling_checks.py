@@ -227,3 +227,10 @@ def test_visible_check_reports_not_implemented_and_a_pass(capsys):
     assert "NOT IMPLEMENTED" in capsys.readouterr().out
     assert check("avg_pool_forward_naive", cases, namespace=right_namespace()) == 1
     assert "PASSED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("dx", [None, "text", object(), np.zeros((2, 2)), [[1, 2], [3]]])
+def test_hints_never_raise_on_strange_results(dx):
+    kind = get_check("max_pool_backward_naive")
+    case = {"x": (2, 2, 7, 7), "pool": (3, 3), "stride": 2, "seed": 4, "ties": True}
+    assert kind.extra_hints(case, kind.reference(kind.make_inputs(case)), {"dx": dx}) == []
