@@ -92,6 +92,7 @@ SOLUTIONS_DIR, ASSIGNMENTS_DIR = "solutions", "assignments"
 MAX_RESULT_BYTES = 256 << 20  # a case's output file read back from the kernel
 MAX_STATUS_BYTES = 1 << 20
 MAX_RESTARTS = 12  # per notebook: beyond this the remaining cases are not run
+_SIDE = "__import__('autograder.sandbox_side').sandbox_side"
 
 
 @dataclass
@@ -232,6 +233,25 @@ class _Runner:
         self.replayable = []  # (index, source, timeout) of code cells that ran and did not kill the kernel
         self.restarts = 0
         self.notes = []
+        self.compile_seconds = 0.0
+        self.arm_compile_timer()
+
+    def arm_compile_timer(self):
+        """Start Numba's compile timer in a fresh kernel (counted as kernel start-up time)."""
+        began = time.perf_counter()
+        self.sb.execute(f"{_SIDE}.start_compile_timer()", 60, store_history=False, keep_output=False)
+        self.sb.kernel_start_seconds += time.perf_counter() - began
+
+    def read_compile_timer(self):
+        """Add the kernel's reported Numba compile time (untrusted, informative only)."""
+        if not self.sb.alive():
+            return
+        result = self.sb.execute(f"print({_SIDE}.compile_seconds())", 10, store_history=False)
+        text = "".join(o.get("text", "") for o in result.outputs if o.get("output_type") == "stream")
+        try:
+            self.compile_seconds += min(max(float(text.strip().splitlines()[-1]), 0.0), 1e5)
+        except (ValueError, IndexError):
+            pass
 
     def cell_timeout(self, index):
         entry = self.calibration.get("cells", {}).get(cell_key(self.name, index))
@@ -247,8 +267,10 @@ class _Runner:
             if self.restarts >= MAX_RESTARTS:
                 return False
             self.restarts += 1
+            self.read_compile_timer()
             try:
                 self.sb.restart()
+                self.arm_compile_timer()
             except RuntimeError as exc:
                 self.notes.append(f"the kernel could not be restarted: {exc}")
                 self.restarts = MAX_RESTARTS
@@ -288,7 +310,7 @@ class _Runner:
         expected = check.reference({k: np.array(v, copy=True) for k, v in inputs.items()})
         in_path, out_path, status_path, nonce = self.sb.new_exchange()
         self.sb.write_inputs(in_path, inputs)
-        driver = (f"__import__('autograder.sandbox_side').sandbox_side.run_case("
+        driver = (f"{_SIDE}.run_case("
                   f"{check_call.name!r}, {in_path!r}, {out_path!r}, {status_path!r}, {nonce!r})")
         timeout = self.case_timeout(grade_id, number)
         result = self.sb.execute(driver, timeout, store_history=False, keep_output=False)
@@ -373,6 +395,15 @@ def _load_npz(raw):
             infos = zf.infolist()
             if len(infos) > 64 or any(i.compress_type != zipfile.ZIP_STORED for i in infos):
                 return None
+            for info in infos:  # a header may claim a shape far bigger than its data: refuse it
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+                    if version not in readers:
+                        return None
+                    shape, _, dtype = readers[version](fh)
+                    if dtype.hasobject or int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > info.file_size:
+                        return None
         with np.load(io.BytesIO(raw), allow_pickle=False) as data:
             return {key: np.array(data[key]) for key in data.files}
     except Exception:  # noqa: BLE001 - anything unreadable is tampering
@@ -459,9 +490,11 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
         cell.source = plan.source
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=feedback_text(test))]
     notes.extend(runner.notes)
+    runner.read_compile_timer()
     flags = integrity.delegation_flags(template_nb, sources)
     score = _round(sum(t["score"] for t in tests))
-    return _notebook_result("graded", "", notes=notes, score=score, max_score=_max_score(plans), tests=tests,
+    return _notebook_result("graded", "", notes=notes, numba_compile=round(runner.compile_seconds, 3),
+                            score=score, max_score=_max_score(plans), tests=tests,
                             cells=cells, solution_sources=sources, flags=flags,
                             executed_notebook=json.loads(json.dumps(rebuilt)))
 
@@ -513,6 +546,8 @@ def grade_submission(task):
                                    task.calibration, task.cases)
             result["timings"]["kernel_start"] += sandbox.kernel_start_seconds
             result["timings"]["kernel_starts"] += sandbox.kernel_starts
+            result["timings"]["numba_compile"] = round((result["timings"]["numba_compile"] or 0.0)
+                                                       + entry.pop("numba_compile"), 3)
         entry["submitted_as"] = rel
         result["notebooks"][name] = entry
     nbs = result["notebooks"].values()

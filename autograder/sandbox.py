@@ -536,7 +536,7 @@ class Sandbox:
         self.numba_cache = self.home / "numba-cache"
         self.numba_cache.mkdir()
         self.numba_cache_files = _copy_numba_cache(str(self.numba_cache))
-        os.chmod(self.inbox, 0o755)
+        os.chmod(self.inbox, 0o711)  # the kernel may read a file it is told about, not list them
         if self.uid is not None:
             for d in (self.work, self.home, self.outbox):
                 _chown_tree(d, self.uid, self.gid)

@@ -88,3 +88,29 @@ def run_case(name, in_path, out_path, status_path, nonce):
         status.update(status="error", exc_type=type(exc).__name__, message=str(exc)[:MAX_MESSAGE],
                       frames=student_frames(exc))
     _write_json(status_path, status)
+
+
+# ------------------------------------------------------------------------------------------
+# Time spent compiling with Numba (for the grader's timing report only; not used to grade)
+
+_COMPILE_TIMER = None
+
+
+def start_compile_timer():
+    """Start summing the time Numba spends compiling in this kernel (imports numba)."""
+    global _COMPILE_TIMER
+    try:
+        from numba.core import event
+
+        _COMPILE_TIMER = event.TimingListener()
+        event.register("numba:compile", _COMPILE_TIMER)
+    except Exception:  # noqa: BLE001 - no numba, or a different version: report nothing
+        _COMPILE_TIMER = None
+
+
+def compile_seconds():
+    timer = _COMPILE_TIMER
+    try:
+        return float(timer.duration) if timer is not None and timer.done else 0.0
+    except Exception:  # noqa: BLE001
+        return 0.0

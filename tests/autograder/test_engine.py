@@ -96,7 +96,7 @@ SUBMISSIONS = {
     "endless_loop": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("while True: pass")},
     "swallows_interrupt": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but(
         "import time\n        while True:\n            try:\n                time.sleep(10)\n            except BaseException:\n                pass")},
-    "flood": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("while True: print('x' * 100000)")},
+    "flood": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("while True: print('x' * 3_000_000)")},
     "raises": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("raise IndexError('index 9 is out of bounds')")},
     "noisy": {"conv_output_size": SIZE_RIGHT + "import sys, warnings\nwarnings.warn('a warning')\nprint('to stderr', file=sys.stderr)\n",
               "conv_forward_naive": FORWARD_RIGHT.replace("    return out", "    print('debug', file=__import__('sys').stderr)\n    __import__('warnings').warn('w')\n    return out")},
@@ -154,6 +154,7 @@ def test_right_answer_scores_full_marks(graded):
     assert nb["executed_notebook"]["cells"][5]["outputs"][0]["text"] == "demo size 8\n"
     t = r["timings"]
     assert t["kernel_starts"] == 1 and 0 < t["kernel_start"] < t["total"]
+    assert isinstance(t["numba_compile"], float) and 0 <= t["numba_compile"] < t["total"]
     assert r["protections"]["applied"]["rlimits"]["RLIMIT_AS"] == LIMITS.memory_mb << 20
 
 
