@@ -22,9 +22,7 @@ def _cells(kind):
 
 
 def _load_solution():
-    from cs231n_lib.sizing import conv_output_size
-
-    namespace = {"np": np, "conv_output_size": conv_output_size}  # what the setup cell imports
+    namespace = {"np": np}  # what the setup cell imports and the solutions use
     for cell in _cells("solution"):
         exec(compile(cell.source, f"<{cell.metadata['nbgrader']['grade_id']}>", "exec"), namespace)
     return namespace
