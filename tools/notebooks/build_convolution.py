@@ -234,6 +234,26 @@ paper says the input was $224 \times 224$, but $(224 - 11)/4 + 1 = 54.25$: that 
 No symmetric padding rescues it either, because $224 - 11 + 2P$ is always odd. Three extra pixels
 on one side (reaching 227) would, which is the usual guess about what happened.
 
+*The same in one dimension, with numbers.* Below, one neuron with weights $(1, 0, -1)$ and
+bias 0 slides over the input $(0, 1, 2, -1, 1)$ padded with one zero on each side ($W = 5$,
+$F = 3$, $P = 1$). With $S = 1$ it fits 5 times, with $S = 2$ three times. With $S = 3$ the
+windows would start at padded indices 0 and 3, and the next one would need indices 6 to 8, past
+the end of the 7 padded entries; stopping after two windows leaves the last entry unused:
+$(5 - 3 + 2)/3 + 1 = 2.33$ does not tile.
+""")
+
+code(r"""
+signal = np.array([0.0, 1, 2, -1, 1])
+weights = np.array([1.0, 0, -1])
+padded = np.pad(signal, 1)
+print("padded input:", padded)
+for S in (1, 2):
+    starts = range(0, len(padded) - len(weights) + 1, S)
+    outputs = [float(np.dot(padded[s:s + 3], weights)) for s in starts]
+    print(f"stride {S}: windows start at {list(starts)}, outputs {outputs}")
+""")
+
+md(r"""
 ### Your task: `conv_output_size`
 
 Implement the rule for one axis. Return an `int`. Raise a `ValueError` (with a message that
@@ -673,8 +693,9 @@ if filtered is not None:
 """, skip=True)
 
 md(r"""
-Look at the edge maps: red and blue mark the two directions of a brightness change, and the
-zero padding shows up as a bright frame (the image suddenly "drops" to black at its border).
+Look at the edge maps: red and blue mark the two directions of a brightness change. The zero
+padding shows up as a strong response all along the border: to the filter, the image suddenly
+"drops" to black there.
 *Edge strength* combines both directions, $\sqrt{G_x^2 + G_y^2}$, and looks like a pencil
 sketch.
 """)
