@@ -21,8 +21,11 @@ that process caps and clean-up never touch another student) with no supplementar
 ``no_new_privs``; then ``exec``s ipykernel with a scrubbed environment. Without root it applies
 what it can (resource limits except the process cap) and says so: see ``sandbox_protections``.
 
-The kernel's network is not isolated: the grader talks to it over TCP on localhost (the ipc
-transport was unreliable with jupyter_client; research/autograders.md).
+Network: when root, the wrapper also gives the kernel its own network namespace (no interfaces
+at all), and the grader talks to it over Unix sockets (jupyter_client's ipc transport, in the
+sandbox's home folder). Measured here: 40 of 40 starts, about 1 s each, like TCP. Without root
+(or with ``Limits.isolate_network=False``, or when ipc starts fail) the kernel uses TCP on
+localhost and its network is not isolated; ``applied["network_namespace"]`` says which.
 """
 
 import contextlib
@@ -65,7 +68,9 @@ class Limits:
     - output_cap_bytes [1 MB]: kernel output kept per cell, the rest is dropped with a note;
     - flood_bytes [64 MB]: output received in one cell beyond which the kernel is killed;
     - threads [1]: OpenBLAS/OpenMP/Numba threads in the kernel (several kernels share the cores);
-    - start_timeout [60 s], start_attempts [3]: kernel start (port races are retried).
+    - start_timeout [60 s], start_attempts [3]: kernel start (port races are retried);
+    - isolate_network [True]: when root, the kernel gets its own empty network namespace and
+      the grader talks to it over Unix sockets (ipc transport) instead of TCP.
     """
 
     case_timeout_floor: float = 10.0
@@ -82,6 +87,7 @@ class Limits:
     threads: int = 1
     start_timeout: float = 60.0
     start_attempts: int = 3
+    isolate_network: bool = True
 
     @classmethod
     def coerce(cls, value):
@@ -187,7 +193,8 @@ def sandbox_protections():
         "process_cap": user_ok,
         "process_cleanup": ("every process of the slot user is killed after the kernel"
                             if user_ok else "the kernel's process group is killed"),
-        "network": "not isolated (the kernel talks to the grader over TCP on localhost)",
+        "network": ("isolated: own network namespace, no interfaces; the grader talks to the kernel over "
+                    "Unix sockets" if ns_ok else "not isolated (the kernel talks to the grader over TCP on localhost)"),
         "environment": "scrubbed: PATH, locale, HOME in the sandbox, thread and Numba settings only",
         "notes": notes,
     }
@@ -198,6 +205,7 @@ def sandbox_protections():
 # Linux calls used by the wrapper (root only)
 
 _CLONE_NEWNS = 0x00020000
+_CLONE_NEWNET = 0x40000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
 _PR_SET_NO_NEW_PRIVS = 38
@@ -302,6 +310,7 @@ def _launch(argv):
     conn = os.path.join(home, "connection.json")
     shutil.copyfile(connection_file, conn)  # before /tmp is replaced
     applied = {"uid": os.getuid(), "user": pwd.getpwuid(os.getuid()).pw_name, "mount_namespace": False,
+               "network_namespace": False, "transport": cfg.get("transport", "tcp"),
                "hidden": [], "private_tmp": [], "rlimits": {}, "errors": []}
     uid, gid = cfg.get("uid"), cfg.get("gid")
     if _is_root() and cfg.get("namespace"):
@@ -312,6 +321,12 @@ def _launch(argv):
             applied["mount_namespace"] = True
         except OSError as exc:
             applied["errors"].append(f"mount namespace: {exc}")
+    if _is_root() and cfg.get("transport") == "ipc":
+        try:
+            _check(_libc().unshare(_CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+            applied["network_namespace"] = True
+        except OSError as exc:
+            applied["errors"].append(f"network namespace: {exc}")
     limits = {"RLIMIT_AS": cfg["memory_bytes"], "RLIMIT_FSIZE": cfg["fsize_bytes"], "RLIMIT_CORE": 0}
     if uid is not None:
         limits["RLIMIT_NPROC"] = cfg["nproc"]
@@ -560,14 +575,26 @@ class Sandbox:
             "hidden_paths": self.hidden_paths, "namespace": self.protections["mount_namespace"],
             "memory_bytes": int(self.limits.memory_mb) << 20, "fsize_bytes": int(self.limits.fsize_mb) << 20,
             "nproc": int(self.limits.nproc), "uid": self.uid, "gid": self.gid, "user": self.user,
+            "transport": "tcp",
         }
-        fd = os.open(root / "launch.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(launch, fh)
+        self.launch = launch
+        self.ipc_prefix = str(self.home / "k")
+        self.use_ipc = bool(self.protections["mount_namespace"] and self.limits.isolate_network
+                            and len(self.ipc_prefix) < 80)
+        self._write_launch("ipc" if self.use_ipc else "tcp")
         spec = {"argv": [sys.executable, "-m", "autograder.sandbox", str(root), "{connection_file}"],
                 "display_name": "cs231n sandbox", "language": "python", "interrupt_mode": "signal"}
         (root / "kernels" / "cs231n-sandbox" / "kernel.json").write_text(json.dumps(spec))
         self.env = env
+
+    def _write_launch(self, transport):
+        self.launch["transport"] = transport
+        path = Path(self.root) / "launch.json"
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.launch, fh)
+        os.replace(tmp, path)
 
     # --- kernel life cycle ----------------------------------------------------------------------
     def start(self):
@@ -577,9 +604,14 @@ class Sandbox:
 
         began = time.perf_counter()
         last = None
-        for attempt in range(max(1, self.limits.start_attempts)):
+        attempts = max(1, self.limits.start_attempts)
+        for attempt in range(attempts + (1 if self.use_ipc else 0)):
+            if self.use_ipc and attempt == attempts:  # ipc kept failing: last try over TCP
+                self.use_ipc = False
+                self._write_launch("tcp")
             ksm = KernelSpecManager(kernel_dirs=[str(Path(self.root) / "kernels")])
-            km = KernelManager(kernel_name="cs231n-sandbox", kernel_spec_manager=ksm)
+            transport = {"transport": "ipc", "ip": self.ipc_prefix} if self.use_ipc else {}
+            km = KernelManager(kernel_name="cs231n-sandbox", kernel_spec_manager=ksm, **transport)
             km.client_factory = _client_class()
             kc = None
             try:
@@ -600,8 +632,8 @@ class Sandbox:
                 self._kill_user_processes()
                 time.sleep(0.5 * (2 ** attempt))
         else:
-            raise RuntimeError(f"the sandboxed kernel did not start after {self.limits.start_attempts} "
-                               f"attempts: {type(last).__name__}: {last}")
+            raise RuntimeError(f"the sandboxed kernel did not start after {attempts} attempts: "
+                               f"{type(last).__name__}: {last}")
         with contextlib.suppress(OSError, ValueError):
             self.applied = json.loads((Path(self.root) / "protections.json").read_text())
         seconds = time.perf_counter() - began

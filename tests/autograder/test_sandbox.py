@@ -82,6 +82,16 @@ def test_hidden_folders_and_other_tmp_files_are_invisible(box, secret_dirs, tmp_
     assert out.strip() == "denied"
 
 
+@needs_root
+def test_kernel_has_no_network(box):
+    assert box.applied["network_namespace"] is True and box.applied["transport"] == "ipc"
+    code = ("import socket\nfor addr in [('127.0.0.1', 22), ('1.1.1.1', 80)]:\n    try:\n"
+            "        socket.create_connection(addr, timeout=2); print('connected')\n"
+            "    except OSError as e:\n        print('refused', e.errno)")
+    out = stdout(run(box, code)).split("\n")
+    assert out[:2] == ["refused 101", "refused 101"]  # ENETUNREACH: not even a loopback
+
+
 def test_environment_is_scrubbed_and_says_nothing_about_grading(box):
     out = stdout(run(box, "import os\nprint(sorted(os.environ))"))
     names = set(eval(out))  # noqa: S307 - our own printed list
@@ -179,7 +189,7 @@ def test_protections_report():
     p = sandbox_protections()
     assert set(p) >= {"unprivileged_user", "mount_namespace", "rlimits", "process_cap", "network", "notes"}
     assert p["unprivileged_user"] is ROOT
-    assert "not isolated" in p["network"]
+    assert ("isolated: own network namespace" in p["network"]) is ROOT
 
 
 def test_limits_and_paths_are_validated():
