@@ -24,14 +24,19 @@ Interface (used by ``autograder.batch`` and the ``cs231n-grade`` command)
 
 ``calibrate(course_root, assignment, limits=None) -> dict``
     Runs the SOURCE notebook (the instructor's solutions) through the engine with generous time
-    limits and records each case's and cell's seconds; returns ``{"key", "grader_version",
+    limits and records each case's and cell's seconds (wall time of the call seen from the
+    grader, on this machine); a case's time limit is ``max(limits.case_timeout_floor,
+    limits.timeout_multiple * seconds)``, a cell's ``max(cell_timeout_floor, multiple * seconds)``;
+    returns ``{"key", "grader_version",
     "assignment", "cases": {case_key: {"seconds", "timeout"}}, "cells": {cell_key: {...}},
     "score", "max_score"}``. ``key`` is a hash of the assignment's sources and the grader
-    version: cache the calibration under it. ``score < max_score`` means the solutions fail
-    their own tests (the coordinator should say so).
+    version and the timeout rules: cache the calibration under it (``cached_calibration(course_root,
+    assignment, cache_dir, limits)`` does). ``score < max_score`` means the solutions fail their
+    own tests (the coordinator should say so).
 
 ``grader_version() -> str``
-    Changes whenever a change of the grader could change a grade.
+    ``<version>+<hash>`` of the engine, the checks and cs231n_lib (which computes the
+    references): changes whenever a change could change a grade.
 
 ``sandbox_protections() -> dict`` (re-exported from ``autograder.sandbox``)
 
@@ -85,8 +90,8 @@ from .compare import coerce
 from .sandbox import Limits, Sandbox, sandbox_protections
 from .testspec import CheckSpecError, parse_test_cell
 
-__all__ = ["GradeTask", "Limits", "grade_submission", "validate_notebook", "calibrate", "grader_version",
-           "sandbox_protections"]
+__all__ = ["GradeTask", "Limits", "grade_submission", "validate_notebook", "calibrate", "cached_calibration",
+           "grader_version", "sandbox_protections"]
 
 SOLUTIONS_DIR, ASSIGNMENTS_DIR = "solutions", "assignments"
 MAX_RESULT_BYTES = 256 << 20  # a case's output file read back from the kernel
@@ -115,8 +120,9 @@ class GradeTask:
             raise ValueError(f"cases must be 'all' or 'visible'; found {self.cases!r}")
 
 
+# Everything a grade depends on: the engine, the checks and the library computing the references.
 _ENGINE_FILES = ("engine.py", "sandbox.py", "sandbox_side.py", "rebuild.py", "compare.py", "testspec.py",
-                 "integrity.py", "checks")
+                 "integrity.py", "checks", "../cs231n_lib")
 
 
 def grader_version():
@@ -124,10 +130,10 @@ def grader_version():
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for name in _ENGINE_FILES:
-        path = here / name
+        path = (here / name).resolve()
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         for f in files:
-            h.update(f.relative_to(here).as_posix().encode() + b"\0")
+            h.update(f.relative_to(here.parent).as_posix().encode() + b"\0")
             h.update(f.read_bytes())
     return f"{__version__}+{h.hexdigest()[:12]}"
 
@@ -291,8 +297,7 @@ class _Runner:
         result = self.sb.execute(plan.source, timeout)
         status = result.status
         if result.kernel_lost:
-            if not self.recover():
-                status = status  # the remaining cells will report not_run
+            self.recover()  # when out of restarts, the remaining cells and cases report not_run
         elif status != "timeout":
             self.replayable.append((plan.index, plan.source, timeout))
         return result, status
@@ -540,6 +545,7 @@ def grade_submission(task):
             result["notebooks"][name] = entry
             continue
         with Sandbox(workdir_files, task.limits, hidden) as sandbox:
+            result["notes"].extend(f"could not write {s} into the working folder" for s in sandbox.skipped_files)
             sandbox.start()
             result["protections"] = dict(result["protections"], applied=sandbox.applied)
             entry = grade_notebook(name, source_nb, template_nb, student_nb, sandbox, task.limits,
@@ -588,8 +594,10 @@ def validate_notebook(path, course_root, limits=None, assignment=None):
     return grade_submission(task)
 
 
-def _sources_digest(course_root, assignment):
+def _sources_digest(course_root, assignment, limits=None):
+    limits = Limits.coerce(limits)
     h = hashlib.sha256(grader_version().encode())
+    h.update(repr((limits.case_timeout_floor, limits.timeout_multiple, limits.cell_timeout_floor)).encode())
     for top in (SOLUTIONS_DIR, ASSIGNMENTS_DIR):
         for p in sorted((Path(course_root) / top / assignment).rglob("*")):
             if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts:
@@ -619,6 +627,25 @@ def calibrate(course_root, assignment, limits=None):
                 cells[cell_key(name, cell["index"])] = {
                     "seconds": seconds, "status": cell["status"],
                     "timeout": round(max(limits.cell_timeout_floor, limits.timeout_multiple * seconds), 2)}
-    return {"key": _sources_digest(course_root, assignment), "grader_version": grader_version(),
+    return {"key": _sources_digest(course_root, assignment, limits), "grader_version": grader_version(),
             "assignment": assignment, "cases": cases, "cells": cells, "score": res["score"],
             "max_score": res["max_score"], "timings": res["timings"]}
+
+
+def cached_calibration(course_root, assignment, cache_dir, limits=None):
+    """``calibrate``'s result, read from ``cache_dir`` when its key (sources, grader version,
+    timeout rules) matches, else computed and stored there (atomically)."""
+    key = _sources_digest(course_root, assignment, limits)
+    path = Path(cache_dir) / f"calibration-{assignment}-{key}.json"
+    try:
+        cal = json.loads(path.read_text())
+        if cal.get("key") == key:
+            return cal
+    except (OSError, ValueError):
+        pass
+    cal = calibrate(course_root, assignment, limits)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(cal, sort_keys=True))
+    os.replace(tmp, path)
+    return cal

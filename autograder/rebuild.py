@@ -20,9 +20,12 @@ class NotebookUnreadable(ValueError):
     """A submitted notebook that cannot be read; the message says why, for the student."""
 
 
+def _dict(value):
+    return value if isinstance(value, dict) else {}
+
+
 def nbgrader_meta(cell):
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}
+    return _dict(_dict(_dict(cell).get("metadata")).get("nbgrader"))
 
 
 def grade_id(cell):
@@ -36,13 +39,12 @@ def is_solution_cell(cell):
 
 def is_test_cell(cell):
     meta = nbgrader_meta(cell)
-    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+    return _dict(cell).get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
 def is_skipped(source_cell):
     """True when the instructor marked the cell ``metadata.cs231n.grading == "skip"``."""
-    meta = source_cell.get("metadata", {}).get("cs231n", {})
-    return isinstance(meta, dict) and meta.get("grading") == "skip"
+    return _dict(_dict(source_cell.get("metadata")).get("cs231n")).get("grading") == "skip"
 
 
 def cell_points(cell):
@@ -76,6 +78,7 @@ def read_submitted(data):
         raise NotebookUnreadable(f"the notebook cannot be read by nbformat ({type(exc).__name__}: {exc})") from None
     if not isinstance(nb.get("cells"), list):
         raise NotebookUnreadable("the notebook has no list of cells")
+    nb.cells = [c for c in nb.cells if isinstance(c, dict)]
     return nb
 
 

@@ -544,10 +544,14 @@ class Sandbox:
         self.work, self.home, self.inbox, self.outbox = (root / n for n in ("work", "home", "in", "out"))
         for d in (self.work, self.home, self.inbox, self.outbox, root / "kernels" / "cs231n-sandbox"):
             d.mkdir(parents=True)
+        self.skipped_files = []
         for rel, data in files.items():
-            target = self.work / safe_relative_path(rel)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            try:
+                target = self.work / safe_relative_path(rel)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            except (OSError, ValueError) as exc:  # e.g. both "a" and "a/b" were sent
+                self.skipped_files.append(f"{rel}: {type(exc).__name__}")
         self.numba_cache = self.home / "numba-cache"
         self.numba_cache.mkdir()
         self.numba_cache_files = _copy_numba_cache(str(self.numba_cache))

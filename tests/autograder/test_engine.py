@@ -318,7 +318,7 @@ def test_calibrate_times_the_solutions(course):
         assert entry["outcome"] == "passed"
         assert entry["timeout"] == pytest.approx(max(4.0, 10 * entry["seconds"]), abs=0.01)
     assert all(e["timeout"] >= 7.0 for e in cal["cells"].values())
-    assert cal["key"] == engine.calibrate.__globals__["_sources_digest"](course, "conv")
+    assert cal["key"] == engine._sources_digest(course, "conv", limits) != engine._sources_digest(course, "conv")
     # a calibration is used: a tiny limit makes the slow case time out
     tight = json.loads(json.dumps(cal))
     tight["cases"]["conv.ipynb:test_conv_forward_naive:3"]["timeout"] = 0.5
@@ -332,3 +332,10 @@ def test_grader_version_is_stable():
     assert engine.grader_version() == engine.grader_version()
     assert engine.grader_version().startswith("0.1.0+")
     assert np.isfinite(0.0)
+
+
+def test_cached_calibration_is_reused(course, tmp_path, monkeypatch):
+    fake = {"key": engine._sources_digest(course, "conv"), "cases": {}, "cells": {}}
+    (tmp_path / f"calibration-conv-{fake['key']}.json").write_text(json.dumps(fake))
+    monkeypatch.setattr(engine, "calibrate", lambda *a, **k: pytest.fail("calibrated again"))
+    assert engine.cached_calibration(course, "conv", tmp_path) == fake

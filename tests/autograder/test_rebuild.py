@@ -5,6 +5,8 @@ import json
 
 import nbformat
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from autograder_testkit import FORWARD_RIGHT, SIZE_RIGHT, SIZE_WRONG, released, student_nb
 
 from autograder import rebuild
@@ -127,3 +129,25 @@ def test_match_notebooks():
 def test_visible_test_source_drops_hidden_block():
     src = "check('a', cases=[{}])\n### BEGIN HIDDEN TESTS\ncheck('a', cases=[{'seed': 3}])\n### END HIDDEN TESTS\n# end\n"
     assert rebuild.visible_test_source(src) == "check('a', cases=[{}])\n# end\n"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
+        ["cells", "metadata", "nbgrader", "grade_id", "solution", "grade", "source", "cell_type", "x"]), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cells=st.lists(json_values, max_size=4), top=st.dictionaries(st.sampled_from(["metadata", "nbformat", "x"]), json_values, max_size=2))
+def test_any_json_is_read_or_refused_never_crashes(course, cells, top):
+    template = released(course)
+    doc = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, **top, "cells": cells}
+    try:
+        nb = rebuild.read_submitted(json.dumps(doc).encode())
+    except rebuild.NotebookUnreadable:
+        return
+    built, sources, notes = rebuild.rebuild(template, nb)
+    assert len(built.cells) == len(template.cells)
+    assert set(sources) <= {"conv_output_size", "conv_forward_naive"}
+    assert all(isinstance(v, str) for v in sources.values())
