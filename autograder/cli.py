@@ -7,9 +7,7 @@
 """
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from . import batch, course
@@ -55,37 +53,48 @@ def cmd_validate(args):
         print(f"error: {path} is not a file; expected a notebook such as assignments/convolution/convolution.ipynb",
               file=sys.stderr)
         return 2
-    outcome = engine.validate_notebook(str(path), str(_course_root(args)))
-    return _print_validation(outcome)
+    print(f"Checking {path} (visible cases only) ...", flush=True)
+    result = engine.validate_notebook(str(path), str(_course_root(args)))
+    return _print_validation(result)
 
 
-def _print_validation(outcome):
-    """Print the engine's validation result; returns the exit status (0 when all visible cases pass)."""
-    if isinstance(outcome, str):
-        print(outcome)
-        return 0
-    ok = True
-    tests = outcome.get("tests", []) if isinstance(outcome, dict) else []
-    if isinstance(outcome, dict) and outcome.get("message"):
-        print(outcome["message"])
-    for test in tests:
-        cases = test.get("cases", [])
-        passed = sum(c.get("outcome") == "passed" for c in cases)
-        ok &= passed == len(cases)
-        mark = "ok " if passed == len(cases) else "FAIL"
-        print(f"[{mark}] {test.get('grade_id')}: {passed}/{len(cases)} visible cases passed")
-        for c in cases:
-            if c.get("outcome") != "passed":
-                print(f"       {c.get('outcome')}: {c.get('description', '')}")
-                for line in (c.get("message") or "").splitlines():
-                    print(f"         {line}")
-                for hint in c.get("hints") or []:
-                    print(f"         hint: {hint}")
-    if isinstance(outcome, dict) and outcome.get("status") not in (None, "graded", "ok", "passed") and not tests:
-        ok = False
-    if tests:
-        print("All visible checks pass. Hidden cases run when your notebook is graded." if ok
-              else "Some visible checks fail: fix them before submitting.")
+def _print_validation(result):
+    """Print the engine's validation result; returns 0 when every visible case passes, else 1."""
+    ok = result.get("status") == "graded"
+    if not ok:
+        print(f"Could not check this notebook: {result.get('error')}")
+    for note in result.get("notes", []):
+        print(f"note: {note}")
+    for name, nb in sorted(result.get("notebooks", {}).items()):
+        if nb.get("status") != "graded":
+            print(f"{name}: {nb.get('status')}: {nb.get('message')}")
+            ok = False
+            continue
+        print(f"{name}: visible checks")
+        for test in nb.get("tests", []):
+            cases = test.get("cases", [])
+            passed = sum(c.get("outcome") == "passed" for c in cases)
+            ok &= passed == len(cases)
+            print(f"  [{'ok' if passed == len(cases) else 'FAIL':>4}] {test['grade_id']}: "
+                  f"{passed} of {len(cases)} visible cases passed")
+            for number, case in enumerate(cases, 1):
+                if case.get("outcome") == "passed":
+                    continue
+                print(f"         case {number} ({case.get('description')}): {case.get('outcome', '').upper()}")
+                if case.get("message"):
+                    print(f"           {case['message']}")
+                for hint in case.get("hints") or []:
+                    print(f"           hint: {hint}")
+        for cell in nb.get("cells", []):
+            if cell.get("status") in ("error", "timeout", "crashed", "flooded"):
+                where = cell.get("grade_id") or f"cell {cell.get('index', 0) + 1}"
+                print(f"  [warn] {where}: {cell['status']} when run (see the notebook's output there)")
+        for flag in nb.get("flags", []):
+            from .gradebook import flag_text
+
+            print(f"  [note] {flag_text(flag)}")
+    print("All visible checks pass. More cases run when your notebook is graded." if ok
+          else "Some visible checks fail: fix them before you submit.")
     return 0 if ok else 1
 
 

@@ -19,30 +19,38 @@ from . import course
 from .testspec import BEGIN_HIDDEN, END_HIDDEN
 
 
-def hidden_test_lines(source_notebook):
-    """The non-trivial source lines between hidden-test markers of an instructor's notebook."""
+def _split_lines(source_notebook):
+    """(hidden lines, visible lines) of the instructor's notebook, stripped."""
     nb = nbformat.read(str(source_notebook), as_version=4)
-    lines = []
+    hidden, visible = [], set()
     for cell in nb.cells:
         inside = False
         for line in cell.source.splitlines():
             stripped = line.strip()
             if stripped == BEGIN_HIDDEN:
                 inside = True
-                lines.append(stripped)
+                hidden.append(stripped)
             elif stripped == END_HIDDEN:
                 inside = False
-            elif inside and len(stripped) > 8 and stripped not in ("])", "],", ")"):
-                lines.append(stripped)
-    return lines
+            elif inside:
+                hidden.append(stripped)
+            else:
+                visible.add(stripped)
+    return hidden, visible
+
+
+def hidden_test_lines(source_notebook):
+    """Lines that only appear between hidden-test markers (long enough to be telling)."""
+    hidden, visible = _split_lines(source_notebook)
+    return [line for line in hidden if len(line) > 8 and line not in visible]
 
 
 def hidden_seeds(source_notebook):
-    """Seeds of hidden cases, as they would be printed (``'seed': 11`` or ``"seed": 11``)."""
-    found = set()
-    for line in hidden_test_lines(source_notebook):
-        found.update(re.findall(r"""["']seed["']\s*:\s*(-?\d+)""", line))
-    return sorted(found)
+    """Seeds used only by hidden cases."""
+    hidden, visible = _split_lines(source_notebook)
+    pattern = r"""["']seed["']\s*:\s*(-?\d+)"""
+    shown = {seed for line in visible for seed in re.findall(pattern, line)}
+    return sorted({seed for line in hidden for seed in re.findall(pattern, line)} - shown)
 
 
 def leaks(page, source_notebook):

@@ -115,3 +115,17 @@ def test_workers_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         main(["autograde", "x", "--workers", "0"])
     assert "positive number of workers" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_validate_prints_the_visible_verdicts_with_the_real_engine(tmp_path, capsys):
+    root = toycourse.course_copy(tmp_path / "repo")
+    no_bias = toycourse.FORWARD_RIGHT.replace(" + b[f]", "")
+    path = toycourse.write_submission(tmp_path / "subs", root, "zoe", "toy",
+                                      {"conv_output_size": toycourse.SIZE_RIGHT, "conv_forward_naive": no_bias})
+    assert main(["--course", str(root), "validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "[  ok] test_conv_output_size: 1 of 1 visible cases passed" in out
+    assert "[FAIL] test_conv_forward_naive: 0 of 1 visible cases passed" in out
+    assert "WRONG" in out and "fix them before you submit" in out
+    assert "9137" not in out and "hidden" not in out.lower().replace("more cases run", "")
