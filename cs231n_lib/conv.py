@@ -25,7 +25,7 @@ from .sizing import conv_output_size
 
 # Size of the reused column buffer. Large enough for efficient GEMMs, small enough to stay in
 # the cache hierarchy instead of paging fresh memory on every call (measured: benchmarks/).
-CHUNK_BYTES = 8 << 20
+CHUNK_BYTES = 4 << 20
 
 
 def im2col(x, HH, WW, stride, pad, dilation=1):

@@ -8,12 +8,15 @@ Design choices, each measured on the project's 2-core machine (research/perf-bas
 
 * **No BLAS inside ``@njit``.** ``np.dot`` in nopython mode goes through SciPy's BLAS, a second
   OpenBLAS with its own thread pool. The GEMMs are done by NumPy in the layer functions.
-* **Threading layer: ``workqueue``** (unless the user chose one with ``NUMBA_THREADING_LAYER``).
+* **Threading layer: ``workqueue``** (unless the user chose one with ``NUMBA_THREADING_LAYER``
+  or ``numba.config.THREADING_LAYER``).
   Numba's default here is ``omp`` (GNU OpenMP), whose idle workers keep spinning after a
   parallel loop and fight OpenBLAS's threads for the two cores: a conv layer ran about 10x
   slower. ``workqueue`` workers sleep, so it alternates cleanly with BLAS. It does not allow
   two Python threads to launch parallel kernels at the same time, so every launch from this
-  library goes through ``_LAUNCH_LOCK`` (see ``launch``).
+  library goes through ``_LAUNCH_LOCK`` (see ``launch``). If Numba's ``omp`` layer was
+  already running when this module was imported, the layer cannot be changed any more; the
+  kernels then run single-threaded (``SERIAL_KERNELS``) rather than spin against BLAS.
 * **On-disk cache** (``cache=True``) so that a second process loads the machine code instead of
   compiling again (about 1 s per kernel and dtype). When no cache folder is writable (read-only
   install, unwritable ``NUMBA_CACHE_DIR`` and home), Numba refuses ``cache=True`` at decoration
@@ -40,9 +43,24 @@ from numba import njit, prange
 # Threading layer and launch lock
 # --------------------------------------------------------------------------------------------
 
-if not os.environ.get("NUMBA_THREADING_LAYER"):
-    # Only effective before the first parallel launch in the process; harmless afterwards.
+def _threading_layer_in_use():
+    """The layer Numba has already started in this process, or None if none yet."""
+    try:
+        return numba.threading_layer()
+    except ValueError:  # "Threading layer is not initialized."
+        return None
+
+
+_USER_CHOSE_LAYER = bool(os.environ.get("NUMBA_THREADING_LAYER")) or numba.config.THREADING_LAYER != "default"
+_STARTED_LAYER = _threading_layer_in_use()
+if not _USER_CHOSE_LAYER and _STARTED_LAYER is None:
+    # Only effective before the first parallel launch in the process.
     numba.config.THREADING_LAYER = "workqueue"
+
+# Something started Numba's default ``omp`` layer before this module was imported (e.g. a call
+# to numba.set_num_threads): its spinning workers would fight BLAS (measured 10-100x slower
+# conv layers), so our kernels then run on one thread and leave both cores to BLAS.
+SERIAL_KERNELS = not _USER_CHOSE_LAYER and _STARTED_LAYER == "omp"
 
 _LAUNCH_LOCK = threading.RLock()
 
@@ -50,7 +68,14 @@ _LAUNCH_LOCK = threading.RLock()
 def launch(kernel, *args):
     """Run a (parallel) kernel; serialised because ``workqueue`` is not re-entrant."""
     with _LAUNCH_LOCK:
-        return kernel(*args)
+        if not SERIAL_KERNELS:
+            return kernel(*args)
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return kernel(*args)
+        finally:
+            numba.set_num_threads(threads)
 
 
 # --------------------------------------------------------------------------------------------

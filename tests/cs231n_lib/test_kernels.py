@@ -144,6 +144,9 @@ CHILD = textwrap.dedent(r"""
         sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in str(getattr(f, "__module__", ""))
                             and "editable" not in type(f).__module__]
         sys.path.insert(0, copy)
+    if os.environ.get("CS231N_TEST_START_NUMBA_FIRST"):
+        import numba
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # starts the default layer
     if os.environ.get("CS231N_TEST_BLOCK_TEMPDIR"):
         tempfile.tempdir = os.environ["CS231N_TEST_BLOCK_TEMPDIR"]
     import numpy as np, numba
@@ -160,6 +163,7 @@ CHILD = textwrap.dedent(r"""
     print("cache_mode=" + kernels.CACHE_MODE)
     print("cache_dir=" + str(numba.config.CACHE_DIR))
     print("threading_layer=" + numba.threading_layer())
+    print("serial_kernels=" + str(kernels.SERIAL_KERNELS))
     print("cache_hits=" + str(sum(kernels.im2col_columns.stats.cache_hits.values())))
     print("cache_misses=" + str(sum(kernels.im2col_columns.stats.cache_misses.values())))
 """)
@@ -251,3 +255,16 @@ def test_second_process_loads_kernels_from_the_disk_cache(tmp_path):
 def test_user_choice_of_threading_layer_is_respected(tmp_path):
     facts, _ = run_child({"NUMBA_CACHE_DIR": str(tmp_path / "c"), "NUMBA_THREADING_LAYER": "omp"})
     assert facts["threading_layer"] == "omp"
+
+
+@pytest.mark.slow
+def test_layer_started_before_import_makes_kernels_serial(tmp_path):
+    """numba.set_num_threads before importing the library starts the default (omp) layer; the
+    library cannot switch it any more and must not spin against BLAS: kernels run serially."""
+    facts, _ = run_child({"NUMBA_CACHE_DIR": str(tmp_path / "c"), "CS231N_TEST_START_NUMBA_FIRST": "1"})
+    if facts["threading_layer"] == "omp":
+        assert facts["serial_kernels"] == "True"
+    else:  # a machine where the default layer is tbb or workqueue: nothing to avoid
+        assert facts["serial_kernels"] == "False"
+    facts, _ = run_child({"NUMBA_CACHE_DIR": str(tmp_path / "c")})
+    assert facts["serial_kernels"] == "False" and facts["threading_layer"] == "workqueue"
