@@ -2,7 +2,8 @@
 
 One ``Sandbox`` holds one student's kernel for one assignment. Its folder (``root``) is fresh::
 
-    root/            root-owned, 0711: the sandbox user cannot rename or add anything here
+    root/            root-owned, 0711: the sandbox user cannot rename or add anything here;
+                     when root, a tmpfs of ``Limits.disk_mb`` at <tmp>/cs231n-grade-sandboxes/<user>
       launch.json    launch settings (read by the wrapper as root, 0600)
       protections.json  what the wrapper actually applied (written as root before dropping)
       kernels/       the kernelspec whose argv is the wrapper (``python -m autograder.sandbox``)
@@ -69,6 +70,10 @@ class Limits:
     - flood_bytes [64 MB]: output received in one cell beyond which the kernel is killed;
     - threads [1]: OpenBLAS/OpenMP/Numba threads in the kernel (several kernels share the cores);
     - start_timeout [60 s], start_attempts [3]: kernel start (port races are retried);
+    - disk_mb [1024]: when root, the sandbox folder is a tmpfs of this size (a kernel cannot fill
+      the grader's disk; only what is written uses memory);
+    - cpu_seconds [3600]: CPU time of one kernel process (RLIMIT_CPU), a catch-all for busy
+      background threads;
     - isolate_network [True]: when root, the kernel gets its own empty network namespace and
       the grader talks to it over Unix sockets (ipc transport) instead of TCP.
     """
@@ -88,6 +93,8 @@ class Limits:
     start_timeout: float = 60.0
     start_attempts: int = 3
     isolate_network: bool = True
+    disk_mb: int = 1024
+    cpu_seconds: int = 3600
 
     @classmethod
     def coerce(cls, value):
@@ -189,7 +196,9 @@ def sandbox_protections():
         "user": (f"{SANDBOX_USER_PREFIX}<slot> (one unprivileged system user per concurrent kernel)"
                  if user_ok else pwd.getpwuid(os.getuid()).pw_name + " (the grader's own user)"),
         "mount_namespace": ns_ok,
-        "rlimits": ["address space", "file size", "core files off"] + (["processes"] if user_ok else []),
+        "rlimits": ["address space", "file size", "CPU time", "core files off"] + (["processes"] if user_ok else []),
+        "disk": ("the sandbox folder is a size-capped tmpfs; /tmp, /var/tmp and /dev/shm are private 64 MB tmpfs"
+                 if user_ok and ns_ok else "not capped (only single files, by RLIMIT_FSIZE)"),
         "process_cap": user_ok,
         "process_cleanup": ("every process of the slot user is killed after the kernel"
                             if user_ok else "the kernel's process group is killed"),
@@ -268,7 +277,7 @@ def _hide_paths(libc, hidden, keep_dirs):
     private = []
     for top in ("/tmp", "/var/tmp", "/dev/shm"):
         if os.path.isdir(top):
-            _mount(libc, "tmpfs", top, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777,size=512m")
+            _mount(libc, "tmpfs", top, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777,size=64m")
             private.append(top)
     for d, fd in keep_fds.items():
         os.makedirs(d, exist_ok=True)
@@ -327,7 +336,8 @@ def _launch(argv):
             applied["network_namespace"] = True
         except OSError as exc:
             applied["errors"].append(f"network namespace: {exc}")
-    limits = {"RLIMIT_AS": cfg["memory_bytes"], "RLIMIT_FSIZE": cfg["fsize_bytes"], "RLIMIT_CORE": 0}
+    limits = {"RLIMIT_AS": cfg["memory_bytes"], "RLIMIT_FSIZE": cfg["fsize_bytes"], "RLIMIT_CORE": 0,
+              "RLIMIT_CPU": cfg["cpu_seconds"]}
     if uid is not None:
         limits["RLIMIT_NPROC"] = cfg["nproc"]
     for name, value in limits.items():
@@ -470,7 +480,8 @@ def _client_class():
     class CappedClient(BlockingKernelClient):
         """A kernel client whose sockets refuse single messages larger than ``max_message``."""
 
-        max_message = 256 << 20
+        # a bigger message (one giant print) is dropped by ZMQ before it reaches the grader's memory
+        max_message = 64 << 20
 
         def _create_connected_socket(self, channel, identity=None):
             url = self._make_url(channel)
@@ -513,8 +524,10 @@ class Sandbox:
         self.kernel_starts = 0
         self.applied = {}
         self.protections = sandbox_protections()
-        self.root = tempfile.mkdtemp(prefix="cs231n-sbx-")
+        self.root = None
+        self._mounted = False
         try:
+            self._make_root()
             self._prepare(files)
         except BaseException:
             self.close()
@@ -536,11 +549,31 @@ class Sandbox:
             return
         raise RuntimeError(f"all {MAX_SLOTS} sandbox slots are busy")
 
+    def _make_root(self):
+        """A fresh sandbox folder: a size-capped tmpfs per slot when root, else a temporary folder."""
+        if not self.protections["unprivileged_user"]:
+            self.root = tempfile.mkdtemp(prefix="cs231n-sbx-")
+            os.chmod(self.root, 0o711)
+            return
+        self._claim_slot()
+        base = Path(tempfile.gettempdir()) / "cs231n-grade-sandboxes"
+        base.mkdir(mode=0o711, exist_ok=True)
+        os.chmod(base, 0o711)
+        path = base / self.user
+        if os.path.ismount(path):  # left by a grader killed mid-task (we hold the slot now)
+            _libc().umount2(str(path).encode(), 2)
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(mode=0o711)
+        self.root = str(path)
+        try:
+            _mount(_libc(), "tmpfs", self.root, "tmpfs", _MS_NOSUID | _MS_NODEV,
+                   f"size={int(self.limits.disk_mb)}m,mode=0711")
+            self._mounted = True
+        except OSError:
+            pass  # no size cap on the folder; everything else still applies
+
     def _prepare(self, files):
         root = Path(self.root)
-        os.chmod(root, 0o711)
-        if self.protections["unprivileged_user"]:
-            self._claim_slot()
         self.work, self.home, self.inbox, self.outbox = (root / n for n in ("work", "home", "in", "out"))
         for d in (self.work, self.home, self.inbox, self.outbox, root / "kernels" / "cs231n-sandbox"):
             d.mkdir(parents=True)
@@ -578,7 +611,7 @@ class Sandbox:
             "work": str(self.work), "home": str(self.home), "env": env,
             "hidden_paths": self.hidden_paths, "namespace": self.protections["mount_namespace"],
             "memory_bytes": int(self.limits.memory_mb) << 20, "fsize_bytes": int(self.limits.fsize_mb) << 20,
-            "nproc": int(self.limits.nproc), "uid": self.uid, "gid": self.gid, "user": self.user,
+            "nproc": int(self.limits.nproc), "cpu_seconds": int(self.limits.cpu_seconds), "uid": self.uid, "gid": self.gid, "user": self.user,
             "transport": "tcp",
         }
         self.launch = launch
@@ -681,10 +714,15 @@ class Sandbox:
 
     def close(self):
         self.stop()
+        if self.root is not None:
+            if self._mounted:
+                with contextlib.suppress(OSError):
+                    _check(_libc().umount2(self.root.encode(), 2), f"umount {self.root}")
+                self._mounted = False
+            shutil.rmtree(self.root, ignore_errors=True)
         if self._slot_fd is not None:
             os.close(self._slot_fd)
             self._slot_fd = None
-        shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self):
         return self

@@ -96,7 +96,8 @@ SUBMISSIONS = {
     "endless_loop": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("while True: pass")},
     "swallows_interrupt": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but(
         "import time\n        while True:\n            try:\n                time.sleep(10)\n            except BaseException:\n                pass")},
-    "flood": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("while True: print('x' * 3_000_000)")},
+    "flood": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but(
+        "import time\n        for _ in range(400):\n            print('x' * 1_000_000)\n            time.sleep(0.05)")},
     "raises": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("raise IndexError('index 9 is out of bounds')")},
     "noisy": {"conv_output_size": SIZE_RIGHT + "import sys, warnings\nwarnings.warn('a warning')\nprint('to stderr', file=sys.stderr)\n",
               "conv_forward_naive": FORWARD_RIGHT.replace("    return out", "    print('debug', file=__import__('sys').stderr)\n    __import__('warnings').warn('w')\n    return out")},

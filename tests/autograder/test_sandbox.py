@@ -42,7 +42,7 @@ def secret_dirs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def box(secret_dirs):
     files = {"conv.ipynb": b"{}", "data/small.txt": b"student data"}
-    with Sandbox(files, Limits(nproc=64, fsize_mb=8, memory_mb=3072), hidden_paths=[str(secret_dirs)]) as box:
+    with Sandbox(files, Limits(nproc=64, fsize_mb=8, memory_mb=3072, disk_mb=64), hidden_paths=[str(secret_dirs)]) as box:
         box.start()
         yield box
 
@@ -116,6 +116,18 @@ def test_resource_limits_apply(box):
     out = stdout(run(box, "try:\n    open('big.bin', 'wb').write(b'x' * (9 << 20))\n    print('wrote')\nexcept OSError as e:\n    print('refused', e.errno)"))
     assert out.strip() == "refused 27"  # EFBIG
     assert stdout(run(box, "print('still alive')")).strip() == "still alive"
+
+
+@needs_root
+def test_disk_use_is_capped(box):
+    assert os.path.ismount(box.root)
+    code = ("import os\nwritten = 0\ntry:\n    for i in range(100):\n        with open(f'f{i}.bin', 'wb') as fh:\n"
+            "            fh.write(b'x' * (7 << 20))\n        written += 7\nexcept OSError as e:\n    print(written, e.errno)\n"
+            "for i in range(100):\n    if os.path.exists(f'f{i}.bin'):\n        os.remove(f'f{i}.bin')")
+    written, errno = map(int, stdout(run(box, code)).split())
+    assert written <= 64 and errno == 28  # ENOSPC at the sandbox's 64 MB
+    out = stdout(run(box, "import resource as r\nprint(r.getrlimit(r.RLIMIT_CPU)[0])"))
+    assert int(out) == 3600
 
 
 def test_numba_cache_is_a_private_warm_copy(box):
