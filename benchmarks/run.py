@@ -62,9 +62,9 @@ def wait_until_quiet(limit=0.3, max_wait=60.0, log=None):
     """Wait (at most max_wait s) until other processes use less than ``limit`` CPUs."""
     start = time.time()
     load = other_load(0.5)
+    if load is not None and load > limit and log:
+        log(f"  waiting up to {max_wait:.0f} s for a quieter machine (others use {load:.2f} CPUs)")
     while load is not None and load > limit and time.time() - start < max_wait:
-        if log:
-            log(f"  waiting for a quieter machine (others use {load:.2f} CPUs)")
         load = other_load(2.0)
     return load
 
