@@ -499,10 +499,10 @@ check("receptive_field", cases=[
 
 code(r"""
 try:
+    fields = [receptive_field([(3, 1)] * n) for n in range(1, 6)]
     print(" n   stacked 3x3 sees   weights (C=64)   one layer of that size   weights (C=64)")
     C = 64
-    for n in range(1, 6):
-        r = receptive_field([(3, 1)] * n)
+    for n, r in enumerate(fields, start=1):
         print(f"{n:2d}   {r:>2d} x {r:<2d}           {n * 9 * C * C:>10,}         {r:>2d} x {r:<2d}                {r * r * C * C:>10,}")
     vgg_windows = [(3, 1) if text.startswith("CONV") else (2, 2) for text in VGG16[1:-3]]
     print(f"\nA neuron of VGG-16's last POOL sees {receptive_field(vgg_windows)} x "
