@@ -525,21 +525,23 @@ def default_course_root():
     return here if (here / course.SOLUTIONS_DIR).is_dir() else Path.cwd()
 
 
-def _calibration(out_dir, course_root, assignment, digest, engine_spec):
-    """The engine's timing calibration of an assignment, measured once per source version."""
+def _calibration(out_dir, course_root, assignment, engine_spec, limits, problems):
+    """The engine's timing calibration of an assignment (cached in ``<out>/.cache`` by the engine).
+
+    Calibration runs the instructor's solutions in the sandbox; if that fails twice (a kernel
+    that will not start), grading goes on with the engine's default time limits and says so.
+    """
     if engine_spec != DEFAULT_ENGINE:
         return None
-    path = Path(out_dir) / ".cache" / f"calibration-{assignment}-{digest[:16]}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        pass
-    value = engine_module().calibrate(str(course_root), assignment)
-    try:
-        write_atomic(path, json.dumps(value))
-    except TypeError:  # not JSON: measure again next run
-        pass
-    return value
+    engine = engine_module()
+    for attempt in range(1 + INFRA_RETRIES):
+        try:
+            return engine.cached_calibration(str(course_root), assignment, Path(out_dir) / ".cache", limits or None)
+        except RuntimeError as exc:
+            error = exc
+    problems.append(f"{assignment}: could not time the instructor's solutions ({error}); "
+                    f"default time limits were used")
+    return None
 
 
 def _hidden_paths(course_root, submissions_root, out_dir):
@@ -647,8 +649,8 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
     for i in todo:
         sub = subs[i]
         if sub.assignment not in calibrations:
-            calibrations[sub.assignment] = _calibration(out_dir, course_root, sub.assignment,
-                                                        digests[sub.assignment], engine_spec)
+            calibrations[sub.assignment] = _calibration(out_dir, course_root, sub.assignment, engine_spec,
+                                                        limits, outcome.calibration_problems)
         payloads[i] = {"engine": engine_spec, "key": keys[i], "task": {
             "student": sub.student, "assignment": sub.assignment, "files": sub.files,
             "course_root": str(course_root), "limits": dict(limits or {}) or None,
