@@ -69,7 +69,9 @@ Result of ``grade_submission``
      "protections": {...}}                        # what the sandbox applied (sandbox_protections)
 
 A test cell's points are split evenly over its cases (visible and hidden); scores are rounded
-to 3 decimals. Hidden cases appear in feedback with ``describe(case)``, the outcome and the
+to 3 decimals. After two time-outs in a row within one test cell, its remaining cases are not
+run and count as time-outs (an endless loop costs about two time limits per test cell, not one
+per case). Hidden cases appear in feedback with ``describe(case)``, the outcome and the
 comparison message only: never the test source, seed, input values or reference outputs.
 """
 
@@ -97,6 +99,7 @@ SOLUTIONS_DIR, ASSIGNMENTS_DIR = "solutions", "assignments"
 MAX_RESULT_BYTES = 256 << 20  # a case's output file read back from the kernel
 MAX_STATUS_BYTES = 1 << 20
 MAX_RESTARTS = 12  # per notebook: beyond this the remaining cases are not run
+TIMEOUTS_BEFORE_GIVING_UP = 2  # in a row, in one test cell: the rest of its cases count as timeouts
 _SIDE = "__import__('autograder.sandbox_side').sandbox_side"
 
 
@@ -302,6 +305,12 @@ class _Runner:
             self.replayable.append((plan.index, plan.source, timeout))
         return result, status
 
+    def skipped_case(self, check_call, case):
+        return {"check": check_call.name, "hidden": check_call.hidden,
+                "description": get_check(check_call.name).describe(case), "outcome": "timeout",
+                "message": f"not run: the previous {TIMEOUTS_BEFORE_GIVING_UP} cases of this test timed out",
+                "hints": [], "seconds": 0.0}
+
     def run_case(self, check_call, case, number, grade_id):
         """Run one case in the kernel; return the case result dict (without points)."""
         check = get_check(check_call.name)
@@ -481,10 +490,14 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
             cells.append(record)
             continue
         # a test cell
-        entries = []
+        entries, timeouts_in_a_row = [], 0
         for call in plan.checks:
             for case in call.cases:
+                if timeouts_in_a_row >= TIMEOUTS_BEFORE_GIVING_UP:
+                    entries.append(runner.skipped_case(call, case))
+                    continue
                 entries.append(runner.run_case(call, case, len(entries) + 1, plan.grade_id))
+                timeouts_in_a_row = timeouts_in_a_row + 1 if entries[-1]["outcome"] == "timeout" else 0
         per_case = plan.points / len(entries) if entries else 0.0
         passed = sum(e["outcome"] == "passed" for e in entries)
         test = {"grade_id": plan.grade_id, "points": _round(plan.points),

@@ -94,6 +94,7 @@ SUBMISSIONS = {
     "crash_segfault": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("import ctypes; ctypes.string_at(0)")},
     "toplevel_crash": {"conv_output_size": SIZE_RIGHT + "import os\nos._exit(1)\n", "conv_forward_naive": FORWARD_RIGHT},
     "endless_loop": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("while True: pass")},
+    "always_loops": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": "def conv_forward_naive(x, w, b, conv_param):\n    while True:\n        pass\n"},
     "swallows_interrupt": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but(
         "import time\n        while True:\n            try:\n                time.sleep(10)\n            except BaseException:\n                pass")},
     "flood": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but(
@@ -206,6 +207,15 @@ def test_timeouts_cost_only_their_case(graded):
         assert LIMITS.case_timeout <= case["seconds"] < LIMITS.case_timeout + LIMITS.grace_seconds + 2
     assert graded["endless_loop"]["timings"]["kernel_starts"] == 1  # the interrupt was enough
     assert graded["swallows_interrupt"]["timings"]["kernel_starts"] == 2  # killed after the grace period
+
+
+def test_two_timeouts_in_a_row_end_the_test_cell(graded):
+    r = graded["always_loops"]
+    assert outcomes(r, 0) == ["passed"] * 4
+    assert outcomes(r, 1) == ["timeout"] * 4
+    cases = r["notebooks"]["conv.ipynb"]["tests"][1]["cases"]
+    assert [c["seconds"] > 0 for c in cases] == [True, True, False, False]
+    assert "not run" in cases[3]["message"] and r["score"] == 2.0
 
 
 def test_output_flood_kills_the_kernel_and_costs_the_case(graded):
