@@ -65,8 +65,12 @@ def coerce(value):
     return array, None
 
 
-def compare_output(output, expected, found, tolerance, strict_dtype=False):
-    """Compare one named output; ``expected`` is trusted, ``found`` comes from the student."""
+def compare_output(output, expected, found, tolerance, strict_dtype=False, reveal_expected=True):
+    """Compare one named output; ``expected`` is trusted, ``found`` comes from the student.
+
+    ``reveal_expected=False`` (hidden cases) keeps expected values out of the message: only
+    non-numeric outputs (e.g. the name of an exception that should be raised) ever show one.
+    """
     expected = np.asarray(expected)
     found, problem = coerce(found)
     if problem:
@@ -75,7 +79,11 @@ def compare_output(output, expected, found, tolerance, strict_dtype=False):
         ok = expected.dtype.kind == found.dtype.kind and expected.shape == found.shape and bool(np.all(expected == found))
         shown = found.item() if found.size == 1 else f"array of shape {found.shape}"
         want = expected.item() if expected.size == 1 else f"array of shape {expected.shape}"
-        return Comparison(output, ok, f"{output}: {'as expected' if ok else f'expected {want!r}, found {shown!r}'}")
+        if ok:
+            return Comparison(output, True, f"{output}: as expected")
+        if not reveal_expected:
+            return Comparison(output, False, f"{output}: found {shown!r}, which is not the expected value")
+        return Comparison(output, False, f"{output}: expected {want!r}, found {shown!r}")
     if found.shape != expected.shape:
         hints = _shape_hints(expected.shape, found.shape)
         return Comparison(output, False, f"{output}: expected shape {expected.shape}, found {found.shape}", hints=hints)

@@ -68,6 +68,11 @@ Result of ``grade_submission``
      "timings": {"kernel_start", "kernel_starts", "numba_compile", "total"},
      "protections": {...}}                        # what the sandbox applied (sandbox_protections)
 
+Hidden cases never show expected values, and a student exception in a hidden case shows its
+type and line but not its message (the student's code writes the message and could carry the
+hidden inputs out); for the same reason, cells that run after any hidden case show a note
+instead of their outputs in ``executed_notebook``.
+
 A test cell's points are split evenly over its cases (visible and hidden); scores are rounded
 to 3 decimals. After two time-outs in a row within one test cell, its remaining cases are not
 run and count as time-outs (an endless loop costs about two time limits per test cell, not one
@@ -366,6 +371,9 @@ class _Runner:
                 where = f" (line {frames[-1].get('line')} of {str(frames[-1].get('name'))[:100]})"
             if exc_type == "NotImplementedError":
                 entry.update(outcome="error", message="not implemented yet (the function raises NotImplementedError)")
+            elif entry["hidden"]:
+                # the message is the student's code's to write: it could carry the hidden inputs out
+                entry.update(outcome="error", message=f"{exc_type}{where} (messages of hidden cases are not shown)")
             else:
                 entry.update(outcome="error", message=f"{exc_type}: {message}{where}")
             return
@@ -391,7 +399,7 @@ class _Runner:
             array, problem = coerce(value)
             if problem is None:
                 clean[key] = array
-        passed, more_lines, more_hints, _ = judge(check, case, expected, clean)
+        passed, more_lines, more_hints, _ = judge(check, case, expected, clean, hidden=entry["hidden"])
         lines.extend(line for line in more_lines if not (line.endswith("missing from the result")
                                                          and any(line.startswith(k + ":") for k in problems)))
         entry.update(outcome="passed" if passed else "wrong", message="; ".join(lines), hints=more_hints)
@@ -469,7 +477,7 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
     rebuilt, sources, notes = rebuild.rebuild(template_nb, student_nb)
     plans = plan_notebook(source_nb, template_nb, rebuilt, cases)
     runner = _Runner(sandbox, limits, calibration, name)
-    tests, cells = [], []
+    tests, cells, hidden_ran = [], [], False
     for plan in plans:
         cell = rebuilt.cells[plan.index]
         record = {"index": plan.index, "grade_id": plan.grade_id, "kind": plan.kind, "seconds": 0.0, "status": plan.kind}
@@ -486,7 +494,12 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
                 continue
             result, status = runner.run_code(plan)
             record.update(seconds=round(result.seconds, 4), status=status)
-            cell.outputs = [nbformat.from_dict(o) for o in result.outputs]
+            if hidden_ran:
+                # the student's code has seen hidden inputs by now and could print them here
+                note = f"[{status}; outputs of cells that run after hidden test cases are not shown]\n"
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=note)]
+            else:
+                cell.outputs = [nbformat.from_dict(o) for o in result.outputs]
             cells.append(record)
             continue
         # a test cell
@@ -497,6 +510,7 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
                     entries.append(runner.skipped_case(call, case))
                     continue
                 entries.append(runner.run_case(call, case, len(entries) + 1, plan.grade_id))
+                hidden_ran |= call.hidden
                 timeouts_in_a_row = timeouts_in_a_row + 1 if entries[-1]["outcome"] == "timeout" else 0
         per_case = plan.points / len(entries) if entries else 0.0
         passed = sum(e["outcome"] == "passed" for e in entries)

@@ -124,8 +124,11 @@ class Check:
 # Evaluating one case, the same way in the notebook and in the grader
 
 
-def judge(check, case, expected, found):
-    """Compare the outputs of one case; returns ``(passed, lines, hints, rel_error)``."""
+def judge(check, case, expected, found, hidden=False):
+    """Compare the outputs of one case; returns ``(passed, lines, hints, rel_error)``.
+
+    ``hidden=True`` (the grader, on a hidden case): messages never show an expected value.
+    """
     tolerance = check.tolerance_for(case)
     lines, hints, worst, passed = [], [], 0.0, True
     for key, want in expected.items():
@@ -133,7 +136,7 @@ def judge(check, case, expected, found):
             passed = False
             lines.append(f"{key}: missing from the result")
             continue
-        result = compare_output(key, want, found[key], tolerance, check.strict_dtype)
+        result = compare_output(key, want, found[key], tolerance, check.strict_dtype, reveal_expected=not hidden)
         passed &= result.passed
         lines.append(result.message)
         hints.extend(h for h in result.hints if h not in hints)

@@ -100,6 +100,10 @@ SUBMISSIONS = {
     "flood": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but(
         "import time\n        for _ in range(400):\n            print('x' * 1_000_000)\n            time.sleep(0.05)")},
     "raises": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("raise IndexError('index 9 is out of bounds')")},
+    "raises_visible": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": FORWARD_RIGHT.replace(
+        "    s, p = conv_param", "    if x.shape[0] == 2:\n        raise IndexError('index 9 is out of bounds')\n    s, p = conv_param", 1)},
+    "leaky": {"conv_output_size": "STASH = []\n" + SIZE_RIGHT.replace("    if (W", "    STASH.append((W, F, S, P))\n    if (W"),
+              "conv_forward_naive": "print('STOLEN', STASH)\n" + forward_right_but("raise ValueError('STOLEN' + repr(x.ravel()[:4]))")},
     "noisy": {"conv_output_size": SIZE_RIGHT + "import sys, warnings\nwarnings.warn('a warning')\nprint('to stderr', file=sys.stderr)\n",
               "conv_forward_naive": FORWARD_RIGHT.replace("    return out", "    print('debug', file=__import__('sys').stderr)\n    __import__('warnings').warn('w')\n    return out")},
     **{f"hostile_{k}": v for k, v in HOSTILE.items()},
@@ -152,8 +156,8 @@ def test_right_answer_scores_full_marks(graded):
     assert nb["flags"] == []
     statuses = {c["index"]: c["status"] for c in nb["cells"]}
     assert statuses == {0: "markdown", 1: "ok", 2: "ok", 3: "skipped", 4: "test", 5: "ok", 6: "ok", 7: "test"}
-    # the ordinary cell ran and its output is kept
-    assert nb["executed_notebook"]["cells"][5]["outputs"][0]["text"] == "demo size 8\n"
+    # the ordinary cell ran; it runs after hidden cases, so its output is replaced by a note
+    assert nb["executed_notebook"]["cells"][5]["outputs"][0]["text"].startswith("[ok; outputs of cells that run after hidden")
     t = r["timings"]
     assert t["kernel_starts"] == 1 and 0 < t["kernel_start"] < t["total"]
     assert isinstance(t["numba_compile"], float) and 0 <= t["numba_compile"] < t["total"]
@@ -226,8 +230,19 @@ def test_output_flood_kills_the_kernel_and_costs_the_case(graded):
 
 def test_student_exceptions_name_the_line(graded):
     case = graded["raises"]["notebooks"]["conv.ipynb"]["tests"][1]["cases"][2]
-    assert case["outcome"] == "error"
-    assert case["message"].startswith("IndexError: index 9 is out of bounds (line 3 of conv_forward_naive)")
+    assert case["outcome"] == "error" and case["hidden"]
+    assert case["message"] == "IndexError (line 3 of conv_forward_naive) (messages of hidden cases are not shown)"
+    visible = graded["raises_visible"]["notebooks"]["conv.ipynb"]["tests"][1]["cases"][0]
+    assert visible["message"] == "IndexError: index 9 is out of bounds (line 3 of conv_forward_naive)"
+
+
+def test_hidden_inputs_cannot_be_carried_out(graded):
+    nb = graded["leaky"]["notebooks"]["conv.ipynb"]
+    assert outcomes(graded["leaky"], 1) == ["passed", "passed", "error", "passed"]
+    outputs = [o for c in nb["executed_notebook"]["cells"] for o in c.get("outputs", [])]
+    text = json.dumps(outputs) + json.dumps(nb["tests"])
+    assert "(32, 5, 1, 2)" not in text and "STOLEN" not in text
+    assert "STOLEN" in json.dumps(nb["executed_notebook"])  # in the student's own source, which is fine
 
 
 def test_warnings_and_stderr_never_fail(graded):
