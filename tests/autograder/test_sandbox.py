@@ -213,3 +213,18 @@ def test_limits_and_paths_are_validated():
             safe_relative_path(bad)
     assert str(safe_relative_path("a/./b.txt")) == "a/b.txt"
     assert resource.RLIM_INFINITY  # the module is importable where tests run
+
+
+def test_without_root_the_sandbox_degrades_and_says_so(monkeypatch):
+    monkeypatch.setattr(sb_mod, "_is_root", lambda: False)
+    monkeypatch.setattr(sb_mod, "_PROBE", None)
+    p = sandbox_protections()
+    assert p["unprivileged_user"] is False and p["mount_namespace"] is False and p["process_cap"] is False
+    assert any("not root" in n for n in p["notes"]) and "not isolated" in p["network"]
+    with Sandbox({"a.txt": b"x"}, Limits(memory_mb=2048)) as box:
+        box.start()
+        assert box.uid is None and box.applied["transport"] == "tcp"
+        assert box.applied["mount_namespace"] is False and "RLIMIT_NPROC" not in box.applied["rlimits"]
+        out = stdout(run(box, "import os, resource\nprint(os.listdir('.'), resource.getrlimit(resource.RLIMIT_AS)[0])"))
+        assert out.strip() == f"['a.txt'] {2048 << 20}"
+    monkeypatch.setattr(sb_mod, "_PROBE", None)  # the next caller probes the real host again
