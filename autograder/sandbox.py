@@ -258,7 +258,11 @@ def _hide_paths(libc, hidden, keep_dirs):
     ``keep_dirs`` (the sandbox root) stay visible at the same path even when under /tmp.
     """
     applied = []
+    needed = _interpreter_dirs()
     for path in hidden:
+        if any(n == path or n.startswith(path.rstrip("/") + "/") for n in needed):
+            applied.append(f"NOT {path}: it holds the Python installation or this package")
+            continue
         if os.path.isdir(path) and not os.path.islink(path):
             _mount(libc, "tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=4k,mode=000")
             applied.append(path)
@@ -515,7 +519,7 @@ class Sandbox:
 
     def __init__(self, files, limits=None, hidden_paths=()):
         self.limits = Limits.coerce(limits)
-        self.hidden_paths = [os.path.abspath(p) for p in hidden_paths]
+        self.hidden_paths = [os.path.realpath(p) for p in hidden_paths]
         self.km = self.kc = None
         self.uid = self.gid = None
         self.user = None

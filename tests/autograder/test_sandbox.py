@@ -228,3 +228,12 @@ def test_without_root_the_sandbox_degrades_and_says_so(monkeypatch):
         out = stdout(run(box, "import os, resource\nprint(os.listdir('.'), resource.getrlimit(resource.RLIMIT_AS)[0])"))
         assert out.strip() == f"['a.txt'] {2048 << 20}"
     monkeypatch.setattr(sb_mod, "_PROBE", None)  # the next caller probes the real host again
+
+
+@needs_root
+def test_a_hidden_path_holding_the_interpreter_is_refused_not_fatal():
+    repo = os.path.dirname(os.path.dirname(sb_mod.__file__))
+    with Sandbox({}, hidden_paths=[repo]) as box:
+        box.start()
+        assert box.applied["hidden"][0].startswith(f"NOT {repo}")
+        assert stdout(run(box, "import autograder.sandbox_side\nprint('ok')")).strip() == "ok"
