@@ -36,9 +36,14 @@ class CourseError(RuntimeError):
     """An nbgrader step failed; the message carries nbgrader's own error."""
 
 
+def str_bin_dir():
+    """The folder of this Python's console scripts (nbgrader, alembic, dask)."""
+    return str(Path(sys.executable).parent)
+
+
 def ensure_alembic_on_path():
     """nbgrader runs the ``alembic`` executable to create a gradebook: put this venv's bin first."""
-    bin_dir = str(Path(sys.executable).parent)
+    bin_dir = str_bin_dir()
     parts = os.environ.get("PATH", "").split(os.pathsep)
     if not parts or parts[0] != bin_dir:
         os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in parts if p != bin_dir])

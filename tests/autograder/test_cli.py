@@ -129,3 +129,15 @@ def test_validate_prints_the_visible_verdicts_with_the_real_engine(tmp_path, cap
     assert "[FAIL] test_conv_forward_naive: 0 of 1 visible cases passed" in out
     assert "WRONG" in out and "fix them before you submit" in out
     assert "9137" not in out and "hidden" not in out.lower().replace("more cases run", "")
+
+
+def test_demo_releases_grades_the_sample_class_and_prints_the_table(tmp_path, fake_engine, capsys):
+    root = toycourse.course_copy(tmp_path / "repo")
+    toycourse.make_class(root / "examples" / "submissions", root)
+    (root / "assignments" / "toy" / "toy.ipynb").unlink()  # demo releases first
+    assert main(["--course", str(root), "demo", "--workers", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "1/2 release" in out and "2/2 autograde" in out
+    assert re.search(r"alice\s+5/5", out) and re.search(r"carol\s+2/5", out)
+    assert (root / "grading-output" / "demo" / "grades.csv").is_file()
+    assert len(fake_engine.read_text().splitlines()) == 3

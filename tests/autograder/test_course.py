@@ -1,73 +1,10 @@
-"""The one nbgrader configuration and the release step (solutions/ -> assignments/)."""
+"""The one nbgrader configuration (autograder/course.py) and the grading folder it makes."""
 
-import shutil
-from pathlib import Path
-
-import nbformat
-import pytest
+import os
+import subprocess
 
 import toycourse
 from autograder import course
-
-
-def _tree(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
-
-
-@pytest.fixture
-def repo(tmp_path):
-    return toycourse.make_course(tmp_path / "repo", assignments=("toy", "extra"))
-
-
-def test_release_strips_solutions_and_hidden_tests_and_clears_outputs(repo):
-    nb = nbformat.read(str(repo / "assignments" / "toy" / "toy.ipynb"), as_version=4)
-    text = (repo / "assignments" / "toy" / "toy.ipynb").read_text()
-    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-    assert "4242" not in text and "9137" not in text  # hidden seeds
-    assert "(W - F + 2 * P) // S + 1" not in text  # the reference solution
-    stubs = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
-    assert len(stubs) == 2 and all("raise NotImplementedError" in c.source for c in stubs)
-    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert [c.metadata["nbgrader"]["points"] for c in tests] == [2, 3]
-    assert all(c.outputs == [] and c.execution_count is None for c in nb.cells if c.cell_type == "code")
-    # both assignments released, nothing else written into the repository
-    assert sorted(p.name for p in (repo / "assignments").iterdir()) == ["extra", "toy"]
-    assert sorted(p.name for p in repo.iterdir()) == ["assignments", "solutions"]
-
-
-def test_release_is_idempotent_and_removes_stale_files(repo):
-    before = _tree(repo / "assignments")
-    (repo / "assignments" / "toy" / "stale.ipynb").write_text("{}")
-    course.release(repo, quiet=True)
-    assert _tree(repo / "assignments") == before
-    mtimes = {p: p.stat().st_mtime_ns for p in (repo / "assignments").rglob("*.ipynb")}
-    course.release(repo, quiet=True)
-    assert {p: p.stat().st_mtime_ns for p in (repo / "assignments").rglob("*.ipynb")} == mtimes  # not rewritten
-
-
-def test_release_follows_a_changed_source(repo):
-    path = repo / "solutions" / "toy" / "toy.ipynb"
-    nb = nbformat.read(str(path), as_version=4)
-    nb.cells[0].source = "# Toy assignment, second edition"
-    nbformat.write(nb, str(path))
-    course.release(repo, ["toy"], quiet=True)
-    assert "second edition" in (repo / "assignments" / "toy" / "toy.ipynb").read_text()
-
-
-def test_failed_release_names_the_problem_and_keeps_the_committed_version(repo):
-    before = _tree(repo / "assignments")
-    path = repo / "solutions" / "toy" / "toy.ipynb"
-    nb = nbformat.read(str(path), as_version=4)
-    nb.cells[3].metadata["nbgrader"]["grade_id"] = "conv_output_size"  # duplicate grade_id
-    nbformat.write(nb, str(path))
-    with pytest.raises(course.CourseError, match="generate_assignment toy"):
-        course.release(repo, ["toy"], quiet=True)
-    assert _tree(repo / "assignments") == before
-
-
-def test_unknown_assignment_is_refused_with_the_known_ones(repo):
-    with pytest.raises(course.CourseError, match="found: extra, toy"):
-        course.release(repo, ["nope"], quiet=True)
 
 
 def test_grading_course_config_clears_hidden_tests_in_feedback(tmp_path):
@@ -78,23 +15,45 @@ def test_grading_course_config_clears_hidden_tests_in_feedback(tmp_path):
     assert c.Execute.skip_cells_with_tag != "skip-execution"
 
 
-def test_release_command_from_the_cli(repo, capsys):
-    from autograder.cli import main
+def test_grading_folder_is_an_nbgrader_course_knowing_the_grade_cells(tmp_path):
+    import os
 
-    (repo / "assignments" / "toy" / "toy.ipynb").unlink()
-    assert main(["--course", str(repo), "release", "toy"]) == 0
-    assert (repo / "assignments" / "toy" / "toy.ipynb").exists()
-    assert "up to date" in capsys.readouterr().out
+    root = toycourse.course_copy(tmp_path / "repo", assignments=("toy", "extra"))
+    out = tmp_path / "out"
+    cwd = os.getcwd()
+    course.prepare_grading_course(out, root, ["toy", "extra"])
+    assert os.getcwd() == cwd  # nbgrader's chdir does not leak out
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course_id=course.COURSE_ID) as gb:
+        toy = gb.find_assignment("toy")
+        assert toy.max_score == 5.0
+        assert sorted(c.name for nb in toy.notebooks for c in nb.grade_cells) == [
+            "test_conv_forward_naive", "test_conv_output_size"]
+        assert gb.find_assignment("extra").max_score == 2.0
+    # nbgrader's own command line reads the folder's config (course id, gradebook)
+    env = dict(os.environ, PATH=course.str_bin_dir() + os.pathsep + os.environ["PATH"])
+    listed = subprocess.run([course.str_bin_dir() + "/nbgrader", "db", "assignment", "list"], cwd=out, env=env,
+                            capture_output=True, text=True, check=True)
+    assert "toy" in listed.stdout + listed.stderr and "extra" in listed.stdout + listed.stderr
 
 
-def test_real_repository_assignments_are_fresh(tmp_path):
-    """assignments/ in the repository is what `cs231n-grade release` makes of solutions/ (run `make release`)."""
-    root = Path(__file__).resolve().parents[2]
-    names = course.list_assignments(root) if (root / "solutions").is_dir() else []
-    if not names:
-        pytest.skip("no notebooks in solutions/ yet")
-    shutil.copytree(root / "solutions", tmp_path / "solutions")
-    course.release(tmp_path, quiet=True)
-    fresh, committed = _tree(tmp_path / "assignments"), _tree(root / "assignments")
-    stale = sorted(k for k in fresh.keys() | committed.keys() if fresh.get(k) != committed.get(k))
-    assert not stale, f"assignments/ differs from a fresh release of solutions/ in {stale}: run `make release`"
+def test_grading_folder_is_prepared_once_per_source_version(tmp_path):
+    root = toycourse.course_copy(tmp_path / "repo")
+    out = tmp_path / "out"
+    course.prepare_grading_course(out, root, ["toy"])
+    db = out / "gradebook.db"
+    before = db.stat().st_mtime_ns
+    course.prepare_grading_course(out, root, ["toy"])
+    assert db.stat().st_mtime_ns == before  # unchanged source: nbgrader not run again
+    nb = root / "solutions" / "toy" / "toy.ipynb"
+    nb.write_text(nb.read_text().replace("Toy assignment", "Toy assignment, revised"))
+    course.release(root, quiet=True)
+    course.prepare_grading_course(out, root, ["toy"])
+    assert "revised" in (out / "release" / "toy" / "toy.ipynb").read_text()
+
+
+def test_alembic_is_put_on_path(monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin")
+    course.ensure_alembic_on_path()
+    assert os.environ["PATH"].split(os.pathsep)[0] == course.str_bin_dir()

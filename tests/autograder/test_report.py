@@ -1,0 +1,81 @@
+"""The class report and the printed summary, on hand-made results."""
+
+import base64
+import re
+from pathlib import Path
+
+from autograder import batch, report
+
+
+def _case(outcome, message="", seconds=0.01, hidden=False):
+    return {"check": "f", "hidden": hidden, "description": "x (2, 3)", "outcome": outcome, "message": message,
+            "hints": [], "seconds": seconds}
+
+
+def _result(student, score, cases_a, cases_b, cell_seconds=0.1, flags=()):
+    tests = [{"grade_id": "test_a", "points": 2.0, "score": 2.0 * cases_a.count("passed") / len(cases_a),
+              "cases": [_case(o, f"out: relative error {i}.5e-03 > 1e-08" if o == "wrong" else "")
+                        for i, o in enumerate(cases_a)]},
+             {"grade_id": "test_b", "points": 3.0, "score": 3.0 * cases_b.count("passed") / len(cases_b),
+              "cases": [_case(o, "stopped after 10 s" if o == "timeout" else "") for o in cases_b]}]
+    nb = {"status": "graded", "message": "", "score": score, "max_score": 5.0, "tests": tests,
+          "cells": [{"index": 3, "grade_id": "a", "seconds": cell_seconds, "status": "ok"}],
+          "solution_sources": {}, "flags": list(flags), "executed_notebook": None}
+    return {"student": student, "assignment": "hw", "status": "graded", "error": None, "score": score,
+            "max_score": 5.0, "notebooks": {"hw.ipynb": nb}, "timings": {}}
+
+
+def _outcome(tmp_path):
+    results = [
+        _result("amy", 5.0, ["passed", "passed"], ["passed"], cell_seconds=0.2),
+        _result("<script>alert(1)</script>", 2.0, ["passed", "wrong"], ["timeout"], cell_seconds=12.5),
+        _result("cy", 1.0, ["wrong", "wrong"], ["passed"], flags=[{"kind": "delegation", "grade_id": "b",
+                                                                     "detail": "uses lib.b"}]),
+        batch.failed_result("dee", "hw", "nothing to grade: the submission is empty"),
+    ]
+    collection = batch.Collection([], sorted(r["student"] for r in results) + ["eli"], [("junk.txt", "not a folder")])
+    outcome = batch.RunOutcome(Path(tmp_path), collection, results, ["k"] * 4, graded_now=3, from_cache=1,
+                               seconds=12.0, workers=2)
+    outcome.flags_by_task = {("cy", "hw"): ["hw.ipynb: delegation in b: uses lib.b"],
+                             ("amy", "hw"): [], ("dee", "hw"): []}
+    return outcome
+
+
+def test_statistics_per_test_and_failures(tmp_path):
+    outcome = _outcome(tmp_path)
+    stats = report.test_stats(outcome.results)
+    assert stats[("hw", "test_a")]["outcomes"] == {"passed": 3, "wrong": 3}
+    assert stats[("hw", "test_b")]["outcomes"] == {"passed": 2, "timeout": 1}
+    assert stats[("hw", "test_a")]["scores"] == [2.0, 1.0, 0.0]
+    common = report.common_failures(outcome.results)
+    # numbers are blurred so that the same mistake groups: three wrong cases, one pattern
+    assert common[0] == (("wrong", "test_a", "out: relative error # > #"), 3)
+    assert common[1] == (("timeout", "test_b", "stopped after # s"), 1)
+    slow = report.slowest_cells(outcome.results)
+    assert slow[0][:2] == (12.5, "<script>alert(1)</script>") and len(slow) == 3
+
+
+def test_report_html_embeds_plots_and_escapes_student_text(tmp_path):
+    outcome = _outcome(tmp_path)
+    path = report.write_report(outcome, tmp_path / "report.html")
+    page = path.read_text()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+    assert len(images) == 2 and all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
+    for text in ("Pass rates per test", "Most common failures", "Slowest cells", "Flagged for review",
+                 "Failed to grade", "nothing to grade: the submission is empty", "uses lib.b", "junk.txt"):
+        assert text in page, text
+    assert "3 graded, 1 failed to grade, 1 flagged for review" in page
+
+
+def test_summary_lists_what_a_person_must_do(tmp_path):
+    text = report.summary(_outcome(tmp_path))
+    assert text.startswith("Graded 3 of 4 submissions from 5 students in 12.0 s "
+                           "(3 graded now on 2 workers, 1 unchanged from the cache).")
+    assert re.search(r"^amy\s+5/5$", text, re.M)
+    assert re.search(r"^dee\s+FAILED$", text, re.M)
+    assert re.search(r"^cy\s+1/5\s+1$", text, re.M)
+    assert "FAILED TO GRADE (1)" in text and "dee / hw: nothing to grade: the submission is empty" in text
+    assert "FLAGGED FOR REVIEW (1)" in text and "hw.ipynb: delegation in b: uses lib.b" in text
+    assert "Students with nothing to grade: eli" in text
+    assert "junk.txt: not a folder" in text
