@@ -143,7 +143,7 @@ def test_output_is_capped_per_cell():
         text = "".join(o.get("text", "") for o in result.outputs)
         assert text.count("y") == 10_000 - text[:10_000].count("\n")
         assert "[output truncated: 90000 more characters not shown]" in text
-        flooded = box.execute("while True:\n    print('z' * 100000)", 30)
+        flooded = box.execute("import time\nwhile True:\n    print('z' * 100000)\n    time.sleep(0.01)", 30)
         assert flooded.status == "flooded" and flooded.kernel_lost
         assert not box.alive()
         box.restart()
