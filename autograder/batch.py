@@ -73,9 +73,14 @@ def _is_ignored(name):
 
 
 def _clean_student_id(name):
-    """A student id from a folder or zip name: NFC-normalised, never empty, '.' or '..'."""
+    """A student id from a folder or zip name: NFC-normalised; None when unusable.
+
+    Refused: empty, '.', '..', path separators, control characters, and glob characters
+    (``* ? [ ]``), which nbgrader would read as a pattern matching other students.
+    """
     student = unicodedata.normalize("NFC", name).strip()
-    if not student or student in (".", "..") or "/" in student or "\0" in student:
+    if not student or student in (".", "..") or any(c in student for c in "/\\*?[]") \
+            or any(ord(c) < 32 for c in student) or len(student) > 128:
         return None
     return student
 

@@ -13,7 +13,7 @@ import io
 import re
 from pathlib import Path
 
-OUTCOMES = ("passed", "wrong", "error", "timeout", "crashed", "tampered")
+OUTCOMES = ("passed", "wrong", "error", "timeout", "crashed", "tampered", "not_run")
 
 
 def _e(text):

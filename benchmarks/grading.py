@@ -10,8 +10,9 @@ broken, delegating, tampered, snooping), each copy under its own student id. It 
    (no cache), without feedback HTML (``nbgrader autograde`` makes none either);
 2. by plain sequential ``nbgrader autograde`` of the same submissions in an nbgrader course
    made from ``solutions/`` (the test cells run in the student's kernel, as nbgrader does, and
-   so do the demo and timing cells that cs231n-grade skips; each test cell gets a final
-   ``None`` so that nbgrader does not read ``check``'s return value as a partial score).
+   with the same cells: the demo, plot and timing cells that cs231n-grade skips are removed
+   from the source and submitted copies, and each test cell gets a final ``None`` so that
+   nbgrader does not read ``check``'s return value as a partial score).
 
 Reported: wall seconds per submission (the grading phase, and the whole command including the
 gradebook and report), the speed-up of 2 workers over 1, and the share of the engine's task
@@ -67,6 +68,27 @@ def ours(subs, out, workers):
     }
 
 
+def _drop_skipped_cells(path, sources):
+    """Remove the cells cs231n-grade does not run at grading (demos, timings, plots), so that both
+    graders execute the same cells; in the source notebook they are the cells marked
+    ``cs231n.grading = "skip"``, in a submission the code cells with the same source.
+    Returns the sources removed."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    keep, removed = [], set()
+    for cell in nb.cells:
+        marked = cell.metadata.get("cs231n", {}).get("grading") == "skip"
+        if cell.cell_type == "code" and (marked or cell.source in sources) and \
+                not cell.metadata.get("nbgrader", {}).get("grade_id"):
+            removed.add(cell.source)
+            continue
+        keep.append(cell)
+    nb.cells = keep
+    nbformat.write(nb, str(path))
+    return removed
+
+
 def _end_test_cells_with_none(path):
     """``check(...)`` returns the number of passed cases; as a test cell's last expression nbgrader
     would read it as a partial-credit score (and fail the submission when it exceeds the points).
@@ -85,10 +107,13 @@ def plain_nbgrader(subs, course):
     from autograder import course as course_mod
 
     shutil.copytree(ROOT / "solutions" / ASSIGNMENT, course / "source" / ASSIGNMENT)
-    _end_test_cells_with_none(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    source = course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    skipped = _drop_skipped_cells(source, set())
+    _end_test_cells_with_none(source)
     for student_dir in sorted(subs.iterdir()):
         dst = course / "submitted" / student_dir.name / ASSIGNMENT
         shutil.copytree(student_dir / ASSIGNMENT, dst)
+        _drop_skipped_cells(dst / f"{ASSIGNMENT}.ipynb", skipped)
     course_mod.write_nbgrader_config_file(course)
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     nbgrader = str(Path(sys.executable).parent / "nbgrader")

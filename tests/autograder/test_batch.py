@@ -96,6 +96,8 @@ def test_odd_entries_are_reported_not_fatal(tmp_path, root):
     (subs / "broken.zip").write_bytes(b"PK not really")
     (subs / "lnk").mkdir()
     (subs / "lnk" / "toy").symlink_to(root / "solutions" / "toy")  # would expose the solutions
+    (subs / "st*r").mkdir()  # nbgrader would read it as a pattern matching other students
+    (subs / "st*r" / "toy.ipynb").write_bytes(_nb_bytes(root))
     (subs / "ren").mkdir()
     (subs / "ren" / "my_toy_final.ipynb").write_bytes(_nb_bytes(root))
     got = batch.collect_submissions(subs, root)
@@ -106,6 +108,7 @@ def test_odd_entries_are_reported_not_fatal(tmp_path, root):
     assert "not a readable zip" in skipped["broken.zip"]
     assert "not named like an assignment notebook" in skipped["ren/my_toy_final.ipynb"]
     assert "symbolic links are not followed" in skipped["lnk"]
+    assert skipped["st*r"] == "not usable as a student id"
     assert got.students == ["broken", "empty", "lnk", "nothing", "ren", "émile_ß"]
 
 
