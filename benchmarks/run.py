@@ -98,8 +98,12 @@ def have_module(name):
 # --------------------------------------------------------------------------------------------
 
 
-def measure(quick, log, include_torch=True):
+def measure(quick, log, include_torch=True, threads=None):
     results = {"load": {}}
+    worker_env = dict(os.environ)
+    if threads:  # every library in the workers: BLAS, Numba, PyTorch/OpenMP
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+            worker_env[name] = str(threads)
     common = {"quick": quick, "dtypes": DTYPES}
     torch_ok = include_torch and have_module("torch")
     groups = [
@@ -117,12 +121,12 @@ def measure(quick, log, include_torch=True):
         if not quick:
             wait_until_quiet(log=log)
         log(f"measuring {kind} ...")
-        results[kind], results["load"][kind] = run_worker(kind, args, log=log)
+        results[kind], results["load"][kind] = run_worker(kind, args, env=worker_env, log=log)
 
     # JIT: cold = empty cache folder (compiles), warm = a second process on the filled folder
     cache_dir = tempfile.mkdtemp(prefix="cs231n-bench-numba-")
     try:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+        env = dict(worker_env, NUMBA_CACHE_DIR=cache_dir)
         for label in ("cold", "warm"):
             log(f"measuring first calls ({label} cache) ...")
             t0 = time.time()
@@ -138,7 +142,7 @@ def measure(quick, log, include_torch=True):
             log(f"measuring peak memory ({impl}, {dtype}) ...")
             key = f"mem_{impl}_{dtype}"
             results[key], results["load"][key] = run_worker("memory", {"impl": impl, "dtype": dtype, "case": "c"},
-                                                            log=log)
+                                                            env=worker_env, log=log)
     results["torch"] = torch_ok
     return results
 
@@ -337,7 +341,8 @@ def report(results, env, load_before, load_after, summary=False):
         f"# cs231n_lib benchmarks ({stamp})",
         "",
         f"Machine: {env.get('cpu')}, {env.get('cpus')} CPUs; Python {env.get('python')}, numpy {env.get('numpy')}, "
-        f"numba {env.get('numba')}, BLAS {env.get('blas')}, torch {env.get('torch', 'not installed')}.",
+        f"numba {env.get('numba')}, BLAS {env.get('blas')}, torch {env.get('torch', 'not installed')}; "
+        f"threads per library in the measurements: {results.get('threads')}.",
         f"Other processes' load: {load_before} CPUs before, {load_after} after; worst during a group: "
         + (f"{loads[worst_key]:.2f} CPUs ({worst_key})." if worst_key else "unknown."),
         "Times: median wall time after 2 warm-up calls; GFLOP/s counts the whole layer; "
@@ -367,6 +372,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="short timing budget (about 0.3 s per measurement)")
     parser.add_argument("--summary", action="store_true", help="print only the one-screen targets table")
     parser.add_argument("--no-torch", action="store_true", help="do not measure PyTorch even when installed")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="limit every library to N threads (default: all cores)")
     parser.add_argument("--json", metavar="FILE", help="also write the raw measurements as JSON")
     parser.add_argument("--output", metavar="FILE", help="also write the markdown report to FILE")
     options = parser.parse_args(argv)
@@ -376,7 +383,8 @@ def main(argv=None):
 
     load_before = other_load()
     env = environment()
-    results = measure(options.quick, log, include_torch=not options.no_torch)
+    results = measure(options.quick, log, include_torch=not options.no_torch, threads=options.threads)
+    results["threads"] = options.threads or os.cpu_count()
     load_after = other_load()
     fmt = lambda v: "?" if v is None else f"{v:.2f}"  # noqa: E731
     text = report(results, env, fmt(load_before), fmt(load_after), summary=options.summary)
