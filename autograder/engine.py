@@ -8,16 +8,18 @@ Interface (used by ``autograder.batch`` and the ``cs231n-grade`` command)
     anything a student did; raises only for grader faults (a broken course, a kernel that
     cannot start at all), which the coordinator reports and retries.
 
-``GradeTask(student, assignment, files, course_root, limits=None, calibration=None, hidden_paths=())``
+``GradeTask(student, assignment, files, course_root, limits=None, calibration=None, hidden_paths=[], cases="all")``
     - files: ``{relative posix path: bytes}``, the student's files for that assignment
       (``SUBMISSIONS/<student>/<assignment>/...`` or a zip, read by the coordinator);
     - course_root: the folder holding ``solutions/<assignment>/`` and ``assignments/<assignment>/``;
     - limits: a ``Limits`` or a dict of its fields (``autograder.sandbox.Limits``);
     - calibration: the dict returned by ``calibrate`` (per-case and per-cell time limits) or None;
     - hidden_paths: extra folders or files the student's kernel must not see (the submissions
-      root, the grading output folder, the gradebook). ``<course_root>/solutions`` is always hidden.
+      root, the grading output folder, the gradebook). ``<course_root>/solutions`` is always hidden;
+      a path holding the Python installation is never hidden (reported in protections.applied);
+    - cases: "all" (grading) or "visible" (what ``validate_notebook`` uses).
 
-``validate_notebook(path, course_root, limits=None) -> dict``
+``validate_notebook(path, course_root, limits=None, assignment=None) -> dict``
     Grades one notebook file with the visible cases only (hidden cases are not run and do not
     count), through the same engine; the assignment is the notebook's folder name (or file stem)
     when it names one in ``solutions/``. Same result shape.
@@ -50,8 +52,8 @@ Result of ``grade_submission``
      "notes": [str],                  # e.g. "convolution.ipynb was not found; ... graded in its place"
      "score": float, "max_score": float,
      "notebooks": {"<name>.ipynb": {
-         "status": "graded" | "missing" | "unreadable" | "failed",
-         "message": str,              # for missing/unreadable/failed: why (for the student)
+         "status": "graded" | "missing" | "unreadable",
+         "message": str,              # for missing/unreadable: why (for the student)
          "submitted_as": str | None,  # the submitted file that was graded
          "notes": [str],              # rebuild notes (duplicated/missing solution cells, ...)
          "score", "max_score",
@@ -62,11 +64,22 @@ Result of ``grade_submission``
          "cells": [{"index", "grade_id", "kind": "code"|"test"|"skipped"|"markdown",
                     "seconds", "status": "ok"|"error"|"timeout"|"crashed"|"flooded"|"skipped"|"test"|"not_run"}],
          "solution_sources": {grade_id: source},
-         "flags": [{"kind": "delegation"|"library_use", "grade_id", "detail"}],
+         "flags": [{"kind": "delegation"|"library_use"|"tampering"|"dynamic_code", "grade_id", "detail"}],
+                                      # for a person to review (autograder.integrity); never change a score
          "executed_notebook": nbformat v4 dict}},   # rebuilt notebook with outputs; test cells show
                                                      # their visible source and the feedback text
-     "timings": {"kernel_start", "kernel_starts", "numba_compile", "total"},
-     "protections": {...}}                        # what the sandbox applied (sandbox_protections)
+     "timings": {"kernel_start": s,   # starting kernels (all restarts included) + arming the Numba timer
+                 "kernel_starts": n,  # 1 per notebook, +1 per restart after a crash/kill
+                 "numba_compile": s,  # Numba compile time reported by the kernel(s); None if nothing ran
+                 "total": s},
+     "protections": {...,             # sandbox_protections() of this host
+                     "applied": {...}}}  # what the kernel's wrapper actually applied (user, mounts, rlimits)
+
+A missing or unreadable notebook still reports its ``max_score`` (so it counts as 0 of max).
+The grader's own faults raise (``ValueError`` for a course that cannot be graded, e.g.
+``assignments/`` out of date with ``solutions/`` or a test cell that is not literal ``check``
+calls; ``RuntimeError`` when no kernel starts); ``autograder.batch`` turns those into
+``status: failed`` with ``infrastructure: True`` and retries.
 
 Hidden cases never show expected values, and a student exception in a hidden case shows its
 type and line but not its message (the student's code writes the message and could carry the
@@ -83,7 +96,6 @@ comparison message only: never the test source, seed, input values or reference 
 import hashlib
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +107,7 @@ from . import __version__, integrity, rebuild
 from .checks import get_check, judge
 from .compare import coerce
 from .sandbox import Limits, Sandbox, sandbox_protections
-from .testspec import CheckSpecError, parse_test_cell
+from .testspec import parse_test_cell
 
 __all__ = ["GradeTask", "Limits", "grade_submission", "validate_notebook", "calibrate", "cached_calibration",
            "grader_version", "sandbox_protections"]
@@ -209,10 +221,7 @@ def plan_notebook(source_nb, template_nb, rebuilt_nb, cases="all"):
             plans.append(CellPlan(index, "markdown", gid, cell.source))
         elif rebuild.is_test_cell(cell):
             label = f"test cell '{gid}' (cell {index + 1})"
-            try:
-                calls = parse_test_cell(src_cell.source, label)
-            except CheckSpecError:
-                raise
+            calls = parse_test_cell(src_cell.source, label)  # CheckSpecError: the instructor's to fix
             if cases == "visible":
                 calls = [c for c in calls if not c.hidden]
             for call in calls:
@@ -390,7 +399,7 @@ class _Runner:
                          "as plain arrays")
             return
         problems = status.get("problems") if isinstance(status.get("problems"), dict) else {}
-        lines, hints = [], []
+        lines = []
         for key, text in problems.items():
             if key in expected and key not in found:
                 lines.append(f"{key}: {str(text)[:300]}")

@@ -39,13 +39,12 @@ import queue
 import resource
 import secrets
 import shutil
-import signal
 import stat
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SANDBOX_USER_PREFIX = "cs231n-sbx-"
