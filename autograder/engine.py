@@ -540,6 +540,21 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
                             executed_notebook=json.loads(json.dumps(rebuilt)))
 
 
+def _warm_references(source_nb, template_nb, cases):
+    """Compute every case's reference once before the kernel starts.
+
+    This compiles (or loads) the cs231n_lib Numba kernels the references use in the grader's
+    own cache, which the sandbox then copies: without it, the first kernel of a fresh worker
+    may compile them itself (about 10 s here) inside a case's time limit.
+    """
+    rebuilt, _, _ = rebuild.rebuild(template_nb, None)
+    for plan in plan_notebook(source_nb, template_nb, rebuilt, cases):
+        for call in plan.checks:
+            check = get_check(call.name)
+            for case in call.cases:
+                check.reference(check.make_inputs(case))
+
+
 def _unrun_notebook(status, message, source_nb, template_nb, cases="all"):
     rebuilt, _, _ = rebuild.rebuild(template_nb, None)
     plans = plan_notebook(source_nb, template_nb, rebuilt, cases)
@@ -580,6 +595,7 @@ def grade_submission(task):
             entry["submitted_as"] = rel
             result["notebooks"][name] = entry
             continue
+        _warm_references(source_nb, template_nb, task.cases)
         with Sandbox(workdir_files, task.limits, hidden) as sandbox:
             result["notes"].extend(f"could not write {s} into the working folder" for s in sandbox.skipped_files)
             sandbox.start()
