@@ -166,6 +166,18 @@ def test_bounded_fork_bomb_is_capped_and_cleaned_up():
 
 
 @needs_root
+def test_escaped_daemons_are_killed_with_the_sandbox():
+    with Sandbox({}) as box:
+        box.start()
+        code = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(120)\n"
+                "    os._exit(0)\ntime.sleep(0.5)\nprint('forked')")
+        assert stdout(run(box, code)).strip() == "forked"
+        uid = box.uid
+        box.stop()  # the kernel and its process group are gone; the daemon has its own session
+    assert sb_mod._processes_of(uid) == []
+
+
+@needs_root
 def test_concurrent_sandboxes_get_different_users_and_cannot_see_each_other():
     with Sandbox({"mine.txt": b"a"}) as one, Sandbox({"theirs.txt": b"b"}) as two:
         one.start()
