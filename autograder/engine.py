@@ -15,7 +15,9 @@ Interface (used by ``autograder.batch`` and the ``cs231n-grade`` command)
     - limits: a ``Limits`` or a dict of its fields (``autograder.sandbox.Limits``);
     - calibration: the dict returned by ``calibrate`` (per-case and per-cell time limits) or None;
     - hidden_paths: extra folders or files the student's kernel must not see (the submissions
-      root, the grading output folder, the gradebook). ``<course_root>/solutions`` is always hidden;
+      root, the grading output folder, the gradebook). Every top-level folder of the course root
+      except ``assignments/``, ``datasets/``, ``cs231n_lib/`` and ``autograder/`` is always hidden
+      (solutions/, .git/, build scripts holding hidden tests);
       a path holding the Python installation is never hidden (reported in protections.applied);
     - cases: "all" (grading) or "visible" (what ``validate_notebook`` uses).
 
@@ -579,7 +581,8 @@ def grade_submission(task):
             result["notes"].append(f"ignored a file with an unsafe name: {rel!r}")
     chosen, notes = rebuild.match_notebooks([n for n, _, _ in pairs], files)
     result["notes"].extend(notes)
-    hidden = [str(Path(task.course_root).resolve() / SOLUTIONS_DIR)] + [str(Path(p).resolve()) for p in task.hidden_paths]
+    hidden = course_hidden_paths(task.course_root) + [str(Path(p).resolve()) for p in task.hidden_paths]
+    visible = [str(Path(task.course_root).resolve() / name) for name in sorted(VISIBLE_COURSE_FOLDERS)]
     workdir_files = dict(files)
     workdir_files.update(_extra_files(task.course_root, task.assignment))
     for name, source_nb, template_nb in pairs:
@@ -596,7 +599,7 @@ def grade_submission(task):
             result["notebooks"][name] = entry
             continue
         _warm_references(source_nb, template_nb, task.cases)
-        with Sandbox(workdir_files, task.limits, hidden) as sandbox:
+        with Sandbox(workdir_files, task.limits, hidden, visible) as sandbox:
             result["notes"].extend(f"could not write {s} into the working folder" for s in sandbox.skipped_files)
             sandbox.start()
             result["protections"] = dict(result["protections"], applied=sandbox.applied)
@@ -618,6 +621,22 @@ def grade_submission(task):
     result["timings"]["kernel_start"] = round(result["timings"]["kernel_start"], 3)
     result["timings"]["total"] = round(time.perf_counter() - began, 3)
     return result
+
+
+# Top-level folders of a course root that a student's kernel may see; every other one is hidden
+# (solutions/, .git/, notebook build scripts holding hidden tests, grading output, ...). A folder
+# holding the interpreter or this package (e.g. .venv) is never hidden: see sandbox._hide_paths.
+VISIBLE_COURSE_FOLDERS = {ASSIGNMENTS_DIR, "datasets", "cs231n_lib", "autograder"}
+
+
+def course_hidden_paths(course_root):
+    """Folders of ``course_root`` hidden from the student's kernel: all but ``VISIBLE_COURSE_FOLDERS``."""
+    root = Path(course_root).resolve()
+    hidden = {str(root / SOLUTIONS_DIR)}
+    for entry in root.iterdir():
+        if entry.is_dir() and not entry.is_symlink() and entry.name not in VISIBLE_COURSE_FOLDERS:
+            hidden.add(str(entry))
+    return sorted(hidden)
 
 
 def rebuild_path(rel):

@@ -254,7 +254,9 @@ def _probe_namespace():
 def _hide_paths(libc, hidden, keep_dirs):
     """Cover each hidden path with an empty read-only tmpfs; give the kernel a private /tmp.
 
-    ``keep_dirs`` (the sandbox root) stay visible at the same path even when under /tmp.
+    ``keep_dirs`` (the sandbox root, the interpreter and package folders, the course folders
+    the kernel may read) stay visible at the same path when they live under /tmp, /var/tmp or
+    /dev/shm: they are bound back (recursively, so hidden paths inside them stay hidden).
     """
     applied = []
     needed = _interpreter_dirs()
@@ -268,7 +270,11 @@ def _hide_paths(libc, hidden, keep_dirs):
         elif os.path.isfile(path) and not os.path.islink(path):
             _mount(libc, "/dev/null", path, None, _MS_BIND)
             applied.append(path)
-    keep_fds = {d: os.open(d, os.O_PATH | os.O_DIRECTORY) for d in keep_dirs}
+    tops = [t for t in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(t)]
+    under = [os.path.realpath(d) for d in keep_dirs if os.path.isdir(d)]
+    under = sorted({d for d in under if any(d.startswith(t + "/") for t in tops)})
+    under = [d for d in under if not any(o != d and d.startswith(o + "/") for o in under)]
+    keep_fds = {d: os.open(d, os.O_PATH | os.O_DIRECTORY) for d in under}
     for blocked, inner in _unreachable_interpreter_dirs():
         # e.g. Python installed under /root (0700): replace /root by a tmpfs showing only the install
         fd = os.open(inner, os.O_PATH | os.O_DIRECTORY)
@@ -278,13 +284,12 @@ def _hide_paths(libc, hidden, keep_dirs):
         os.close(fd)
         applied.append(f"{blocked} (only {inner} visible)")
     private = []
-    for top in ("/tmp", "/var/tmp", "/dev/shm"):
-        if os.path.isdir(top):
-            _mount(libc, "tmpfs", top, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777,size=64m")
-            private.append(top)
+    for top in tops:
+        _mount(libc, "tmpfs", top, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777,size=64m")
+        private.append(top)
     for d, fd in keep_fds.items():
         os.makedirs(d, exist_ok=True)
-        _mount(libc, f"/proc/self/fd/{fd}", d, None, _MS_BIND)
+        _mount(libc, f"/proc/self/fd/{fd}", d, None, _MS_BIND | _MS_REC)
         os.close(fd)
     return applied, private
 
@@ -329,7 +334,8 @@ def _launch(argv):
         try:
             libc = _libc()
             _private_namespace(libc)
-            applied["hidden"], applied["private_tmp"] = _hide_paths(libc, cfg["hidden_paths"], [root])
+            keep = [root] + _interpreter_dirs() + cfg.get("visible_paths", [])
+            applied["hidden"], applied["private_tmp"] = _hide_paths(libc, cfg["hidden_paths"], keep)
             applied["mount_namespace"] = True
         except OSError as exc:
             applied["errors"].append(f"mount namespace: {exc}")
@@ -513,12 +519,15 @@ class Sandbox:
     - limits: ``Limits``
     - hidden_paths: folders (or files) the kernel must not see (e.g. solutions/, submissions,
       the grading output); covered by empty tmpfs in the kernel's mount namespace when root
+    - visible_paths: folders the kernel must still see when they live under /tmp (which the
+      kernel gets a private, empty copy of), e.g. the course's assignments/ and datasets/
     Use as a context manager; ``close`` kills every process the sandbox started.
     """
 
-    def __init__(self, files, limits=None, hidden_paths=()):
+    def __init__(self, files, limits=None, hidden_paths=(), visible_paths=()):
         self.limits = Limits.coerce(limits)
         self.hidden_paths = [os.path.realpath(p) for p in hidden_paths]
+        self.visible_paths = [os.path.realpath(p) for p in visible_paths]
         self.km = self.kc = None
         self.uid = self.gid = None
         self.user = None
@@ -612,7 +621,8 @@ class Sandbox:
         })
         launch = {
             "work": str(self.work), "home": str(self.home), "env": env,
-            "hidden_paths": self.hidden_paths, "namespace": self.protections["mount_namespace"],
+            "hidden_paths": self.hidden_paths, "visible_paths": self.visible_paths,
+            "namespace": self.protections["mount_namespace"],
             "memory_bytes": int(self.limits.memory_mb) << 20, "fsize_bytes": int(self.limits.fsize_mb) << 20,
             "nproc": int(self.limits.nproc), "cpu_seconds": int(self.limits.cpu_seconds),
             "uid": self.uid, "gid": self.gid, "user": self.user,

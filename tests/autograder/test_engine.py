@@ -302,6 +302,21 @@ def test_result_is_json_serialisable_and_notebook_valid(graded):
 # --- submissions that cannot be graded ----------------------------------------------------------
 
 
+def test_course_files_outside_the_allowlist_are_hidden(course):
+    (course / "tools").mkdir(exist_ok=True)
+    (course / "tools" / "build.py").write_text("hidden tests here")
+    spy = SIZE_RIGHT + (
+        "import os\nfor p in ['tools/build.py', 'solutions/conv/conv.ipynb', 'assignments/conv/conv.ipynb']:\n"
+        f"    try:\n        open(os.path.join({str(course)!r}, p)).read(); print('read', p)\n"
+        "    except OSError:\n        print('denied', p)\n")
+    r = engine.grade_submission(engine.GradeTask("spy", "conv", submission(course, {"conv_output_size": spy}),
+                                                 str(course), limits=LIMITS))
+    text = r["notebooks"]["conv.ipynb"]["executed_notebook"]["cells"][2]["outputs"][0]["text"]
+    assert text.split("\n")[:3] == ["denied tools/build.py", "denied solutions/conv/conv.ipynb",
+                                     "read assignments/conv/conv.ipynb"]
+    assert str(course / "tools") in engine.course_hidden_paths(course)
+
+
 def test_empty_submission_fails_with_a_reason(course):
     r = engine.grade_submission(engine.GradeTask("empty", "conv", {}, str(course), limits=LIMITS))
     assert r["status"] == "failed" and "empty" in r["error"]
