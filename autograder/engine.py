@@ -352,7 +352,8 @@ class _Runner:
             elif result.status in ("crashed", "flooded"):
                 why = ("the kernel died while running this case (a crash, os._exit or a signal)"
                        if result.status == "crashed" else
-                       f"the kernel printed more than {self.limits.flood_bytes >> 20} MB and was stopped")
+                       f"the kernel printed more than {self.limits.flood_bytes >> 20} MB (or one giant message) "
+                       "and was stopped")
                 entry.update(outcome="crashed", message=why)
             else:
                 self._judge(entry, check, case, expected, out_path, status_path, nonce, result)

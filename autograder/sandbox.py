@@ -421,7 +421,7 @@ class Execution:
     """What happened when one piece of code ran in the kernel.
 
     status: "ok" | "error" (an exception) | "timeout" | "crashed" (kernel died) | "flooded"
-    (output beyond ``flood_bytes``; the kernel was killed). After "crashed", "flooded" and a
+    (output beyond ``flood_bytes``, or one output message beyond 64 MB; the kernel was killed). After "crashed", "flooded" and a
     timeout that needed a kill, ``kernel_lost`` is True: the caller restarts and replays.
     """
 
@@ -672,6 +672,7 @@ class Sandbox:
                 kc.start_channels()
                 kc.wait_for_ready(timeout=self.limits.start_timeout)
                 self.km, self.kc = km, kc
+                self._watch_iopub()
                 break
             except Exception as exc:  # noqa: BLE001 - ZMQ port race, slow start: try again
                 last = exc
@@ -692,8 +693,31 @@ class Sandbox:
         self.kernel_starts += 1
         return seconds
 
+    def _watch_iopub(self):
+        """Watch the output channel for disconnects: ZMQ drops the connection when one message is
+        larger than ``CappedClient.max_message`` (a print bomb), before it reaches our memory."""
+        import zmq
+
+        self._iopub_monitor = None
+        with contextlib.suppress(Exception):
+            self._iopub_monitor = self.kc.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+    def _iopub_dropped(self):
+        monitor = getattr(self, "_iopub_monitor", None)
+        try:
+            return monitor is not None and bool(monitor.poll(0))
+        except Exception:  # noqa: BLE001
+            return False
+
     def stop(self):
         """Kill the kernel and every process it started."""
+        monitor = getattr(self, "_iopub_monitor", None)
+        if monitor is not None:
+            with contextlib.suppress(Exception):
+                self.kc.iopub_channel.socket.disable_monitor()
+            with contextlib.suppress(Exception):
+                monitor.close(linger=0)
+            self._iopub_monitor = None
         if self.kc is not None:
             with contextlib.suppress(Exception):
                 self.kc.stop_channels()
@@ -779,6 +803,11 @@ class Sandbox:
             if not self.km.is_alive():
                 self.stop()
                 return Execution("crashed", now - began, collector.finish(), kernel_lost=True)
+            if self._iopub_dropped():  # a giant message, or the kernel dying: tell them apart
+                time.sleep(0.5)
+                status = "crashed" if not self.km.is_alive() else "flooded"
+                self.stop()
+                return Execution(status, now - began, collector.finish(), kernel_lost=True)
             if reply is None:
                 reply = self._shell_reply(msg_id, 0.05 if idle is not None else 0)
                 reply_at = now

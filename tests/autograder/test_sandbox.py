@@ -147,6 +147,11 @@ def test_output_is_capped_per_cell():
         assert not box.alive()
         box.restart()
         assert stdout(run(box, "print(1 + 1)")).strip() == "2"
+        # one giant burst (buffered by the kernel, sent as messages bigger than the client accepts):
+        # caught by the disconnect it causes even when the byte count would allow it
+        box.limits.flood_bytes = 1 << 40
+        burst = box.execute("for _ in range(200):\n    print('x' * 1_000_000)\nprint('done')", 60)
+        assert burst.status == "flooded" and burst.kernel_lost
 
 
 @needs_root
