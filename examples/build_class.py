@@ -447,6 +447,7 @@ def tamper(nb):
             meta["grade"], meta["points"] = True, 100
     # a forged extra test cell claiming a grade_id of its own
     forged = nbformat.v4.new_code_cell('print("PASSED")')
+    forged.id = "forged-test-cell"  # fixed, so that rebuilding the class changes no byte
     forged.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1000,
                                    "grade_id": "test_conv_output_size", "schema_version": 3}
     nb.cells.append(forged)
@@ -496,7 +497,8 @@ def build():
         if student == "pat":
             v3 = nbformat.writes(nbformat.convert(nb, 3), version=3)
             with zipfile.ZipFile(OUT / "pat.zip", "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr(f"{CONV}/{CONV}.ipynb", v3)
+                member = zipfile.ZipInfo(f"{CONV}/{CONV}.ipynb", date_time=(2026, 11, 20, 23, 59, 0))
+                zf.writestr(member, v3, compress_type=zipfile.ZIP_DEFLATED)
         elif student == "quinn":
             write_notebook(folder, f"{CONV} (1).ipynb", nb)
         else:
