@@ -125,7 +125,22 @@ def build_parser():
     p.add_argument("assignment", nargs="*", help="assignments to release (default: all)")
     p.set_defaults(func=cmd_release)
 
-    p = sub.add_parser("autograde", help="grade every submission in a folder")
+    p = sub.add_parser(
+        "autograde", help="grade every submission in a folder",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Grade every student's submissions in sandboxed kernels, in parallel, into an nbgrader "
+                    "course folder.",
+        epilog="""submissions layouts (mixed freely):
+  SUBMISSIONS/<student>/<assignment>/*.ipynb   nbgrader's layout (timestamp.txt is read)
+  SUBMISSIONS/<student>/<notebook>.ipynb       matched to an assignment by file name
+  SUBMISSIONS/<student>.zip                    an LMS export: <assignment>/*.ipynb or the notebooks
+
+outputs in --out (an nbgrader course: formgrader and `nbgrader export` work there):
+  gradebook.db, autograded/<student>/<assignment>/, feedback/<student>/<assignment>/*.html,
+  grades.csv (one row per student and assignment), report.html (class report)
+
+Results are cached in --out/.cache by content: running again grades only new or changed
+submissions, and a run stopped at any moment resumes where it was.""")
     p.add_argument("submissions", help="SUBMISSIONS/<student>/<assignment>/*.ipynb, or SUBMISSIONS/<student>.zip")
     p.add_argument("--out", default="grading-output", help="grading folder (default: grading-output/)")
     where = p.add_mutually_exclusive_group()

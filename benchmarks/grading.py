@@ -129,8 +129,10 @@ def plain_nbgrader(subs, course):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=course_mod.COURSE_ID) as gb:
         for sub in gb.find_assignment(ASSIGNMENT).submissions:
             scores[sub.student.id] = sub.score
+    graded = {p.parent.name for p in (course / "autograded").glob(f"*/{ASSIGNMENT}")}
     return {"wall": wall, "submissions": len(list(subs.iterdir())), "exit_status": proc.returncode,
-            "graded": sum(1 for _ in (course / "autograded").glob(f"*/{ASSIGNMENT}")), "scores": scores}
+            "graded": len(graded), "failed": sorted(p.name for p in subs.iterdir() if p.name not in graded),
+            "scores": scores}
 
 
 def main(argv=None):
@@ -178,6 +180,8 @@ def table(report):
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("")
+    if report.get("nbgrader", {}).get("failed"):
+        lines.append(f"nbgrader failed to grade: {', '.join(report['nbgrader']['failed'])}")
     lines.append(f"2 workers vs 1: {one['grade_phase'] / two['grade_phase']:.2f}x faster (target >= 1.7x)")
     if "nbgrader" in report:
         lines.append(f"1 worker vs sequential nbgrader: {report['nbgrader']['wall'] / one['grade_phase']:.2f}x "

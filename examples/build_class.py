@@ -484,7 +484,8 @@ def expected_for(assignment, behaviour_of):
     return {"status": "graded", "score": round(total, 3), "max_score": round(max_total, 3), "tests": tests}
 
 
-def build():
+def build(OUT=OUT, EXPECTED=EXPECTED):
+    """Write the class into ``OUT`` and the expected outcomes into ``EXPECTED`` (defaults: examples/)."""
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)

@@ -207,3 +207,26 @@ def test_sigkill_at_any_moment_then_rerun_equals_an_uninterrupted_run(tmp_path, 
     assert (out / "grades.csv").read_text() == (reference / "grades.csv").read_text()
     regraded = len(log.read_text().splitlines()) - calls_before
     assert regraded == len(names) - done_before  # finished work was not graded again
+
+
+def test_a_failed_regrade_removes_the_old_score_feedback_and_graded_notebook(tmp_path, root):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    _class(subs, root, ["amy", "bo"])
+    first = _grade(subs, out, root)
+    assert [r["score"] for r in first.results] == [5.0, 5.0]
+    assert (out / "feedback" / "amy" / "toy" / "toy.html").exists()
+    broken = dict(toycourse.CLASS["alice"], conv_output_size=toycourse.SIZE_RIGHT + "# FAKE_RAISE\n")
+    toycourse.write_submission(subs, root, "amy", "toy", broken)
+    second = _grade(subs, out, root)
+    amy = next(r for r in second.results if r["student"] == "amy")
+    assert amy["status"] == "failed" and "fake engine asked to raise" in amy["error"]
+    state = {(s, g): (score, manual) for s, _, _, g, score, manual in _gradebook_state(out)}
+    assert state[("amy", "test_conv_output_size")] == (0.0, True)
+    assert state[("bo", "test_conv_output_size")] == (2.0, False)
+    assert not (out / "feedback" / "amy").joinpath("toy").exists()
+    assert not (out / "autograded" / "amy" / "toy").exists()
+    rows = {r["student"]: r for r in csv.DictReader(open(out / "grades.csv"))}
+    assert (rows["amy"]["status"], rows["amy"]["score"]) == ("failed", "0")
+    # the failure was not cached: fixing nothing and running again tries once more
+    third = _grade(subs, out, root)
+    assert third.graded_now == 1 and third.from_cache == 1
