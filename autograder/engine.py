@@ -115,7 +115,7 @@ __all__ = ["GradeTask", "Limits", "grade_submission", "validate_notebook", "cali
            "grader_version", "sandbox_protections"]
 
 SOLUTIONS_DIR, ASSIGNMENTS_DIR = "solutions", "assignments"
-MAX_RESULT_BYTES = 256 << 20  # a case's output file read back from the kernel
+MAX_RESULT_BYTES = 256 << 20  # a case's output file read back from the kernel (at most)
 MAX_STATUS_BYTES = 1 << 20
 MAX_RESTARTS = 12  # per notebook: beyond this the remaining cases are not run
 TIMEOUTS_BEFORE_GIVING_UP = 2  # in a row, in one test cell: the rest of its cases count as timeouts
@@ -395,7 +395,17 @@ class _Runner:
         if kind != "ok":
             entry.update(outcome="tampered", message="the grading harness's result was malformed")
             return
-        raw = self.sb.read_untrusted(out_path, MAX_RESULT_BYTES)
+        # a right answer is about as big as the reference: refuse files far bigger (grader memory)
+        cap = min(MAX_RESULT_BYTES, (1 << 20) + 16 * sum(np.asarray(v).nbytes for v in expected.values()))
+        try:
+            size = os.lstat(out_path).st_size
+        except OSError:
+            size = 0
+        if size > cap:
+            entry.update(outcome="wrong", message=f"the result takes {size / 2**20:.1f} MB, far more than the "
+                         f"expected one: check its shape", hints=["print the shape of what the function returns"])
+            return
+        raw = self.sb.read_untrusted(out_path, cap)
         found = _load_npz(raw)
         if found is None:
             entry.update(outcome="tampered", message="the outputs written in the kernel could not be read back "

@@ -82,6 +82,8 @@ HOSTILE = {
         "_c.coerce = lambda v: (v, None)\n")},
     "clever_object": {**WRONG, "conv_output_size": CLEVER},
     "ndarray_subclass": {**WRONG, "conv_forward_naive": SUBCLASS},
+    "huge_result": {**WRONG, "conv_forward_naive": "def conv_forward_naive(x, w, b, conv_param):\n"
+                    "    return np.zeros((4000, 1000)), None\n"},
 }
 
 SUBMISSIONS = {
@@ -263,6 +265,8 @@ def test_how_tricks_are_classified(graded):
     assert outcomes(graded["hostile_judge_patched"], 0) == ["passed", "wrong", "wrong", "wrong"]
     clever = graded["hostile_clever_object"]["notebooks"]["conv.ipynb"]["tests"][0]["cases"][0]
     assert clever["outcome"] == "wrong" and "Clever" in clever["message"]
+    huge = graded["hostile_huge_result"]["notebooks"]["conv.ipynb"]["tests"][1]["cases"]
+    assert {c["outcome"] for c in huge} == {"wrong"} and "far more than the expected" in huge[0]["message"]
     kinds = {f["kind"] for f in graded["hostile_harness_patched"]["notebooks"]["conv.ipynb"]["flags"]}
     assert "tampering" in kinds
 
