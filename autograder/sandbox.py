@@ -32,6 +32,7 @@ localhost and its network is not isolated; ``applied["network_namespace"]`` says
 import contextlib
 import ctypes
 import fcntl
+import grp
 import json
 import os
 import pwd
@@ -146,7 +147,12 @@ def _ensure_user(name):
         try:
             entry = pwd.getpwnam(name)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--user-group",
+            try:
+                grp.getgrnam(name)
+                group = ["--gid", name]  # left by an earlier, interrupted creation
+            except KeyError:
+                group = ["--user-group"]
+            subprocess.run(["useradd", "--system", "--no-create-home", *group,
                             "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
                            check=True, capture_output=True, timeout=30)
             entry = pwd.getpwnam(name)
