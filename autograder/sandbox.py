@@ -3,7 +3,7 @@
 One ``Sandbox`` holds one student's kernel for one assignment. Its folder (``root``) is fresh::
 
     root/            root-owned, 0711: the sandbox user cannot rename or add anything here;
-                     when root, a tmpfs of ``Limits.disk_mb`` at <tmp>/cs231n-grade-sandboxes/<user>
+                     when root, a tmpfs of ``Limits.disk_mb`` at <tmp>/cs231n-sbx/<user>
       launch.json    launch settings (read by the wrapper as root, 0600)
       protections.json  what the wrapper actually applied (written as root before dropping)
       kernels/       the kernelspec whose argv is the wrapper (``python -m autograder.sandbox``)
@@ -574,7 +574,7 @@ class Sandbox:
             os.chmod(self.root, 0o711)
             return
         self._claim_slot()
-        base = Path(tempfile.gettempdir()) / "cs231n-grade-sandboxes"
+        base = Path(tempfile.gettempdir()) / "cs231n-sbx"
         base.mkdir(mode=0o711, exist_ok=True)
         os.chmod(base, 0o711)
         path = base / self.user
