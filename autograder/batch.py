@@ -719,7 +719,8 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
     phases["record"] = time.perf_counter() - mark
     mark = time.perf_counter()
     if feedback:
-        _feedback(outcome, course_root, feedback_mod)
+        local_workers = 1 if workers == 0 else (workers or os.cpu_count() or 1)
+        _feedback(outcome, course_root, feedback_mod, local_workers, progress)
     phases["feedback"] = time.perf_counter() - mark
     mark = time.perf_counter()
     outcome.grades_path = out_dir / "grades.csv"
@@ -747,10 +748,28 @@ def _flag_notebooks(gb, result):
     gb.db.commit()
 
 
-def _feedback(outcome, course_root, feedback_mod):
-    """Feedback HTML for every graded submission whose result changed since its page was made."""
+def feedback_task(args):
+    """Render one submission's feedback pages (in a worker process); returns ``(index, problems)``."""
+    from . import feedback as feedback_mod
+
+    index, out_dir, course_root, student, assignment = args
+    try:
+        _, problems = feedback_mod.generate(out_dir, course_root, student, assignment)
+    except Exception as exc:  # one broken page must not stop the run
+        problems = [f"feedback not generated: {type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}"]
+    return index, problems
+
+
+def _feedback(outcome, course_root, feedback_mod, workers=1, progress=False):
+    """Feedback HTML for every graded submission whose result changed since its page was made.
+
+    nbgrader renders one page in about a second, so with several workers the pages are made in
+    parallel processes (each reads the gradebook, which is complete by now, and writes only its
+    own student's folder).
+    """
     marks = outcome.out_dir / ".cache" / "feedback"
-    for result, key in zip(outcome.results, outcome.keys):
+    todo = []
+    for index, (result, key) in enumerate(zip(outcome.results, outcome.keys)):
         student, assignment = result["student"], result["assignment"]
         mark = marks / (hashlib.sha256(f"{student}\0{assignment}".encode()).hexdigest()[:32] + ".txt")
         if result.get("status") != "graded":
@@ -760,12 +779,30 @@ def _feedback(outcome, course_root, feedback_mod):
         pages = feedback_mod.feedback_paths(outcome.out_dir, student, assignment)
         if pages and mark.exists() and mark.read_text() == key:
             continue
-        try:
-            _, problems = feedback_mod.generate(outcome.out_dir, course_root, student, assignment)
-        except Exception as exc:  # one broken page must not stop the run
-            problems = [f"feedback not generated: {type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}"]
+        todo.append((index, mark, key, (index, str(outcome.out_dir), str(course_root), student, assignment)))
+    if not todo:
+        return
+    bar = _progress_bar(len(todo), progress, "feedback")
+    jobs = [args for _, _, _, args in todo]
+    if workers > 1 and len(todo) > 2:
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                                    initializer=_worker_init) as pool:
+            done = {}
+            for index, problems in pool.map(feedback_task, jobs):
+                done[index] = problems
+                bar.update(1)
+    else:
+        done = {}
+        for job in jobs:
+            index, problems = feedback_task(job)
+            done[index] = problems
+            bar.update(1)
+    bar.close()
+    for index, mark, key, args in todo:
+        problems = done[index]
         for problem in problems:
-            outcome.feedback_problems.append((student, assignment, problem))
+            outcome.feedback_problems.append((args[3], args[4], problem))
         if not problems:
             write_atomic(mark, key)
 
@@ -781,10 +818,10 @@ class _NoBar:
         pass
 
 
-def _progress_bar(total, enabled):
+def _progress_bar(total, enabled, what="grading"):
     if not enabled:
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="grading", unit="submission", dynamic_ncols=True,
+    return tqdm(total=total, desc=what, unit="submission", dynamic_ncols=True,
                 bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]")
