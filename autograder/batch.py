@@ -587,6 +587,47 @@ def write_autograded(out_dir, result):
                 path.unlink()
 
 
+def _flag_names(flag):
+    """The library names a ``library_use`` flag lists (``uses a.b, a.c`` -> {"a.b", "a.c"})."""
+    detail = str(flag.get("detail", ""))
+    return set(detail[len("uses "):].split(", ")) if detail.startswith("uses ") else set()
+
+
+def reference_flags(course_root, assignment):
+    """The engine's flags for the instructor's own solutions, by grade_id.
+
+    A library helper that the reference solution itself uses (e.g. the output-size helper) is
+    expected in students' code too, so a ``library_use`` flag naming only such helpers is dropped.
+    """
+    import nbformat
+
+    from .integrity import delegation_flags
+
+    allowed = {}
+    for name in course.assignment_notebooks(course_root, assignment):
+        source = nbformat.read(str(Path(course_root) / course.SOLUTIONS_DIR / assignment / name), as_version=4)
+        template = nbformat.read(str(Path(course_root) / course.ASSIGNMENTS_DIR / assignment / name), as_version=4)
+        sources = {}
+        for cell in source.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution") and meta.get("grade_id"):
+                sources[meta["grade_id"]] = "\n".join(
+                    line for line in cell.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+        for flag in delegation_flags(template, sources):
+            if flag.get("kind") == "library_use":
+                allowed.setdefault(flag.get("grade_id"), set()).update(_flag_names(flag))
+    return allowed
+
+
+def drop_expected_flags(result, allowed):
+    """Remove from ``result`` (in place) the ``library_use`` flags covered by ``allowed``."""
+    for nb in result.get("notebooks", {}).values():
+        nb["flags"] = [f for f in nb.get("flags", []) if not (
+            isinstance(f, dict) and f.get("kind") == "library_use"
+            and _flag_names(f) and _flag_names(f) <= allowed.get(f.get("grade_id"), set()))]
+    return result
+
+
 def _engine_flags(result):
     """The engine's flags and notes of a result, as lines for people (notes: renamed notebook, ...)."""
     out = [str(note) for note in result.get("notes", [])]
@@ -638,11 +679,17 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
     outcome = RunOutcome(out_dir, collection, [None] * len(subs), keys, phases=phases,
                          notebooks_by_assignment={a: course.assignment_notebooks(course_root, a) for a in assignments})
 
+    allowed = {}
+    for a in assignments:
+        try:
+            allowed[a] = reference_flags(course_root, a)
+        except Exception:  # noqa: BLE001 - a filter only: without it, flags are shown as they are
+            allowed[a] = {}
     todo = []
     for i, key in enumerate(keys):
         cached = cache.load(key)
         if cached is not None and cached.get("student") == subs[i].student:
-            outcome.results[i] = cached
+            outcome.results[i] = drop_expected_flags(cached, allowed[subs[i].assignment])
             outcome.from_cache += 1
         else:
             todo.append(i)
@@ -690,10 +737,10 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
                             rounds.append(i)  # a kernel-start race or a lost worker: once more
                             outcome.retried += 1
                             continue
-                        outcome.results[i] = result
                         outcome.graded_now += 1
                         if not result.get("infrastructure"):
                             cache.store(keys[i], result)
+                        outcome.results[i] = result = drop_expected_flags(result, allowed[subs[i].assignment])
                         gradebook.record_result(gb, result, subs[i].timestamp)
                         write_autograded(out_dir, result)
                         bar.update(1)

@@ -243,9 +243,10 @@ def summary(outcome, table=True):
     graded = [r for r in results if r.get("status") == "graded"]
     failed = [r for r in results if r.get("status") != "graded"]
     flagged = {k: v for k, v in sorted(outcome.flags_by_task.items()) if v}
+    now = (f"{outcome.graded_now} graded now on {outcome.workers} worker{'s' if outcome.workers != 1 else ''}"
+           if outcome.graded_now else "none graded now")
     out = [f"Graded {len(graded)} of {len(results)} submissions from {len(outcome.collection.students)} students "
-           f"in {outcome.seconds:.1f} s ({outcome.graded_now} graded now on {outcome.workers} "
-           f"worker{'s' if outcome.workers != 1 else ''}, {outcome.from_cache} unchanged from the cache"
+           f"in {outcome.seconds:.1f} s ({now}, {outcome.from_cache} unchanged from the cache"
            + (f", {outcome.retried} retried" if outcome.retried else "") + ")."]
     if table and results:
         out += ["", _text_table(*class_table(outcome))]

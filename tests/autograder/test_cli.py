@@ -141,3 +141,17 @@ def test_demo_releases_grades_the_sample_class_and_prints_the_table(tmp_path, fa
     assert re.search(r"alice\s+5/5", out) and re.search(r"carol\s+2/5", out)
     assert (root / "grading-output" / "demo" / "grades.csv").is_file()
     assert len(fake_engine.read_text().splitlines()) == 3
+
+
+def test_formgrader_api_lists_the_graded_submissions(graded_class):
+    """What nbgrader's formgrader shows comes from NbGraderAPI: it must read the grading folder."""
+    from autograder import course
+
+    out = graded_class[2]
+    api = course.nbgrader_api(course.nbgrader_config(out))
+    subs = {s["student"]: s for s in api.get_submissions("toy")}
+    assert {s: (v["score"], v["max_score"], v["autograded"]) for s, v in subs.items()} == {
+        "alice": (5.0, 5.0, True), "bob": (3.0, 5.0, True), "carol": (2.0, 5.0, True), "dave": (0.0, 5.0, True)}
+    assert subs["dave"]["needs_manual_grade"] is True  # failed to grade: listed for a person
+    notebooks = {n["student"]: n for n in api.get_notebook_submissions("toy", "toy")}
+    assert notebooks["bob"]["score"] == 3.0 and notebooks["alice"]["needs_manual_grade"] is False

@@ -94,6 +94,8 @@ def test_flags_are_the_expected_ones(whole_class):
     delegated = {s for (s, a), f in flags.items() if any(x.split(": ", 1)[-1].startswith("delegation") for x in f)}
     assert delegated == {s for s, e in expected.items() if "delegation" in e["flags"]}
     assert any("graded in its place" in x for x in flags[("quinn", "convolution")])
+    # helpers the instructor's own solution uses are not flagged (ada's pooling is the reference)
+    assert flags[("ada", "pooling")] == []
 
 
 def test_grades_csv_and_nbgrader_export_agree(whole_class):
@@ -140,3 +142,26 @@ def test_hostile_students_change_no_other_grade(whole_class, tmp_path):
     in_class = _by_student(whole_class)
     for key, result in _by_student(alone).items():
         assert _case_view(result) == _case_view(in_class[key]), key
+
+
+def test_feedback_shows_no_reference_values(whole_class):
+    """A wrong answer's page says how far off and where, never what the right numbers are."""
+    from autograder.checks import get_check
+    from autograder.testspec import parse_test_cell
+
+    out = whole_class.out_dir
+    page = (out / "feedback" / "chloe" / "convolution" / "convolution.html").read_text(encoding="utf-8")
+    source = nbformat.read(str(ROOT / "solutions" / "convolution" / "convolution.ipynb"), as_version=4)
+    cell = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_conv_backward_naive")
+    hidden = [case for call in parse_test_cell(cell.source) if call.hidden for case in call.cases]
+    check = get_check("conv_backward_naive")
+    leaked = []
+    for case in hidden:
+        reference = check.reference(check.make_inputs(case))
+        for name in ("dx", "dw", "db"):
+            for value in reference[name].ravel()[:5]:
+                for text in (f"{value:.6f}", f"{value:.5e}"):
+                    if abs(value) > 1e-3 and text in page:
+                        leaked.append((name, text))
+    assert leaked == []
+    assert "db: relative error" in page  # the page does say what is wrong
