@@ -45,6 +45,7 @@ MAX_SUBMISSION_BYTES = 50 * 2**20
 MAX_FILES = 200
 DEFAULT_ENGINE = "autograder.engine:grade_submission"
 ENGINE_ENV = "CS231N_GRADE_ENGINE"  # "module:function" or "path/to/file.py:function" (tests, benchmarks)
+SCHEDULER_TIMEOUT = "30s"  # connecting to a Dask scheduler
 #: how many times a task that failed for infrastructure reasons is tried again
 INFRA_RETRIES = 1
 
@@ -471,7 +472,12 @@ class DaskExecutor:
     def __init__(self, address):
         from distributed import Client
 
-        self.client = Client(address, timeout="30s")
+        try:
+            self.client = Client(address, timeout=SCHEDULER_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise course.CourseError(f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}: {exc}); "
+                                     f"start one with `dask scheduler` and workers with "
+                                     f"`dask worker ADDRESS --nthreads 1 --nworkers N`") from None
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
 
     def run(self, payloads):

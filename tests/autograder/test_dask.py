@@ -80,3 +80,14 @@ def test_dask_cluster_grades_like_local_processes(cluster, tmp_path, capsys):
     assert {k: v[1] for k, v in _view(remote).items()} == {("alice", "toy"): 5.0, ("bob", "toy"): 4.0,
                                                            ("carol", "toy"): 2.0}
     assert (tmp_path / "dask" / "grades.csv").read_text() == (tmp_path / "local" / "grades.csv").read_text()
+
+
+def test_unreachable_scheduler_is_an_error_for_people(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(batch, "SCHEDULER_TIMEOUT", "2s")
+    root = toycourse.course_copy(tmp_path / "repo")
+    subs = toycourse.make_class(tmp_path / "subs", root, {"alice": toycourse.CLASS["alice"]})
+    status = main(["--course", str(root), "autograde", str(subs), "--out", str(tmp_path / "out"),
+                   "--scheduler", "tcp://127.0.0.1:9", "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err and "dask worker" in err
