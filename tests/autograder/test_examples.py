@@ -91,8 +91,9 @@ def test_flags_are_the_expected_ones(whole_class):
     expected = _expected()
     similar = {s for (s, a), f in flags.items() if any("near-identical" in x for x in f)}
     assert similar == {s for s, e in expected.items() if "similar" in e["flags"]} | {"ada"}
-    delegated = {s for (s, a), f in flags.items() if any(x.split(": ", 1)[-1].startswith("delegation") for x in f)}
-    assert delegated == {s for s, e in expected.items() if "delegation" in e["flags"]}
+    for kind in ("delegation", "tampering", "dynamic_code"):
+        found = {s for (s, a), f in flags.items() if any(x.split(": ", 1)[-1].startswith(kind + " ") for x in f)}
+        assert found == {s for s, e in expected.items() if kind in e["flags"]}, kind
     assert any("graded in its place" in x for x in flags[("quinn", "convolution")])
     # helpers the instructor's own solution uses are not flagged (ada's pooling is the reference)
     assert flags[("ada", "pooling")] == []
