@@ -15,12 +15,17 @@ One ``Sandbox`` holds one student's kernel for one assignment. Its folder (``roo
 The wrapper (``_launch``, run by jupyter_client as the kernel's argv) starts as the grader's
 user. When that is root it: enters a private mount namespace, mounts empty read-only tmpfs over
 every hidden path (solutions/, the submissions and output folders) and a private /tmp,
-/var/tmp and /dev/shm holding only ``root``; sets the resource limits (address space, process
+/var/tmp and /dev/shm holding only ``root``; replaces every top-level folder outside the
+operating system (/home, /root, /srv, /opt, /work, ...) by an empty tmpfs that shows only the
+folders the kernel needs (the Python installation, this package, the visible course folders),
+so that copies of the solutions elsewhere on the machine are out of reach too; sets the resource limits (address space, process
 count, file size, no core files); copies the connection file where the sandbox user can read
 it; drops to a dedicated unprivileged user (``cs231n-sbx-<slot>``, one per concurrent kernel so
 that process caps and clean-up never touch another student) with no supplementary groups and
 ``no_new_privs``; then ``exec``s ipykernel with a scrubbed environment. Without root it applies
 what it can (resource limits except the process cap) and says so: see ``sandbox_protections``.
+Without a mount namespace (a container that refuses ``unshare``) the hidden paths are closed to
+the sandbox users by taking away their "others" permissions.
 
 Network: when root, the wrapper also gives the kernel its own network namespace (no interfaces
 at all), and the grader talks to it over Unix sockets (jupyter_client's ipc transport, in the
@@ -192,8 +197,9 @@ def sandbox_protections():
             notes.append("the Python installation is not readable by other users and no mount "
                          "namespace is available to expose it: kernels run as root")
         if not ns_ok:
-            notes.append("no private mount namespace (unshare/mount refused): hidden folders are "
-                         "protected by file permissions only: " + probe.stderr.strip()[-200:])
+            notes.append("no private mount namespace (unshare/mount refused): hidden folders are closed to "
+                         "other users (o-rwx) and the rest of the machine is protected by its file "
+                         "permissions only: " + probe.stderr.strip()[-200:])
     else:
         notes.append("not root: kernels run as the grader's user, can read what it can read, and "
                      "share its process count (no process cap)")
@@ -282,14 +288,6 @@ def _hide_paths(libc, hidden, keep_dirs):
     under = sorted({d for d in under if any(d.startswith(t + "/") for t in tops)})
     under = [d for d in under if not any(o != d and d.startswith(o + "/") for o in under)]
     keep_fds = {d: os.open(d, os.O_PATH | os.O_DIRECTORY) for d in under}
-    for blocked, inner in _unreachable_interpreter_dirs():
-        # e.g. Python installed under /root (0700): replace /root by a tmpfs showing only the install
-        fd = os.open(inner, os.O_PATH | os.O_DIRECTORY)
-        _mount(libc, "tmpfs", blocked, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=64k")
-        os.makedirs(inner, exist_ok=True)
-        _mount(libc, f"/proc/self/fd/{fd}", inner, None, _MS_BIND)
-        os.close(fd)
-        applied.append(f"{blocked} (only {inner} visible)")
     private = []
     for top in tops:
         _mount(libc, "tmpfs", top, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777,size=64m")
@@ -298,7 +296,55 @@ def _hide_paths(libc, hidden, keep_dirs):
         os.makedirs(d, exist_ok=True)
         _mount(libc, f"/proc/self/fd/{fd}", d, None, _MS_BIND | _MS_REC)
         os.close(fd)
+    applied.extend(_hide_outside_system(libc, list(keep_dirs) + needed + ["/var/tmp"]))
     return applied, private
+
+
+# Top-level folders every kernel sees: the operating system. Every other top-level folder (/home,
+# /root, /srv, /opt, /var, /mnt, /work, ...) is replaced by an empty tmpfs showing only the
+# folders the kernel needs, so that a copy of the solutions or a gradebook anywhere else on the
+# machine (an instructor's home, a second checkout, an nbgrader exchange) stays out of reach
+# even when its files are world-readable.
+SYSTEM_TOP_FOLDERS = frozenset({"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "proc",
+                                "sys", "dev", "tmp"})
+
+
+def _hide_outside_system(libc, keep_dirs):
+    """Cover each non-system top-level folder with a tmpfs, binding back the ``keep_dirs`` inside it."""
+    keep = sorted({os.path.realpath(d) for d in keep_dirs if os.path.isdir(d)})
+    keep = [d for d in keep if not any(o != d and d.startswith(o.rstrip("/") + "/") for o in keep)]
+    applied = []
+    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
+        if entry.name in SYSTEM_TOP_FOLDERS or entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
+            continue
+        top = entry.path
+        inner = [d for d in keep if d == top or d.startswith(top + "/")]
+        if top in inner:
+            continue
+        fds = {d: os.open(d, os.O_PATH | os.O_DIRECTORY) for d in inner}
+        try:
+            _mount(libc, "tmpfs", top, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=64k")
+            for d, fd in fds.items():
+                os.makedirs(d, exist_ok=True)
+                _mount(libc, f"/proc/self/fd/{fd}", d, None, _MS_BIND | _MS_REC)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+        applied.append(f"{top} (only {', '.join(inner)} visible)" if inner else top)
+    return applied
+
+
+def _close_to_others(paths):
+    """Without a mount namespace, hidden paths are kept from the sandbox users by their mode:
+    take away the permissions of "others" (the sandbox users are never owner or group)."""
+    needed = _interpreter_dirs()
+    for path in paths:
+        if any(n == path or n.startswith(path.rstrip("/") + "/") for n in needed):
+            continue
+        with contextlib.suppress(OSError):
+            st = os.lstat(path)
+            if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o007:
+                os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o007)
 
 
 def _interpreter_dirs():
@@ -611,6 +657,8 @@ class Sandbox:
         if self.uid is not None:
             for d in (self.work, self.home, self.outbox):
                 _chown_tree(d, self.uid, self.gid)
+            if not self.protections["mount_namespace"]:
+                _close_to_others(self.hidden_paths)
         threads = str(self.limits.threads)
         env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")

@@ -6,7 +6,11 @@ sandbox user, the mount namespace, the process cap) skip elsewhere.
 
 import os
 import pwd
+import shutil
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +83,30 @@ def test_hidden_folders_and_other_tmp_files_are_invisible(box, secret_dirs, tmp_
     # the grader's own files: launch settings and protections are root's
     out = stdout(run(box, f"import os\ntry:\n    open({os.path.join(box.root, 'launch.json')!r}).read(); print('READ')\nexcept OSError:\n    print('denied')"))
     assert out.strip() == "denied"
+
+
+@pytest.fixture
+def stray_copy():
+    """A world-readable copy of the solutions outside the course and /tmp (an instructor's checkout)."""
+    folder = Path(tempfile.mkdtemp(prefix="cs231n-stray-", dir="/srv" if os.path.isdir("/srv") else "/opt"))
+    os.chmod(folder, 0o755)
+    (folder / "solutions.ipynb").write_text("BEGIN HIDDEN TESTS")
+    os.chmod(folder / "solutions.ipynb", 0o644)
+    yield folder
+    shutil.rmtree(folder)
+
+
+@needs_root
+def test_folders_outside_the_system_and_the_course_are_invisible(box, stray_copy):
+    code = (f"import os\ntry:\n    print('READ', open({str(stray_copy / 'solutions.ipynb')!r}).read())\n"
+            "except OSError as e:\n    print('denied', type(e).__name__)\n"
+            "print(sorted(os.listdir('/home')) if os.path.isdir('/home') else [])\n"
+            "import numpy, matplotlib, cs231n_lib\nprint('imports ok')")
+    out = stdout(run(box, code)).splitlines()
+    assert out[0] == "denied FileNotFoundError"
+    assert out[1] == "[]"
+    assert out[2] == "imports ok"
+    assert any(h.startswith(str(stray_copy.parent)) for h in box.applied["hidden"])
 
 
 @needs_root
@@ -254,3 +282,23 @@ def test_a_hidden_path_holding_the_interpreter_is_refused_not_fatal():
         box.start()
         assert box.applied["hidden"][0].startswith(f"NOT {repo}")
         assert stdout(run(box, "import autograder.sandbox_side\nprint('ok')")).strip() == "ok"
+
+
+@needs_root
+def test_without_a_mount_namespace_hidden_folders_are_closed_to_the_sandbox_users():
+    tmp_path = Path(tempfile.mkdtemp(prefix="cs231n-course-", dir="/srv" if os.path.isdir("/srv") else "/opt"))
+    course = tmp_path / "course"
+    (course / "solutions").mkdir(parents=True)
+    (course / "solutions" / "answers.txt").write_text("the hidden answers")
+    for p in (tmp_path, course, course / "solutions", course / "solutions" / "answers.txt"):
+        os.chmod(p, 0o755)
+    uid, gid = sb_mod._ensure_user(sb_mod.SANDBOX_USER_PREFIX + "0")
+    as_sandbox_user = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "cat",
+                       str(course / "solutions" / "answers.txt")]
+    assert subprocess.run(as_sandbox_user, capture_output=True, text=True).stdout == "the hidden answers"
+    sb_mod._close_to_others([str(course / "solutions")])
+    denied = subprocess.run(as_sandbox_user, capture_output=True, text=True)
+    assert denied.returncode != 0 and "Permission denied" in denied.stderr
+    assert os.stat(course / "solutions").st_mode & 0o777 == 0o750
+    assert (course / "solutions" / "answers.txt").read_text() == "the hidden answers"  # the grader still reads it
+    shutil.rmtree(tmp_path)

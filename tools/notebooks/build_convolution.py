@@ -122,8 +122,6 @@ import numpy as np
 from autograder.checks import check
 from cs231n_lib.gradient_check import eval_numerical_gradient_array, rel_error
 
-# CS231N_QUICK=1 shrinks the demos (used by the tests and for quick debugging).
-QUICK = os.environ.get("CS231N_QUICK", "") == "1"
 np.set_printoptions(precision=4, suppress=True)
 plt.rcParams["figure.dpi"] = 80
 """)
@@ -643,7 +641,8 @@ def square_thumbnail(image, size):
     return crop.reshape(size, k, size, k, 3).mean(axis=(1, 3)).transpose(2, 0, 1)
 
 
-photo_size = 48 if QUICK else 128
+# CS231N_QUICK=1 shrinks the photographs (used by the tests and for quick debugging).
+photo_size = 48 if os.environ.get("CS231N_QUICK", "") == "1" else 128
 photos = np.stack([
     square_thumbnail(plt.imread(cbook.get_sample_data("grace_hopper.jpg")), photo_size),
     square_thumbnail(load_sample_image("china.jpg"), photo_size),
