@@ -62,6 +62,10 @@ class Check:
     #: when True, a float64 result for float32 inputs fails (default: accepted with a note)
     strict_dtype = False
 
+    def extra_hints(self, case, expected, found):
+        """Hints that name a typical mistake, from the outputs of a failed case; default none."""
+        return []
+
     def names_required(self):
         return tuple(self.requires) or (self.name,)
 
@@ -142,6 +146,12 @@ def judge(check, case, expected, found, hidden=False):
         hints.extend(h for h in result.hints if h not in hints)
         if result.rel_error is not None:
             worst = max(worst, result.rel_error)
+    if not passed:
+        try:
+            extra = check.extra_hints(case, expected, found)
+        except Exception:  # noqa: BLE001 - a hint never turns a wrong answer into a crash
+            extra = []
+        hints.extend(h for h in extra if h not in hints)
     return passed, lines, hints, worst
 
 
@@ -157,13 +167,15 @@ def check(name, cases, namespace=None, raise_on_failure=True):
     - cases: list of case dicts (see the module docstring)
     - namespace: where to find the student's code; default: the caller's globals
 
-    Raises ``AssertionError`` at the end when a case fails (so a failed check is visible as an
-    error in the notebook and in ``nbgrader validate``); returns the number of passed cases.
+    Returns None (a test cell's last line must not print anything). Raises, after every case
+    has been reported: ``NotImplementedError`` when no case got past "not implemented yet", and
+    ``AssertionError`` when a case fails, so that a failed check is an error in the notebook and
+    in ``nbgrader validate``.
     """
     kind = get_check(name)
     if namespace is None:
         namespace = sys._getframe(1).f_globals
-    passed_count = 0
+    passed_count = not_implemented = 0
     for number, case in enumerate(cases, 1):
         inputs = kind.make_inputs(case)
         label = f"{name} case {number}/{len(cases)} ({kind.describe(case)})"
@@ -172,6 +184,7 @@ def check(name, cases, namespace=None, raise_on_failure=True):
             found = kind.call(namespace, _copy_inputs(inputs))
         except NotImplementedError:
             print(f"{label}: NOT IMPLEMENTED yet")
+            not_implemented += 1
             continue
         except Exception as exc:
             frames = traceback.extract_tb(exc.__traceback__)
@@ -190,6 +203,7 @@ def check(name, cases, namespace=None, raise_on_failure=True):
     total = len(cases)
     if passed_count == total:
         print(f"All {total} visible cases of {name} passed. More cases run when your notebook is graded.")
+    elif raise_on_failure and not_implemented == total:
+        raise NotImplementedError(f"{name} is not implemented yet")
     elif raise_on_failure:
         raise AssertionError(f"{name}: {passed_count} of {total} visible cases passed (details above)")
-    return passed_count

@@ -124,10 +124,9 @@ def test_every_tied_maximum_getting_the_gradient_fails_with_the_tie_hint():
     inputs = kind.make_inputs(case)
     found = {"dx": max_pool_backward_tie_rule(inputs, "all")}
     expected = kind.reference(inputs)
-    passed, _, _, _ = judge(kind, case, expected, found)
+    passed, _, hints, _ = judge(kind, case, expected, found)
     assert not passed
-    assert kind.extra_hints(case, expected, found) == [
-        "the gradient went to every maximum of a window; send it to the first maximum only"]
+    assert "the gradient went to every maximum of a window; send it to the first maximum only" in hints
 
 
 def test_last_maximum_winning_fails_with_the_tie_hint():
@@ -222,11 +221,11 @@ def test_visible_check_reports_not_implemented_and_a_pass(capsys):
         raise NotImplementedError()
 
     cases = [{"x": (2, 2, 4, 4), "pool": (2, 2), "stride": 2}]
-    with pytest.raises(AssertionError):
+    with pytest.raises(NotImplementedError, match="avg_pool_forward_naive is not implemented yet"):
         check("avg_pool_forward_naive", cases, namespace={"avg_pool_forward_naive": not_yet})
     assert "NOT IMPLEMENTED" in capsys.readouterr().out
-    assert check("avg_pool_forward_naive", cases, namespace=right_namespace()) == 1
-    assert "PASSED" in capsys.readouterr().out
+    assert check("avg_pool_forward_naive", cases, namespace=right_namespace()) is None
+    assert "All 1 visible cases of avg_pool_forward_naive passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("dx", [None, "text", object(), np.zeros((2, 2)), [[1, 2], [3]]])
