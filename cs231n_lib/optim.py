@@ -18,6 +18,9 @@ import numpy as np
 
 from ._validate import float_array, require_shape
 
+#: the names ``Solver(update_rule=...)`` accepts
+UPDATE_RULES = ("sgd", "sgd_momentum", "rmsprop", "adam")
+
 
 def sgd(w, dw, config=None):
     """Vanilla stochastic gradient descent: ``w - learning_rate * dw``.

@@ -93,10 +93,10 @@ class Solver:
         self.X_val, self.y_val = arrays["X_val"], arrays["y_val"]
 
         if isinstance(update_rule, str):
-            if update_rule not in optim.__dict__ or update_rule.startswith("_") or not callable(optim.__dict__[update_rule]):
+            if update_rule not in optim.UPDATE_RULES:
                 raise ValueError(
-                    f"unknown update_rule {update_rule!r}; expected one of 'sgd', 'sgd_momentum', "
-                    f"'rmsprop', 'adam' or a function"
+                    f"unknown update_rule {update_rule!r}; expected one of "
+                    f"{', '.join(repr(r) for r in optim.UPDATE_RULES)} or a function"
                 )
             self.update_rule = getattr(optim, update_rule)
         elif callable(update_rule):

@@ -148,6 +148,9 @@ def test_bad_settings_are_reported():
     data = _blobs()
     with pytest.raises(ValueError, match="unknown update_rule 'adamw'"):
         Solver(LinearSoftmax(6, 3), data, update_rule="adamw")
+    for not_a_rule in ("float_array", "np", "_start"):  # other names of the optim module
+        with pytest.raises(ValueError, match=f"unknown update_rule '{not_a_rule}'"):
+            Solver(LinearSoftmax(6, 3), data, update_rule=not_a_rule)
     with pytest.raises(ValueError, match="lr_decay must lie in"):
         Solver(LinearSoftmax(6, 3), data, lr_decay=0)
     with pytest.raises(ValueError, match="model must have"):
