@@ -122,11 +122,14 @@ import numpy as np
 from autograder.checks import check
 from cs231n_lib.gradient_check import rel_error
 
-# CS231N_QUICK=1 shrinks the timing runs (used by the tests and for quick debugging).
-QUICK = os.environ.get("CS231N_QUICK", "") == "1"
 np.set_printoptions(precision=4, suppress=True, linewidth=110)
 plt.rcParams["figure.dpi"] = 80
 """)
+
+code(r"""
+# CS231N_QUICK=1 shrinks the timing runs (used by the tests and for quick debugging).
+QUICK = os.environ.get("CS231N_QUICK", "") == "1"
+""", skip=True)
 
 # ==============================================================================================
 md(r"""
