@@ -237,6 +237,18 @@ def _text_table(header, rows):
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
+def sandbox_warnings(results):
+    """What the sandboxes of these results lacked (the host's notes and the wrapper's errors), once each."""
+    seen = []
+    for r in results:
+        protections = r.get("protections") or {}
+        applied = protections.get("applied") or {}
+        for text in list(protections.get("notes") or []) + list(applied.get("errors") or []):
+            if text not in seen:
+                seen.append(text)
+    return seen
+
+
 def summary(outcome, table=True):
     """The text printed at the end of a run: what happened and what needs a person."""
     results = outcome.results
@@ -263,6 +275,10 @@ def summary(outcome, table=True):
             out += [f"    - {f}" for f in flags[:6]]
             if len(flags) > 6:
                 out.append(f"    - ... {len(flags) - 6} more in the report")
+    weaker = sandbox_warnings(results)
+    if weaker:
+        out += ["", "WEAKER SANDBOX: some protections were not available on this host:"]
+        out += [f"  {w}" for w in weaker]
     if outcome.feedback_problems:
         out += ["", f"FEEDBACK PROBLEMS ({len(outcome.feedback_problems)}):"]
         out += [f"  {s} / {a}: {p}" for s, a, p in outcome.feedback_problems]

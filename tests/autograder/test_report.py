@@ -79,3 +79,15 @@ def test_summary_lists_what_a_person_must_do(tmp_path):
     assert "FLAGGED FOR REVIEW (1)" in text and "hw.ipynb: delegation in b: uses lib.b" in text
     assert "Students with nothing to grade: eli" in text
     assert "junk.txt: not a folder" in text
+    assert "WEAKER SANDBOX" not in text  # these results carry no protection notes
+
+
+def test_summary_says_when_the_sandbox_was_weaker(tmp_path):
+    outcome = _outcome(tmp_path)
+    note = "not root: kernels run as the grader's user, can read what it can read"
+    for r in outcome.results[:2]:
+        r["protections"] = {"notes": [note], "applied": {"errors": []}}
+    outcome.results[2]["protections"] = {"notes": [], "applied": {"errors": ["network namespace: EPERM"]}}
+    text = report.summary(outcome)
+    section = text.split("WEAKER SANDBOX: some protections were not available on this host:\n", 1)[1]
+    assert section.split("\n\n")[0].splitlines() == [f"  {note}", "  network namespace: EPERM"]
