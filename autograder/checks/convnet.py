@@ -93,6 +93,22 @@ class SizeNetwork(Check):
         out["activations"] = np.asarray(result["activations"])
         return out
 
+    def extra_hints(self, case, expected, found):
+        """Name the first layer whose output shape differs (never the expected numbers)."""
+        if str(found.get("raised", "")) != "" or str(expected.get("raised", "")) != "":
+            return []
+        layers = list(case["spec"])
+        for key in ("height", "width", "depth"):
+            want, got = np.asarray(expected[key]), np.asarray(found.get(key))
+            if got.shape != want.shape:
+                return [f"'shapes' must have one entry per layer, the INPUT row first ({len(layers)} here)"]
+        for index, layer in enumerate(layers):
+            if any(int(np.asarray(found[k])[index]) != int(np.asarray(expected[k])[index])
+                   for k in ("height", "width", "depth")):
+                return [f"the first wrong output shape is that of layer {index + 1} ({layer}); "
+                        "the layers before it are right"]
+        return []
+
 
 @register
 class ReceptiveField(Check):
@@ -125,6 +141,32 @@ class ReceptiveField(Check):
         if isinstance(r, float) and r.is_integer():
             r = int(r)
         return {"r": np.asarray(r)}
+
+    def extra_hints(self, case, expected, found):
+        """Recognise the usual slips: no jump, a layer's own stride in its jump, reversed order."""
+        try:
+            r = int(np.asarray(found["r"]).item())
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return []
+        windows = [(int(F), int(S)) for F, S in case["windows"]]
+        no_jump = 1 + sum(F - 1 for F, _ in windows)
+        own_stride, reversed_order, jump = 1, 1, 1
+        for F, S in windows:
+            own_stride += (F - 1) * jump * S
+            jump *= S
+        jump = 1
+        for F, S in reversed(windows):
+            reversed_order += (F - 1) * jump
+            jump *= S
+        if r == no_jump:
+            return ["each layer adds (F - 1) times the product of the strides of the layers below it "
+                    "(the jump), not just F - 1"]
+        if r == own_stride:
+            return ["a layer's own stride does not widen its own window: multiply by the strides of "
+                    "the layers below it only"]
+        if r == reversed_order:
+            return ["the windows are listed first layer first (the one reading the image)"]
+        return []
 
 
 @register
@@ -162,6 +204,17 @@ class FcToConv(Check):
         C, H, W = (self.scalar(inputs, k) for k in ("C", "H", "W"))
         w, b = fn(inputs["W_fc"], inputs["b_fc"], C, H, W)
         return {"w": w, "b": b}
+
+    def extra_hints(self, case, expected, found):
+        """Recognise a reshape of W_fc without the transpose (rows of W_fc are inputs, not outputs)."""
+        w = found.get("w")
+        if not isinstance(w, np.ndarray) or w.shape != np.shape(expected["w"]) or w.dtype.kind != "f":
+            return []
+        inputs = self.make_inputs(case)
+        if np.allclose(w, inputs["W_fc"].reshape(w.shape), rtol=0, atol=1e-6 * (1 + np.abs(w).max())):
+            return ["W_fc has one column per output neuron: filter k is column k of W_fc reshaped to "
+                    "(C, H, W), so transpose before reshaping"]
+        return []
 
 
 @register
@@ -219,6 +272,38 @@ class ThreeLayerConvNetLoss(Check):
         out = {"scores": scores, "loss": np.asarray(loss)}
         out.update({f"d{name}": grads[name] for name in PARAM_NAMES})
         return out
+
+    def extra_hints(self, case, expected, found):
+        """Recognise the regularisation slips: a missing or full (not half) penalty in the loss,
+        a missing reg * W in the weight gradients, regularised biases."""
+        reg = float(case.get("reg", 0.0))
+        if reg == 0.0:
+            return []
+        inputs = self.make_inputs(case)
+        penalty = 0.5 * reg * sum(float(np.sum(inputs[n].astype(np.float64) ** 2)) for n in ("W1", "W2", "W3"))
+        tol = self.tolerance_for(case)
+
+        def close(value, target):
+            try:
+                value = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                return False
+            target = np.asarray(target, dtype=np.float64)
+            if value.shape != target.shape:
+                return False
+            return float(np.max(np.abs(value - target), initial=0.0)) <= tol * max(1.0, float(np.max(np.abs(target), initial=0.0)))
+
+        hints = []
+        loss = float(np.asarray(expected["loss"]))
+        if close(found.get("loss"), loss - penalty):
+            hints.append("the loss has no regularisation term: add 0.5 * reg * (sum of the squared weights W1, W2, W3)")
+        elif close(found.get("loss"), loss + penalty):
+            hints.append("the penalty is 0.5 * reg * sum(W ** 2) (the 0.5 makes its gradient reg * W)")
+        if all(close(found.get(f"dW{i}"), expected[f"dW{i}"] - reg * inputs[f"W{i}"]) for i in (1, 2, 3)):
+            hints.append("the weight gradients lack the regularisation term reg * W")
+        if any(close(found.get(f"db{i}"), expected[f"db{i}"] + reg * inputs[f"b{i}"]) for i in (1, 2, 3)):
+            hints.append("biases are not regularised: their gradients have no reg * b term")
+        return hints
 
     def call(self, namespace, inputs):
         fn = self.student(namespace, self.name)

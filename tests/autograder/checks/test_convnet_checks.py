@@ -196,8 +196,9 @@ def test_size_network_with_width_and_height_swapped_fails_on_a_non_square_input(
         return dict(result, shapes=[(w, h, d) for h, w, d in result["shapes"]])
 
     namespace = with_function(solution, "size_network", _modified(solution, swapped))
-    passed, lines, _ = run("size_network", SMALL, namespace)
+    passed, lines, hints = run("size_network", SMALL, namespace)
     assert not passed and "height: 3 of 4 entries differ" in lines and "width: 3 of 4 entries differ" in lines
+    assert f"the first wrong output shape is that of layer 1 ({SMALL['spec'][0]}); the layers before it are right" in hints
     assert run("size_network", {"spec": ("INPUT 8x8x3", "CONV3-4", "FC-2")}, namespace)[0]
 
 
@@ -294,8 +295,30 @@ def test_receptive_field_that_ignores_strides_fails_only_where_strides_matter(so
 
     namespace = with_function(solution, "receptive_field", no_jump)
     assert run("receptive_field", {"windows": ((3, 1), (3, 1), (3, 1))}, namespace)[0]
-    passed, lines, _ = run("receptive_field", {"windows": ((3, 1), (2, 2), (3, 1))}, namespace)
+    passed, lines, hints = run("receptive_field", {"windows": ((3, 1), (2, 2), (3, 1))}, namespace)
     assert not passed and lines == ["r: 1 of 1 entries differ"]
+    assert hints == ["each layer adds (F - 1) times the product of the strides of the layers below it "
+                     "(the jump), not just F - 1"]
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("own_stride", "a layer's own stride does not widen its own window"),
+    ("reversed", "the windows are listed first layer first"),
+])
+def test_receptive_field_slips_get_their_hint(solution, mistake, hint):
+    def wrong(windows):
+        r, jump = 1, 1
+        for F, S in (reversed(windows) if mistake == "reversed" else windows):
+            if mistake == "own_stride":
+                jump *= S
+            r += (F - 1) * jump
+            if mistake == "reversed":
+                jump *= S
+        return r
+
+    passed, _, hints = run("receptive_field", {"windows": ((5, 2), (3, 1), (3, 3))},
+                           with_function(solution, "receptive_field", wrong))
+    assert not passed and len(hints) == 1 and hints[0].startswith(hint)
 
 
 def test_receptive_field_given_as_a_whole_float_is_accepted(solution):
@@ -329,9 +352,10 @@ def test_fc_to_conv_reshaped_without_transpose_fails(solution):
     def no_transpose(W_fc, b_fc, C, H, W):
         return W_fc.reshape(W_fc.shape[1], C, H, W), b_fc
 
-    passed, lines, _ = run("fc_to_conv", {"C": 2, "H": 3, "W": 3, "K": 4, "seed": 0},
-                           with_function(solution, "fc_to_conv", no_transpose))
+    passed, lines, hints = run("fc_to_conv", {"C": 2, "H": 3, "W": 3, "K": 4, "seed": 0},
+                               with_function(solution, "fc_to_conv", no_transpose))
     assert not passed and lines[0].startswith("w: relative error") and lines[1].startswith("b: relative error 0.00e+00")
+    assert any(h.startswith("W_fc has one column per output neuron") for h in hints)
 
 
 def test_fc_to_conv_with_height_and_width_swapped_gets_the_transpose_hint(solution):
@@ -409,8 +433,9 @@ def test_loss_with_a_full_instead_of_half_penalty_fails_on_the_loss_only(solutio
         return loss + 0.5 * reg * sum(np.sum(params[k] ** 2) for k in ("W1", "W2", "W3")), grads
 
     namespace = with_function(solution, "three_layer_convnet_loss", _loss_variant(solution, full_penalty))
-    passed, lines, _ = run("three_layer_convnet_loss", LOSS_CASE, namespace)
+    passed, lines, hints = run("three_layer_convnet_loss", LOSS_CASE, namespace)
     assert not passed and lines[1].startswith("loss: relative error") and "largest difference" in lines[1]
+    assert "the penalty is 0.5 * reg * sum(W ** 2) (the 0.5 makes its gradient reg * W)" in hints
     assert all("relative error 0.00e+00" in line for line in lines if not line.startswith("loss"))
     assert run("three_layer_convnet_loss", dict(LOSS_CASE, reg=0.0), namespace)[0]
 
@@ -420,9 +445,23 @@ def test_loss_without_regularization_gradients_fails_on_the_weight_gradients(sol
         return loss, {k: (g - reg * params[k] if k.startswith("W") else g) for k, g in grads.items()}
 
     namespace = with_function(solution, "three_layer_convnet_loss", _loss_variant(solution, no_reg_grads))
-    passed, lines, _ = run("three_layer_convnet_loss", LOSS_CASE, namespace)
+    passed, lines, hints = run("three_layer_convnet_loss", LOSS_CASE, namespace)
     wrong = {line.split(":")[0] for line in lines if "relative error 0.00e+00" not in line}
     assert not passed and wrong == {"dW1", "dW2", "dW3"}
+    assert "the weight gradients lack the regularisation term reg * W" in hints
+
+
+def test_loss_without_penalty_or_with_regularised_biases_gets_its_hint(solution):
+    def no_penalty(params, reg, loss, grads):
+        return loss - 0.5 * reg * sum(np.sum(params[k] ** 2) for k in ("W1", "W2", "W3")), grads
+
+    def biases_too(params, reg, loss, grads):
+        return loss, {k: (g + reg * params[k] if k.startswith("b") else g) for k, g in grads.items()}
+
+    for change, hint in ((no_penalty, "the loss has no regularisation term"), (biases_too, "biases are not regularised")):
+        namespace = with_function(solution, "three_layer_convnet_loss", _loss_variant(solution, change))
+        passed, _, hints = run("three_layer_convnet_loss", LOSS_CASE, namespace)
+        assert not passed and any(h.startswith(hint) for h in hints), hints
 
 
 def test_loss_with_gradients_of_the_wrong_sign_gets_the_sign_hint(solution):
