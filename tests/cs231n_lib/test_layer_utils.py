@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from cs231n_lib.layer_utils import (
@@ -75,7 +75,10 @@ def check_gradients(forward, backward, inputs, dout, names, zero=()):
         assert grad.shape == inputs[k].shape, name
         if name in zero:
             assert float(np.abs(grad).max()) < 1e-12 * max(1.0, float(np.abs(dout).sum())), name
-            np.testing.assert_array_equal(numerical_gradient(f, inputs[k], dout), 0)
+            # the numerical gradient of a vanishing term is zero up to the rounding of the two
+            # forward passes it differences (about 1e-12 here, measured)
+            numerical = numerical_gradient(f, inputs[k], dout)
+            assert float(np.abs(numerical).max()) < 1e-8 * max(1.0, float(np.abs(dout).sum())), name
             continue
         assert_gradient_matches(grad, f, inputs[k], dout, name=name)
 
@@ -124,6 +127,7 @@ def test_conv_relu_pool_gradients_and_value(seed, N, C, F, H):
 
 @SLOW
 @given(seed=seeds, N=st.integers(2, 3), C=st.integers(1, 2), F=st.integers(1, 3), H=st.integers(3, 4))
+@example(seed=433, N=2, C=2, F=2, H=4)  # a numerical db of 2.7e-12, not exactly 0
 def test_conv_bn_relu_gradients_and_value(seed, N, C, F, H):
     x, w, b = data(seed, (N, C, H, H)), data(seed + 1, (F, C, 3, 3)), data(seed + 2, (F,))
     gamma, beta = data(seed + 4, (F,)), data(seed + 5, (F,))
