@@ -59,7 +59,8 @@ class Solver:
     - ``train_acc_history``, ``val_acc_history``: accuracies at the start and after every
       epoch (num_epochs + 1 entries), train accuracy on at most ``num_train_samples`` samples
     - ``best_val_acc`` and ``best_params``: the best validation accuracy and a copy of the
-      parameters it was measured with; ``model.params`` is set to ``best_params``
+      parameters it was measured with (and, for a model with batch normalization,
+      ``best_bn_params``: its running statistics then); ``model.params`` is set to ``best_params``
     """
 
     def __init__(self, model, data, update_rule="sgd", optim_config=None, lr_decay=1.0,
@@ -126,6 +127,7 @@ class Solver:
         self.epoch = 0
         self.best_val_acc = 0.0
         self.best_params = {}
+        self.best_bn_params = None
         self.loss_history = []
         self.train_acc_history = []
         self.val_acc_history = []
@@ -157,6 +159,7 @@ class Solver:
             return None
         checkpoint = {
             "params": {k: np.array(v, copy=True) for k, v in self.model.params.items()},
+            "bn_params": _copy_bn_params(getattr(self.model, "bn_params", None)),
             "update_rule": self.update_rule_name,
             "lr_decay": self.lr_decay,
             "optim_config": self.optim_config,
@@ -181,8 +184,9 @@ class Solver:
 
     @staticmethod
     def load_checkpoint(path):
-        """Read a checkpoint written by ``train``: a dict with 'params', 'epoch', the histories,
-        'best_val_acc' and the solver settings."""
+        """Read a checkpoint written by ``train``: a dict with 'params', 'bn_params' (the
+        running statistics of a model with batch normalization, else None), 'epoch', the
+        histories, 'best_val_acc' and the solver settings."""
         with open(path, "rb") as f:
             return pickle.load(f)
 
@@ -224,6 +228,7 @@ class Solver:
         if val_acc > self.best_val_acc or not self.best_params:
             self.best_val_acc = val_acc
             self.best_params = {k: np.array(v, copy=True) for k, v in self.model.params.items()}
+            self.best_bn_params = _copy_bn_params(getattr(self.model, "bn_params", None))
         return train_acc, val_acc
 
     def train(self):
@@ -261,5 +266,18 @@ class Solver:
         finally:
             if bar is not None:
                 bar.close()
-        self.model.params = self.best_params
+        # copies: a second train() must not overwrite the best parameters in place
+        self.model.params = {k: np.array(v, copy=True) for k, v in self.best_params.items()}
+        if self.best_bn_params is not None:
+            # the running statistics that go with the best parameters, not the last epoch's
+            self.model.bn_params = _copy_bn_params(self.best_bn_params)
         return self
+
+
+def _copy_bn_params(bn_params):
+    """A deep copy of a model's ``bn_params`` (batchnorm modes and running statistics), or None."""
+    if not bn_params:
+        return None
+    return {key: {name: np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+                  for name, value in param.items()}
+            for key, param in bn_params.items()}

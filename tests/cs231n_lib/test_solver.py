@@ -181,3 +181,42 @@ def test_log_and_progress_go_to_stdout(capsys):
     out = capsys.readouterr()
     assert out.err == ""  # nbgrader counts stderr output as a failure
     assert "8/8" in out.out
+
+
+class CountingBatchnormModel(LinearSoftmax):
+    """LinearSoftmax with a fake batchnorm state: its running mean counts the training steps."""
+
+    def __init__(self, D, C, seed=0):
+        super().__init__(D, C, seed)
+        self.bn_params = {0: {"mode": "train", "running_mean": np.zeros(1)}}
+
+    def loss(self, X, y=None):
+        if y is not None:
+            self.bn_params[0]["running_mean"] += 1  # in place, as batchnorm layers update it
+        return super().loss(X, y)
+
+
+def test_best_parameters_come_back_with_their_batchnorm_statistics_and_checkpoints_hold_them(tmp_path):
+    data = _blobs(n_train=40)
+    model = CountingBatchnormModel(6, 3)
+    solver = Solver(model, data, update_rule="sgd", optim_config={"learning_rate": 0.5}, batch_size=10,
+                    num_epochs=4, verbose=False, seed=0, checkpoint_name=str(tmp_path / "bn"))
+    solver.train()
+    best_epoch = int(np.argmax(solver.val_acc_history))  # first best: accuracy must rise to replace it
+    assert float(model.bn_params[0]["running_mean"][0]) == 4 * best_epoch  # 4 steps per epoch
+    for epoch in range(5):
+        checkpoint = Solver.load_checkpoint(str(tmp_path / f"bn_epoch_{epoch}.pkl"))
+        assert float(checkpoint["bn_params"][0]["running_mean"][0]) == 4 * epoch
+    assert Solver.load_checkpoint(str(tmp_path / "bn_epoch_0.pkl"))["bn_params"][0]["mode"] == "train"
+
+
+def test_a_second_train_does_not_overwrite_the_best_parameters_in_place():
+    data = _blobs(n_train=40)
+    model = LinearSoftmax(6, 3)
+    solver = Solver(model, data, update_rule="sgd", optim_config={"learning_rate": 0.5}, batch_size=10,
+                    num_epochs=2, verbose=False, seed=0)
+    solver.train()
+    kept = {k: v.copy() for k, v in solver.best_params.items()}
+    assert model.params is not solver.best_params
+    solver._step()  # the model trains on: its parameters change
+    assert all(np.array_equal(solver.best_params[k], kept[k]) for k in kept)
