@@ -37,15 +37,41 @@ def require_shape(name, a, expected):
         raise ValueError(f"{name} must have shape {shown}; found {shape}")
 
 
+def _whole_number(value):
+    """``value`` as an int when it is a whole number (not a bool, string, None, inf or nan), else None."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+        return None
+    try:
+        whole = int(value)
+        return whole if whole == value else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def positive_int(name, value):
-    """Return ``value`` as a Python int, raising unless it is an integer >= 1."""
-    if isinstance(value, (bool, np.bool_)) or int(value) != value or value < 1:
+    """Return ``value`` as a Python int, raising ``ValueError`` unless it is an integer >= 1."""
+    whole = _whole_number(value)
+    if whole is None or whole < 1:
         raise ValueError(f"{name} must be a positive integer; found {value!r}")
-    return int(value)
+    return whole
 
 
 def nonnegative_int(name, value):
-    """Return ``value`` as a Python int, raising unless it is an integer >= 0."""
-    if isinstance(value, (bool, np.bool_)) or int(value) != value or value < 0:
+    """Return ``value`` as a Python int, raising ``ValueError`` unless it is an integer >= 0."""
+    whole = _whole_number(value)
+    if whole is None or whole < 0:
         raise ValueError(f"{name} must be a non-negative integer; found {value!r}")
-    return int(value)
+    return whole
+
+
+def real_number(name, value):
+    """Return ``value`` as a float, raising ``ValueError`` naming ``name`` unless it is a finite real number."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+        raise ValueError(f"{name} must be a number; found {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be a number; found {value!r}") from None
+    if not np.isfinite(number):
+        raise ValueError(f"{name} must be finite; found {value!r}")
+    return number

@@ -20,7 +20,7 @@ import threading
 import numpy as np
 
 from . import kernels
-from ._validate import float_array, require_shape, same_dtype
+from ._validate import float_array, nonnegative_int, positive_int, require_shape, same_dtype
 from .sizing import conv_output_size
 
 # Size of the reused column buffer. Large enough for efficient GEMMs, small enough to stay in
@@ -108,6 +108,8 @@ def conv_forward(x, w, b, conv_param):
 
     w_and_b = np.concatenate([w.reshape(F, K), b[:, None]], axis=1)  # (F, K + 1)
     out = np.empty((N, F, P), dtype=x.dtype)
+    if N == 0:  # an empty batch: nothing to unroll
+        return out.reshape(N, F, Hout, Wout), (x, w, b, dict(conv_param))
     geometry = (HH, WW, stride, pad, dilation, Hout, Wout)
     for n0, n1, p0, p1, cols in _column_slices(N, P, K, x.dtype):
         kernels.launch(kernels.im2col_columns, x, *geometry, n0 * P + p0, cols[:K])
@@ -142,6 +144,8 @@ def conv_backward(dout, cache):
     w_rows_T = w.reshape(F, K).T
     dx = np.zeros_like(x)
     dw_and_db = np.zeros((F, K + 1), dtype=x.dtype)
+    if N == 0:
+        return dx, dw_and_db[:, :K].reshape(w.shape), dw_and_db[:, K].copy()
     geometry = (HH, WW, stride, pad, dilation, Hout, Wout)
     for n0, n1, p0, p1, cols in _column_slices(N, P, K, x.dtype):
         kernels.launch(kernels.im2col_columns, x, *geometry, n0 * P + p0, cols[:K])
@@ -178,7 +182,10 @@ def _check_inputs(x, w, b):
 def _conv_hyperparameters(conv_param):
     if not isinstance(conv_param, dict) or "stride" not in conv_param or "pad" not in conv_param:
         raise ValueError(f"conv_param must be a dict with 'stride' and 'pad' (optional 'dilation'); found {conv_param!r}")
-    return conv_param["stride"], conv_param["pad"], conv_param.get("dilation", 1)
+    # the same names as the sizing rule's messages (S, P, dilation)
+    return (positive_int("S (stride)", conv_param["stride"]),
+            nonnegative_int("P (padding)", conv_param["pad"]),
+            positive_int("dilation", conv_param.get("dilation", 1)))
 
 
 def _output_hw(H, W, HH, WW, stride, pad, dilation):

@@ -15,7 +15,7 @@ unbiased variance, divided by N - 1, into its running average.)
 import numpy as np
 
 from . import kernels_norm
-from ._validate import float_array, require_shape, same_dtype
+from ._validate import float_array, positive_int, real_number, require_shape, same_dtype
 
 _MODES = ("train", "test")
 
@@ -35,8 +35,8 @@ def _affine_params(x_dtype, gamma, beta, shape):
 
 
 def _eps(params, name):
-    eps = float(params.get("eps", 1e-5))
-    if not (eps >= 0 and np.isfinite(eps)):
+    eps = real_number(f"{name}['eps']", params.get("eps", 1e-5))
+    if not eps >= 0:
         raise ValueError(f"{name}['eps'] must be a finite number >= 0; found {params.get('eps')!r}")
     return eps
 
@@ -54,7 +54,7 @@ def _batchnorm_settings(bn_param, D, dtype):
     if mode not in _MODES:
         raise ValueError(f"bn_param['mode'] must be 'train' or 'test'; found {mode!r}")
     eps = _eps(bn_param, "bn_param")
-    momentum = float(bn_param.get("momentum", 0.9))
+    momentum = real_number("bn_param['momentum']", bn_param.get("momentum", 0.9))
     if not 0 <= momentum <= 1:
         raise ValueError(f"bn_param['momentum'] must lie in [0, 1]; found {bn_param.get('momentum')!r}")
     running = {}
@@ -353,9 +353,7 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     x = float_array("x", x, ndim=4)
     N, C, H, W = x.shape
     gamma, beta = _affine_params(x.dtype, gamma, beta, (1, C, 1, 1))
-    if isinstance(G, (bool, np.bool_)) or not float(G).is_integer() or G < 1:
-        raise ValueError(f"G (number of groups) must be a positive integer; found {G!r}")
-    G = int(G)
+    G = positive_int("G (number of groups)", G)
     if C % G != 0:
         raise ValueError(f"G = {G} groups must divide the C = {C} channels; {C} / {G} = {C / G:g}")
     if not isinstance(gn_param, dict):

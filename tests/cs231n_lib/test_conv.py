@@ -130,6 +130,31 @@ def test_backward_matches_numerical_gradients(problem):
     assert rel_error(db, numerical_gradient(lambda v: conv_forward(x, w, v, p)[0], b, dout)) < NUMERICAL_GRAD_TOL
 
 
+# The edge cases the library must get right, always run (hypothesis only draws them by chance).
+EDGE_CASES = {
+    "1x1 filters": ((2, 3, 5, 5), (4, 3, 1, 1), dict(stride=1, pad=0)),
+    "filter as large as the padded input": ((1, 2, 3, 3), (2, 2, 5, 5), dict(stride=1, pad=1)),
+    "stride larger than the filter": ((2, 2, 8, 8), (3, 2, 2, 2), dict(stride=3, pad=0)),
+    "batch of one": ((1, 3, 6, 6), (2, 3, 3, 3), dict(stride=1, pad=1)),
+    "dilated, padded, strided": ((2, 2, 9, 7), (2, 2, 3, 2), dict(stride=2, pad=2, dilation=2)),
+}
+
+
+@pytest.mark.parametrize("name", list(EDGE_CASES))
+def test_edge_cases_match_loops_and_numerical_gradients(name):
+    x_shape, w_shape, p = EDGE_CASES[name]
+    rng = np.random.default_rng(len(name))
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    out, cache = conv_forward(x, w, b, p)
+    expected = conv_forward_loops(x, w, b, p["stride"], p["pad"], p.get("dilation", 1))
+    assert out.shape == expected.shape and rel_error(out, expected) < FLOAT64_TOL
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv_backward(dout, cache)
+    assert rel_error(dx, numerical_gradient(lambda v: conv_forward(v, w, b, p)[0], x, dout)) < NUMERICAL_GRAD_TOL
+    assert rel_error(dw, numerical_gradient(lambda v: conv_forward(x, v, b, p)[0], w, dout)) < NUMERICAL_GRAD_TOL
+    assert rel_error(db, numerical_gradient(lambda v: conv_forward(x, w, v, p)[0], b, dout)) < NUMERICAL_GRAD_TOL
+
+
 def test_backward_known_values():
     """Bias gradient is the sum of dout per filter; dx of a 1x1 conv is w^T dout per pixel."""
     rng = np.random.default_rng(2)
@@ -280,6 +305,10 @@ def test_height_and_width_are_named():
     ({"stride": 1, "pad": -1}, r"P \(padding\) must be a non-negative integer; found -1"),
     ({"stride": 1, "pad": 0, "dilation": 0}, r"dilation must be a positive integer; found 0"),
     ({"stride": 1}, r"conv_param must be a dict with 'stride' and 'pad'"),
+    ({"stride": None, "pad": 0}, r"S \(stride\) must be a positive integer; found None"),
+    ({"stride": float("inf"), "pad": 0}, r"S \(stride\) must be a positive integer; found inf"),
+    ({"stride": "2", "pad": 0}, r"S \(stride\) must be a positive integer; found '2'"),
+    ({"stride": 1, "pad": float("nan")}, r"P \(padding\) must be a non-negative integer; found nan"),
 ])
 def test_impossible_hyperparameters(param, message):
     x, w, b = _xwb()
@@ -315,3 +344,11 @@ def test_wrong_number_of_dimensions():
 def test_col2im_checks_the_column_shape():
     with pytest.raises(ValueError, match=r"cols must have shape \(27, 72\); found \(27, 70\)"):
         col2im(np.zeros((27, 70)), (2, 3, 6, 6), 3, 3, 1, 1)
+
+
+def test_an_empty_batch_gives_empty_results():
+    x, w, b = _xwb()
+    out, cache = conv_forward(x[:0], w, b, {"stride": 1, "pad": 1})
+    assert out.shape == (0, w.shape[0], x.shape[2], x.shape[3]) and out.dtype == x.dtype
+    dx, dw, db = conv_backward(out, cache)
+    assert dx.shape == x[:0].shape and not dw.any() and not db.any() and dw.shape == w.shape

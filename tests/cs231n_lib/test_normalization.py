@@ -178,6 +178,12 @@ def test_batchnorm_rejects_bad_mode_and_shapes():
         batchnorm_forward(x, g, b, {"mode": "train", "momentum": 1.5})
     with pytest.raises(ValueError, match="eps"):
         batchnorm_forward(x, g, b, {"mode": "train", "eps": -1e-5})
+    with pytest.raises(ValueError, match=r"bn_param\['momentum'\] must be a number; found 'x'"):
+        batchnorm_forward(x, g, b, {"mode": "train", "momentum": "x"})
+    with pytest.raises(ValueError, match=r"bn_param\['eps'\] must be a number; found 'abc'"):
+        batchnorm_forward(x, g, b, {"mode": "train", "eps": "abc"})
+    with pytest.raises(ValueError, match=r"bn_param\['eps'\] must be finite; found inf"):
+        batchnorm_forward(x, g, b, {"mode": "train", "eps": float("inf")})
     with pytest.raises(ValueError, match="2 dimensions"):
         batchnorm_forward(np.zeros((2, 3, 4)), g, b, {"mode": "train"})
     _, cache = batchnorm_forward(x, g, b, {"mode": "train"})
@@ -384,6 +390,8 @@ def test_groupnorm_rejects_bad_groups_and_shapes():
         spatial_groupnorm_forward(x, g, b, 4, {})
     with pytest.raises(ValueError, match="positive integer"):
         spatial_groupnorm_forward(x, g, b, 0, {})
+    with pytest.raises(ValueError, match=r"G \(number of groups\) must be a positive integer; found 'a'"):
+        spatial_groupnorm_forward(x, g, b, "a", {})
     with pytest.raises(ValueError, match=r"\(1, 6, 1, 1\).*\(6,\)"):
         spatial_groupnorm_forward(x, np.ones(6), b, 2, {})
     with pytest.raises(ValueError, match=r"\(1, 6, 1, 1\).*\(1, 3, 1, 1\)"):

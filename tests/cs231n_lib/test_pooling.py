@@ -54,6 +54,36 @@ def test_avg_pool_matches_loops(problem):
     assert rel_error(dx, avg_pool_backward_loops(dout, x.shape, *_sizes(p))) < tolerance(problem["dtype"])
 
 
+# The edge cases the library must get right, always run (hypothesis only draws them by chance).
+POOL_EDGE_CASES = {
+    "overlapping 3x3 windows, stride 2": ((2, 3, 7, 7), 3, 3, 2),
+    "window as large as the input": ((2, 2, 4, 5), 4, 5, 1),
+    "stride larger than the window": ((1, 2, 8, 8), 2, 2, 3),
+    "1x1 windows": ((2, 2, 3, 3), 1, 1, 1),
+    "batch of one, non-square window": ((1, 1, 7, 6), 3, 2, 2),
+}
+
+
+@pytest.mark.parametrize("name", list(POOL_EDGE_CASES))
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_pooling_edge_cases_match_loops(name, mode):
+    shape, ph, pw, stride = POOL_EDGE_CASES[name]
+    rng = np.random.default_rng(len(name))
+    x = rng.permutation(np.arange(np.prod(shape), dtype=np.float64) / 8).reshape(shape)  # no ties
+    p = {"pool_height": ph, "pool_width": pw, "stride": stride}
+    forward, backward = (max_pool_forward, max_pool_backward) if mode == "max" else (avg_pool_forward, avg_pool_backward)
+    out, cache = forward(x, p)
+    dout = rng.standard_normal(out.shape)
+    if mode == "max":
+        expected, where = pool_forward_loops(x, ph, pw, stride, "max")
+        expected_dx = max_pool_backward_loops(dout, shape, where)
+    else:
+        expected = pool_forward_loops(x, ph, pw, stride, "avg")
+        expected_dx = avg_pool_backward_loops(dout, shape, ph, pw, stride)
+    assert out.shape == expected.shape and rel_error(out, expected) < 1e-12
+    assert rel_error(backward(dout, cache), expected_dx) < 1e-12
+
+
 @SLOW
 @given(pool_problems(max_batch=2, max_channels=2, dtypes=(np.float64,)))
 def test_backward_matches_numerical_gradients(problem):
