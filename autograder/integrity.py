@@ -13,6 +13,10 @@ input/AST transformers) and ``dynamic_code`` (``__import__``, ``exec``, ``eval``
 ``importlib``, ``sys``, ``ctypes``...): ways to hide a delegation from the analysis above.
 Flags are for a person to look at; they never change a score.
 
+``module_flags`` covers code outside the solution cells: a solution that imports a module the
+student sent along (``helper.py`` next to the notebook; its source is analysed the same way) or
+a module that is not installed (the notebook may write it while it runs).
+
 ``normalise_source`` gives a canonical form of a source (no comments or docstrings, identifiers
 renamed in order of first appearance) for the coordinator's cross-student similarity.
 """
@@ -121,6 +125,86 @@ def suspicious_constructs(source):
             names.extend(n for n in _HARNESS_NAMES if n in node.value)
         tampering.update(n for n in names if n in _HARNESS_NAMES)
     return sorted(tampering), sorted(dynamic)
+
+
+def student_modules(files):
+    """{module name: {relative path: source}} of the Python modules among a submission's files.
+
+    The kernel's working folder holds the student's files and is on ``sys.path``, so a top-level
+    ``helper.py`` or a folder ``helper/`` holding ``.py`` files is importable as ``helper``.
+    """
+    modules = {}
+    for rel, data in (files or {}).items():
+        parts = rel.split("/")
+        if not parts[-1].endswith(".py"):
+            continue
+        name = parts[0][:-3] if len(parts) == 1 else parts[0]
+        if not name.isidentifier():
+            continue
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        modules.setdefault(name, {})[rel] = text
+    return modules
+
+
+def _imported_modules(source):
+    """Top-level names of the modules ``source`` imports (absolute imports only)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _installed(name):
+    """True when ``name`` is importable in the grader's environment (found, never imported)."""
+    import importlib.util
+    import sys
+
+    if name in sys.builtin_module_names or name in sys.stdlib_module_names:
+        return True
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def module_flags(sources, files):
+    """Flags for solution ``sources`` that import code the analysis of the cells cannot see:
+    the student's own modules (sent with the notebook; analysed for use of the library here)
+    and modules that are not installed (written by the notebook at run time?)."""
+    modules = student_modules(files)
+    flags = []
+    for gid, source in sources.items():
+        for name in sorted(_imported_modules(source)):
+            if name in modules:
+                paths = ", ".join(sorted(modules[name]))
+                uses = sorted({u for text in modules[name].values() for u in library_uses(text)})
+                tampering, dynamic = set(), set()
+                for text in modules[name].values():
+                    t, d = suspicious_constructs(text)
+                    tampering.update(t)
+                    dynamic.update(d)
+                detail = f"imports {name} from the submitted {paths}"
+                if uses:
+                    flags.append({"kind": "delegation", "grade_id": gid,
+                                  "detail": f"{detail}, which uses {', '.join(uses)}"})
+                elif tampering or dynamic:
+                    flags.append({"kind": "tampering" if tampering else "dynamic_code", "grade_id": gid,
+                                  "detail": f"{detail}, which uses {', '.join(sorted(tampering | dynamic))}"})
+                else:
+                    flags.append({"kind": "own_module", "grade_id": gid,
+                                  "detail": f"{detail}: part of the solution lives outside the notebook"})
+            elif name != LIBRARY and not _installed(name):
+                flags.append({"kind": "own_module", "grade_id": gid,
+                              "detail": f"imports {name}, which is neither installed nor among the submitted "
+                                        "files (written by the notebook while it runs?)"})
+    return flags
 
 
 def delegation_flags(template_nb, sources):

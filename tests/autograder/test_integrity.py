@@ -3,7 +3,8 @@
 import pytest
 from autograder_testkit import FORWARD_RIGHT, SIZE_RIGHT, released
 
-from autograder.integrity import delegation_flags, library_uses, normalise_source, suspicious_constructs
+from autograder.integrity import (delegation_flags, library_uses, module_flags, normalise_source, student_modules,
+                                  suspicious_constructs)
 
 
 @pytest.mark.parametrize("source, expected", [
@@ -44,6 +45,34 @@ def test_hidden_delegation_is_flagged_as_dynamic_and_tampering(course):
     assert kinds == {"dynamic_code", "tampering"}
     assert suspicious_constructs("get_ipython().input_transformers_cleanup.append(f)") == (
         ["get_ipython", "input_transformers_cleanup"], [])
+
+
+def test_solutions_importing_the_students_own_modules_are_flagged():
+    files = {
+        "convolution.ipynb": b"{}",
+        "helper.py": b"import cs231n_lib\ndef conv_forward_naive(x, w, b, p):\n    return cs231n_lib.conv_forward(x, w, b, p)\n",
+        "tools/__init__.py": b"",
+        "tools/loops.py": b"def pad(x, p):\n    return x\n",
+        "sneaky.py": b"import ctypes\n",
+        "data/notes.txt": b"not code",
+        "bad-name.py": b"",
+    }
+    assert sorted(student_modules(files)) == ["helper", "sneaky", "tools"]
+    sources = {
+        "conv_forward_naive": "from helper import conv_forward_naive\n",
+        "conv_backward_naive": "import tools.loops as L\nimport numpy as np\nimport os\n",
+        "conv_output_size": "import sneaky\nimport written_at_run_time\n",
+    }
+    flags = [(f["kind"], f["grade_id"], f["detail"]) for f in module_flags(sources, files)]
+    assert flags == [
+        ("delegation", "conv_forward_naive", "imports helper from the submitted helper.py, which uses cs231n_lib.conv_forward"),
+        ("own_module", "conv_backward_naive",
+         "imports tools from the submitted tools/__init__.py, tools/loops.py: part of the solution lives outside the notebook"),
+        ("dynamic_code", "conv_output_size", "imports sneaky from the submitted sneaky.py, which uses ctypes"),
+        ("own_module", "conv_output_size", "imports written_at_run_time, which is neither installed nor among the "
+                                           "submitted files (written by the notebook while it runs?)"),
+    ]
+    assert module_flags({"conv_forward_naive": "import numpy as np\nimport cs231n_lib\n"}, files) == []
 
 
 def test_normalise_source_ignores_names_comments_and_docstrings():
