@@ -7,10 +7,10 @@ One ``Sandbox`` holds one student's kernel for one assignment. Its folder (``roo
       launch.json    launch settings (read by the wrapper as root, 0600)
       protections.json  what the wrapper actually applied (written as root before dropping)
       kernels/       the kernelspec whose argv is the wrapper (``python -m autograder.sandbox``)
-      work/          the kernel's working folder: only this student's files (sandbox user)
-      home/          HOME, IPython and Matplotlib settings, the private Numba cache (sandbox user)
+      work/          the kernel's working folder: only this student's files (sandbox user, 0700)
+      home/          HOME, IPython and Matplotlib settings, the private Numba cache (sandbox user, 0700)
       in/            case inputs written by the trusted side (root-owned, read-only to the kernel)
-      out/           case outputs written by the kernel (sandbox user); read back with care
+      out/           case outputs written by the kernel (sandbox user, 0700); read back with care
 
 The wrapper (``_launch``, run by jupyter_client as the kernel's argv) starts as the grader's
 user. When that is root it: enters a private mount namespace, mounts empty read-only tmpfs over
@@ -642,6 +642,10 @@ class Sandbox:
         self.work, self.home, self.inbox, self.outbox = (root / n for n in ("work", "home", "in", "out"))
         for d in (self.work, self.home, self.inbox, self.outbox, root / "kernels" / "cs231n-sandbox"):
             d.mkdir(parents=True)
+        for d in (self.work, self.home, self.outbox):
+            # the kernel's own folders: without a mount namespace, another student's concurrent
+            # kernel (another slot user) must not read them through their predictable path
+            os.chmod(d, 0o700)
         self.skipped_files = []
         for rel, data in files.items():
             try:

@@ -302,3 +302,29 @@ def test_without_a_mount_namespace_hidden_folders_are_closed_to_the_sandbox_user
     assert os.stat(course / "solutions").st_mode & 0o777 == 0o750
     assert (course / "solutions" / "answers.txt").read_text() == "the hidden answers"  # the grader still reads it
     shutil.rmtree(tmp_path)
+
+
+@needs_root
+def test_a_sandbox_folder_is_closed_to_the_other_slot_users():
+    """work/, home/ and out/ are 0700: without a mount namespace, a concurrent kernel (another
+    slot's user) could otherwise read a student's files through the predictable path."""
+    files = {"conv.ipynb": b'{"answer": "mine"}', "data/small.txt": b"student data"}
+    with Sandbox(files, Limits(disk_mb=16)) as box:
+        other = sb_mod.SANDBOX_USER_PREFIX + str((int(box.user[len(sb_mod.SANDBOX_USER_PREFIX):]) + 1) % sb_mod.MAX_SLOTS)
+        ouid, ogid = sb_mod._ensure_user(other)
+        (box.outbox / "case-1.npz").write_bytes(b"outputs")
+        (box.home / "notes.txt").write_text("home")
+
+        def as_user(uid, gid, *cmd):
+            return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *cmd],
+                                  capture_output=True, text=True)
+
+        for folder in (box.work, box.home, box.outbox):
+            assert os.stat(folder).st_mode & 0o777 == 0o700, folder
+            assert os.stat(folder).st_uid == box.uid
+        assert as_user(box.uid, box.gid, "cat", str(box.work / "conv.ipynb")).stdout == '{"answer": "mine"}'
+        for cmd in (["cat", str(box.work / "conv.ipynb")], ["cat", str(box.work / "data" / "small.txt")],
+                    ["ls", str(box.work)], ["ls", str(box.home)], ["cat", str(box.home / "notes.txt")],
+                    ["ls", str(box.outbox)], ["cat", str(box.outbox / "case-1.npz")]):
+            denied = as_user(ouid, ogid, *cmd)
+            assert denied.returncode != 0 and "Permission denied" in denied.stderr, (cmd, denied)
