@@ -1,8 +1,9 @@
 """Collecting submissions and running the grading tasks: local processes or a Dask cluster.
 
 One task grades one student's one assignment. A task's result is a pure function of the
-assignment's source notebooks, that student's files and the grader version, so it is cached in
-``<out>/.cache/<key>.json`` under a content hash of exactly those, written atomically. Re-running
+assignment's source notebooks, that student's files, the grader version, the grading limits
+(``Limits``) and the calibration's time limits, so it is cached in ``<out>/.cache/<key>.json``
+under a content hash of exactly those (``task_key``), written atomically. Re-running
 grades only what is new or changed; a run killed at any moment (even by SIGKILL) is resumed by
 running it again. Only the coordinating process writes anything (cache, gradebook, outputs):
 workers return results and nothing else.
@@ -282,10 +283,36 @@ def grader_version(engine_spec=None):
     return f"custom:{spec}:{getattr(fn, 'VERSION', '0')}"
 
 
-def task_key(version, source_digest, submission):
-    """Content hash of (grader version, assignment source, student id, student files)."""
+def limits_key(limits):
+    """The grading limits as canonical text: every ``Limits`` field, defaults filled in, so that
+    ``None``, ``{}`` and the defaults spelled out are the same limits."""
+    from .sandbox import Limits
+
+    try:
+        value = dataclasses.asdict(Limits.coerce(limits))
+    except (ValueError, TypeError):  # a custom engine's own limits: taken as they are
+        value = limits
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def calibration_key(calibration):
+    """What of a calibration changes a grade: its key (sources, grader version, timeout rules)
+    and the time limit of every case and cell it measured. ``"none"`` without a calibration."""
+    if not isinstance(calibration, dict):
+        return "none"
+    timeouts = {kind: {name: entry.get("timeout") if isinstance(entry, dict) else entry
+                       for name, entry in (calibration.get(kind) or {}).items()}
+                for kind in ("cases", "cells")}
+    text = json.dumps({"key": calibration.get("key"), **timeouts}, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def task_key(version, source_digest, submission, limits=None, calibration=None):
+    """Content hash of (grader version, assignment source, grading limits, the calibration's time
+    limits, student id, student files): a result is cached only for exactly these."""
     h = hashlib.sha256()
-    for part in (version, source_digest, submission.assignment, submission.student, submission.timestamp or ""):
+    for part in (version, source_digest, limits_key(limits), calibration_key(calibration),
+                 submission.assignment, submission.student, submission.timestamp or ""):
         h.update(str(part).encode("utf-8") + b"\0")
     for rel in sorted(submission.files):
         h.update(rel.encode("utf-8") + b"\0")
@@ -661,6 +688,8 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
       0 grades in this process (tests, debugging; no isolation from the coordinator)
     - scheduler: address of a Dask distributed scheduler to send the tasks to instead
     - engine: ``module:function`` grading one task (default: the sandboxed engine)
+    - limits: a dict of ``autograder.sandbox.Limits`` fields (default: the defaults); part of
+      every task's cache key, like the calibration made with them
 
     Returns a ``RunOutcome``. Safe to interrupt at any moment and run again.
     """
@@ -680,10 +709,18 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
     engine_spec = engine or os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE
     version = grader_version(engine_spec)
     digests = {a: course.source_digest(course_root, a) for a in assignments}
-    keys = [task_key(version, digests[s.assignment], s) for s in subs]
     cache = ResultCache(out_dir)
+    # The calibration (time limits) is part of every task's key, so it is needed first; the
+    # engine keeps it in <out>/.cache, so a run with nothing new only reads it back.
+    mark = time.perf_counter()
+    calibration_problems = []
+    calibrations = {a: _calibration(out_dir, course_root, a, engine_spec, limits, calibration_problems)
+                    for a in assignments}
+    phases["calibrate"] = time.perf_counter() - mark
+    keys = [task_key(version, digests[s.assignment], s, limits, calibrations[s.assignment]) for s in subs]
     outcome = RunOutcome(out_dir, collection, [None] * len(subs), keys, phases=phases,
-                         notebooks_by_assignment={a: course.assignment_notebooks(course_root, a) for a in assignments})
+                         notebooks_by_assignment={a: course.assignment_notebooks(course_root, a) for a in assignments},
+                         calibration_problems=calibration_problems)
 
     allowed = {}
     for a in assignments:
@@ -701,20 +738,14 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
             todo.append(i)
 
     hidden = _hidden_paths(course_root, submissions_root, out_dir)
-    calibrations = {}
-    mark = time.perf_counter()
     payloads = {}
     for i in todo:
         sub = subs[i]
-        if sub.assignment not in calibrations:
-            calibrations[sub.assignment] = _calibration(out_dir, course_root, sub.assignment, engine_spec,
-                                                        limits, outcome.calibration_problems)
         payloads[i] = {"engine": engine_spec, "key": keys[i], "task": {
             "student": sub.student, "assignment": sub.assignment, "files": sub.files,
             "course_root": str(course_root), "limits": dict(limits or {}) or None,
             "calibration": calibrations[sub.assignment], "hidden_paths": hidden}}
 
-    phases["calibrate"] = time.perf_counter() - mark
     for assignment, cal in sorted(calibrations.items()):
         if isinstance(cal, dict) and cal.get("max_score") and float(cal.get("score", 0)) < float(cal["max_score"]):
             outcome.calibration_problems.append(

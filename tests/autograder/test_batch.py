@@ -230,3 +230,48 @@ def test_a_failed_regrade_removes_the_old_score_feedback_and_graded_notebook(tmp
     # the failure was not cached: fixing nothing and running again tries once more
     third = _grade(subs, out, root)
     assert third.graded_now == 1 and third.from_cache == 1
+
+
+# ------------------------------------------------------------------------------------------
+# The task key: limits and calibration
+
+
+def test_the_task_key_covers_the_limits_and_the_calibration(root):
+    sub = batch.Submission("ann", "toy", {"toy.ipynb": b"{}"}, "ann/toy")
+    cal = {"key": "k1", "cases": {"toy.ipynb/test_a/1": {"seconds": 0.01, "timeout": 10.0}},
+           "cells": {"toy.ipynb/3": {"seconds": 0.2, "timeout": 30.0}}, "score": 5.0, "max_score": 5.0}
+    base = batch.task_key("v", "d", sub)
+    # no limits, no overrides and the defaults spelled out are the same limits
+    assert batch.task_key("v", "d", sub, {}) == batch.task_key("v", "d", sub, {"case_timeout_floor": 10.0}) == base
+    assert batch.task_key("v", "d", sub, {"case_timeout_floor": 5.0}) != base
+    assert batch.task_key("v", "d", sub, {"memory_mb": 2048}) != base
+    assert batch.task_key("v", "d", sub, None, cal) != base
+    slower = {**cal, "cases": {"toy.ipynb/test_a/1": {"seconds": 0.02, "timeout": 12.0}}}
+    assert batch.task_key("v", "d", sub, None, slower) != batch.task_key("v", "d", sub, None, cal)
+    # what does not change a time limit (the measured seconds, the solutions' timings) does not count
+    same = {**cal, "cells": {"toy.ipynb/3": {"seconds": 0.3, "timeout": 30.0}}, "timings": {"total": 9}}
+    assert batch.task_key("v", "d", sub, None, same) == batch.task_key("v", "d", sub, None, cal)
+    assert batch.task_key("v", "d", sub, None, {**cal, "key": "k2"}) != batch.task_key("v", "d", sub, None, cal)
+
+
+def test_results_graded_under_other_limits_or_time_limits_are_graded_again(tmp_path, root, monkeypatch):
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("FAKE_ENGINE_LOG", str(log))
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    _class(subs, root, ["a", "b"])
+    calls = lambda: len(log.read_text().splitlines())  # noqa: E731
+    first = _grade(subs, out, root)
+    assert (first.graded_now, calls()) == (2, 2)
+    assert _grade(subs, out, root).from_cache == 2
+    tighter = _grade(subs, out, root, limits={"case_timeout_floor": 2.0})
+    assert (tighter.graded_now, tighter.from_cache, calls()) == (2, 0, 4)
+    assert _grade(subs, out, root, limits={"case_timeout_floor": 2.0}).from_cache == 2
+    # a new calibration (other measured time limits) re-grades the assignment once
+    cal = {"key": "k", "cases": {"toy.ipynb/test_conv_output_size/1": {"seconds": 0.01, "timeout": 10.0}},
+           "cells": {}, "score": 5.0, "max_score": 5.0}
+    monkeypatch.setattr(batch, "_calibration", lambda *a, **k: cal)
+    calibrated = _grade(subs, out, root)
+    assert (calibrated.graded_now, calls()) == (2, 6)
+    assert _grade(subs, out, root).from_cache == 2
+    cal = {**cal, "cases": {"toy.ipynb/test_conv_output_size/1": {"seconds": 0.05, "timeout": 11.0}}}
+    assert _grade(subs, out, root).graded_now == 2 and calls() == 8
