@@ -555,6 +555,9 @@ class RunOutcome:
     phases: dict = dataclasses.field(default_factory=dict)
     #: assignments whose own solutions do not get full marks (the instructor must look)
     calibration_problems: list = dataclasses.field(default_factory=list)
+    #: what the gradebook holds from earlier runs that this run did not grade (kept as it is;
+    #: ``gradebook.absent_from_run``): students, assignments, (student, assignment) submissions
+    absent_from_run: dict = dataclasses.field(default_factory=dict)
 
 
 def default_course_root():
@@ -778,7 +781,7 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
                         if not result.get("infrastructure"):
                             cache.store(keys[i], result)
                         outcome.results[i] = result = drop_expected_flags(result, allowed[subs[i].assignment])
-                        gradebook.record_result(gb, result, subs[i].timestamp)
+                        gradebook.record_result(gb, result, subs[i].timestamp, keys[i])
                         write_autograded(out_dir, result)
                         bar.update(1)
                         if result.get("status") != "graded":
@@ -795,10 +798,11 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
         for i, result in enumerate(outcome.results):
             task = (result["student"], result["assignment"])
             outcome.flags_by_task[task] = _engine_flags(result) + list(subs[i].notes) + similar.get(task, [])
-            gradebook.record_result(gb, result, subs[i].timestamp)
+            gradebook.record_result(gb, result, subs[i].timestamp, keys[i])
             write_autograded(out_dir, result)
             if similar.get(task):
                 _flag_notebooks(gb, result)
+        outcome.absent_from_run = gradebook.absent_from_run(gb, outcome.results, collection.students)
 
     phases["record"] = time.perf_counter() - mark
     mark = time.perf_counter()

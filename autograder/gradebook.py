@@ -5,6 +5,21 @@ idempotent: recording the same result twice leaves the same rows. A submission w
 failed keeps no score from an earlier run: its grades are set to zero and marked as needing a
 manual grade, with the reason as a comment, so ``nbgrader export`` can never publish a stale
 score and the formgrader lists it for a person to look at.
+
+Manual grades (a formgrader ``manual_score`` or ``extra_credit``, which nbgrader's score uses
+in place of the automatic one) belong to the submission a person looked at. The gradebook keeps,
+in its own table ``cs231n_recorded``, which result each submission holds (the coordinator's
+task key and the status). When a new result is recorded for another key (the student's files
+changed, or anything else a grade depends on) or a graded submission now fails to grade, the
+submission's manual scores and extra credit are cleared; the same result recorded again (a
+re-run served from the cache) keeps them, and so does a failed submission that a person graded
+by hand after it failed. Results recorded without a key (or into a gradebook from before keys
+were kept) clear manual grades only when grading failed.
+
+Students and assignments found in the gradebook but not in a run (``absent_from_run``) are
+kept as they are, manual grades included: a run over part of a class (late submissions, one
+assignment) must not disturb the others. The run's summary lists them, since ``nbgrader
+export`` still exports them while ``grades.csv`` has only the run's submissions.
 """
 
 import csv
@@ -36,17 +51,58 @@ def flag_text(flag):
     return str(flag)
 
 
-def record_result(gb, result, timestamp=None):
+RECORDED_TABLE = "cs231n_recorded"
+
+
+def _ensure_recorded_table(gb):
+    from sqlalchemy import text
+
+    gb.db.execute(text(f"CREATE TABLE IF NOT EXISTS {RECORDED_TABLE} (assignment VARCHAR(1024) NOT NULL, "
+                       f"student VARCHAR(1024) NOT NULL, task_key VARCHAR(128) NOT NULL, "
+                       f"status VARCHAR(32) NOT NULL, PRIMARY KEY (assignment, student))"))
+
+
+def recorded(gb, assignment, student):
+    """``(task key, status)`` of the result the gradebook holds for a submission, or None."""
+    from sqlalchemy import text
+
+    _ensure_recorded_table(gb)
+    row = gb.db.execute(text(f"SELECT task_key, status FROM {RECORDED_TABLE} WHERE assignment = :a AND student = :s"),
+                        {"a": assignment, "s": student}).first()
+    return (row[0], row[1]) if row else None
+
+
+def _set_recorded(gb, assignment, student, key, status):
+    from sqlalchemy import text
+
+    params = {"a": assignment, "s": student, "k": key, "st": status}
+    done = gb.db.execute(text(f"UPDATE {RECORDED_TABLE} SET task_key = :k, status = :st "
+                              f"WHERE assignment = :a AND student = :s"), params)
+    if not done.rowcount:
+        gb.db.execute(text(f"INSERT INTO {RECORDED_TABLE} (assignment, student, task_key, status) "
+                           f"VALUES (:a, :s, :k, :st)"), params)
+
+
+def record_result(gb, result, timestamp=None, key=None):
     """Write one task's result into the gradebook (create or update; idempotent).
 
     Inputs:
     - gb: an open nbgrader ``Gradebook``
     - result: the engine's result dict (``status`` graded or failed)
     - timestamp: the submission time (string) when known
+    - key: the result's task key (``batch.task_key``): tells a re-recorded result, whose manual
+      grades stay, from a new one, whose manual grades are cleared (see the module docstring)
     """
     from nbgrader.api import MissingEntry
 
     student, assignment = result["student"], result["assignment"]
+    graded = result.get("status") == "graded"
+    status = "graded" if graded else "failed"
+    previous = recorded(gb, assignment, student)
+    if key is None or previous is None:
+        stale_manual = not graded  # cannot tell a new result from an old one: only a failure clears
+    else:
+        stale_manual = previous != (key, status)
     gb.update_or_create_student(student)
     try:
         submission = gb.find_submission(assignment, student)
@@ -59,18 +115,20 @@ def record_result(gb, result, timestamp=None):
             submission.timestamp = parse_utc(timestamp)
         except Exception:  # a student's timestamp.txt can hold anything
             submission.timestamp = None
-    graded = result.get("status") == "graded"
     notebooks = result.get("notebooks", {})
     for nb in submission.notebooks:
         nb_result = notebooks.get(f"{nb.name}.ipynb", {}) if graded else {}
         scores = {t["grade_id"]: float(t.get("score") or 0.0) for t in nb_result.get("tests", [])}
         manual = {cell.name for cell in nb.notebook.solution_cells}
         for grade in nb.grades:
+            if stale_manual:
+                grade.manual_score = grade.extra_credit = None
             if graded and grade.name in manual and grade.name not in scores:
-                grade.auto_score, grade.needs_manual_grade = None, True  # a written answer: for a person
+                # a written answer: for a person, until a person has graded it
+                grade.auto_score, grade.needs_manual_grade = None, grade.manual_score is None
                 continue
             grade.auto_score = scores.get(grade.name, 0.0)
-            grade.needs_manual_grade = not graded
+            grade.needs_manual_grade = not graded and grade.manual_score is None
         if graded:
             message = nb_result.get("message") or None
         else:
@@ -78,7 +136,34 @@ def record_result(gb, result, timestamp=None):
         for comment in nb.comments:
             comment.auto_comment = message
         nb.flagged = bool(nb_result.get("flags"))
+    if key is not None:
+        _set_recorded(gb, assignment, student, key, status)
     gb.db.commit()
+
+
+def absent_from_run(gb, results, students=()):
+    """What the gradebook holds that a run did not grade (kept as is; see the module docstring).
+
+    Inputs: the run's results and every student seen in its submissions folder.
+    Returns ``{"students": [...], "assignments": [...], "submissions": [(student, assignment)]}``:
+    students not in the submissions folder, assignments with no submission in the run, and the
+    other submissions (a student and an assignment of the run, but not this pair) not graded.
+    """
+    graded = {(r["student"], r["assignment"]) for r in results}
+    run_students = set(students) | {s for s, _ in graded}
+    run_assignments = {a for _, a in graded}
+    absent = {"students": sorted(s.id for s in gb.students if s.id not in run_students),
+              "assignments": sorted(a.name for a in gb.assignments if a.name not in run_assignments),
+              "submissions": []}
+    for assignment in gb.assignments:
+        if assignment.name not in run_assignments:
+            continue
+        for submission in assignment.submissions:
+            pair = (submission.student.id, assignment.name)
+            if pair not in graded and pair[0] in run_students:
+                absent["submissions"].append(pair)
+    absent["submissions"].sort()
+    return absent
 
 
 def submission_scores(gb, assignment, student):

@@ -195,6 +195,15 @@ def write_report(outcome, path):
         rows.append([_e(r["student"]), _e(r["assignment"]), _e(r.get("status")), score,
                      str(len(outcome.flags_by_task.get((r["student"], r["assignment"]), [])))])
     parts.append(_table(["student", "assignment", "status", "score", "flags"], rows))
+    absent = outcome.absent_from_run or {}
+    if any(absent.get(k) for k in ("students", "assignments", "submissions")):
+        parts.append("<h2>In the gradebook but not in this run</h2><p>Kept as they were (manual grades "
+                     "included); <code>nbgrader export</code> still exports them, this report does not.</p>")
+        rows = [["students not in the submissions folder", _e(", ".join(absent.get("students") or []))],
+                ["assignments with no submission in this run", _e(", ".join(absent.get("assignments") or []))],
+                ["other submissions not graded in this run",
+                 _e(", ".join(f"{s} / {a}" for s, a in absent.get("submissions") or []))]]
+        parts.append(_table(["what", "which"], [r for r in rows if r[1]]))
     if outcome.collection.skipped:
         parts.append("<h2>Skipped in the submissions folder</h2>")
         parts.append(_table(["entry", "why"], [[_e(a), _e(b)] for a, b in outcome.collection.skipped]))
@@ -249,6 +258,32 @@ def sandbox_warnings(results):
     return seen
 
 
+def _listing(items, most=12):
+    items = list(items)
+    return ", ".join(items[:most]) + (f", ... {len(items) - most} more" if len(items) > most else "")
+
+
+def absent_lines(outcome):
+    """Summary lines about what the gradebook holds from earlier runs and this run did not grade."""
+    absent = outcome.absent_from_run or {}
+    students, assignments = absent.get("students") or [], absent.get("assignments") or []
+    submissions = absent.get("submissions") or []
+    if not (students or assignments or submissions):
+        return []
+    out = ["", "IN THE GRADEBOOK BUT NOT IN THIS RUN (from earlier runs): kept as they were, manual grades "
+               "included; `nbgrader export` still exports them, grades.csv and report.html do not."]
+    if students:
+        out.append(f"  students not in the submissions folder ({len(students)}): {_listing(students)}")
+    if assignments:
+        out.append(f"  assignments with no submission in this run ({len(assignments)}): {_listing(assignments)}")
+    if submissions:
+        out.append(f"  other submissions not graded in this run ({len(submissions)}): "
+                   + _listing(f"{s} / {a}" for s, a in submissions))
+    out.append(f"  If they are gone for good, remove them in {outcome.out_dir}: "
+               f"`nbgrader db student remove ID --force`, `nbgrader db assignment remove NAME --force`.")
+    return out
+
+
 def summary(outcome, table=True):
     """The text printed at the end of a run: what happened and what needs a person."""
     results = outcome.results
@@ -288,6 +323,7 @@ def summary(outcome, table=True):
     no_work = [s for s in outcome.collection.students if not any(r["student"] == s for r in results)]
     if no_work:
         out += ["", "Students with nothing to grade: " + ", ".join(no_work)]
+    out += absent_lines(outcome)
     d = outcome.out_dir
     out += ["", f"Outputs in {d}:",
             f"  grades.csv   {d / 'grades.csv'}",

@@ -98,3 +98,121 @@ def test_grades_csv_has_one_row_per_submission_with_notebook_columns(tmp_path, g
                      ("bob", "graded", "3", "5", "3", "near-identical to carol's", ""),
                      ("carol", "graded", "2", "5", "2", "", ""),
                      ("dave", "failed", "0", "", "0", "", "timed out")]
+
+
+# ------------------------------------------------------------------------------------------
+# Manual grades (formgrader overrides) and what an earlier run left in the gradebook
+
+
+def _set_manual(out, student, grade_name, manual, extra=None):
+    """What the formgrader does when a person enters a score."""
+    with gradebook.open_gradebook(out) as gb:
+        for nb in gb.find_submission("toy", student).notebooks:
+            for grade in nb.grades:
+                if grade.name == grade_name:
+                    grade.manual_score, grade.extra_credit = manual, extra
+                    grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def _manual(out, student):
+    with gradebook.open_gradebook(out) as gb:
+        sub = gb.find_submission("toy", student)
+        return sub.score, sorted((g.name, g.manual_score, g.extra_credit, g.needs_manual_grade)
+                                 for nb in sub.notebooks for g in nb.grades)
+
+
+def test_manual_grades_stay_for_the_same_result_and_go_for_a_new_or_failed_one(tmp_path, graded):
+    root, results = graded
+    out = _fresh_out(tmp_path, root)
+    record = lambda result, key: gradebook.record_result(gb, result, None, key)  # noqa: E731
+    with gradebook.open_gradebook(out) as gb:
+        record(results["bob"], "k1")
+    _set_manual(out, "bob", "test_conv_output_size", 2.0, 0.5)  # bob's 3/5 raised by hand
+    assert _manual(out, "bob")[0] == 5.5
+    with gradebook.open_gradebook(out) as gb:  # a re-run served from the cache: the same result
+        record(results["bob"], "k1")
+    assert _manual(out, "bob") == (5.5, [("test_conv_forward_naive", None, None, False),
+                                         ("test_conv_output_size", 2.0, 0.5, False)])
+    with gradebook.open_gradebook(out) as gb:  # bob sent new files: a person must look again
+        record(results["bob"], "k2")
+    assert _manual(out, "bob") == (3.0, [("test_conv_forward_naive", None, None, False),
+                                         ("test_conv_output_size", None, None, False)])
+
+    _set_manual(out, "bob", "test_conv_output_size", 2.0)
+    failed = batch.failed_result("bob", "toy", "nothing to grade: the submission is empty")
+    with gradebook.open_gradebook(out) as gb:  # the same submission now fails to grade
+        record(failed, "k2")
+    assert _manual(out, "bob") == (0.0, [("test_conv_forward_naive", None, None, True),
+                                         ("test_conv_output_size", None, None, True)])
+    # a person grades the failed submission by hand; re-recording the same failure keeps that
+    _set_manual(out, "bob", "test_conv_output_size", 1.0)
+    with gradebook.open_gradebook(out) as gb:
+        record(failed, "k2")
+    assert _manual(out, "bob") == (1.0, [("test_conv_forward_naive", None, None, True),
+                                         ("test_conv_output_size", 1.0, None, False)])
+    # a result recorded without a key: a failure always clears, a graded one keeps
+    with gradebook.open_gradebook(out) as gb:
+        gradebook.record_result(gb, failed)
+    assert _manual(out, "bob")[0] == 0.0
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "export", "--to", "export.csv"],
+                   cwd=out, env=env, check=True, capture_output=True)
+    assert [(r["student_id"], float(r["score"])) for r in csv.DictReader(open(out / "export.csv"))] == [("bob", 0.0)]
+
+
+FAKE = str(Path(__file__).with_name("fake_engine.py")) + ":grade"
+
+
+def _autograde(subs, out, root):
+    return batch.autograde(subs, out, course_root=root, workers=0, progress=False, engine=FAKE)
+
+
+def test_a_rerun_keeps_manual_grades_of_unchanged_submissions_only(tmp_path, graded):
+    root, _ = graded
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    toycourse.make_class(subs, root)
+    _autograde(subs, out, root)
+    for student in ("alice", "bob"):
+        _set_manual(out, student, "test_conv_output_size", 2.0, 1.0)  # 2 points and 1 extra by hand
+    _autograde(subs, out, root)  # nothing changed: every result comes from the cache
+    assert _manual(out, "alice")[0] == 6.0 and _manual(out, "bob")[0] == 6.0
+    toycourse.write_submission(subs, root, "bob", "toy", toycourse.CLASS["alice"])  # bob fixed his code
+    again = _autograde(subs, out, root)
+    assert again.graded_now == 1
+    assert _manual(out, "alice")[0] == 6.0
+    assert _manual(out, "bob") == (5.0, [("test_conv_forward_naive", None, None, False),
+                                         ("test_conv_output_size", None, None, False)])
+
+
+def test_what_an_earlier_run_left_in_the_gradebook_is_kept_and_reported(tmp_path, graded):
+    from autograder import report
+
+    root, _ = graded
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    toycourse.make_class(subs, root)
+    (subs / "dave").mkdir()  # in the folder, nothing gradable
+    first = _autograde(subs, out, root)
+    assert first.absent_from_run == {"students": [], "assignments": [], "submissions": []}
+    assert "NOT IN THIS RUN" not in report.summary(first)
+    _set_manual(out, "carol", "test_conv_forward_naive", 1.0)  # 2 + 1 by hand
+    import shutil
+
+    shutil.rmtree(subs / "carol")
+    shutil.rmtree(subs / "bob" / "toy")  # bob is still in the folder, without his toy submission
+    second = _autograde(subs, out, root)
+    assert second.absent_from_run == {"students": ["carol"], "assignments": [], "submissions": [("bob", "toy")]}
+    text = report.summary(second)
+    assert "IN THE GRADEBOOK BUT NOT IN THIS RUN" in text and "kept as they were" in text
+    assert "students not in the submissions folder (1): carol" in text
+    assert "other submissions not graded in this run (1): bob / toy" in text
+    assert "nbgrader db student remove" in text
+    assert "carol" in (out / "report.html").read_text()
+    # kept: the gradebook (and so nbgrader export) still has carol's grade, grades.csv does not
+    assert _manual(out, "carol")[0] == 3.0
+    assert [r["student"] for r in csv.DictReader(open(out / "grades.csv"))] == ["alice"]
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "export", "--to", "export.csv"],
+                   cwd=out, env=env, check=True, capture_output=True)
+    exported = {r["student_id"]: float(r["score"]) for r in csv.DictReader(open(out / "export.csv"))}
+    assert exported == {"alice": 5.0, "bob": 3.0, "carol": 3.0}
