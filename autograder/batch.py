@@ -849,20 +849,30 @@ def feedback_task(args):
 
 
 def _feedback(outcome, course_root, feedback_mod, workers=1, progress=False):
-    """Feedback HTML for every graded submission whose result changed since its page was made.
+    """Feedback HTML for every submission whose result changed since its page was made.
 
     nbgrader renders one page in about a second, so with several workers the pages are made in
     parallel processes (each reads the gradebook, which is complete by now, and writes only its
-    own student's folder).
+    own student's folder). A submission that could not be graded gets a short page per notebook
+    saying why instead (``failure_page``, made here: no nbgrader, no notebook).
     """
+    from . import failure_page
+
     marks = outcome.out_dir / ".cache" / "feedback"
     todo = []
     for index, (result, key) in enumerate(zip(outcome.results, outcome.keys)):
         student, assignment = result["student"], result["assignment"]
         mark = marks / (hashlib.sha256(f"{student}\0{assignment}".encode()).hexdigest()[:32] + ".txt")
         if result.get("status") != "graded":
-            feedback_mod.remove(outcome.out_dir, student, assignment)
             mark.unlink(missing_ok=True)
+            notes = outcome.collection.submissions[index].notes if index < len(outcome.collection.submissions) else []
+            try:
+                _, problems = failure_page.write(outcome.out_dir, course_root, result,
+                                                 outcome.notebooks_by_assignment.get(assignment), notes)
+            except Exception as exc:  # one broken page must not stop the run
+                feedback_mod.remove(outcome.out_dir, student, assignment)
+                problems = [f"failure page not written: {type(exc).__name__}: {exc}"]
+            outcome.feedback_problems.extend((student, assignment, p) for p in problems)
             continue
         pages = feedback_mod.feedback_paths(outcome.out_dir, student, assignment)
         if pages and mark.exists() and mark.read_text() == key:

@@ -118,7 +118,8 @@ def test_odd_entries_are_reported_not_fatal(tmp_path, root):
 
 def _grade(subs, out, root, **kw):
     kw.setdefault("workers", 0)
-    return batch.autograde(subs, out, course_root=root, progress=False, engine=FAKE, **kw)
+    kw.setdefault("engine", FAKE)
+    return batch.autograde(subs, out, course_root=root, progress=False, **kw)
 
 
 def _gradebook_state(out):
@@ -223,13 +224,22 @@ def test_a_failed_regrade_removes_the_old_score_feedback_and_graded_notebook(tmp
     state = {(s, g): (score, manual) for s, _, _, g, score, manual in _gradebook_state(out)}
     assert state[("amy", "test_conv_output_size")] == (0.0, True)
     assert state[("bo", "test_conv_output_size")] == (2.0, False)
-    assert not (out / "feedback" / "amy").joinpath("toy").exists()
+    # the old page is replaced by one saying why there is no grade (a grader fault: no detail)
+    [page] = sorted((out / "feedback" / "amy" / "toy").iterdir())
+    text = page.read_text()
+    assert page.name == "toy.html" and "could not be graded" in text and "problem of its own" in text
+    assert "fake engine asked to raise" not in text and "test_conv_output_size" not in text
     assert not (out / "autograded" / "amy" / "toy").exists()
     rows = {r["student"]: r for r in csv.DictReader(open(out / "grades.csv"))}
     assert (rows["amy"]["status"], rows["amy"]["score"]) == ("failed", "0")
     # the failure was not cached: fixing nothing and running again tries once more
     third = _grade(subs, out, root)
     assert third.graded_now == 1 and third.from_cache == 1
+    # once it grades, nbgrader's page is back
+    toycourse.write_submission(subs, root, "amy", "toy", toycourse.CLASS["alice"])
+    _grade(subs, out, root)
+    text = (out / "feedback" / "amy" / "toy" / "toy.html").read_text()
+    assert "could not be graded" not in text and "test_conv_output_size" in text
 
 
 # ------------------------------------------------------------------------------------------
@@ -275,3 +285,37 @@ def test_results_graded_under_other_limits_or_time_limits_are_graded_again(tmp_p
     assert _grade(subs, out, root).from_cache == 2
     cal = {**cal, "cases": {"toy.ipynb/test_conv_output_size/1": {"seconds": 0.05, "timeout": 11.0}}}
     assert _grade(subs, out, root).graded_now == 2 and calls() == 8
+
+
+REAL_ENGINE = "from autograder.engine import grade_submission\n\ndef grade(task):\n    return grade_submission(task)\n"
+
+
+def test_a_submission_that_cannot_be_graded_gets_a_page_saying_why(tmp_path, root, monkeypatch):
+    from autograder import feedback
+
+    engine = tmp_path / "real_engine.py"
+    engine.write_text(REAL_ENGINE)  # the real engine, without calibration: these fail before any kernel
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    (subs / "mal" / "toy" / "v<script>x").mkdir(parents=True)
+    (subs / "mal" / "toy" / "v<script>x" / "toy.ipynb").write_bytes(b'{"cells": [<script>alert(1)</script>')
+    (subs / "empty" / "toy").mkdir(parents=True)
+    (subs / "nonb" / "toy").mkdir(parents=True)
+    (subs / "nonb" / "toy" / "helper.py").write_text("x = 1\n")
+    (subs / "huge" / "toy").mkdir(parents=True)
+    (subs / "huge" / "toy" / "toy.ipynb").write_bytes(b" " * 3000)
+    monkeypatch.setattr(batch, "MAX_FILE_BYTES", 2000)
+    outcome = _grade(subs, out, root, engine=f"{engine}:grade")
+    assert {r["student"]: r["status"] for r in outcome.results} == {s: "failed" for s in ("empty", "huge", "mal", "nonb")}
+    pages = {p.relative_to(out / "feedback").as_posix(): p.read_text() for p in (out / "feedback").rglob("*.html")}
+    assert sorted(pages) == [f"{s}/toy/toy.html" for s in ("empty", "huge", "mal", "nonb")]
+    assert "not valid JSON" in pages["mal/toy/toy.html"] and "v&lt;script&gt;x/toy.ipynb" in pages["mal/toy/toy.html"]
+    assert "the submission is empty" in pages["empty/toy/toy.html"]
+    assert "toy.ipynb was not in the submission" in pages["nonb/toy/toy.html"]
+    assert "toy.ipynb: skipped" in pages["huge/toy/toy.html"] and "file cap" in pages["huge/toy/toy.html"]
+    source = root / "solutions" / "toy" / "toy.ipynb"
+    for name, text in pages.items():
+        assert "could not be graded" in text and "0</b> of 5 points" in text, name
+        assert "<script" not in text.lower(), name
+        assert feedback.leaks(text, source) == [] and "4242" not in text and "9137" not in text, name
+        assert "BEGIN HIDDEN" not in text and "conv_forward(" not in text, name
+    assert outcome.feedback_problems == []

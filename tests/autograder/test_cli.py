@@ -93,7 +93,9 @@ def test_autograded_notebooks_and_feedback_pages(graded_class):
         assert (out / "autograded" / student / "toy" / "toy.ipynb").is_file()
         page = (out / "feedback" / student / "toy" / "toy.html").read_text()
         assert "BEGIN HIDDEN TESTS" not in page and "4242" not in page and "9137" not in page
-    assert not (out / "autograded" / "dave").exists() and not (out / "feedback" / "dave").exists()
+    assert not (out / "autograded" / "dave").exists()
+    [page] = (out / "feedback" / "dave").rglob("*.html")  # dave's could not be graded: a page says why
+    assert "could not be graded" in page.read_text()
     bob = (out / "feedback" / "bob" / "toy" / "toy.html").read_text()
     assert "WRONG" in bob  # the per-case outcome reached the page
 

@@ -115,8 +115,16 @@ def test_grades_csv_and_nbgrader_export_agree(whole_class):
 def test_no_hidden_test_material_in_feedback_or_graded_notebooks(whole_class):
     out = whole_class.out_dir
     pages = sorted((out / "feedback").rglob("*.html"))
-    graded = [r for r in whole_class.results if r["status"] == "graded"]
-    assert len(pages) == len(graded)
+    # one page per notebook of every submission: nbgrader's for the graded ones, a page saying
+    # why for those that could not be graded
+    expected = sorted(out / "feedback" / r["student"] / r["assignment"] / f"{Path(nb).stem}.html"
+                      for r in whole_class.results for nb in whole_class.notebooks_by_assignment[r["assignment"]])
+    assert pages == expected
+    failed = [r for r in whole_class.results if r["status"] != "graded"]
+    assert failed
+    for r in failed:
+        text = (out / "feedback" / r["student"] / r["assignment"] / f"{r['assignment']}.html").read_text(encoding="utf-8")
+        assert "could not be graded" in text, r["student"]
     for page in pages:
         assignment = page.parent.name
         source = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
