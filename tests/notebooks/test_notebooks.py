@@ -1,11 +1,14 @@
 """The course notebooks themselves: they run, the solutions earn full marks, the releases earn zero.
 
 Every test here uses real Jupyter kernels: nbclient for top-to-bottom execution, and the
-grading engine (sandboxed kernels, out-of-process checks) for the marks.
+grading engine (sandboxed kernels, out-of-process checks) for the marks. The solution notebooks
+must also be exactly what their build scripts in tools/notebooks/ write.
 """
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -57,6 +60,16 @@ def test_solution_notebook_runs_top_to_bottom(assignment, tmp_path, monkeypatch,
     print(f"{assignment}: executed in {seconds:.1f} s")
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert errors == []
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_build_script_reproduces_the_committed_solution_notebook(assignment, tmp_path):
+    """solutions/ is generated: rerunning tools/notebooks/build_<a>.py changes no byte."""
+    fresh = tmp_path / f"{assignment}.ipynb"
+    script = REPO / "tools" / "notebooks" / f"build_{assignment}.py"
+    subprocess.run([sys.executable, str(script), str(fresh)], check=True, capture_output=True, cwd=tmp_path)
+    assert fresh.read_bytes() == notebook_path("solutions", assignment).read_bytes(), (
+        f"rerun {script.relative_to(REPO)} and commit its output")
 
 
 def _grade(folder, assignment, student):

@@ -2,10 +2,10 @@
 
 Run from the repository root::
 
-    .venv/bin/python tools/notebooks/build_convnet.py
+    .venv/bin/python tools/notebooks/build_convnet.py [OUTPUT.ipynb]
 
 The notebook is written with outputs cleared and deterministic cell ids, so that running this
-script twice gives the same file. Edit the notebook here, not by hand.
+script twice gives the same file (an optional argument writes it elsewhere). Edit the notebook here, not by hand.
 """
 
 import sys

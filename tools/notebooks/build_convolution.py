@@ -2,10 +2,10 @@
 
 Run from the repository root::
 
-    .venv/bin/python tools/notebooks/build_convolution.py
+    .venv/bin/python tools/notebooks/build_convolution.py [OUTPUT.ipynb]
 
 The notebook is written with outputs cleared and deterministic cell ids, so that running this
-script twice gives the same file. Edit the notebook here, not by hand.
+script twice gives the same file (an optional argument writes it elsewhere). Edit the notebook here, not by hand.
 """
 
 import sys
@@ -982,18 +982,19 @@ matrix multiplication.
 """)
 
 
-def build():
+def build(target=TARGET):
     nb = new_notebook(cells=CELLS)
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     }
     nbformat.validate(nb)
-    TARGET.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, TARGET)
-    return TARGET
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    return target
 
 
 if __name__ == "__main__":
-    path = build()
-    print(f"wrote {path.relative_to(ROOT)} ({len(CELLS)} cells)", file=sys.stderr)
+    # An optional argument writes the notebook elsewhere (the tests compare it with the committed one).
+    path = build(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else TARGET)
+    print(f"wrote {path} ({len(CELLS)} cells)", file=sys.stderr)

@@ -2,14 +2,16 @@
 
 Run from the repository root::
 
-    .venv/bin/python tools/notebooks/build_pooling.py
+    .venv/bin/python tools/notebooks/build_pooling.py [OUTPUT.ipynb]
 
-The notebook is written with its outputs cleared. Cell kinds follow docs/grading.md: a locked
+The notebook is written with its outputs cleared and deterministic cell ids, so that running
+this script twice gives the same file (an optional argument writes it elsewhere). Cell kinds follow docs/grading.md: a locked
 setup cell, solution cells (``grade_id`` = the function's name), test cells holding only
 ``check(...)`` calls (``grade_id`` = ``test_<name>``), and cells skipped at grading (plots,
 demos, timing) marked ``metadata.cs231n.grading = "skip"``.
 """
 
+import sys
 from pathlib import Path
 from textwrap import dedent
 
@@ -59,9 +61,17 @@ def test(grade_id, points, source):
     return cell
 
 
+def _stable_ids(cells):
+    """Deterministic cell ids: the grade_id for nbgrader cells, else kind and position."""
+    for index, cell in enumerate(cells):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        cell.id = grade_id or f"{'md' if cell.cell_type == 'markdown' else 'code'}-{index:02d}"
+    return cells
+
+
 def write(cells, target):
     nb = nbf.v4.new_notebook()
-    nb.cells = cells
+    nb.cells = _stable_ids(cells)
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     nb.metadata["language_info"] = {"name": "python"}
     nbf.validate(nb)
@@ -687,4 +697,7 @@ CELLS = [
 
 
 if __name__ == "__main__":
-    print(f"wrote {write(CELLS, TARGET).relative_to(ROOT)}")
+    # An optional argument writes the notebook elsewhere (the tests compare it with the committed one).
+    target = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else TARGET
+    print(f"wrote {target} ({len(CELLS)} cells)", file=sys.stderr)
+    write(CELLS, target)
