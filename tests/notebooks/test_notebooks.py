@@ -45,6 +45,9 @@ def test_notebooks_are_stored_with_outputs_cleared(folder):
         assert dirty == [], f"{folder}/{assignment}: cells {dirty} have outputs"
 
 
+# The issue's budget: the five solution notebooks, executed in quick mode, in under 10 minutes.
+TOTAL_SECONDS_BUDGET = 600
+
 class Run:
     """One top-to-bottom execution of a notebook: the executed notebook and its wall time."""
 
@@ -109,6 +112,13 @@ def test_solution_notebook_runs_top_to_bottom(assignment, executed, record_prope
     run = executed("solutions", assignment)
     record_property("seconds", round(run.seconds, 1))
     assert run.errors() == []
+
+
+def test_the_five_solution_notebooks_run_in_under_ten_minutes_in_total(executed):
+    seconds = {assignment: executed("solutions", assignment).seconds for assignment in ASSIGNMENTS}
+    total = sum(seconds.values())
+    detail = ", ".join(f"{assignment} {s:.0f} s" for assignment, s in seconds.items())
+    assert total < TOTAL_SECONDS_BUDGET, f"{total:.0f} s in total ({detail}), budget {TOTAL_SECONDS_BUDGET} s"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
