@@ -48,6 +48,11 @@ def test_notebooks_are_stored_with_outputs_cleared(folder):
 # The issue's budget: the five solution notebooks, executed in quick mode, in under 10 minutes.
 TOTAL_SECONDS_BUDGET = 600
 
+# How many verdict lines ("OK: ..." when a numerical verification holds) each solution notebook
+# prints: gradient checks, the flipped-filter identities, the FC->CONV crops, conv = avg pooling.
+OK_VERDICTS = {"convolution": 1, "im2col": 1, "pooling": 2, "batchnorm": 1, "convnet": 2}
+
+
 class Run:
     """One top-to-bottom execution of a notebook: the executed notebook and its wall time."""
 
@@ -119,6 +124,15 @@ def test_the_five_solution_notebooks_run_in_under_ten_minutes_in_total(executed)
     total = sum(seconds.values())
     detail = ", ".join(f"{assignment} {s:.0f} s" for assignment, s in seconds.items())
     assert total < TOTAL_SECONDS_BUDGET, f"{total:.0f} s in total ({detail}), budget {TOTAL_SECONDS_BUDGET} s"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_notebook_numerical_verifications_say_ok(assignment, executed):
+    """Cells that verify a result numerically end with a verdict line: OK or MISMATCH."""
+    lines = executed("solutions", assignment).stdout_lines()
+    assert [line for line in lines if line.startswith("MISMATCH")] == []
+    ok = [line for line in lines if line.startswith("OK:")]
+    assert len(ok) == OK_VERDICTS[assignment], ok
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

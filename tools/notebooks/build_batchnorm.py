@@ -393,7 +393,7 @@ CELLS = [
     md(r"""
     An independent confirmation: compare with numerical gradients (centred differences of
     $L = \sum_{ij} y_{ij}\,dy_{ij}$). Relative errors around $10^{-8}$ or below mean the analytic
-    gradient is right.
+    gradient is right; the cell says `OK` below $10^{-7}$ and `MISMATCH` above.
     """),
     code("""
     rng = np.random.default_rng(231)
@@ -407,8 +407,15 @@ CELLS = [
         dx_num = eval_numerical_gradient_array(lambda x: forward(x, gamma, beta), x, dout)
         dgamma_num = eval_numerical_gradient_array(lambda g: forward(x, g, beta), gamma, dout)
         dbeta_num = eval_numerical_gradient_array(lambda b: forward(x, gamma, b), beta, dout)
-        print(f"dx error: {rel_error(dx, dx_num):.1e}, dgamma error: {rel_error(dgamma, dgamma_num):.1e}, "
-              f"dbeta error: {rel_error(dbeta, dbeta_num):.1e}")
+        errors = {"dx": rel_error(dx, dx_num), "dgamma": rel_error(dgamma, dgamma_num),
+                  "dbeta": rel_error(dbeta, dbeta_num)}
+        print(", ".join(f"{name} error: {error:.1e}" for name, error in errors.items()))
+        worst = max(errors, key=errors.get)
+        if errors[worst] < 1e-7:
+            print(f"OK: dx, dgamma and dbeta match the numerical gradients (largest relative error {errors[worst]:.1e} < 1e-7)")
+        else:
+            print(f"MISMATCH: {worst} differs from the numerical gradient (relative error {errors[worst]:.1e}, "
+                  "expected < 1e-7): look at batchnorm_backward")
     except NotImplementedError:
         print("implement batchnorm_forward and batchnorm_backward first")
     """, skip=True),

@@ -668,14 +668,20 @@ else:
         for j in range(score_map.shape[3]):
             crop = image[:, :, i * step:i * step + 12, j * step:j * step + 12]
             crops[:, :, i, j] = small_net_scores(crop)
+    difference = np.abs(score_map - crops).max()
+    n_crops = score_map.shape[2] * score_map.shape[3]
     print("one pass of the converted net:", score_map.shape, "score map")
-    print("largest difference from the", score_map.shape[2] * score_map.shape[3],
-          "crops of the original net:", np.abs(score_map - crops).max())
+    print(f"largest difference from the {n_crops} crops of the original net: {difference:.1e}")
+    if difference < 1e-10:
+        print(f"OK: the converted net reproduces all {n_crops} crops (largest difference {difference:.1e} < 1e-10)")
+    else:
+        print(f"MISMATCH: the converted net differs from the crops by up to {difference:.1e}: look at fc_to_conv")
 """, skip=True)
 
 md(r"""
-The largest difference should be around $10^{-15}$, rounding only. For VGG-16 the library
-converts the spec and predicts the score map for a $384\times384$ image:
+The largest difference should be around $10^{-15}$, rounding only: the cell says `OK` below
+$10^{-10}$ and `MISMATCH` above. For VGG-16 the library converts the spec and predicts the
+score map for a $384\times384$ image:
 """)
 
 code(r"""
@@ -820,6 +826,7 @@ Compare your analytic gradients with centred differences
 $\frac{\partial L}{\partial \theta} \approx \frac{L(\theta + h) - L(\theta - h)}{2h}$, one entry at
 a time, on a small network in float64. Relative errors around $10^{-6}$ or below are fine; much
 larger ones point at a bug in the backward pass (or, rarely, a ReLU or max exactly at a kink).
+The cell ends with a verdict: `OK` when every error is below $10^{-5}$, `MISMATCH` otherwise.
 """)
 
 code(r"""
@@ -830,9 +837,17 @@ model = MyThreeLayerConvNet(input_dim=(3, 8, 8), num_filters=3, filter_size=3, h
                             weight_scale="he", reg=0.1, dtype=np.float64)
 try:
     loss, grads = model.loss(X, y)
+    errors = {}
     for name in sorted(grads):
         numeric = eval_numerical_gradient(lambda _: model.loss(X, y)[0], model.params[name], h=1e-5)
-        print(f"{name}: max relative error {rel_error(numeric, grads[name]):.2e}")
+        errors[name] = rel_error(numeric, grads[name])
+        print(f"{name}: max relative error {errors[name]:.2e}")
+    worst = max(errors, key=errors.get)
+    if errors[worst] < 1e-5:
+        print(f"OK: all {len(errors)} gradients match the numerical ones (largest relative error {errors[worst]:.1e} < 1e-5)")
+    else:
+        print(f"MISMATCH: the gradient of {worst} differs from the numerical one (relative error "
+              f"{errors[worst]:.1e}, expected < 1e-5)")
 except NotImplementedError:
     print("Implement three_layer_convnet_loss first.")
 """, skip=True)

@@ -819,7 +819,8 @@ the *centred difference*, whose error shrinks like $h^2$. Here $L = \sum \text{o
 forward passes per entry, so only for small arrays). In float64 with $h = 10^{-5}$ the relative
 error between a correct analytic gradient and the numerical one is typically $10^{-7}$ or
 smaller (`rel_error` reports the worst entry, and entries close to zero are the least precise);
-errors around $10^{-2}$ or larger mean a bug.
+errors around $10^{-2}$ or larger mean a bug. The cell ends with a verdict: `OK` when every
+error is below $10^{-6}$, `MISMATCH` otherwise.
 """)
 
 code(r"""
@@ -839,8 +840,16 @@ else:
     dx_num = eval_numerical_gradient_array(lambda v: conv_forward_naive(v, gw, gb, gparam)[0], gx, gdout)
     dw_num = eval_numerical_gradient_array(lambda v: conv_forward_naive(gx, v, gb, gparam)[0], gw, gdout)
     db_num = eval_numerical_gradient_array(lambda v: conv_forward_naive(gx, gw, v, gparam)[0], gb, gdout)
+    errors = {}
     for name, analytic, numeric in (("dx", dx, dx_num), ("dw", dw, dw_num), ("db", db, db_num)):
-        print(f"{name}: relative error {rel_error(analytic, numeric):.2e}")
+        errors[name] = rel_error(analytic, numeric)
+        print(f"{name}: relative error {errors[name]:.2e}")
+    worst = max(errors, key=errors.get)
+    if errors[worst] < 1e-6:
+        print(f"OK: dx, dw and db match the numerical gradients (largest relative error {errors[worst]:.1e} < 1e-6)")
+    else:
+        print(f"MISMATCH: {worst} differs from the numerical gradient (relative error {errors[worst]:.1e}, "
+              "expected < 1e-6): look at conv_backward_naive")
     print()
     print("the first few entries of dw, side by side:")
     print("  analytic:", dw.ravel()[:5])

@@ -582,7 +582,8 @@ For stride $S > 1$ the same holds after inserting $S - 1$ zeros between the entr
 (this is the "transposed convolution" used to upsample in segmentation and generative networks).
 
 The cell below checks both identities numerically, using your `conv_forward_im2col` as the
-convolution.
+convolution, and ends with a verdict: `OK` when both sides agree up to rounding (relative error
+below $10^{-10}$), `MISMATCH` otherwise.
 """)
 
 code(r"""
@@ -606,6 +607,7 @@ try:
 except NotImplementedError:
     print("conv_forward_im2col is not implemented yet: using cs231n_lib.conv_forward instead")
 
+worst = 0.0
 for HH, pad in ((3, 1), (3, 0), (5, 2), (5, 1)):
     x = flip_rng.standard_normal((2, 3, 7, 7))
     w = flip_rng.standard_normal((4, 3, HH, HH))
@@ -618,8 +620,16 @@ for HH, pad in ((3, 1), (3, 0), (5, 2), (5, 1)):
     dx_as_conv = convolve(dout, w_back, stride=1, pad=HH - 1 - pad)
     x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     dw_as_conv = convolve(x_pad.transpose(1, 0, 2, 3), dout.transpose(1, 0, 2, 3), stride=1, pad=0).transpose(1, 0, 2, 3)
+    dx_error, dw_error = rel_error(dx, dx_as_conv), rel_error(dw, dw_as_conv)
+    worst = max(worst, dx_error, dw_error)
     print(f"{HH}x{HH} filters, pad {pad}: dx vs flipped-filter convolution of dout: rel. error "
-          f"{rel_error(dx, dx_as_conv):.1e}; dw vs convolution of x with dout: {rel_error(dw, dw_as_conv):.1e}")
+          f"{dx_error:.1e}; dw vs convolution of x with dout: {dw_error:.1e}")
+# both sides are exact formulas, so only rounding may separate them
+if worst < 1e-10:
+    print(f"OK: both identities hold in all four settings (largest relative error {worst:.1e} < 1e-10)")
+else:
+    print(f"MISMATCH: an identity fails (largest relative error {worst:.1e}, expected < 1e-10); "
+          "see what the check of conv_forward_im2col above says")
 """, skip=True)
 
 # ==============================================================================================

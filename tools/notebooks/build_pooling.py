@@ -323,7 +323,8 @@ CELLS = [
     $L = \sum \text{out}\cdot\text{dout}$ change,
     $\partial L/\partial x \approx \big(L(x + h) - L(x - h)\big)/2h$. For max pooling this works
     as long as no nudge changes which element is the maximum, which is almost surely the case for
-    random inputs and a small $h$.
+    random inputs and a small $h$. The cell prints `OK` when the relative error is below
+    $10^{-7}$ and `MISMATCH` otherwise.
     """),
     code("""
     from cs231n_lib.gradient_check import eval_numerical_gradient_array, rel_error
@@ -336,7 +337,12 @@ CELLS = [
         dout = rng.standard_normal(out.shape)
         dx = max_pool_backward_naive(dout, cache)
         dx_num = eval_numerical_gradient_array(lambda x: max_pool_forward_naive(x, pool_param)[0], x, dout)
-        print(f"max pooling, overlapping 3x3 windows: relative error against the numerical gradient {rel_error(dx, dx_num):.1e}")
+        error = rel_error(dx, dx_num)
+        print(f"max pooling, overlapping 3x3 windows: relative error against the numerical gradient {error:.1e}")
+        if error < 1e-7:
+            print(f"OK: max_pool_backward_naive matches the numerical gradient ({error:.1e} < 1e-7)")
+        else:
+            print(f"MISMATCH: max_pool_backward_naive differs from the numerical gradient ({error:.1e}, expected < 1e-7)")
     except NotImplementedError:
         print("implement max_pool_forward_naive and max_pool_backward_naive first")
     """, skip=True),
@@ -570,7 +576,12 @@ CELLS = [
     w[np.arange(C), np.arange(C)] = 0.25  # channel c only sees channel c, with weight 1/4
     by_conv, _ = cs231n_lib.conv_forward(x, w, np.zeros(C), {"stride": 2, "pad": 0})
     by_pool, _ = cs231n_lib.avg_pool_forward(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
-    print(f"largest difference between the stride-2 convolution and 2x2 average pooling: {np.abs(by_conv - by_pool).max():.1e}")
+    difference = np.abs(by_conv - by_pool).max()
+    print(f"largest difference between the stride-2 convolution and 2x2 average pooling: {difference:.1e}")
+    if difference < 1e-12:
+        print(f"OK: the stride-2 convolution is 2x2 average pooling (difference {difference:.1e} < 1e-12)")
+    else:
+        print(f"MISMATCH: the stride-2 convolution differs from 2x2 average pooling by {difference:.1e}")
     """, skip=True),
     md(r"""
     ## 7. Fast max pooling
