@@ -7,6 +7,7 @@ exactly what their build scripts in tools/notebooks/ write.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -133,6 +134,15 @@ def test_solution_notebook_numerical_verifications_say_ok(assignment, executed):
     assert [line for line in lines if line.startswith("MISMATCH")] == []
     ok = [line for line in lines if line.startswith("OK:")]
     assert len(ok) == OK_VERDICTS[assignment], ok
+
+
+def test_convnet_solution_overfits_fifty_examples(executed):
+    """The overfit run is never shortened; on the offline digits it reaches the 100% target."""
+    lines = executed("solutions", "convnet").stdout_lines()
+    pattern = re.compile(r"final training accuracy on the 50 examples: ([0-9.]+) \(target 1\.000\)")
+    found = [float(m.group(1)) for m in map(pattern.search, lines) if m]
+    assert len(found) == 1, lines
+    assert found[0] >= 0.99
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
