@@ -993,9 +993,11 @@ if train_solver is not None:
 md(r"""
 ## Done
 
-You can now size any network from its layer list, know why deep stacks of 3x3 filters won, can
-turn a classifier into a dense, sliding detector with a reshape, and have trained a ConvNet from
-layers you wrote yourself. Submit this notebook.
+You can now size any network from its layer list, know why deep stacks of 3x3 filters won, and
+can turn a classifier into a dense, sliding detector with a reshape. You also wrote the loss and
+gradients of a complete three-layer ConvNet by chaining the library's layers
+(`conv_relu_pool`, `affine_relu`, `affine` and `softmax_loss`: tested versions of the kind of
+layers you wrote in the earlier notebooks) and trained it. Submit this notebook.
 """)
 
 
