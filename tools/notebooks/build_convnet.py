@@ -380,33 +380,15 @@ forward! ~\*2 for bwd)"*. Your sum of the very same rows is 15.2M. Which is righ
 what the notes' line claims, check whether "24M * 4 bytes" even gives 93 MB, and try a couple of
 ways of counting (for example: the ReLU outputs stored separately from the CONV outputs, or the
 gradients counted too) to see whether any of them reproduces 24M. Write your explanation in the
-string below.
+cell below. It is not graded; the appendix at the end of the notebook gives one explanation to
+compare with yours once you have written it.
 """)
 
-solution("vgg_memory_discussion", r'''
-vgg_memory_explanation = """
-### BEGIN SOLUTION
-The rows of the notes' own table add up to 15,237,608 activations (150K for the input, 13.5M in
-the 13 CONV layers, 1.5M in the pools, 9,192 in the FC layers), i.e. 60,950,432 bytes or about
-58 MiB (61 MB) in float32. The "24M" is not the sum of the rows printed above it, and the line is
-not even self-consistent: 24M * 4 bytes = 96,000,000 bytes, which is 96 MB or 91.6 MiB; "93"
-only comes out when one divides by 1024 once and by 1000 once (96,000,000 / 1024 / 1000 = 93.75).
+md(r"""
+**Your answer** (not graded; double-click this cell to edit it):
 
-No natural way of counting reproduces 24M either: keeping each CONV's output and its ReLU's
-output as two arrays gives 15.2M + 13.5M = 28.8M; counting the gradients of the forward
-activations doubles 15.2M to 30.5M (that is the notes' "~*2 for bwd"). The total line was most
-likely carried over from another version of the table or is a slip; the notes do not say how it
-was counted.
-
-The lesson: recompute totals from the rows you can check, and say what you counted (which
-arrays, float32 or float64, MB = 10^6 or MiB = 2^20 bytes). A real framework stores more than
-this minimum during training (gradients, ReLU masks, pooling switches, im2col buffers), so the
-true footprint depends on the implementation; the per-row sum is the lower bound for one forward
-pass.
-### END SOLUTION
-"""
-print(vgg_memory_explanation.strip())
-''', skip=True)
+*Replace this line with your explanation of the 24M total.*
+""", cell_id="vgg_memory_answer")
 
 md(r"""
 ### Parameter sharing, in numbers (AlexNet's first layer)
@@ -1000,19 +982,46 @@ gradients of a complete three-layer ConvNet by chaining the library's layers
 layers you wrote in the earlier notebooks) and trained it. Submit this notebook.
 """)
 
+md(r"""
+## Appendix: the VGG-16 memory total, explained
 
-def build():
+*Read this after writing your own answer to the discussion in Part 1.*
+
+Summing the rows of the notes' VGG-16 table gives 15,237,608 activations: about 150K for the
+input, 13.5M for the 13 CONV layers, 1.5M for the five pools and 9,192 for the FC layers. In
+float32 that is 60,950,432 bytes, about 61 MB or 58 MiB, for one image's forward pass.
+
+The notes' closing line, "24M * 4 bytes ~= 93MB", is therefore not the sum of the rows above it,
+and it does not even agree with itself: 24M times 4 bytes is 96,000,000 bytes, i.e. 96 MB or
+91.6 MiB. The 93 appears only when dividing once by 1024 and once by 1000
+(96,000,000 / 1024 / 1000 = 93.75).
+
+None of the obvious ways of counting gives 24M either. Storing each CONV output and the ReLU
+output after it as two separate arrays gives 15.2M + 13.5M = 28.8M; adding the gradients of all
+forward activations doubles 15.2M to 30.5M (which is what the notes' "~*2 for bwd" refers to).
+The most likely explanation is a total carried over from another version of the table, or a
+slip; the notes do not say how it was obtained.
+
+What to take away: recompute totals from rows you can check, and say what was counted (which
+arrays, float32 or float64, MB = $10^6$ bytes or MiB = $2^{20}$ bytes). During training a real
+framework keeps more than this minimum (gradients, ReLU masks, pooling switches, im2col
+buffers), so the per-row sum is a lower bound for one forward pass, not the actual footprint.
+""")
+
+
+def build(target=TARGET):
     nb = new_notebook(cells=CELLS)
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     }
     nbformat.validate(nb)
-    TARGET.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, TARGET)
-    return TARGET
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    return target
 
 
 if __name__ == "__main__":
-    path = build()
-    print(f"wrote {path.relative_to(ROOT)} ({len(CELLS)} cells)", file=sys.stderr)
+    # An optional argument writes the notebook elsewhere (the tests compare it with the committed one).
+    path = build(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else TARGET)
+    print(f"wrote {path} ({len(CELLS)} cells)", file=sys.stderr)
