@@ -22,15 +22,19 @@ offline), upscaled to 3x32x32 so that models built for CIFAR-10 run unchanged.
 
 import argparse
 import codecs
+import contextlib
 import hashlib
 import http.client
 import os
 import pickle
 import re
 import shutil
+import signal
 import sys
 import tarfile
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -40,6 +44,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._validate import FLOAT_DTYPES, nonnegative_int, positive_int
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks (see _remove_stale_parts)
+    fcntl = None
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -57,6 +66,13 @@ FETCH_COMMAND = "python -m cs231n_lib.data fetch cifar10"
 
 _PIXELS_PER_IMAGE = 3 * 32 * 32
 _CHUNK_BYTES = 1 << 20
+# The temporary entries a fetch makes in the data home (tempfile's 8 random characters): a
+# download ``cifar-10-python.tar.gz.<random>.part`` and an extraction folder
+# ``.cifar-10-batches-py.<random>.part``. Nothing else is ever removed as a leftover.
+_PART_NAMES = re.compile(
+    rf"^(?:{re.escape(CIFAR10_ARCHIVE)}|\.{re.escape(CIFAR10_FOLDER)})\.[a-z0-9_]{{8}}\.part$")
+# Without advisory locks (Windows), a leftover is one untouched for this long.
+_STALE_SECONDS_WITHOUT_LOCKS = 24 * 3600
 
 
 class DownloadError(RuntimeError):
@@ -118,7 +134,14 @@ def fetch_cifar10(data_dir=None, source=None, md5=CIFAR10_MD5, timeout=10.0, pro
 
     Idempotent: when the extracted folder is already complete, nothing is downloaded. Safe: the
     download goes to a temporary ``.part`` file and the extraction to a temporary folder that is
-    renamed into place only when complete; on any failure (or Ctrl-C) both are removed.
+    renamed into place only when complete; on any failure (or Ctrl-C, or SIGTERM) both are
+    removed. A fetch killed outright (SIGKILL, power loss) cannot clean up: its ``.part`` entries
+    are removed by the next fetch, which starts by deleting those of earlier runs (only the two
+    names a fetch makes, and never one that a fetch running now holds locked).
+
+    While it runs in the main thread of a program that left SIGTERM to its default action, a
+    SIGTERM is handled like Ctrl-C: the partial files are removed, then the process ends by
+    SIGTERM as it would have.
 
     Inputs:
     - data_dir: data home (see ``data_home``).
@@ -135,24 +158,138 @@ def fetch_cifar10(data_dir=None, source=None, md5=CIFAR10_MD5, timeout=10.0, pro
     """
     home = data_home(data_dir)
     home.mkdir(parents=True, exist_ok=True)
-    target = home / CIFAR10_FOLDER
-    if target.exists():
-        missing = _missing_files(target, CIFAR10_TRAIN_BATCHES + (CIFAR10_TEST_BATCH,))
-        if missing:
-            raise RuntimeError(
-                f"{target} exists but lacks {', '.join(missing)}. Delete that folder and run "
-                f"`{FETCH_COMMAND}` again.")
-        print(f"CIFAR-10 is already in {target}; nothing to do.")
+    with _sigterm_as_interrupt():
+        removed = _remove_stale_parts(home)
+        if removed:
+            print(f"Removed {len(removed)} unfinished download or extraction left in {home} by an "
+                  f"interrupted fetch: {', '.join(removed)}.")
+        target = home / CIFAR10_FOLDER
+        if target.exists():
+            missing = _missing_files(target, CIFAR10_TRAIN_BATCHES + (CIFAR10_TEST_BATCH,))
+            if missing:
+                raise RuntimeError(
+                    f"{target} exists but lacks {', '.join(missing)}. Delete that folder and run "
+                    f"`{FETCH_COMMAND}` again.")
+            print(f"CIFAR-10 is already in {target}; nothing to do.")
+            return target
+
+        archive, is_temporary, lock = _obtain_archive(home, source, md5, timeout, progress, keep_archive)
+        try:
+            _extract_cifar10(archive, home)
+        finally:
+            if is_temporary:
+                archive.unlink(missing_ok=True)
+            _release(lock)
+        print(f"CIFAR-10 is ready in {target}.")
         return target
 
-    archive, is_temporary = _obtain_archive(home, source, md5, timeout, progress, keep_archive)
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM during a fetch, raised like Ctrl-C so that the partial files are removed."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Turn SIGTERM into ``_Terminated`` while the block runs, then end the process by SIGTERM.
+
+    Only in the main thread, and only when SIGTERM has its default action (a program with its
+    own handler keeps it).
+    """
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+    received = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not stop the clean-up
+        raise _Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
     try:
-        _extract_cifar10(archive, home)
+        yield
     finally:
-        if is_temporary:
-            archive.unlink(missing_ok=True)
-    print(f"CIFAR-10 is ready in {target}.")
-    return target
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if received:
+            print("Terminated: the partial download and extraction were removed.", file=sys.stderr)
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _lock_temporary(make, directory=False):
+    """Create a temporary entry with ``make()`` and hold an exclusive lock on it.
+
+    Returns ``(path, descriptor)``; the lock lasts until the descriptor is closed (or the process
+    dies). The lock tells a running fetch's entries from leftovers (``_remove_stale_parts``); an
+    entry that such a clean-up removed between its creation and the lock is made again.
+    """
+    for _ in range(10):
+        made = make()
+        fd, path = made if isinstance(made, tuple) else (None, made)
+        if fcntl is None:  # no locks to take (Windows, where an open file cannot be deleted)
+            _release(fd)
+            return Path(path), None
+        try:
+            if fd is None:
+                fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.path.samestat(os.stat(path), os.fstat(fd)):
+                return Path(path), fd
+        except FileNotFoundError:
+            pass
+        _release(fd)
+    raise RuntimeError(f"Could not create a temporary file in {Path(path).parent}; try again.")
+
+
+def _release(fd):
+    """Close a descriptor from ``_lock_temporary`` (releasing its lock); None is allowed."""
+    if fd is not None:
+        os.close(fd)
+
+
+def _remove_stale_parts(home):
+    """Delete the ``.part`` entries of earlier, interrupted fetches in ``home``; returns their names.
+
+    Only names a fetch makes (``_PART_NAMES``), only regular files and folders (no symbolic
+    link), and never one a running fetch holds locked (without locks: one untouched for a day).
+    """
+    removed = []
+    try:
+        entries = sorted(os.scandir(home), key=lambda e: e.name)
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _PART_NAMES.match(entry.name):
+            continue
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if entry.is_symlink() or not (is_dir or entry.is_file(follow_symlinks=False)):
+                continue
+            if fcntl is None:
+                if time.time() - entry.stat(follow_symlinks=False).st_mtime >= _STALE_SECONDS_WITHOUT_LOCKS:
+                    _delete(entry.path, is_dir)
+                    removed.append(entry.name)
+                continue
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | (os.O_DIRECTORY if is_dir else 0))
+        except OSError:
+            continue  # gone already, or not ours to remove
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _delete(entry.path, is_dir)  # under the lock: a fetch starting now makes a new one
+            removed.append(entry.name)
+        except OSError:
+            continue  # locked: a fetch running now
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _delete(path, is_dir):
+    if is_dir:
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
 
 
 def _is_url(source):
@@ -160,26 +297,27 @@ def _is_url(source):
 
 
 def _obtain_archive(home, source, md5, timeout, progress, keep_archive):
-    """Return (path of a verified archive, whether it is a temporary file to delete after use)."""
+    """Return (path of a verified archive, whether it is a temporary file to delete after use,
+    the descriptor holding the temporary file's lock or None; the caller closes it)."""
     if source is None:
         local_copy = home / CIFAR10_ARCHIVE
         source = local_copy if local_copy.is_file() else CIFAR10_URL
     if not _is_url(source):
-        return _verified_local_archive(Path(source).expanduser(), md5), False
+        return _verified_local_archive(Path(source).expanduser(), md5), False, None
 
-    descriptor, name = tempfile.mkstemp(prefix=f"{CIFAR10_ARCHIVE}.", suffix=".part", dir=home)
-    os.close(descriptor)
-    part = Path(name)
+    part, lock = _lock_temporary(lambda: tempfile.mkstemp(prefix=f"{CIFAR10_ARCHIVE}.", suffix=".part", dir=home))
     try:
         _download(str(source), part, md5, timeout, progress)
         if keep_archive:
             kept = home / CIFAR10_ARCHIVE
             os.replace(part, kept)
-            return kept, False
+            _release(lock)
+            return kept, False, None
     except BaseException:
         part.unlink(missing_ok=True)
+        _release(lock)
         raise
-    return part, True
+    return part, True, lock
 
 
 def _verified_local_archive(path, md5):
@@ -266,7 +404,8 @@ def _check_member(member):
 def _extract_cifar10(archive, home):
     """Extract into a temporary folder, check it, then rename it into place in one step."""
     target = home / CIFAR10_FOLDER
-    scratch = Path(tempfile.mkdtemp(prefix=f".{CIFAR10_FOLDER}.", suffix=".part", dir=home))
+    scratch, lock = _lock_temporary(
+        lambda: tempfile.mkdtemp(prefix=f".{CIFAR10_FOLDER}.", suffix=".part", dir=home), directory=True)
     try:
         print(f"Extracting CIFAR-10 into {target} ...")
         try:
@@ -293,6 +432,7 @@ def _extract_cifar10(archive, home):
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        _release(lock)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -527,8 +667,9 @@ def main(argv=None):
         fetch_cifar10(data_dir=args.data_dir, source=args.source, md5=args.md5,
                       timeout=args.timeout, progress=not args.quiet,
                       keep_archive=args.keep_archive)
-    except KeyboardInterrupt:
-        print("Interrupted: the partial download and extraction were removed.", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        if not isinstance(e, _Terminated):  # SIGTERM: said and done by _sigterm_as_interrupt
+            print("Interrupted: the partial download and extraction were removed.", file=sys.stderr)
         return 130
     except (RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -12,6 +12,7 @@ import http.server
 import io
 import os
 import pickle
+import signal
 import socket
 import struct
 import subprocess
@@ -190,6 +191,7 @@ class _Server:
     def __init__(self):
         self.routes = {}
         self.requests = []
+        self.released = threading.Event()  # ends the "hang" mode's wait
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -213,6 +215,10 @@ class _Server:
                     self.wfile.write(payload[: len(payload) // 2])
                     self.wfile.flush()
                     time.sleep(1.5)
+                elif mode == "hang":  # half the body, then silence until released (or 30 s)
+                    self.wfile.write(payload[: len(payload) // 2])
+                    self.wfile.flush()
+                    server.released.wait(30)
 
             def log_message(self, *args):
                 pass
@@ -230,6 +236,7 @@ class _Server:
         return self.url(path)
 
     def close(self):
+        self.released.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -357,6 +364,82 @@ def test_ctrl_c_during_download_keeps_nothing(server, fixture_archive, tmp_path,
     with pytest.raises(KeyboardInterrupt):
         cdata.fetch_cifar10(data_dir=tmp_path, source=url, md5=md5, progress=False)
     assert leftovers(tmp_path) == []
+
+
+def _fetch_in_a_process(url, md5, home):
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    # the command line's main(), reading 1 kB at a time so that half the body reaches the file
+    code = ("import sys\nfrom cs231n_lib import data\ndata._CHUNK_BYTES = 1024\n"
+            "sys.exit(data.main(sys.argv[1:]))")
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "fetch", "cifar10", "--from", url, "--dir", str(home),
+         "--md5", md5, "--quiet", "--timeout", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_for_a_part_file(home, proc, size):
+    """Wait until the fetch in ``proc`` has written ``size`` bytes into its .part file (its
+    writes are buffered: ask for less than the server sends)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        parts = list(Path(home).glob("*.part"))
+        if parts and parts[0].stat().st_size >= size:
+            return parts[0]
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError(f"no .part file of {size} bytes appeared (fetch: {proc.poll()}, "
+                         f"{list(Path(home).iterdir())}, {proc.communicate()})")
+
+
+def test_sigterm_during_download_keeps_nothing(server, fixture_archive, tmp_path):
+    path, md5, _ = fixture_archive
+    payload = path.read_bytes()
+    url = server.serve("/hang.tar.gz", payload, mode="hang")
+    proc = _fetch_in_a_process(url, md5, tmp_path)
+    _wait_for_a_part_file(tmp_path, proc, len(payload) // 4)
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGTERM  # it still ends as SIGTERM asked
+    assert "partial download and extraction were removed" in err and "Traceback" not in err
+    assert leftovers(tmp_path) == []
+
+
+def test_a_fetch_removes_what_killed_fetches_left_and_nothing_else(server, fixture_archive, tmp_path):
+    path, md5, _ = fixture_archive
+    payload = path.read_bytes()
+    proc = _fetch_in_a_process(server.serve("/hang.tar.gz", payload, mode="hang"), md5, tmp_path)
+    part = _wait_for_a_part_file(tmp_path, proc, len(payload) // 4)
+    proc.kill()  # SIGKILL: no clean-up possible
+    proc.wait()
+    assert part.exists()
+    scratch = tmp_path / ".cifar-10-batches-py.k2x_9a0q.part"  # an extraction killed midway
+    (scratch / "cifar-10-batches-py").mkdir(parents=True)
+    (scratch / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"half")
+    # not ours: other names, a symbolic link, and the .part of a fetch running now (locked)
+    mine = ["cifar-10-python.tar.gz.part", "notes.part", "cifar-10-python.tar.gz.abc.part",
+            ".cifar-10-batches-py.part", "data.tar.gz.abcd1234.part"]
+    for name in mine:
+        (tmp_path / name).write_text("keep me")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "x").write_text("keep me")
+    (tmp_path / ".cifar-10-batches-py.linkzzzz.part").symlink_to(tmp_path / "elsewhere")
+    running = tmp_path / "cifar-10-python.tar.gz.runn1ng_.part"
+    running.write_bytes(b"being downloaded")
+    import fcntl
+
+    with open(running, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        url = server.serve("/cifar.tar.gz", payload)
+        target = cdata.fetch_cifar10(data_dir=tmp_path, source=url, md5=md5, progress=False)
+        assert running.read_bytes() == b"being downloaded"
+    assert target == tmp_path / "cifar-10-batches-py"
+    assert not part.exists() and not scratch.exists()
+    assert leftovers(tmp_path) == sorted(mine + ["cifar-10-batches-py", ".cifar-10-batches-py.linkzzzz.part",
+                                                 "cifar-10-python.tar.gz.runn1ng_.part", "elsewhere"])
+    assert (tmp_path / "elsewhere" / "x").read_text() == "keep me"
+    # once nothing holds it, it is a leftover too; even a fetch with nothing to do removes it
+    cdata.fetch_cifar10(data_dir=tmp_path, source=url, md5=md5, progress=False)
+    assert not running.exists()
 
 
 def test_http_error_is_named(server, tmp_path):
