@@ -31,7 +31,7 @@ import traceback
 
 import numpy as np
 
-from ..compare import DEFAULT_TOLERANCE, compare_output
+from ..compare import DEFAULT_TOLERANCE, FIXED_HINTS, compare_output
 
 CHECKS = {}
 
@@ -61,9 +61,16 @@ class Check:
     tolerance = DEFAULT_TOLERANCE
     #: when True, a float64 result for float32 inputs fails (default: accepted with a note)
     strict_dtype = False
+    #: the hints ``extra_hints`` returns that are fixed text (the same whatever the case and the
+    #: outputs): the only ones shown for hidden cases and cases that run after one
+    fixed_hints = ()
 
     def extra_hints(self, case, expected, found):
-        """Hints that name a typical mistake, from the outputs of a failed case; default none."""
+        """Hints that name a typical mistake, from the outputs of a failed case; default none.
+
+        A hint that is always the same text should be listed in ``fixed_hints`` too, or hidden
+        cases never show it (a hint holding a number or a layer of the case would reveal it).
+        """
         return []
 
     def names_required(self):
@@ -128,21 +135,26 @@ class Check:
 # Evaluating one case, the same way in the notebook and in the grader
 
 
-def judge(check, case, expected, found, hidden=False):
+def judge(check, case, expected, found, hidden=False, limited=False):
     """Compare the outputs of one case; returns ``(passed, lines, hints, rel_error)``.
 
-    ``hidden=True`` (the grader, on a hidden case): messages never show an expected value.
+    ``hidden=True`` (the grader, on a hidden case): messages never show an expected value, and
+    are limited. ``limited=True`` (the grader, on a case that runs after a hidden one, when the
+    student's code may hold hidden inputs): each output's line is its verdict in fixed words
+    (``Comparison.limited``) and only fixed-text hints are kept (``compare.FIXED_HINTS`` and
+    ``check.fixed_hints``), so nothing shown comes from the student's output.
     """
+    limited = limited or hidden
     tolerance = check.tolerance_for(case)
     lines, hints, worst, passed = [], [], 0.0, True
     for key, want in expected.items():
         if key not in found:
             passed = False
-            lines.append(f"{key}: missing from the result")
+            lines.append(f"{key}: {MISSING}")
             continue
         result = compare_output(key, want, found[key], tolerance, check.strict_dtype, reveal_expected=not hidden)
         passed &= result.passed
-        lines.append(result.message)
+        lines.append(result.limited if limited else result.message)
         hints.extend(h for h in result.hints if h not in hints)
         if result.rel_error is not None:
             worst = max(worst, result.rel_error)
@@ -152,7 +164,18 @@ def judge(check, case, expected, found, hidden=False):
         except Exception:  # noqa: BLE001 - a hint never turns a wrong answer into a crash
             extra = []
         hints.extend(h for h in extra if h not in hints)
+    if limited:
+        hints = [h for h in hints if is_fixed_hint(check, h)]
     return passed, lines, hints, worst
+
+
+#: the line of an output the student's function did not return (fixed text)
+MISSING = "missing from the result"
+
+
+def is_fixed_hint(check, hint):
+    """True when ``hint`` is fixed text (it can be shown for a hidden case)."""
+    return isinstance(hint, str) and (hint in FIXED_HINTS or hint in tuple(check.fixed_hints))
 
 
 def _copy_inputs(inputs):

@@ -145,6 +145,8 @@ class BatchnormForwardCheck(BatchnormCheck):
     def call(self, namespace, inputs):
         return self.forward_outputs(self.student(namespace, self.name), inputs)
 
+    fixed_hints = (SWAPPED_MOMENTUM, UNBIASED_VARIANCE, TEST_WITH_BATCH_STATS, TEST_UPDATES_RUNNING)
+
     def extra_hints(self, case, expected, found):
         """Name the usual mistakes: swapped momentum, unbiased variance, test-mode slips."""
         inputs = self.make_inputs(case)
@@ -195,6 +197,8 @@ class BatchnormBackwardCheck(BatchnormCheck):
     def call(self, namespace, inputs):
         return self.backward_outputs(self.student(namespace, self.forward_name),
                                      self.student(namespace, self.name), inputs)
+
+    fixed_hints = (CONSTANT_STATISTICS,)
 
     def extra_hints(self, case, expected, found):
         inputs = self.make_inputs(case)

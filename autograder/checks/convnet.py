@@ -12,6 +12,18 @@ from .base import Check, register
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
 
+NO_JUMP = ("each layer adds (F - 1) times the product of the strides of the layers below it "
+           "(the jump), not just F - 1")
+OWN_STRIDE = ("a layer's own stride does not widen its own window: multiply by the strides of "
+              "the layers below it only")
+REVERSED_ORDER = "the windows are listed first layer first (the one reading the image)"
+NO_TRANSPOSE = ("W_fc has one column per output neuron: filter k is column k of W_fc reshaped to "
+                "(C, H, W), so transpose before reshaping")
+NO_PENALTY = "the loss has no regularisation term: add 0.5 * reg * (sum of the squared weights W1, W2, W3)"
+FULL_PENALTY = "the penalty is 0.5 * reg * sum(W ** 2) (the 0.5 makes its gradient reg * W)"
+NO_REG_GRADIENT = "the weight gradients lack the regularisation term reg * W"
+REGULARISED_BIASES = "biases are not regularised: their gradients have no reg * b term"
+
 
 def _exact(case):
     """Counts are integers: any difference is a mistake."""
@@ -93,6 +105,7 @@ class SizeNetwork(Check):
         out["activations"] = np.asarray(result["activations"])
         return out
 
+    # its hints name the case's layers and their count: never shown for hidden cases
     def extra_hints(self, case, expected, found):
         """Name the first layer whose output shape differs (never the expected numbers)."""
         if str(found.get("raised", "")) != "" or str(expected.get("raised", "")) != "":
@@ -142,6 +155,8 @@ class ReceptiveField(Check):
             r = int(r)
         return {"r": np.asarray(r)}
 
+    fixed_hints = (NO_JUMP, OWN_STRIDE, REVERSED_ORDER)
+
     def extra_hints(self, case, expected, found):
         """Recognise the usual slips: no jump, a layer's own stride in its jump, reversed order."""
         try:
@@ -159,13 +174,11 @@ class ReceptiveField(Check):
             reversed_order += (F - 1) * jump
             jump *= S
         if r == no_jump:
-            return ["each layer adds (F - 1) times the product of the strides of the layers below it "
-                    "(the jump), not just F - 1"]
+            return [NO_JUMP]
         if r == own_stride:
-            return ["a layer's own stride does not widen its own window: multiply by the strides of "
-                    "the layers below it only"]
+            return [OWN_STRIDE]
         if r == reversed_order:
-            return ["the windows are listed first layer first (the one reading the image)"]
+            return [REVERSED_ORDER]
         return []
 
 
@@ -205,6 +218,8 @@ class FcToConv(Check):
         w, b = fn(inputs["W_fc"], inputs["b_fc"], C, H, W)
         return {"w": w, "b": b}
 
+    fixed_hints = (NO_TRANSPOSE,)
+
     def extra_hints(self, case, expected, found):
         """Recognise a reshape of W_fc without the transpose (rows of W_fc are inputs, not outputs)."""
         w = found.get("w")
@@ -212,8 +227,7 @@ class FcToConv(Check):
             return []
         inputs = self.make_inputs(case)
         if np.allclose(w, inputs["W_fc"].reshape(w.shape), rtol=0, atol=1e-6 * (1 + np.abs(w).max())):
-            return ["W_fc has one column per output neuron: filter k is column k of W_fc reshaped to "
-                    "(C, H, W), so transpose before reshaping"]
+            return [NO_TRANSPOSE]
         return []
 
 
@@ -273,6 +287,8 @@ class ThreeLayerConvNetLoss(Check):
         out.update({f"d{name}": grads[name] for name in PARAM_NAMES})
         return out
 
+    fixed_hints = (NO_PENALTY, FULL_PENALTY, NO_REG_GRADIENT, REGULARISED_BIASES)
+
     def extra_hints(self, case, expected, found):
         """Recognise the regularisation slips: a missing or full (not half) penalty in the loss,
         a missing reg * W in the weight gradients, regularised biases."""
@@ -296,13 +312,13 @@ class ThreeLayerConvNetLoss(Check):
         hints = []
         loss = float(np.asarray(expected["loss"]))
         if close(found.get("loss"), loss - penalty):
-            hints.append("the loss has no regularisation term: add 0.5 * reg * (sum of the squared weights W1, W2, W3)")
+            hints.append(NO_PENALTY)
         elif close(found.get("loss"), loss + penalty):
-            hints.append("the penalty is 0.5 * reg * sum(W ** 2) (the 0.5 makes its gradient reg * W)")
+            hints.append(FULL_PENALTY)
         if all(close(found.get(f"dW{i}"), expected[f"dW{i}"] - reg * inputs[f"W{i}"]) for i in (1, 2, 3)):
-            hints.append("the weight gradients lack the regularisation term reg * W")
+            hints.append(NO_REG_GRADIENT)
         if any(close(found.get(f"db{i}"), expected[f"db{i}"] + reg * inputs[f"b{i}"]) for i in (1, 2, 3)):
-            hints.append("biases are not regularised: their gradients have no reg * b term")
+            hints.append(REGULARISED_BIASES)
         return hints
 
     def call(self, namespace, inputs):

@@ -15,6 +15,9 @@ import numpy as np
 from ..compare import coerce
 from .base import Check, register
 
+TIES_TO_ALL = "the gradient went to every maximum of a window; send it to the first maximum only"
+TIES_TO_LAST = "ties went to the last maximum; the first maximum in row-major order wins"
+
 
 def pool_case_inputs(check, case):
     """x and the pooling hyperparameters of a case, all as arrays."""
@@ -111,6 +114,8 @@ class MaxPoolBackwardNaive(PoolBackward):
     student_forward = "max_pool_forward_naive"
     requires = ("max_pool_forward_naive", "max_pool_backward_naive")
 
+    fixed_hints = (TIES_TO_ALL, TIES_TO_LAST)
+
     def extra_hints(self, case, expected, found):
         """Recognise the two usual tie-breaking mistakes (every maximum, or the last one)."""
         dx, problem = coerce(found.get("dx"))
@@ -118,8 +123,7 @@ class MaxPoolBackwardNaive(PoolBackward):
             return []
         dx = dx.astype(np.float64)
         inputs = self.make_inputs(case)
-        for rule, hint in (("all", "the gradient went to every maximum of a window; send it to the first maximum only"),
-                           ("last", "ties went to the last maximum; the first maximum in row-major order wins")):
+        for rule, hint in (("all", TIES_TO_ALL), ("last", TIES_TO_LAST)):
             if np.allclose(dx, max_pool_backward_tie_rule(inputs, rule), rtol=0, atol=1e-5 * (1 + np.abs(dx).max())):
                 return [hint]
         return []

@@ -108,3 +108,112 @@ def test_all_zero_result_says_not_implemented_likely():
 def test_strings_compare_exactly():
     assert compare_output("raised", np.array("ValueError"), np.array("ValueError"), 0).passed
     assert not compare_output("raised", np.array("ValueError"), np.array(""), 0).passed
+
+
+# ------------------------------------------------------------------------------------------
+# Limited verdicts (hidden cases, and cases that run after one): fixed words only
+
+import re  # noqa: E402
+
+from autograder.checks import get_check, judge  # noqa: E402
+from autograder.checks.pooling import TIES_TO_LAST, max_pool_backward_tie_rule  # noqa: E402
+from autograder.compare import FIXED_HINTS  # noqa: E402
+
+LIMITED_WORDS = {"exact match", "within tolerance", "as expected", "wrong values", "wrong value", "wrong shape",
+                 "wrong dtype", "not finite", "not an array", "missing from the result"}
+
+
+def _words(line, output="out"):
+    """The verdict of a limited line, without what it may say of the expected value."""
+    assert line.startswith(f"{output}: "), line
+    return re.sub(r" \(.*\)$", "", line[len(output) + 2:])
+
+
+@pytest.mark.parametrize("found, words", [
+    (np.zeros((7, 3, 2, 5)), "wrong shape"),         # a shape that encodes the inputs
+    (np.array("W=32, F=5, S=1, P=2"), "wrong value"),  # a string that spells them
+    (np.full((2, 3), 32.0), "wrong values"),           # a constant that is one of them
+    (np.array([[1.0, np.inf, 0.0], [0.0, 0.0, 0.0]]), "not finite"),
+    (np.zeros((2, 3), dtype=np.float32), "wrong dtype"),
+    ([object()], "not an array"),
+    (None, "not an array"),
+])
+def test_limited_messages_carry_nothing_of_the_found_value(found, words):
+    expected = np.arange(6.0).reshape(2, 3)
+    for reveal in (False, True):
+        result = compare_output("out", expected, found, 1e-8, strict_dtype=True, reveal_expected=reveal)
+        assert not result.passed and _words(result.limited) == words
+        for secret in ("32", "7, 3, 2, 5", "inf", "float32", "object", "None"):
+            assert secret not in result.limited
+        if not reveal:
+            assert result.limited == f"out: {words}"
+
+
+def test_limited_messages_of_a_visible_case_keep_the_trusted_facts():
+    expected = np.arange(6.0).reshape(2, 3)
+    assert compare_output("out", expected, np.zeros(4), 1e-8).limited == "out: wrong shape (expected (2, 3))"
+    assert compare_output("raised", np.array("ValueError"), np.array("W32"), 0).limited == \
+        "raised: wrong value (expected 'ValueError')"
+    assert compare_output("raised", np.array("ValueError"), np.array("W32"), 0, reveal_expected=False).limited == \
+        "raised: wrong value"
+    assert compare_output("out", expected, expected + 1, 1e-8).limited == \
+        "out: wrong values (relative error above the tolerance 1e-08)"
+    assert compare_output("out", expected, expected, 1e-8).limited == "out: within tolerance"
+    assert compare_output("n", np.arange(3), np.arange(3), 0).limited == "n: exact match"
+
+
+def test_every_fixed_hint_the_comparison_gives_is_listed():
+    rng = np.random.default_rng(5)
+    expected = rng.standard_normal((2, 3, 6, 6))
+    border = expected.copy()
+    border[..., 0, :] += 1.0
+    found_values = [np.zeros_like(expected), -expected, expected + 1.0,
+                    expected + np.arange(3.0).reshape(1, 3, 1, 1), np.swapaxes(expected, -1, -2), border,
+                    np.zeros((3, 2, 6, 6)), np.zeros((2, 3, 5, 5)), np.where(expected > 0, np.nan, expected)]
+    seen = set()
+    for found in found_values:
+        seen.update(compare_output("out", expected, found, 1e-8).hints)
+    assert seen and seen <= FIXED_HINTS
+
+
+def test_judge_of_a_hidden_case_drops_hints_with_numbers_from_the_output():
+    kind = get_check("conv_forward_naive")
+    case = {"x": (3, 2, 7, 5), "w": (4, 2, 3, 3), "stride": 2, "pad": 1, "seed": 11}
+    expected = kind.reference(kind.make_inputs(case))
+    scaled = {"out": expected["out"] * 3275.0}  # 3275: the hidden x shape (3, 2, 7, 5)
+    full = judge(kind, case, expected, scaled)
+    assert any("3275 times" in h for h in full[2]) and "relative error" in full[1][0]
+    for flags in ({"hidden": True}, {"limited": True}):
+        passed, lines, hints, _ = judge(kind, case, expected, scaled, **flags)
+        assert not passed and hints == [] and not any("3275" in line for line in lines)
+    assert judge(kind, case, expected, scaled, hidden=True)[1] == ["out: wrong values"]
+    # a fixed hint survives: the sign
+    assert judge(kind, case, expected, {"out": -expected["out"]}, hidden=True)[2] == ["the sign is flipped"]
+    assert judge(kind, case, expected, {}, hidden=True)[1] == ["out: missing from the result"]
+
+
+def test_judge_of_a_hidden_case_keeps_a_checks_fixed_hints():
+    kind = get_check("max_pool_backward_naive")
+    case = {"x": (1, 3, 6, 6), "pool": (2, 2), "stride": 2, "seed": 8, "ties": True}
+    inputs = kind.make_inputs(case)
+    found = {"dx": max_pool_backward_tie_rule(inputs, "last")}
+    passed, lines, hints, _ = judge(kind, case, kind.reference(inputs), found, hidden=True)
+    assert not passed and lines == ["dx: wrong values"] and hints == [TIES_TO_LAST]
+
+
+def test_judge_of_a_hidden_case_drops_hints_naming_the_cases_layers():
+    kind = get_check("size_network")
+    case = {"spec": ("INPUT 8x8x3", "CONV3-4", "FC-2")}
+    expected = kind.reference(kind.make_inputs(case))
+    found = dict(expected, height=expected["height"] + 1)
+    assert any("INPUT 8x8x3" in h for h in judge(kind, case, expected, found)[2])
+    passed, lines, hints, _ = judge(kind, case, expected, found, hidden=True)
+    assert not passed and hints == [] and "height: wrong values" in lines
+    assert not any("8x8" in line for line in lines)
+
+
+def test_fixed_hints_of_the_checks_are_plain_text():
+    from autograder.checks import CHECKS
+
+    for kind in CHECKS.values():
+        assert all(isinstance(h, str) and h for h in kind.fixed_hints), kind.name
