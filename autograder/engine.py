@@ -60,8 +60,10 @@ Result of ``grade_submission``
          "notes": [str],              # rebuild notes (duplicated/missing solution cells, ...)
          "score", "max_score",
          "tests": [{"grade_id", "points", "score",
-                    "cases": [{"check", "hidden", "description",
+                    "cases": [{"check", "hidden",
+                               "description",  # describe(case); "hidden case k" for a hidden case
                                "outcome": "passed"|"wrong"|"error"|"timeout"|"crashed"|"tampered"|"not_run",
+                               "limited": bool,  # message and hints in fixed words only (see below)
                                "message", "hints": [str], "seconds"}]}],
          "cells": [{"index", "grade_id", "kind": "code"|"test"|"skipped"|"markdown",
                     "seconds", "status": "ok"|"error"|"timeout"|"crashed"|"flooded"|"skipped"|"test"|"not_run"}],
@@ -83,18 +85,33 @@ The grader's own faults raise (``ValueError`` for a course that cannot be graded
 calls; ``RuntimeError`` when no kernel starts); ``autograder.batch`` turns those into
 ``status: failed`` with ``infrastructure: True`` and retries.
 
-Hidden cases never show expected values, and a student exception in a hidden case shows its
-type and line but not its message (the student's code writes the message and could carry the
-hidden inputs out); for the same reason, cells that run after any hidden case show a note
-instead of their outputs in ``executed_notebook``.
+What the student sees (the test cells' feedback text in ``executed_notebook``, rendered into
+the feedback page) never carries hidden inputs out. A hidden case shows its check's name, "hidden
+case k", the outcome and a *limited* message; its ``describe(case)`` is not kept anywhere in the
+result. The student's code writes everything that comes back from the kernel (outputs, the
+status file, exception messages and class names, function names, array shapes, the numbers a
+hint would derive from the outputs), and once it has run a hidden case it may hold that case's
+inputs (in a global, in a file, across restarts and replays). So every case from the first
+hidden one on, in the notebook, is limited (``"limited": true``, sticky): per output only a fixed
+verdict (``compare.Comparison.limited``: exact match / within tolerance / as expected / wrong
+values / wrong value / wrong shape / wrong dtype / not finite / not an array / missing from the
+result), for an exception only the name of a builtin exception (else "an exception") and the line
+number, and only hints that are fixed text (``compare.FIXED_HINTS``, ``Check.fixed_hints``). A
+limited visible case still shows its own trusted information: its description and facts about
+its expected value (shape, dtype, tolerance, an expected name). For the same reason, code cells
+that run after any hidden case show a note instead of their outputs in ``executed_notebook``.
+Visible cases that run before any hidden case keep the full messages (relative error, where the
+largest difference sits, the exception's message, every hint).
 
 A test cell's points are split evenly over its cases (visible and hidden); scores are rounded
 to 3 decimals. After two time-outs in a row within one test cell, its remaining cases are not
 run and count as time-outs (an endless loop costs about two time limits per test cell, not one
-per case). Hidden cases appear in feedback with ``describe(case)``, the outcome and the
-comparison message only: never the test source, seed, input values or reference outputs.
+per case). Hidden cases appear in feedback as "hidden case k" with the outcome and the limited
+message only: never the test source, seed, shapes, hyperparameters, input values or reference
+outputs.
 """
 
+import builtins
 import hashlib
 import json
 import os
@@ -107,6 +124,7 @@ import numpy as np
 
 from . import __version__, integrity, rebuild
 from .checks import get_check, judge
+from .checks.base import MISSING
 from .compare import coerce
 from .sandbox import Limits, Sandbox, sandbox_protections
 from .testspec import parse_test_cell
@@ -259,6 +277,9 @@ class _Runner:
         self.restarts = 0
         self.notes = []
         self.compile_seconds = 0.0
+        #: sticky: once a hidden case has started in this notebook's kernel, the student's code may
+        #: hold hidden inputs (in memory, in files, across restarts): every later case is limited
+        self.hidden_ran = False
         self.arm_compile_timer()
 
     def arm_compile_timer(self):
@@ -321,21 +342,27 @@ class _Runner:
             self.replayable.append((plan.index, plan.source, timeout))
         return result, status
 
-    def skipped_case(self, check_call, case):
-        return {"check": check_call.name, "hidden": check_call.hidden,
-                "description": get_check(check_call.name).describe(case), "outcome": "timeout",
+    def skipped_case(self, check_call, case, description):
+        return {"check": check_call.name, "hidden": check_call.hidden, "description": description,
+                "outcome": "timeout", "limited": check_call.hidden or self.hidden_ran,
                 "message": f"not run: the previous {TIMEOUTS_BEFORE_GIVING_UP} cases of this test timed out",
                 "hints": [], "seconds": 0.0}
 
-    def run_case(self, check_call, case, number, grade_id):
-        """Run one case in the kernel; return the case result dict (without points)."""
+    def run_case(self, check_call, case, number, grade_id, description):
+        """Run one case in the kernel; return the case result dict (without points).
+
+        ``description``: what the feedback says of the case (``describe(case)`` for a visible
+        case, ``hidden case k`` for a hidden one).
+        """
         check = get_check(check_call.name)
-        description = check.describe(case)
         entry = {"check": check_call.name, "hidden": check_call.hidden, "description": description,
-                 "outcome": "not_run", "message": "", "hints": [], "seconds": 0.0}
+                 "outcome": "not_run", "limited": check_call.hidden or self.hidden_ran,
+                 "message": "", "hints": [], "seconds": 0.0}
         if not self.sb.alive():
             entry["message"] = "not run: the kernel was lost too many times"
             return entry
+        # from here on the kernel may see (and keep) this case's inputs
+        self.hidden_ran |= check_call.hidden
         inputs = check.make_inputs(case)
         expected = check.reference({k: np.array(v, copy=True) for k, v in inputs.items()})
         in_path, out_path, status_path, nonce = self.sb.new_exchange()
@@ -373,20 +400,27 @@ class _Runner:
             entry.update(outcome="tampered", message="the grading harness's result was missing or altered "
                          "(did the notebook change how code runs in the kernel?)")
             return
+        # Everything in ``status`` and in the outputs is the student's code's to write. In a limited
+        # entry (a hidden case, or any case after one) the message is made of fixed words only.
+        limited = entry["limited"]
         kind = status.get("status")
         if kind == "error":
             exc_type = str(status.get("exc_type", "Exception"))[:100]
             message = str(status.get("message", ""))[:2000]
             frames = status.get("frames") if isinstance(status.get("frames"), list) else []
-            where = ""
-            if frames and isinstance(frames[-1], dict):
-                where = f" (line {frames[-1].get('line')} of {str(frames[-1].get('name'))[:100]})"
+            last = frames[-1] if frames and isinstance(frames[-1], dict) else {}
             if exc_type == "NotImplementedError":
                 entry.update(outcome="error", message="not implemented yet (the function raises NotImplementedError)")
-            elif entry["hidden"]:
-                # the message is the student's code's to write: it could carry the hidden inputs out
-                entry.update(outcome="error", message=f"{exc_type}{where} (messages of hidden cases are not shown)")
+            elif limited:
+                # the exception's message, its class name (the student can make a class named after
+                # the inputs), the function's name: all could carry hidden inputs out
+                line = last.get("line")
+                where = f" (line {line})" if type(line) is int and 0 < line < 1_000_000 else ""
+                why = ("messages of hidden cases are not shown" if entry["hidden"] else
+                       "messages are not shown for cases that run after hidden cases")
+                entry.update(outcome="error", message=f"{_builtin_exception_name(exc_type)}{where} ({why})")
             else:
+                where = f" (line {last.get('line')} of {str(last.get('name'))[:100]})" if last else ""
                 entry.update(outcome="error", message=f"{exc_type}: {message}{where}")
             return
         if kind == "interrupted":
@@ -402,8 +436,9 @@ class _Runner:
         except OSError:
             size = 0
         if size > cap:
-            entry.update(outcome="wrong", message=f"the result takes {size / 2**20:.1f} MB, far more than the "
-                         f"expected one: check its shape", hints=["print the shape of what the function returns"])
+            taken = "far more space" if limited else f"{size / 2**20:.1f} MB, far more"
+            entry.update(outcome="wrong", message=f"the result takes {taken} than the expected one: check its shape",
+                         hints=["print the shape of what the function returns"])
             return
         raw = self.sb.read_untrusted(out_path, cap)
         found = _load_npz(raw)
@@ -413,18 +448,24 @@ class _Runner:
             return
         problems = status.get("problems") if isinstance(status.get("problems"), dict) else {}
         lines = []
-        for key, text in problems.items():
-            if key in expected and key not in found:
-                lines.append(f"{key}: {str(text)[:300]}")
+        unusable = [key for key in expected if key in problems and key not in found]
+        for key in unusable:
+            lines.append(f"{key}: not an array" if limited else f"{key}: {str(problems[key])[:300]}")
         clean = {}
         for key, value in found.items():
             array, problem = coerce(value)
             if problem is None:
                 clean[key] = array
-        passed, more_lines, more_hints, _ = judge(check, case, expected, clean, hidden=entry["hidden"])
-        lines.extend(line for line in more_lines if not (line.endswith("missing from the result")
-                                                         and any(line.startswith(k + ":") for k in problems)))
+        passed, more_lines, more_hints, _ = judge(check, case, expected, clean, hidden=entry["hidden"],
+                                                  limited=limited)
+        lines.extend(line for line in more_lines if line not in {f"{k}: {MISSING}" for k in unusable})
         entry.update(outcome="passed" if passed else "wrong", message="; ".join(lines), hints=more_hints)
+
+
+def _builtin_exception_name(name):
+    """``name`` when it names one of Python's builtin exceptions, else "an exception"."""
+    obj = getattr(builtins, name, None) if name.isidentifier() else None
+    return name if isinstance(obj, type) and issubclass(obj, BaseException) else "an exception"
 
 
 def _load_npz(raw):
@@ -462,15 +503,28 @@ def _round(x):
     return round(float(x) + 0.0, 3)
 
 
+LIMITED_NOTE = ("(visible cases that run after hidden ones show short verdicts only; the check in your "
+                "notebook prints their details)")
+
+
 def feedback_text(test):
-    """What the student reads under a test cell: per case the outcome, the message and hints."""
+    """What the student reads under a test cell: per case the outcome, the message and hints.
+
+    A hidden case shows its check's name and "hidden case k", never its ``describe(case)``;
+    the entries' messages and hints are already limited where they must be (see ``_Runner._judge``).
+    """
     cases = test["cases"]
     passed = sum(c["outcome"] == "passed" for c in cases)
     lines = [f"{test['grade_id']}: {test['score']:g} / {test['points']:g} points "
              f"({passed} of {len(cases)} cases passed)"]
+    if any(c.get("limited") and not c["hidden"] and c["outcome"] != "passed" for c in cases):
+        lines.append(LIMITED_NOTE)
     for number, case in enumerate(cases, 1):
-        where = "hidden" if case["hidden"] else "visible"
-        lines.append(f"case {number} ({where}; {case['check']}: {case['description']}): {case['outcome'].upper()}")
+        if case["hidden"]:
+            lines.append(f"case {number} ({case['check']}, {case['description']}): {case['outcome'].upper()}")
+        else:
+            lines.append(f"case {number} (visible; {case['check']}: {case['description']}): "
+                         f"{case['outcome'].upper()}")
         if case["message"]:
             lines.append(f"    {case['message']}")
         for hint in case["hints"]:
@@ -499,7 +553,7 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
     rebuilt, sources, notes = rebuild.rebuild(template_nb, student_nb)
     plans = plan_notebook(source_nb, template_nb, rebuilt, cases)
     runner = _Runner(sandbox, limits, calibration, name)
-    tests, cells, hidden_ran = [], [], False
+    tests, cells = [], []
     for plan in plans:
         cell = rebuilt.cells[plan.index]
         record = {"index": plan.index, "grade_id": plan.grade_id, "kind": plan.kind, "seconds": 0.0, "status": plan.kind}
@@ -516,7 +570,7 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
                 continue
             result, status = runner.run_code(plan)
             record.update(seconds=round(result.seconds, 4), status=status)
-            if hidden_ran:
+            if runner.hidden_ran:
                 # the student's code has seen hidden inputs by now and could print them here
                 note = f"[{status}; outputs of cells that run after hidden test cases are not shown]\n"
                 cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=note)]
@@ -525,14 +579,15 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
             cells.append(record)
             continue
         # a test cell
-        entries, timeouts_in_a_row = [], 0
+        entries, timeouts_in_a_row, hidden_count = [], 0, 0
         for call in plan.checks:
             for case in call.cases:
+                hidden_count += call.hidden
+                description = f"hidden case {hidden_count}" if call.hidden else get_check(call.name).describe(case)
                 if timeouts_in_a_row >= TIMEOUTS_BEFORE_GIVING_UP:
-                    entries.append(runner.skipped_case(call, case))
+                    entries.append(runner.skipped_case(call, case, description))
                     continue
-                entries.append(runner.run_case(call, case, len(entries) + 1, plan.grade_id))
-                hidden_ran |= call.hidden
+                entries.append(runner.run_case(call, case, len(entries) + 1, plan.grade_id, description))
                 timeouts_in_a_row = timeouts_in_a_row + 1 if entries[-1]["outcome"] == "timeout" else 0
         per_case = plan.points / len(entries) if entries else 0.0
         passed = sum(e["outcome"] == "passed" for e in entries)

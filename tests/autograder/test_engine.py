@@ -8,6 +8,7 @@ plus the trick, and must score no more than that.
 import json
 import time
 
+import numpy as np
 import pytest
 from autograder_testkit import (
     FORWARD_NO_BIAS, FORWARD_RIGHT, RIGHT, SIZE_RIGHT, SIZE_WRONG, student_nb, submission,
@@ -18,6 +19,7 @@ import nbformat
 from autograder import engine
 from autograder.checks import get_check
 from autograder.sandbox import Limits
+from autograder.testspec import parse_test_cell
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +66,80 @@ def conv_forward_naive(x, w, b, conv_param):
     return out.view(Always), cache
 '''
 
+# Students who try to carry the hidden cases' inputs out through the feedback. Each marks what it
+# smuggles with "LEAK" and spells the inputs (W, F, S, P of conv_output_size, the shape of x of
+# conv_forward_naive) in a form of its own; none of it may reach what the student reads.
+VISIBLE_X = "[(2, 3, 4, 4), (1, 1, 5, 5)]"
+STASH_SIZE = (  # right answers, keeping every case's inputs in a global
+    "STASH = []\n"
+    "def conv_output_size(W, F, S, P):\n"
+    "    STASH.append((W, F, S, P))\n"
+    "    if (W + 2 * P - F) % S:\n"
+    "        raise ValueError('bad')\n"
+    "    return (W + 2 * P - F) // S + 1\n")
+LEAKS = {
+    # a result that is a string built from the inputs; an object whose class is named after them
+    "leak_string": {
+        "conv_output_size": "def conv_output_size(W, F, S, P):\n"
+                            "    return type(f'LEAK_{W}_{F}_{S}_{P}', (), {})()\n",
+        "conv_forward_naive": "def conv_forward_naive(x, w, b, conv_param):\n"
+                              "    return f'LEAK {x.shape} {w.shape} {conv_param}', None\n"},
+    # exceptions of a class named after the inputs, raised in a function named after them
+    "leak_exception": {
+        "conv_output_size": "def conv_output_size(W, F, S, P):\n"
+                            "    ns = {}\n"
+                            "    exec(f'def LEAK_{W}_{F}_{S}_{P}():\\n    raise LEAK_{W}_{F}_{S}_{P}_Error()', ns)\n"
+                            "    ns[f'LEAK_{W}_{F}_{S}_{P}_Error'] = type(f'LEAK_{W}_{F}_{S}_{P}_Error', (Exception,), {})\n"
+                            "    ns[f'LEAK_{W}_{F}_{S}_{P}']()\n",
+        "conv_forward_naive": "def conv_forward_naive(x, w, b, conv_param):\n"
+                              "    raise type('LEAK_' + '_'.join(map(str, x.shape)), (ValueError,), {})('LEAK')\n"},
+    # inputs kept in a global and in a file (which outlives a kernel restart: the last hidden size
+    # case kills the kernel), raised in the later VISIBLE cases of conv_forward_naive
+    "leak_stash": {
+        "conv_output_size": STASH_SIZE.replace(
+            "    STASH.append((W, F, S, P))\n",
+            "    STASH.append((W, F, S, P))\n"
+            "    open('stash.txt', 'a').write(f'{W}_{F}_{S}_{P} ')\n"
+            "    if (W, S) == (10, 2):\n"
+            "        import os; os._exit(1)\n"),
+        "conv_forward_naive": "def conv_forward_naive(x, w, b, conv_param):\n"
+                              "    raise ValueError('LEAK ' + open('stash.txt').read() + repr(STASH))\n"},
+    # outputs whose shape spells the inputs: the hidden case's own, or (visible cases) stashed ones
+    "leak_shape": {
+        "conv_output_size": STASH_SIZE,
+        "conv_forward_naive": "def conv_forward_naive(x, w, b, conv_param):\n"
+                              f"    if str(x.shape) in {VISIBLE_X!r}:\n"
+                              "        return np.zeros(STASH[2]), None\n"
+                              "    return np.zeros(x.shape + w.shape), None\n"},
+    # right outputs scaled by a number spelling the inputs (3275 for x (3, 2, 7, 5), 3251 for
+    # W=32, F=5, S=1): the scale hint would print it
+    "leak_scale": {
+        "conv_output_size": STASH_SIZE,
+        "conv_forward_naive": FORWARD_RIGHT.replace("    return out, (x, w, b, conv_param)\n", (
+            "    W_, F_, S_, P_ = STASH[2]\n"
+            f"    k = 100 * W_ + 10 * F_ + S_ if str(x.shape) in {VISIBLE_X!r} else int(''.join(map(str, x.shape)))\n"
+            "    return out * k, (x, w, b, conv_param)\n"))},
+    # an object that is no array, of a class named after the inputs, and a forged status file
+    # whose "problems" spell them
+    "leak_problems": {
+        "conv_output_size": SIZE_RIGHT + (
+            "import autograder.sandbox_side as _side, json as _json, os as _os\n"
+            "_real = _side.run_case\n"
+            "def _forged(name, in_path, out_path, status_path, nonce):\n"
+            "    _real(name, in_path, out_path, status_path, nonce)\n"
+            "    if name != 'conv_output_size':\n"
+            "        return\n"
+            "    with np.load(in_path) as data:\n"
+            "        spelled = '_'.join(str(data[k].item()) for k in 'WFSP')\n"
+            "    np.savez(out_path + '.tmp.npz')\n"
+            "    _os.replace(out_path + '.tmp.npz', out_path)\n"
+            "    problems = {k: 'LEAK_' + spelled for k in ('size', 'error', 'type')}\n"
+            "    _json.dump({'nonce': nonce, 'status': 'ok', 'problems': problems}, open(status_path, 'w'))\n"
+            "_side.run_case = _forged\n"),
+        "conv_forward_naive": "def conv_forward_naive(x, w, b, conv_param):\n"
+                              "    return type('LEAK_' + '_'.join(map(str, x.shape)), (), {})(), None\n"},
+}
+
 HOSTILE = {
     "numpy_patched": {**WRONG, "conv_output_size": SIZE_WRONG + (
         "np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n"
@@ -101,13 +177,16 @@ SUBMISSIONS = {
     "flood": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but(
         "import time\n        for _ in range(400):\n            print('x' * 1_000_000)\n            time.sleep(0.05)")},
     "raises": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("raise IndexError('index 9 is out of bounds')")},
-    "raises_visible": {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": FORWARD_RIGHT.replace(
-        "    s, p = conv_param", "    if x.shape[0] == 2:\n        raise IndexError('index 9 is out of bounds')\n    s, p = conv_param", 1)},
+    "raises_visible": {  # in a visible case before any hidden one (size), and in one after (forward)
+        "conv_output_size": SIZE_RIGHT.replace("    if (W", "    if W == 7:\n        raise IndexError('index 9 is out of bounds')\n    if (W", 1),
+        "conv_forward_naive": FORWARD_RIGHT.replace(
+            "    s, p = conv_param", "    if x.shape[0] == 2:\n        raise IndexError('index 9 is out of bounds')\n    s, p = conv_param", 1)},
     "leaky": {"conv_output_size": "STASH = []\n" + SIZE_RIGHT.replace("    if (W", "    STASH.append((W, F, S, P))\n    if (W"),
               "conv_forward_naive": "print('STOLEN', STASH)\n" + forward_right_but("raise ValueError('STOLEN' + repr(x.ravel()[:4]))")},
     "noisy": {"conv_output_size": SIZE_RIGHT + "import sys, warnings\nwarnings.warn('a warning')\nprint('to stderr', file=sys.stderr)\n",
               "conv_forward_naive": FORWARD_RIGHT.replace("    return out", "    print('debug', file=__import__('sys').stderr)\n    __import__('warnings').warn('w')\n    return out")},
     **{f"hostile_{k}": v for k, v in HOSTILE.items()},
+    **LEAKS,
 }
 
 
@@ -173,7 +252,14 @@ def test_scores_split_points_evenly_over_cases(graded):
     assert [t["score"] for t in nb["tests"]] == [0.5, 0.0]
     assert r["score"] == WRONG_SCORE and r["max_score"] == 5.0
     assert all("look at the bias" in " ".join(c["hints"]) for c in nb["tests"][1]["cases"])
-    assert "relative error" in nb["tests"][1]["cases"][0]["message"]
+    # a visible case before any hidden one: the full message
+    size = nb["tests"][0]["cases"][1]
+    assert not size["limited"] and size["message"] == "size: 1 of 1 entries differ; error: as expected; type: as expected"
+    # visible cases after hidden ones (the student's code may hold hidden inputs): fixed words,
+    # plus what the grader knows of the expected value
+    forward = nb["tests"][1]["cases"][0]
+    assert forward["limited"] and forward["message"] == "out: wrong values (relative error above the tolerance 1e-08)"
+    assert [c["limited"] for c in nb["tests"][0]["cases"]] == [False, False, True, True]
 
 
 def test_stub_scores_zero_with_not_implemented(graded):
@@ -232,9 +318,13 @@ def test_output_flood_kills_the_kernel_and_costs_the_case(graded):
 def test_student_exceptions_name_the_line(graded):
     case = graded["raises"]["notebooks"]["conv.ipynb"]["tests"][1]["cases"][2]
     assert case["outcome"] == "error" and case["hidden"]
-    assert case["message"] == "IndexError (line 3 of conv_forward_naive) (messages of hidden cases are not shown)"
-    visible = graded["raises_visible"]["notebooks"]["conv.ipynb"]["tests"][1]["cases"][0]
-    assert visible["message"] == "IndexError: index 9 is out of bounds (line 3 of conv_forward_naive)"
+    assert case["message"] == "IndexError (line 3) (messages of hidden cases are not shown)"
+    tests = graded["raises_visible"]["notebooks"]["conv.ipynb"]["tests"]
+    assert outcomes(graded["raises_visible"], 0) == ["passed", "error", "passed", "passed"]
+    assert tests[0]["cases"][1]["message"] == "IndexError: index 9 is out of bounds (line 3 of conv_output_size)"
+    # after the hidden cases of the size test, a visible case shows no message: it could be stolen data
+    assert tests[1]["cases"][0]["message"] == \
+        "IndexError (line 3) (messages are not shown for cases that run after hidden cases)"
 
 
 def test_hidden_inputs_cannot_be_carried_out(graded):
@@ -266,7 +356,8 @@ def test_how_tricks_are_classified(graded):
     clever = graded["hostile_clever_object"]["notebooks"]["conv.ipynb"]["tests"][0]["cases"][0]
     assert clever["outcome"] == "wrong" and "Clever" in clever["message"]
     huge = graded["hostile_huge_result"]["notebooks"]["conv.ipynb"]["tests"][1]["cases"]
-    assert {c["outcome"] for c in huge} == {"wrong"} and "far more than the expected" in huge[0]["message"]
+    assert {c["outcome"] for c in huge} == {"wrong"}
+    assert huge[0]["message"] == "the result takes far more space than the expected one: check its shape"
     kinds = {f["kind"] for f in graded["hostile_harness_patched"]["notebooks"]["conv.ipynb"]["flags"]}
     assert "tampering" in kinds
 
@@ -279,22 +370,118 @@ def test_notebook_structure_tricks_have_no_effect(graded):
          for t, t2 in zip(right["notebooks"]["conv.ipynb"]["tests"], r["notebooks"]["conv.ipynb"]["tests"])]
 
 
+def student_facing_text(result):
+    """Everything of a result the student reads: the graded notebook's outputs (the feedback page
+    renders them) and the cases' descriptions, messages and hints. Not the student's own sources."""
+    nb = result["notebooks"]["conv.ipynb"]
+    parts = [json.dumps(o) for c in nb["executed_notebook"]["cells"] for o in c.get("outputs", [])]
+    for test in nb["tests"]:
+        for case in test["cases"]:
+            parts += [case["description"], case["message"], *case["hints"]]
+    return "\n".join(parts)
+
+
+def hidden_cases(course):
+    """(check name, case) of every hidden case of the fixture course's source notebook."""
+    source = nbformat.read(str(course / "solutions" / "conv" / "conv.ipynb"), as_version=4)
+    return [(call.name, case) for cell in source.cells if cell.cell_type == "code" and "check(" in cell.source
+            for call in parse_test_cell(cell.source) if call.hidden for case in call.cases]
+
+
+# The hidden inputs as LEAKS spells them, and as Python prints tuples of them
+HIDDEN_SPELLINGS = ["32_5_1_2", "10_3_2_0", "32, 5, 1, 2", "10, 3, 2, 0", "3_2_7_5", "1_2_6_6", "3, 2, 7, 5",
+                    "1, 2, 6, 6", "4, 2, 3, 3", "2, 2, 3, 3", "3275", "1266", "3251", "3, 4, 4, 3"]
+
+
+def assert_nothing_hidden(text, course):
+    descriptions = [get_check(name).describe(case) for name, case in hidden_cases(course)]
+    assert "W=32, F=5, S=1, P=2" in descriptions and len(descriptions) == 4  # the real rendered forms
+    for description in descriptions:
+        assert description not in text
+    for spelled in HIDDEN_SPELLINGS:
+        assert spelled not in text
+    assert "BEGIN HIDDEN" not in text
+    for seed in (11, 12):
+        assert f'"seed": {seed}' not in text and f"seed={seed}" not in text and f"'seed': {seed}" not in text
+    for name, case in hidden_cases(course):
+        inputs = get_check(name).make_inputs(case)
+        for key, value in inputs.items():
+            for number in np.asarray(value, dtype=np.float64).ravel()[:5]:
+                if abs(number) > 1e-3 and not float(number).is_integer():
+                    assert f"{number:.6f}" not in text and f"{number:.4g}" not in text
+
+
 def test_feedback_never_reveals_hidden_tests(graded, course):
-    for name in ("wrong", "right", "raises"):
-        nb = graded[name]["notebooks"]["conv.ipynb"]
-        text = json.dumps(nb["executed_notebook"]) + json.dumps(nb["tests"])
-        assert "BEGIN HIDDEN" not in text
-        assert '"seed": 11' not in text and '"seed": 12' not in text  # hidden seeds
-        assert "(32, 5, 1, 2)" not in text and '"W": 32' not in text  # hidden test source
-        hidden = get_check("conv_forward_naive").make_inputs(
-            {"x": (1, 2, 6, 6), "w": (2, 2, 3, 3), "stride": 1, "pad": 1, "seed": 12})
-        for value in hidden["x"].ravel()[:5]:
-            assert f"{value:.6f}" not in text
+    for name in sorted(graded):
+        assert_nothing_hidden(student_facing_text(graded[name]), course), name
+        cells = graded[name]["notebooks"]["conv.ipynb"]["executed_notebook"]["cells"]
+        assert "BEGIN HIDDEN" not in json.dumps(cells)
     cell = graded["wrong"]["notebooks"]["conv.ipynb"]["executed_notebook"]["cells"][7]
     assert cell["source"].count("check(") == 1  # visible part only
     feedback = cell["outputs"][0]["text"]
-    assert feedback.startswith("test_conv_forward_naive: 0 / 3 points (0 of 4 cases passed)")
-    assert "case 3 (hidden; conv_forward_naive: x (3, 2, 7, 5), w (4, 2, 3, 3), stride=2, pad=1, float32): WRONG" in feedback
+    assert feedback.startswith("test_conv_forward_naive: 0 / 3 points (0 of 4 cases passed)\n" + engine.LIMITED_NOTE)
+    assert "case 1 (visible; conv_forward_naive: x (2, 3, 4, 4), w (3, 3, 4, 4), stride=2, pad=1, float64): WRONG" in feedback
+    assert "case 3 (conv_forward_naive, hidden case 1): WRONG\n    out: wrong values\n" in feedback
+    assert "case 4 (conv_forward_naive, hidden case 2): WRONG" in feedback
+    size = graded["wrong"]["notebooks"]["conv.ipynb"]["executed_notebook"]["cells"][4]["outputs"][0]["text"]
+    assert "case 3 (conv_output_size, hidden case 1): WRONG\n    size: wrong values; error: as expected; " \
+        "type: as expected\n" in size
+    assert engine.LIMITED_NOTE not in size  # its visible cases ran before the hidden ones
+
+
+def _cases(result, test):
+    return result["notebooks"]["conv.ipynb"]["tests"][test]["cases"]
+
+
+@pytest.mark.parametrize("name", sorted(LEAKS))
+def test_hostile_students_cannot_carry_hidden_inputs_out(graded, course, name):
+    r = graded[name]
+    assert r["status"] == "graded"
+    assert_nothing_hidden(student_facing_text(r), course)
+    for test in (0, 1):
+        for case in _cases(r, test):
+            assert case["limited"] == (case["hidden"] or test == 1)  # test 1 runs after hidden cases
+            if case["limited"]:  # nothing the student's code wrote, only fixed words
+                assert "LEAK" not in case["message"] + " ".join(case["hints"]), (name, case)
+
+
+def test_what_the_hostile_students_see(graded):
+    """The smuggling does happen (visible cases before any hidden one show it: they are the
+    student's own inputs), and the limited messages still say what went wrong."""
+    string = graded["leak_string"]
+    assert outcomes(string, 0) == ["wrong"] * 4 and outcomes(string, 1) == ["wrong"] * 4
+    assert "type: expected 'int', found 'LEAK_10_3_1_0'" in _cases(string, 0)[0]["message"]
+    assert _cases(string, 0)[2]["message"] == "size: wrong values; error: as expected; type: wrong value"
+    assert _cases(string, 1)[0]["message"] == "out: wrong value (expected 'array of shape (2, 3, 2, 2)')"
+
+    exc = graded["leak_exception"]
+    assert outcomes(exc, 0) == ["error"] * 4 and outcomes(exc, 1) == ["error"] * 4
+    assert _cases(exc, 0)[0]["message"].startswith("LEAK_10_3_1_0_Error: ")
+    assert _cases(exc, 0)[2]["message"] == "an exception (line 2) (messages of hidden cases are not shown)"
+    assert _cases(exc, 1)[0]["message"] == \
+        "an exception (line 2) (messages are not shown for cases that run after hidden cases)"
+
+    stash = graded["leak_stash"]
+    assert outcomes(stash, 0) == ["passed", "passed", "passed", "crashed"] and outcomes(stash, 1) == ["error"] * 4
+    assert stash["timings"]["kernel_starts"] == 2  # the stash in the file outlived the restart
+    assert _cases(stash, 1)[0]["message"] == \
+        "ValueError (line 2) (messages are not shown for cases that run after hidden cases)"
+
+    shape = graded["leak_shape"]
+    assert outcomes(shape, 0) == ["passed"] * 4 and outcomes(shape, 1) == ["wrong"] * 4
+    assert _cases(shape, 1)[0]["message"] == "out: wrong shape (expected (2, 3, 2, 2))"
+    assert _cases(shape, 1)[2]["message"] == "out: wrong shape" and _cases(shape, 1)[2]["hints"] == []
+
+    scale = graded["leak_scale"]
+    assert outcomes(scale, 1) == ["wrong"] * 4
+    assert [c["hints"] for c in _cases(scale, 1)] == [[]] * 4  # "the result is 3275 times ..." is not shown
+    assert _cases(scale, 1)[3]["message"] == "out: wrong values"
+
+    problems = graded["leak_problems"]
+    assert outcomes(problems, 0) == ["wrong"] * 4 and outcomes(problems, 1) == ["wrong"] * 4
+    assert "LEAK_10_3_1_0" in _cases(problems, 0)[0]["message"]
+    assert _cases(problems, 0)[2]["message"] == "size: not an array; error: not an array; type: not an array"
+    assert _cases(problems, 1)[2]["message"] == "out: not an array"
 
 
 def test_result_is_json_serialisable_and_notebook_valid(graded):

@@ -173,4 +173,4 @@ def test_feedback_shows_no_reference_values(whole_class):
                     if abs(value) > 1e-3 and text in page:
                         leaked.append((name, text))
     assert leaked == []
-    assert "db: relative error" in page  # the page does say what is wrong
+    assert "db: wrong values" in page  # the page does say what is wrong (briefly: it ran after hidden cases)
