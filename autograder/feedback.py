@@ -3,9 +3,10 @@
 The graded notebooks in ``autograded/`` come from the engine with hidden tests already removed
 and the per-case feedback as the test cells' outputs; nbgrader renders them with its feedback
 template, scores from the gradebook, and ``ClearHiddenTests`` as a second guard (see
-``course.nbgrader_config``). As a last guard, every page is scanned for the hidden-test source
-lines of the instructor's notebook (and their seeds); a page that contains one is deleted and
-reported instead of being handed out.
+``course.nbgrader_config``). As a last guard, every page is scanned for hidden-test material of
+the instructor's notebook: the hidden-test source lines, their seeds, and each hidden case as the
+feedback would render it (``describe(case)``, e.g. ``W=32, F=5, S=1, P=2``); a page that contains
+one is deleted and reported instead of being handed out.
 """
 
 import html
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import nbformat
 
-from . import course
-from .testspec import BEGIN_HIDDEN, END_HIDDEN
+from . import course, rebuild
+from .testspec import BEGIN_HIDDEN, END_HIDDEN, CheckSpecError, parse_test_cell
 
 
 def _split_lines(source_notebook):
@@ -53,14 +54,71 @@ def hidden_seeds(source_notebook):
     return sorted({seed for line in hidden for seed in re.findall(pattern, line)} - shown)
 
 
-def leaks(page, source_notebook):
-    """Hidden-test material found in an HTML page: hidden source lines and ``seed`` settings."""
+def hidden_descriptions(source_notebook):
+    """``describe(case)`` of the hidden cases, as a feedback text would render them.
+
+    Left out: descriptions of a visible case too, and those that are part of the notebook's
+    visible text (its markdown, say), since a page shows those anyway; and very short ones.
+    """
+    from .checks import get_check
+
+    nb = nbformat.read(str(source_notebook), as_version=4)
+    hidden, visible = set(), set()
+    for cell in nb.cells:
+        if not rebuild.is_test_cell(cell):
+            continue
+        try:
+            calls = parse_test_cell(cell.source)
+        except CheckSpecError:
+            continue
+        for call in calls:
+            try:
+                check = get_check(call.name)
+            except ValueError:
+                continue
+            for case in call.cases:
+                try:
+                    text = check.describe(case)
+                except Exception:  # noqa: BLE001 - a case the check cannot describe is not shown either
+                    continue
+                (hidden if call.hidden else visible).add(text)
+    _, visible_lines = _split_lines(source_notebook)
+    visible_text = "\n".join(visible_lines)
+    return sorted(t for t in hidden - visible if len(t) > 8 and not _occurrences(t, visible_text))
+
+
+def _occurrences(needle, text):
+    """How often ``needle`` occurs in ``text`` as a whole (not inside a longer name or number)."""
+    return len(re.findall(rf"(?<![\w.]){re.escape(needle)}(?![\w.])", text))
+
+
+def leaks(page, source_notebook, student_sources=()):
+    """Hidden-test material found in an HTML page: hidden source lines, ``seed`` settings, and
+    hidden cases' descriptions.
+
+    ``student_sources``: the code the student wrote (the graded notebook's code cells); a hidden
+    case's description that appears in it (a student may well try ``W=32, F=5, S=1, P=2``) counts
+    as a leak only when the page shows it more often than that code does.
+    """
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
     found = [line for line in hidden_test_lines(source_notebook) if line in text]
     for seed in hidden_seeds(source_notebook):
         if re.search(rf"""["']?seed["']?\s*[:=]\s*{seed}\b""", text):
             found.append(f"seed {seed}")
+    own = "\n".join(student_sources)
+    for description in hidden_descriptions(source_notebook):
+        if _occurrences(description, text) > _occurrences(description, own):
+            found.append(f"hidden case {description}")
     return found
+
+
+def _code_sources(notebook_path):
+    """The sources of a notebook's code cells ([] when it cannot be read)."""
+    try:
+        nb = nbformat.read(str(notebook_path), as_version=4)
+    except Exception:  # noqa: BLE001 - then nothing is discounted: stricter, never looser
+        return []
+    return [cell.source for cell in nb.cells if cell.cell_type == "code"]
 
 
 def feedback_paths(out_dir, student, assignment):
@@ -80,7 +138,8 @@ def generate(out_dir, course_root, student, assignment):
     paths = feedback_paths(out_dir, student, assignment)
     for path in paths:
         source = Path(course_root) / course.SOLUTIONS_DIR / assignment / (path.stem + ".ipynb")
-        found = leaks(path.read_text(encoding="utf-8"), source) if source.exists() else []
+        graded = Path(out_dir) / "autograded" / student / assignment / (path.stem + ".ipynb")
+        found = leaks(path.read_text(encoding="utf-8"), source, _code_sources(graded)) if source.exists() else []
         if found:
             path.unlink()
             problems.append(f"{path.name}: withheld, it showed hidden-test material ({found[0][:60]!r})")
