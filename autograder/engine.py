@@ -68,7 +68,7 @@ Result of ``grade_submission``
          "cells": [{"index", "grade_id", "kind": "code"|"test"|"skipped"|"markdown",
                     "seconds", "status": "ok"|"error"|"timeout"|"crashed"|"flooded"|"skipped"|"test"|"not_run"}],
          "solution_sources": {grade_id: source},
-         "flags": [{"kind": "delegation"|"library_use"|"tampering"|"dynamic_code", "grade_id", "detail"}],
+         "flags": [{"kind": "delegation"|"library_use"|"tampering"|"dynamic_code"|"own_module", "grade_id", "detail"}],
                                       # for a person to review (autograder.integrity); never change a score
          "executed_notebook": nbformat v4 dict}},   # rebuilt notebook with outputs; test cells show
                                                      # their visible source and the feedback text
@@ -676,6 +676,9 @@ def grade_submission(task):
             result["timings"]["numba_compile"] = round((result["timings"]["numba_compile"] or 0.0)
                                                        + entry.pop("numba_compile"), 3)
         entry["submitted_as"] = rel
+        if entry.get("status") == "graded":
+            # code the solution cells import from the student's own files is analysed too
+            entry["flags"] = entry.get("flags", []) + integrity.module_flags(entry.get("solution_sources", {}), files)
         result["notebooks"][name] = entry
     nbs = result["notebooks"].values()
     result["score"] = _round(sum(nb["score"] for nb in nbs))

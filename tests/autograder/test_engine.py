@@ -569,3 +569,18 @@ def test_cached_calibration_is_reused(course, tmp_path, monkeypatch):
     (tmp_path / f"calibration-conv-{fake['key']}.json").write_text(json.dumps(fake))
     monkeypatch.setattr(engine, "calibrate", lambda *a, **k: pytest.fail("calibrated again"))
     assert engine.cached_calibration(course, "conv", tmp_path) == fake
+
+
+def test_a_solution_importing_the_students_own_module_is_graded_and_flagged(course):
+    """helper.py sent with the notebook runs (it is the student's work) but is analysed like a cell."""
+    helper = ("import cs231n_lib\n"
+              "def forward(x, w, b, conv_param):\n"
+              "    return cs231n_lib.conv_forward(x, w, b, conv_param)\n")
+    sources = {"conv_output_size": SIZE_RIGHT,
+               "conv_forward_naive": "from helper import forward as conv_forward_naive\n"}
+    files = dict(submission(course, sources), **{"helper.py": helper.encode()})
+    result = engine.grade_submission(engine.GradeTask("helper", "conv", files, str(course), limits=LIMITS))
+    nb = result["notebooks"]["conv.ipynb"]
+    assert result["status"] == "graded" and result["score"] == result["max_score"]
+    assert [(f["kind"], f["grade_id"]) for f in nb["flags"]] == [("delegation", "conv_forward_naive")]
+    assert nb["flags"][0]["detail"] == "imports helper from the submitted helper.py, which uses cs231n_lib.conv_forward"
