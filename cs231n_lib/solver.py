@@ -275,9 +275,18 @@ class Solver:
 
 
 def _copy_bn_params(bn_params):
-    """A deep copy of a model's ``bn_params`` (batchnorm modes and running statistics), or None."""
+    """A deep copy of a model's ``bn_params`` (batchnorm modes and running statistics), or None.
+
+    Models keep them in a dict by layer (as cs231n_lib's) or in a list of dicts (as CS231n's
+    fully connected net); the copy has the same form.
+    """
     if not bn_params:
         return None
-    return {key: {name: np.array(value, copy=True) if isinstance(value, np.ndarray) else value
-                  for name, value in param.items()}
-            for key, param in bn_params.items()}
+
+    def copy_one(param):
+        return {name: np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+                for name, value in param.items()}
+
+    if isinstance(bn_params, dict):
+        return {key: copy_one(param) for key, param in bn_params.items()}
+    return [copy_one(param) for param in bn_params]

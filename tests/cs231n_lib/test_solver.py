@@ -184,11 +184,15 @@ def test_log_and_progress_go_to_stdout(capsys):
 
 
 class CountingBatchnormModel(LinearSoftmax):
-    """LinearSoftmax with a fake batchnorm state: its running mean counts the training steps."""
+    """LinearSoftmax with a fake batchnorm state: its running mean counts the training steps.
 
-    def __init__(self, D, C, seed=0):
+    The state is kept in a dict by layer (cs231n_lib's models) or in a list (``as_list``, as
+    CS231n's fully connected net does)."""
+
+    def __init__(self, D, C, seed=0, as_list=False):
         super().__init__(D, C, seed)
-        self.bn_params = {0: {"mode": "train", "running_mean": np.zeros(1)}}
+        state = {"mode": "train", "running_mean": np.zeros(1)}
+        self.bn_params = [state] if as_list else {0: state}
 
     def loss(self, X, y=None):
         if y is not None:
@@ -208,6 +212,15 @@ def test_best_parameters_come_back_with_their_batchnorm_statistics_and_checkpoin
         checkpoint = Solver.load_checkpoint(str(tmp_path / f"bn_epoch_{epoch}.pkl"))
         assert float(checkpoint["bn_params"][0]["running_mean"][0]) == 4 * epoch
     assert Solver.load_checkpoint(str(tmp_path / "bn_epoch_0.pkl"))["bn_params"][0]["mode"] == "train"
+
+
+def test_batchnorm_statistics_kept_in_a_list_come_back_as_a_list():
+    model = CountingBatchnormModel(6, 3, as_list=True)
+    solver = Solver(model, _blobs(n_train=40), update_rule="sgd", optim_config={"learning_rate": 0.5},
+                    batch_size=10, num_epochs=2, verbose=False, seed=0)
+    solver.train()
+    assert isinstance(model.bn_params, list)
+    assert float(model.bn_params[0]["running_mean"][0]) == 4 * int(np.argmax(solver.val_acc_history))
 
 
 def test_a_second_train_does_not_overwrite_the_best_parameters_in_place():
