@@ -227,3 +227,50 @@ def test_no_solution_or_hidden_test_leaks_into_the_released_notebooks():
         text = notebook_path("assignments", assignment).read_text()
         assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
         assert os.path.getsize(notebook_path("assignments", assignment)) > 0
+
+
+def _write_cifar10_folder(root, per_batch=64, test_images=128, seed=0):
+    """A small dataset in CIFAR-10's own format (python pickles of uint8 rows), written here.
+
+    Each class has its own mean colour, so the images carry a signal a net can learn.
+    """
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+
+    def batch(n):
+        labels = rng.integers(0, 10, n)
+        colours = np.linspace(30, 220, 10)[labels]
+        planes = colours[:, None, None] + rng.normal(0, 25, (n, 3, 1024)) * np.array([1.0, 0.5, 0.25])[None, :, None]
+        return {b"data": np.clip(planes, 0, 255).astype(np.uint8).reshape(n, 3072), b"labels": labels.tolist()}
+
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch(test_images if name == "test_batch" else per_batch), f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog",
+                                      b"horse", b"ship", b"truck"]}, f)
+    return root
+
+
+@pytest.mark.parametrize("assignment", ["batchnorm", "convnet"])
+def test_training_sections_run_on_cifar10_when_it_is_there(assignment, tmp_path, monkeypatch):
+    """The other path of the data: CIFAR-10 present (a small copy in its real format), not the fallback."""
+    data_home = _write_cifar10_folder(tmp_path / "data")
+    work = tmp_path / assignment
+    source = notebook_path("solutions", assignment)
+    shutil.copytree(source.parent, work)
+    nb = nbformat.read(work / source.name, as_version=4)
+    monkeypatch.setenv("CS231N_QUICK", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("CS231N_DATA_DIR", str(data_home))
+    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(work)}}).execute()
+    run = Run(nb, 0.0)
+    assert run.errors() == []
+    assert "data source: cifar10" in run.stdout_lines()
+    assert not any("fallback" in line for line in run.stdout_lines())
