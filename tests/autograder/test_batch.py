@@ -210,6 +210,37 @@ def test_sigkill_at_any_moment_then_rerun_equals_an_uninterrupted_run(tmp_path, 
     assert regraded == len(names) - done_before  # finished work was not graded again
 
 
+@pytest.mark.slow
+def test_sigkill_while_feedback_is_written_then_rerun_equals_an_uninterrupted_run(tmp_path, root, monkeypatch):
+    """A later moment than the test above: every grade is in, the gradebook and feedback are being written."""
+    subs = tmp_path / "subs"
+    names = [f"f{i}" for i in range(6)]
+    for i, name in enumerate(names):
+        toycourse.write_submission(subs, root, name, "toy", dict(toycourse.CLASS["alice" if i % 2 else "bob"]))
+    monkeypatch.setenv("FAKE_ENGINE_LOG", str(tmp_path / "calls.log"))
+    reference = tmp_path / "reference"
+    _grade(subs, reference, root)  # uninterrupted, feedback included
+
+    out = tmp_path / "killed"
+    env = dict(os.environ, CS231N_GRADE_ENGINE=FAKE, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.Popen([sys.executable, "-m", "autograder.cli", "--course", str(root), "autograde", str(subs),
+                             "--out", str(out), "--workers", "2", "--quiet"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    pages = lambda: list((out / "feedback").rglob("*.html"))  # noqa: E731
+    deadline = time.time() + 180
+    while time.time() < deadline and not pages() and proc.poll() is None:
+        time.sleep(0.01)
+    running = proc.poll() is None
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert running and 0 < len(pages()) < len(names), "the kill did not land while feedback was written"
+    _grade(subs, out, root)  # run again: resumes
+    assert _gradebook_state(out) == _gradebook_state(reference)
+    assert (out / "grades.csv").read_text() == (reference / "grades.csv").read_text()
+    relative = lambda d: sorted(p.relative_to(d) for p in (d / "feedback").rglob("*.html"))  # noqa: E731
+    assert relative(out) == relative(reference) and len(relative(out)) == len(names)
+
+
 def test_a_failed_regrade_removes_the_old_score_feedback_and_graded_notebook(tmp_path, root):
     subs, out = tmp_path / "subs", tmp_path / "out"
     _class(subs, root, ["amy", "bo"])
