@@ -668,8 +668,9 @@ class Sandbox:
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent)] + [
             p for p in env["PATH"].split(os.pathsep) if p != str(Path(sys.executable).parent)])
+        # USER is neutral: the slot user's own name would tell the kernel that it is being graded
         env.update({
-            "HOME": str(self.home), "USER": self.user or pwd.getpwuid(os.getuid()).pw_name,
+            "HOME": str(self.home), "USER": "student",
             "IPYTHONDIR": str(self.home / ".ipython"), "MPLCONFIGDIR": str(self.home / ".matplotlib"),
             "JUPYTER_RUNTIME_DIR": str(self.home / ".runtime"), "JUPYTER_CONFIG_DIR": str(self.home / ".jupyter"),
             "JUPYTER_DATA_DIR": str(self.home / ".jupyter-data"), "XDG_CACHE_HOME": str(self.home / ".cache"),

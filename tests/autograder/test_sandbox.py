@@ -128,7 +128,8 @@ def test_environment_is_scrubbed_and_says_nothing_about_grading(box):
         "XDG_CACHE_HOME", "TMPDIR", "MPLBACKEND", "PYTHONDONTWRITEBYTECODE", "NUMBA_CACHE_DIR", "NUMBA_NUM_THREADS",
         "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED",
         "PYDEVD_USE_FRAME_EVAL", "JPY_PARENT_PID", "JPY_SESSION_NAME", "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER", "TERM"}  # set by ipykernel itself
-    assert stdout(run(box, "print(os.environ['HOME'], os.environ['MPLBACKEND'])")).split() == [str(box.home), "Agg"]
+    assert stdout(run(box, "print(os.environ['HOME'], os.environ['MPLBACKEND'], os.environ['USER'])")).split() == [
+        str(box.home), "Agg", "student"]
     seen = stdout(run(box, "import getpass\nprint(os.getcwd(), getpass.getuser(), *os.environ.values())"))
     assert "grad" not in seen.lower()
 
