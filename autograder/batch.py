@@ -320,6 +320,26 @@ def task_key(version, source_digest, submission, limits=None, calibration=None):
     return h.hexdigest()[:40]
 
 
+def _host_protections():
+    from .sandbox import sandbox_protections
+
+    try:
+        return sandbox_protections()
+    except Exception:  # noqa: BLE001 - no probe, no comparison: the cache is used as it is
+        return None
+
+
+def graded_in_a_weaker_sandbox(result, host):
+    """True when ``result`` was graded without a protection this host gives (a mount namespace, an
+    unprivileged user): such a cached result is graded again rather than reused."""
+    applied = ((result or {}).get("protections") or {}).get("applied")
+    if not applied or not host:
+        return False
+    if host.get("mount_namespace") and not applied.get("mount_namespace"):
+        return True
+    return bool(host.get("unprivileged_user")) and applied.get("uid") in (None, 0, os.getuid())
+
+
 class ResultCache:
     """``<out>/.cache/<key>.json`` holding one task's result, written atomically."""
 
@@ -732,9 +752,12 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
         except Exception:  # noqa: BLE001 - a filter only: without it, flags are shown as they are
             allowed[a] = {}
     todo = []
+    host = None if scheduler else _host_protections()
     for i, key in enumerate(keys):
         cached = cache.load(key)
-        if cached is not None and cached.get("student") == subs[i].student:
+        reusable = (cached is not None and cached.get("student") == subs[i].student
+                    and not graded_in_a_weaker_sandbox(cached, host))
+        if reusable:
             outcome.results[i] = drop_expected_flags(cached, allowed[subs[i].assignment])
             outcome.from_cache += 1
         else:

@@ -2,6 +2,7 @@
 SIGKILL, and a worker process dying mid-task."""
 
 import csv
+import json
 import io
 import os
 import signal
@@ -157,6 +158,30 @@ def test_rerun_grades_only_new_and_changed_submissions(tmp_path, root, monkeypat
     assert len(calls) == 6 + 6 and sorted(calls[6:]) == sorted([f"new{i}\ttoy" for i in range(5)] + ["s03\ttoy"])
     scores = {r["student"]: float(r["score"]) for r in csv.DictReader(open(out / "grades.csv"))}
     assert scores["s03"] == 3.0 and scores["new4"] == 5.0 and len(scores) == 11
+
+
+def test_results_graded_in_a_weaker_sandbox_are_graded_again_on_a_host_that_protects_more(tmp_path, root, monkeypatch):
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("FAKE_ENGINE_LOG", str(log))
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    names = ["full", "no_namespace", "as_root"]
+    _class(subs, root, names)
+    _grade(subs, out, root)
+    applied = {"full": {"mount_namespace": True, "uid": 54321},
+               "no_namespace": {"mount_namespace": False, "uid": 54321},
+               "as_root": {"mount_namespace": True, "uid": 0}}
+    for path in (out / ".cache").glob("*.json"):
+        result = json.loads(path.read_text())
+        if result.get("student") in applied:  # as the real engine records what the sandbox applied
+            result["protections"] = {"applied": applied[result["student"]]}
+            path.write_text(json.dumps(result))
+    monkeypatch.setattr(batch, "_host_protections", lambda: {"mount_namespace": True, "unprivileged_user": True})
+    again = _grade(subs, out, root)
+    assert (again.graded_now, again.from_cache) == (2, 1)
+    assert sorted(log.read_text().splitlines()[3:]) == ["as_root\ttoy", "no_namespace\ttoy"]
+    # a host without those protections reuses what it has
+    assert batch.graded_in_a_weaker_sandbox({"protections": {"applied": applied["as_root"]}},
+                                            {"mount_namespace": False, "unprivileged_user": False}) is False
 
 
 def test_a_worker_that_dies_costs_only_its_own_submission(tmp_path, root, monkeypatch):
