@@ -93,6 +93,30 @@ def rel_error(x, y):
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
+def report_gradient_errors(errors, tolerance, look_at=""):
+    """Print each gradient's relative error, then one verdict line: ``OK: ...`` or ``MISMATCH: ...``.
+
+    Inputs:
+    - errors: dict {gradient name: relative error against the numerical gradient}, non-empty
+    - tolerance: the largest error that counts as a match
+    - look_at: the function to look at when a gradient does not match (named in the verdict)
+
+    Returns True when every error is below ``tolerance``.
+    """
+    if not errors:
+        raise ValueError("errors must name at least one gradient; found none")
+    for name, error in errors.items():
+        print(f"{name}: relative error {error:.2e}")
+    worst = max(errors, key=errors.get)
+    if errors[worst] < tolerance:
+        print(f"OK: {', '.join(errors)} match the numerical gradients "
+              f"(largest relative error {errors[worst]:.1e} < {tolerance:.0e})")
+        return True
+    print(f"MISMATCH: {worst} differs from the numerical gradient (relative error {errors[worst]:.1e}, "
+          f"expected < {tolerance:.0e})" + (f": look at {look_at}" if look_at else ""))
+    return False
+
+
 def _check_step(h):
     if not (np.isfinite(h) and h > 0):
         raise ValueError(f"h (finite-difference step) must be a positive number; found {h!r}")

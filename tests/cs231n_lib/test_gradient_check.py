@@ -95,3 +95,18 @@ def test_bad_arguments():
         eval_numerical_gradient(np.sum, np.zeros(2, dtype=np.int64))
     with pytest.raises(ValueError, match=r"\(2,\).*\(3,\)"):
         eval_numerical_gradient_array(lambda v: v, np.zeros(2), np.zeros(3))
+
+
+def test_report_gradient_errors_prints_each_error_and_one_verdict(capsys):
+    from cs231n_lib.gradient_check import report_gradient_errors
+
+    assert report_gradient_errors({"dx": 3e-9, "dw": 8e-8}, 1e-7) is True
+    assert capsys.readouterr().out.splitlines() == [
+        "dx: relative error 3.00e-09", "dw: relative error 8.00e-08",
+        "OK: dx, dw match the numerical gradients (largest relative error 8.0e-08 < 1e-07)"]
+    assert report_gradient_errors({"dx": 3e-9, "db": 0.5}, 1e-7, look_at="conv_backward_naive") is False
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "MISMATCH: db differs from the numerical gradient (relative error 5.0e-01, expected < 1e-07): "
+        "look at conv_backward_naive")
+    with pytest.raises(ValueError, match="at least one gradient"):
+        report_gradient_errors({}, 1e-7)

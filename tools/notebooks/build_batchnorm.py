@@ -396,6 +396,8 @@ CELLS = [
     gradient is right; the cell says `OK` below $10^{-7}$ and `MISMATCH` above.
     """),
     code("""
+    from cs231n_lib.gradient_check import report_gradient_errors
+
     rng = np.random.default_rng(231)
     N, D = 4, 5
     x = 5 * rng.standard_normal((N, D)) + 12
@@ -409,13 +411,7 @@ CELLS = [
         dbeta_num = eval_numerical_gradient_array(lambda b: forward(x, gamma, b), beta, dout)
         errors = {"dx": rel_error(dx, dx_num), "dgamma": rel_error(dgamma, dgamma_num),
                   "dbeta": rel_error(dbeta, dbeta_num)}
-        print(", ".join(f"{name} error: {error:.1e}" for name, error in errors.items()))
-        worst = max(errors, key=errors.get)
-        if errors[worst] < 1e-7:
-            print(f"OK: dx, dgamma and dbeta match the numerical gradients (largest relative error {errors[worst]:.1e} < 1e-7)")
-        else:
-            print(f"MISMATCH: {worst} differs from the numerical gradient (relative error {errors[worst]:.1e}, "
-                  "expected < 1e-7): look at batchnorm_backward")
+        report_gradient_errors(errors, 1e-7, look_at="batchnorm_backward")
     except NotImplementedError:
         print("implement batchnorm_forward and batchnorm_backward first")
     """, skip=True),

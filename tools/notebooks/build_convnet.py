@@ -812,6 +812,8 @@ The cell ends with a verdict: `OK` when every error is below $10^{-5}$, `MISMATC
 """)
 
 code(r"""
+from cs231n_lib.gradient_check import report_gradient_errors
+
 np.random.seed(231)
 X = np.random.randn(2, 3, 8, 8)
 y = np.random.randint(10, size=2)
@@ -823,13 +825,7 @@ try:
     for name in sorted(grads):
         numeric = eval_numerical_gradient(lambda _: model.loss(X, y)[0], model.params[name], h=1e-5)
         errors[name] = rel_error(numeric, grads[name])
-        print(f"{name}: max relative error {errors[name]:.2e}")
-    worst = max(errors, key=errors.get)
-    if errors[worst] < 1e-5:
-        print(f"OK: all {len(errors)} gradients match the numerical ones (largest relative error {errors[worst]:.1e} < 1e-5)")
-    else:
-        print(f"MISMATCH: the gradient of {worst} differs from the numerical one (relative error "
-              f"{errors[worst]:.1e}, expected < 1e-5)")
+    report_gradient_errors(errors, 1e-5, look_at="three_layer_convnet_loss")
 except NotImplementedError:
     print("Implement three_layer_convnet_loss first.")
 """, skip=True)

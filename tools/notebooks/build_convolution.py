@@ -824,6 +824,8 @@ error is below $10^{-6}$, `MISMATCH` otherwise.
 """)
 
 code(r"""
+from cs231n_lib.gradient_check import report_gradient_errors
+
 grad_rng = np.random.default_rng(7)
 gx = grad_rng.standard_normal((2, 3, 5, 5))
 gw = grad_rng.standard_normal((3, 3, 3, 3))
@@ -840,16 +842,8 @@ else:
     dx_num = eval_numerical_gradient_array(lambda v: conv_forward_naive(v, gw, gb, gparam)[0], gx, gdout)
     dw_num = eval_numerical_gradient_array(lambda v: conv_forward_naive(gx, v, gb, gparam)[0], gw, gdout)
     db_num = eval_numerical_gradient_array(lambda v: conv_forward_naive(gx, gw, v, gparam)[0], gb, gdout)
-    errors = {}
-    for name, analytic, numeric in (("dx", dx, dx_num), ("dw", dw, dw_num), ("db", db, db_num)):
-        errors[name] = rel_error(analytic, numeric)
-        print(f"{name}: relative error {errors[name]:.2e}")
-    worst = max(errors, key=errors.get)
-    if errors[worst] < 1e-6:
-        print(f"OK: dx, dw and db match the numerical gradients (largest relative error {errors[worst]:.1e} < 1e-6)")
-    else:
-        print(f"MISMATCH: {worst} differs from the numerical gradient (relative error {errors[worst]:.1e}, "
-              "expected < 1e-6): look at conv_backward_naive")
+    errors = {"dx": rel_error(dx, dx_num), "dw": rel_error(dw, dw_num), "db": rel_error(db, db_num)}
+    report_gradient_errors(errors, 1e-6, look_at="conv_backward_naive")
     print()
     print("the first few entries of dw, side by side:")
     print("  analytic:", dw.ravel()[:5])
