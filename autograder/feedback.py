@@ -9,7 +9,9 @@ feedback would render it (``describe(case)``, e.g. ``W=32, F=5, S=1, P=2``); a p
 one is deleted and reported instead of being handed out.
 """
 
+import functools
 import html
+import os
 import re
 import shutil
 from pathlib import Path
@@ -92,6 +94,13 @@ def _occurrences(needle, text):
     return len(re.findall(rf"(?<![\w.]){re.escape(needle)}(?![\w.])", text))
 
 
+@functools.lru_cache(maxsize=32)
+def _hidden_material(path, mtime_ns):
+    """(hidden lines, hidden seeds, hidden descriptions) of the instructor's notebook at ``path``,
+    read once per version of the file (every page of a run is checked against the same one)."""
+    return hidden_test_lines(path), hidden_seeds(path), hidden_descriptions(path)
+
+
 def leaks(page, source_notebook, student_sources=()):
     """Hidden-test material found in an HTML page: hidden source lines, ``seed`` settings, and
     hidden cases' descriptions.
@@ -101,12 +110,14 @@ def leaks(page, source_notebook, student_sources=()):
     as a leak only when the page shows it more often than that code does.
     """
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
-    found = [line for line in hidden_test_lines(source_notebook) if line in text]
-    for seed in hidden_seeds(source_notebook):
+    path = str(source_notebook)
+    lines, seeds, descriptions = _hidden_material(path, os.stat(path).st_mtime_ns)
+    found = [line for line in lines if line in text]
+    for seed in seeds:
         if re.search(rf"""["']?seed["']?\s*[:=]\s*{seed}\b""", text):
             found.append(f"seed {seed}")
     own = "\n".join(student_sources)
-    for description in hidden_descriptions(source_notebook):
+    for description in descriptions:
         if _occurrences(description, text) > _occurrences(description, own):
             found.append(f"hidden case {description}")
     return found
