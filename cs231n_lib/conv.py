@@ -8,7 +8,9 @@ is two more products, ``dw = dout_cols @ cols.T`` and ``dcols = w_rows.T @ dout_
 
 For speed the layer functions below do not build the whole column matrix (231 MB in float64
 for a 16x64x56x56 input and 3x3 filters): they walk over it a slice of columns at a time,
-reusing one buffer, and the products write straight into the NCHW output. The bias rides along
+reusing one buffer per thread, and the products write straight into the NCHW output. Each
+core takes its own slices (``_threads``: kernel and product on one thread, BLAS single-
+threaded meanwhile), so the cores never wait for one another between a kernel and a product. The bias rides along
 in the product: the column slice gets an extra row of ones and the filter matrix an extra
 column holding b, so ``[w_rows | b] @ [cols; 1] = w_rows @ cols + b`` (and in the backward
 pass the same extra column of ``dout @ [cols; 1].T`` is db). The loops that move memory are
@@ -19,7 +21,7 @@ import threading
 
 import numpy as np
 
-from . import kernels
+from . import _threads, kernels
 from ._validate import float_array, nonnegative_int, positive_int, require_shape, same_dtype
 from .sizing import conv_output_size
 
@@ -108,13 +110,16 @@ def conv_forward(x, w, b, conv_param):
 
     w_and_b = np.concatenate([w.reshape(F, K), b[:, None]], axis=1)  # (F, K + 1)
     out = np.empty((N, F, P), dtype=x.dtype)
-    if N == 0:  # an empty batch: nothing to unroll
-        return out.reshape(N, F, Hout, Wout), (x, w, b, dict(conv_param))
     geometry = (HH, WW, stride, pad, dilation, Hout, Wout)
-    for n0, n1, p0, p1, cols in _column_slices(N, P, K, x.dtype):
-        kernels.launch(kernels.im2col_columns, x, *geometry, n0 * P + p0, cols[:K])
-        cols[K] = 1
-        np.matmul(w_and_b, _per_sample(cols, n1 - n0), out=_outputs(out, n0, n1, p0, p1))
+
+    def forward(task, pooled):
+        for n0, n1, p0, p1 in task:
+            cols = _columns_buffer(x.dtype, K + 1, (n1 - n0) * (p1 - p0))
+            _im2col(x, geometry, n0 * P + p0, cols[:K], pooled)
+            cols[K] = 1
+            np.matmul(w_and_b, _per_sample(cols, n1 - n0), out=_outputs(out, n0, n1, p0, p1))
+
+    _threads.run(forward, _slice_tasks(N, P, K, x.dtype, whole_samples=False))
     return out.reshape(N, F, Hout, Wout), (x, w, b, dict(conv_param))
 
 
@@ -143,18 +148,25 @@ def conv_backward(dout, cache):
 
     w_rows_T = w.reshape(F, K).T
     dx = np.zeros_like(x)
-    dw_and_db = np.zeros((F, K + 1), dtype=x.dtype)
-    if N == 0:
-        return dx, dw_and_db[:, :K].reshape(w.shape), dw_and_db[:, K].copy()
     geometry = (HH, WW, stride, pad, dilation, Hout, Wout)
-    for n0, n1, p0, p1, cols in _column_slices(N, P, K, x.dtype):
-        kernels.launch(kernels.im2col_columns, x, *geometry, n0 * P + p0, cols[:K])
-        cols[K] = 1
-        dout_slice = _outputs(dout, n0, n1, p0, p1)
-        products = np.matmul(dout_slice, _per_sample(cols, n1 - n0).swapaxes(-1, -2))
-        dw_and_db += products if products.ndim == 2 else products.sum(axis=0)
-        np.matmul(w_rows_T, dout_slice, out=_per_sample(cols[:K], n1 - n0))  # d(cols) of the slice
-        kernels.launch(kernels.col2im_columns_add, cols[:K], *geometry, n0 * P + p0, dx)
+
+    def backward(task, pooled):
+        """Adds the task's samples into dx; returns their share of [dw | db]."""
+        dw_and_db = np.zeros((F, K + 1), dtype=x.dtype)
+        for n0, n1, p0, p1 in task:
+            cols = _columns_buffer(x.dtype, K + 1, (n1 - n0) * (p1 - p0))
+            _im2col(x, geometry, n0 * P + p0, cols[:K], pooled)
+            cols[K] = 1
+            dout_slice = _outputs(dout, n0, n1, p0, p1)
+            products = np.matmul(dout_slice, _per_sample(cols, n1 - n0).swapaxes(-1, -2))
+            dw_and_db += products if products.ndim == 2 else products.sum(axis=0)
+            np.matmul(w_rows_T, dout_slice, out=_per_sample(cols[:K], n1 - n0))  # d(cols) of the slice
+            _col2im_add(cols[:K], geometry, n0 * P + p0, (n1 - n0) * C, dx, pooled)
+        return dw_and_db
+
+    # whole samples per task: two tasks never add into the same part of dx
+    shares = _threads.run(backward, _slice_tasks(N, P, K, x.dtype, whole_samples=True))
+    dw_and_db = sum(shares) if shares else np.zeros((F, K + 1), dtype=x.dtype)
     return dx, dw_and_db[:, :K].reshape(w.shape), dw_and_db[:, K].copy()
 
 
@@ -201,29 +213,41 @@ def _output_hw(H, W, HH, WW, stride, pad, dilation):
     return Hout, Wout
 
 
-def _column_slices(N, P, K, dtype):
-    """Walk over the column matrix in slices that fit a reused buffer of ~CHUNK_BYTES.
+def _slice_tasks(N, P, K, dtype, whole_samples):
+    """Split the column matrix into slices that fit a reused buffer of ~CHUNK_BYTES, grouped
+    into tasks for ``_threads.run``.
 
-    Yields (n0, n1, p0, p1, cols): the slice covers samples n0:n1 and, within each, output
-    positions p0:p1 (either whole samples, or a part of one sample); ``cols`` is a C-contiguous
-    (K + 1, L) view of the buffer with L = (n1 - n0) * (p1 - p0), its columns ordered (n, p).
+    A slice (n0, n1, p0, p1) covers samples n0:n1 and, within each, output positions p0:p1:
+    either several whole samples, or a part of one sample. Returns a list of tasks, each a list
+    of slices; with ``whole_samples`` every task holds all the slices of its samples.
     """
     itemsize = np.dtype(dtype).itemsize
     columns = max(1, CHUNK_BYTES // ((K + 1) * itemsize))
     if columns >= P:
-        per_slice = min(N, columns // P)
-        buffer = _workspace(dtype, (K + 1) * per_slice * P)
-        for n0 in range(0, N, per_slice):
-            n1 = min(N, n0 + per_slice)
-            yield n0, n1, 0, P, buffer[: (K + 1) * (n1 - n0) * P].reshape(K + 1, (n1 - n0) * P)
+        # whole samples per slice, and enough slices to keep every thread busy to the end
+        per_slice = max(1, min(columns // P, -(-N // (4 * _threads.workers()))))
+        return [[(n0, min(N, n0 + per_slice), 0, P)] for n0 in range(0, N, per_slice)]
+    pieces = -(-P // columns)
+    length = -(-P // pieces)  # balanced pieces: no tiny last slice
+    samples = [[(n, n + 1, p0, min(P, p0 + length)) for p0 in range(0, P, length)] for n in range(N)]
+    return samples if whole_samples else [[piece] for sample in samples for piece in sample]
+
+
+def _im2col(x, geometry, col_start, cols, pooled):
+    """Fill ``cols`` with columns [col_start, ...) of im2col(x): on this thread when pooled
+    (the other cores have slices of their own), else with every Numba thread."""
+    if pooled:
+        kernels.im2col_rows(x, *geometry, col_start, cols, 0, cols.shape[0])
     else:
-        pieces = -(-P // columns)
-        length = -(-P // pieces)  # balanced pieces: no tiny last slice
-        buffer = _workspace(dtype, (K + 1) * length)
-        for n in range(N):
-            for p0 in range(0, P, length):
-                p1 = min(P, p0 + length)
-                yield n, n + 1, p0, p1, buffer[: (K + 1) * (p1 - p0)].reshape(K + 1, p1 - p0)
+        kernels.launch(kernels.im2col_columns, x, *geometry, col_start, cols)
+
+
+def _col2im_add(cols, geometry, col_start, planes, dx, pooled):
+    """Add the columns [col_start, ...) in ``cols`` into dx (``planes`` = samples * C touched)."""
+    if pooled:
+        kernels.col2im_planes_add(cols, *geometry, col_start, dx, 0, planes)
+    else:
+        kernels.launch(kernels.col2im_columns_add, cols, *geometry, col_start, dx)
 
 
 def _per_sample(cols, samples):
@@ -241,8 +265,9 @@ def _outputs(a, n0, n1, p0, p1):
 _WORKSPACES = threading.local()
 
 
-def _workspace(dtype, size):
-    """A flat buffer kept between calls (one per thread and dtype), grown when needed.
+def _columns_buffer(dtype, rows, columns):
+    """A C-contiguous (rows, columns) view of a flat buffer kept between calls (one per thread
+    and dtype), grown when needed.
 
     Fresh multi-megabyte arrays are new memory mappings whose pages fault in on every call,
     which costs more than the im2col itself; reusing one buffer avoids that.
@@ -252,6 +277,6 @@ def _workspace(dtype, size):
     if buffers is None:
         buffers = _WORKSPACES.buffers = {}
     buffer = buffers.get(key)
-    if buffer is None or buffer.size < size:
-        buffer = buffers[key] = np.empty(size, dtype=dtype)
-    return buffer
+    if buffer is None or buffer.size < rows * columns:
+        buffer = buffers[key] = np.empty(rows * columns, dtype=dtype)
+    return buffer[: rows * columns].reshape(rows, columns)

@@ -127,9 +127,10 @@ def _jit(parallel=False):
 _u = numba.uint64
 
 
-@_jit(parallel=True)
-def im2col_columns(x, HH, WW, stride, pad, dilation, Hout, Wout, col_start, cols):
-    """Fill ``cols`` (K, L) with columns ``[col_start, col_start + L)`` of im2col(x).
+@_jit()
+def im2col_rows(x, HH, WW, stride, pad, dilation, Hout, Wout, col_start, cols, k_first, k_end):
+    """Fill rows ``[k_first, k_end)`` of ``cols`` (K, L) with columns ``[col_start, col_start + L)``
+    of im2col(x), on the calling thread (it releases the GIL).
 
     Row k = (c*HH + i)*WW + j holds x_padded[n, c, oy*stride + i*dilation, ox*stride + j*dilation]
     for column g = (n*Hout + oy)*Wout + ox; positions in the zero padding are written as 0.
@@ -141,7 +142,7 @@ def im2col_columns(x, HH, WW, stride, pad, dilation, Hout, Wout, col_start, cols
     cols_flat = cols.reshape(-1)
     zero = cols.dtype.type(0)
     step = _u(stride)
-    for k in prange(K):
+    for k in range(k_first, k_end):
         c = k // (HH * WW)
         i = (k // WW) % HH
         j = k % WW
@@ -186,11 +187,20 @@ def im2col_columns(x, HH, WW, stride, pad, dilation, Hout, Wout, col_start, cols
 
 
 @_jit(parallel=True)
-def col2im_columns_add(cols, HH, WW, stride, pad, dilation, Hout, Wout, col_start, dx):
-    """Adjoint of ``im2col_columns``: add columns ``[col_start, col_start + L)`` of ``cols`` into dx.
+def im2col_columns(x, HH, WW, stride, pad, dilation, Hout, Wout, col_start, cols):
+    """``im2col_rows`` for every row of ``cols``, the rows shared among Numba's threads."""
+    for k in prange(cols.shape[0]):
+        im2col_rows(x, HH, WW, stride, pad, dilation, Hout, Wout, col_start, cols, k, k + 1)
 
-    Entries that fall in the padding are dropped; overlapping windows are summed. Parallel over
-    (sample, channel) planes of dx, so no two threads write the same element.
+
+@_jit()
+def col2im_planes_add(cols, HH, WW, stride, pad, dilation, Hout, Wout, col_start, dx, q_first, q_end):
+    """Adjoint of ``im2col_rows``: add columns ``[col_start, col_start + L)`` of ``cols`` into dx,
+    for the (sample, channel) planes ``q`` in ``[q_first, q_end)`` of the samples these columns
+    touch (q = (n - first sample) * C + c), on the calling thread (it releases the GIL).
+
+    Entries that fall in the padding are dropped; overlapping windows are summed. Different
+    planes never share an element, so disjoint plane ranges may run at the same time.
     """
     N, C, H, W = dx.shape
     K, L = cols.shape
@@ -199,8 +209,7 @@ def col2im_columns_add(cols, HH, WW, stride, pad, dilation, Hout, Wout, col_star
     dx_flat = dx.reshape(-1)
     step = _u(stride)
     n_first = col_start // P
-    n_last = (col_start + L - 1) // P
-    for q in prange((n_last - n_first + 1) * C):
+    for q in range(q_first, q_end):
         n = n_first + q // C
         c = q % C
         g_begin = max(col_start, n * P)
@@ -235,6 +244,15 @@ def col2im_columns_add(cols, HH, WW, stride, pad, dilation, Hout, Wout, col_star
                                     dx_flat[dst] += cols_flat[t]
                                     dst += step
                     g += seg
+
+
+@_jit(parallel=True)
+def col2im_columns_add(cols, HH, WW, stride, pad, dilation, Hout, Wout, col_start, dx):
+    """``col2im_planes_add`` for every plane the columns touch, the planes shared among threads."""
+    P = Hout * Wout
+    planes = ((col_start + cols.shape[1] - 1) // P - col_start // P + 1) * dx.shape[1]
+    for q in prange(planes):
+        col2im_planes_add(cols, HH, WW, stride, pad, dilation, Hout, Wout, col_start, dx, q, q + 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,7 +363,7 @@ def avg_pool_backward_planes(dout, PH, PW, stride, dx):
 
 # Every kernel, for warm-up and for the tests that compare with the pure-Python versions.
 ALL_KERNELS = (
-    im2col_columns, col2im_columns_add,
+    im2col_rows, im2col_columns, col2im_planes_add, col2im_columns_add,
     max_pool_forward_planes, max_pool_backward_planes,
     avg_pool_forward_planes, avg_pool_backward_planes,
 )

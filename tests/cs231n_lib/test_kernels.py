@@ -57,6 +57,22 @@ def test_column_kernels_match_their_python_source(problem, data):
     kernels.col2im_columns_add.py_func(cols, *geometry, start, dx_interpreted)
     np.testing.assert_allclose(dx_compiled, dx_interpreted, rtol=1e-6 if x.dtype == np.float32 else 1e-14)
 
+    # the single-thread halves, interpreted, over a part of the rows / planes they can cover
+    k_first = data.draw(st.integers(0, K - 1), label="k_first")
+    k_end = data.draw(st.integers(k_first, K), label="k_end")
+    rows = np.full((K, length), np.nan, x.dtype)
+    kernels.im2col_rows.py_func(x, *geometry, start, rows, k_first, k_end)
+    np.testing.assert_array_equal(rows[k_first:k_end], compiled[k_first:k_end])
+    assert np.isnan(rows[:k_first]).all() and np.isnan(rows[k_end:]).all()
+
+    P = Hout * Wout
+    planes = ((start + length - 1) // P - start // P + 1) * C
+    q_split = data.draw(st.integers(0, planes), label="q_split")
+    dx_halves = np.ones_like(x)
+    kernels.col2im_planes_add.py_func(cols, *geometry, start, dx_halves, 0, q_split)
+    kernels.col2im_planes_add(cols, *geometry, start, dx_halves, q_split, planes)
+    np.testing.assert_allclose(dx_halves, dx_compiled, rtol=1e-6 if x.dtype == np.float32 else 1e-14)
+
 
 
 @FAST
@@ -88,7 +104,10 @@ def test_every_kernel_is_cached_on_disk_and_listed():
     public = {n for n, v in vars(kernels).items() if hasattr(v, "py_func")}
     assert names == public
     for kernel in kernels.ALL_KERNELS:
-        assert kernel.targetoptions.get("parallel") is True
+        # the per-thread halves (run on the pool of cs231n_lib._threads) must release the GIL
+        serial = kernel.py_func.__name__ in {"im2col_rows", "col2im_planes_add"}
+        assert kernel.targetoptions.get("parallel") is not serial
+        assert kernel.targetoptions.get("nogil") is True
         if kernels.CACHE_MODE != "off":
             assert kernel._cache is not None and type(kernel._cache).__name__ == "FunctionCache"
 
@@ -164,8 +183,8 @@ CHILD = textwrap.dedent(r"""
     print("cache_dir=" + str(numba.config.CACHE_DIR))
     print("threading_layer=" + numba.threading_layer())
     print("serial_kernels=" + str(kernels.SERIAL_KERNELS))
-    print("cache_hits=" + str(sum(kernels.im2col_columns.stats.cache_hits.values())))
-    print("cache_misses=" + str(sum(kernels.im2col_columns.stats.cache_misses.values())))
+    print("cache_hits=" + str(sum(sum(k.stats.cache_hits.values()) for k in kernels.ALL_KERNELS)))
+    print("cache_misses=" + str(sum(sum(k.stats.cache_misses.values()) for k in kernels.ALL_KERNELS)))
 """)
 
 
