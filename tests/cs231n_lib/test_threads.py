@@ -1,0 +1,105 @@
+"""Tests for cs231n_lib/_threads.py: pooled runs give every task to a pool thread with a
+single-threaded BLAS, restore the BLAS afterwards (also on errors), never deadlock when nested,
+survive a fork; and the layers give the same numbers pooled and not pooled."""
+
+import multiprocessing
+import threading
+
+import numba
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from cs231n_lib import _threads, conv_backward, conv_forward
+
+pytestmark = pytest.mark.skipif(
+    numba.get_num_threads() < 2 or not _threads._blas_libraries(),
+    reason="pooled runs need two threads and a controllable BLAS",
+)
+
+
+def _blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_pooled_run_keeps_task_order_and_makes_blas_single_threaded():
+    before = _blas_threads()
+    assert max(before) >= 2  # otherwise the check below proves nothing
+
+    def work(task, pooled):
+        return task, pooled, threading.current_thread().name, _blas_threads()
+
+    results = _threads.run(work, list(range(7)))
+    assert [r[0] for r in results] == list(range(7))
+    assert all(pooled for _, pooled, _, _ in results)
+    assert all(name.startswith("cs231n_lib") for _, _, name, _ in results)
+    assert all(set(threads) == {1} for *_, threads in results)
+    assert _blas_threads() == before
+
+
+def test_one_task_runs_on_the_calling_thread_with_blas_untouched():
+    before = _blas_threads()
+    [(pooled, name, threads)] = _threads.run(
+        lambda task, pooled: (pooled, threading.current_thread().name, _blas_threads()), ["only"])
+    assert pooled is False and name == threading.current_thread().name and threads == before
+
+
+def test_an_error_in_a_task_reaches_the_caller_and_blas_is_restored():
+    before = _blas_threads()
+
+    def work(task, pooled):
+        if task == 3:
+            raise ValueError("task 3 failed")
+        return task
+
+    with pytest.raises(ValueError, match="task 3 failed"):
+        _threads.run(work, list(range(6)))
+    assert _blas_threads() == before
+
+
+def test_a_run_inside_a_pool_thread_runs_inline_instead_of_waiting_for_itself():
+    def inner(task, pooled):
+        return pooled
+
+    def outer(task, pooled):
+        return _threads.run(inner, [1, 2, 3])
+
+    assert _threads.run(outer, [0, 1]) == [[False, False, False]] * 2
+
+
+def test_conv_layer_gives_the_same_numbers_pooled_and_on_one_thread():
+    rng = np.random.default_rng(5)
+    for x_shape, w_shape, param in [((5, 3, 9, 11), (4, 3, 3, 3), {"stride": 1, "pad": 1}),
+                                    ((3, 8, 41, 41), (6, 8, 5, 5), {"stride": 2, "pad": 2, "dilation": 2}),
+                                    ((2, 16, 64, 64), (4, 16, 5, 5), {"stride": 1, "pad": 2})]:  # the last one splits samples into slices
+        x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+        b = rng.standard_normal(w_shape[0])
+        out, cache = conv_forward(x, w, b, param)
+        dout = rng.standard_normal(out.shape)
+        pooled = (out, *conv_backward(dout, cache))
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            out1, cache1 = conv_forward(x, w, b, param)
+            single = (out1, *conv_backward(dout, cache1))
+        finally:
+            numba.set_num_threads(threads)
+        for a, b_ in zip(pooled, single):
+            np.testing.assert_allclose(a, b_, rtol=1e-13, atol=1e-13)
+
+
+def _conv_in_child(queue):
+    x = np.ones((4, 2, 6, 6))
+    out, _ = conv_forward(x, np.ones((1, 2, 3, 3)), np.zeros(1), {"stride": 1, "pad": 0})
+    queue.put(float(out.sum()))
+
+
+def test_a_forked_child_gets_its_own_pool():
+    conv_forward(np.ones((4, 2, 6, 6)), np.ones((1, 2, 3, 3)), np.zeros(1), {"stride": 1, "pad": 0})
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_conv_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == 4 * 4 * 4 * 18.0
