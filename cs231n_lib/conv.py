@@ -25,9 +25,11 @@ from . import _threads, kernels
 from ._validate import float_array, nonnegative_int, positive_int, require_shape, same_dtype
 from .sizing import conv_output_size
 
-# Size of the reused column buffer. Large enough for efficient GEMMs, small enough to stay in
-# the cache hierarchy instead of paging fresh memory on every call (measured: benchmarks/).
-CHUNK_BYTES = 4 << 20
+# Entries of a column slice in the forward pass (4 MB in float64, 2 MB in float32); the
+# backward pass, with two products per slice, uses slices twice as large. Large enough for
+# efficient GEMMs, small enough to stay in the caches instead of paging fresh memory on every
+# call (measured on the project's 2-core machine: benchmarks/).
+CHUNK_ELEMENTS = 1 << 19
 
 
 def im2col(x, HH, WW, stride, pad, dilation=1):
@@ -119,7 +121,7 @@ def conv_forward(x, w, b, conv_param):
             cols[K] = 1
             np.matmul(w_and_b, _per_sample(cols, n1 - n0), out=_outputs(out, n0, n1, p0, p1))
 
-    _threads.run(forward, _slice_tasks(N, P, K, x.dtype, whole_samples=False))
+    _threads.run(forward, _slice_tasks(N, P, K, CHUNK_ELEMENTS, whole_samples=False))
     return out.reshape(N, F, Hout, Wout), (x, w, b, dict(conv_param))
 
 
@@ -165,7 +167,7 @@ def conv_backward(dout, cache):
         return dw_and_db
 
     # whole samples per task: two tasks never add into the same part of dx
-    shares = _threads.run(backward, _slice_tasks(N, P, K, x.dtype, whole_samples=True))
+    shares = _threads.run(backward, _slice_tasks(N, P, K, 2 * CHUNK_ELEMENTS, whole_samples=True))
     dw_and_db = sum(shares) if shares else np.zeros((F, K + 1), dtype=x.dtype)
     return dx, dw_and_db[:, :K].reshape(w.shape), dw_and_db[:, K].copy()
 
@@ -213,16 +215,15 @@ def _output_hw(H, W, HH, WW, stride, pad, dilation):
     return Hout, Wout
 
 
-def _slice_tasks(N, P, K, dtype, whole_samples):
-    """Split the column matrix into slices that fit a reused buffer of ~CHUNK_BYTES, grouped
-    into tasks for ``_threads.run``.
+def _slice_tasks(N, P, K, elements, whole_samples):
+    """Split the column matrix into slices of about ``elements`` entries (buffer included the
+    row of ones), grouped into tasks for ``_threads.run``.
 
     A slice (n0, n1, p0, p1) covers samples n0:n1 and, within each, output positions p0:p1:
     either several whole samples, or a part of one sample. Returns a list of tasks, each a list
     of slices; with ``whole_samples`` every task holds all the slices of its samples.
     """
-    itemsize = np.dtype(dtype).itemsize
-    columns = max(1, CHUNK_BYTES // ((K + 1) * itemsize))
+    columns = max(1, elements // (K + 1))
     if columns >= P:
         # whole samples per slice, and enough slices to keep every thread busy to the end
         per_slice = max(1, min(columns // P, -(-N // (4 * _threads.workers()))))

@@ -49,13 +49,13 @@ def test_forward_matches_loop_convolution(problem):
 
 
 @contextlib.contextmanager
-def column_chunk_bytes(nbytes):
-    saved = conv.CHUNK_BYTES
-    conv.CHUNK_BYTES = nbytes
+def column_chunk_elements(elements):
+    saved = conv.CHUNK_ELEMENTS
+    conv.CHUNK_ELEMENTS = elements
     try:
         yield
     finally:
-        conv.CHUNK_BYTES = saved
+        conv.CHUNK_ELEMENTS = saved
 
 
 @FAST
@@ -67,7 +67,7 @@ def test_forward_and_backward_do_not_depend_on_the_chunk_size(problem, chunk_col
     dout = problem["rng"].standard_normal(out_whole.shape).astype(problem["dtype"])
     grads_whole = conv_backward(dout, cache)
     K = w.shape[1] * w.shape[2] * w.shape[3]
-    with column_chunk_bytes(chunk_columns * K * x.dtype.itemsize):
+    with column_chunk_elements(chunk_columns * K):
         out_sliced, cache = conv_forward(x, w, b, p)
         grads_sliced = conv_backward(dout, cache)
     # BLAS may pick another kernel for a thin slice, so allow rounding differences only

@@ -19,7 +19,16 @@ pytestmark = pytest.mark.skipif(
 
 
 def _blas_threads():
-    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    """Threads of the BLAS libraries a pooled run controls (NumPy's among them, see below)."""
+    return [lib.num_threads for lib in _threads._blas_libraries()]
+
+
+def test_numpy_blas_is_among_the_controlled_libraries():
+    controlled = {lib.filepath for lib in _threads._blas_libraries()}
+    numpy_blas = [info["filepath"] for info in threadpool_info()
+                  if info["user_api"] == "blas" and "numpy" in info["filepath"]]
+    assert numpy_blas, "this test expects NumPy's bundled OpenBLAS (pip wheels)"
+    assert set(numpy_blas) <= controlled
 
 
 def test_pooled_run_keeps_task_order_and_makes_blas_single_threaded():
