@@ -7,7 +7,10 @@ machine's own GEMM rate; print markdown tables with the ratios measured in this 
 
 Every group of measurements runs in its own subprocess (PyTorch's OpenMP workers would otherwise
 spin on the cores our BLAS needs, and vice versa). Times are the median of repeated calls after
-two warm-up calls. Each group also records how much CPU OTHER processes used while it ran
+two warm-up calls. A full run measures the timing groups in three rounds, each round running
+every group once in turn (ours, PyTorch, the GEMMs, ...), and reports the median of the rounds:
+on a shared virtual machine the speed drifts over minutes, and interleaving spreads the drift
+over both sides of every ratio instead of letting it fall on one group. Each group also records how much CPU OTHER processes used while it ran
 ("other load", in CPUs): on a shared machine, numbers taken under load are slower and noisier.
 """
 
@@ -17,6 +20,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -98,30 +102,53 @@ def have_module(name):
 # --------------------------------------------------------------------------------------------
 
 
-def measure(quick, log, include_torch=True, threads=None):
+def median_of_rounds(rounds):
+    """One group's result from its rounds: every timing is the median over the rounds.
+
+    Each round is a list of rows (dicts with the same keys, in the same order); a round that
+    failed (a dict with "error") is left out, and if all failed the first failure is returned.
+    """
+    good = [rows for rows in rounds if isinstance(rows, list)]
+    if not good:
+        return rounds[0]
+    merged = []
+    for rows in zip(*good):
+        row = dict(rows[0])
+        for field, value in rows[0].items():
+            if isinstance(value, float):
+                row[field] = statistics.median(r[field] for r in rows)
+        merged.append(row)
+    return merged
+
+
+def measure(quick, log, include_torch=True, threads=None, rounds=None):
     results = {"load": {}}
     worker_env = dict(os.environ)
     if threads:  # every library in the workers: BLAS, Numba, PyTorch/OpenMP
         for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
             worker_env[name] = str(threads)
+    rounds = rounds or (1 if quick else 3)
     common = {"quick": quick, "dtypes": DTYPES}
+    if rounds > 1:  # the full budget (about 1.5 s, at least 5 calls) shared among the rounds
+        common.update(budget=1.5 / rounds, min_repeats=2)
     torch_ok = include_torch and have_module("torch")
-    groups = [
-        ("conv_ours", dict(common, cases=CONV)),
-        ("gemm", dict(common, cases=CONV)),
-        ("conv_numpy", dict(common, cases=CONV)),
-        ("pool_ours", dict(common, cases=list(POOL_CASES))),
-        ("pool_numpy", dict(common, cases=list(POOL_CASES))),
-        ("bn_ours", dict(common, cases=list(BATCHNORM_CASES))),
-    ]
-    if torch_ok:
-        groups += [("conv_torch", dict(common, cases=CONV)), ("pool_torch", dict(common, cases=list(POOL_CASES))),
-                   ("bn_torch", dict(common, cases=list(BATCHNORM_CASES)))]
-    for kind, args in groups:
-        if not quick:
-            wait_until_quiet(log=log)
-        log(f"measuring {kind} ...")
-        results[kind], results["load"][kind] = run_worker(kind, args, env=worker_env, log=log)
+    groups = [("conv_ours", CONV), ("conv_torch", CONV), ("gemm", CONV), ("conv_numpy", CONV),
+              ("pool_ours", list(POOL_CASES)), ("pool_torch", list(POOL_CASES)), ("pool_numpy", list(POOL_CASES)),
+              ("bn_ours", list(BATCHNORM_CASES)), ("bn_torch", list(BATCHNORM_CASES))]
+    groups = [(kind, cases) for kind, cases in groups if torch_ok or not kind.endswith("_torch")]
+    measured = {kind: [] for kind, _ in groups}
+    for round_number in range(1, rounds + 1):
+        for kind, cases in groups:
+            if not quick:
+                wait_until_quiet(log=log)
+            log(f"measuring {kind} (round {round_number} of {rounds}) ...")
+            result, load = run_worker(kind, dict(common, cases=cases), env=worker_env, log=log)
+            measured[kind].append(result)
+            previous = results["load"].get(kind)
+            results["load"][kind] = load if previous is None or (load is not None and load > previous) else previous
+    for kind, _ in groups:
+        results[kind] = median_of_rounds(measured[kind])
+    results["rounds"] = rounds
 
     # JIT: cold = empty cache folder (compiles), warm = a second process on the filled folder
     cache_dir = tempfile.mkdtemp(prefix="cs231n-bench-numba-")
@@ -345,8 +372,9 @@ def report(results, env, load_before, load_after, summary=False):
         f"threads per library in the measurements: {results.get('threads')}.",
         f"Other processes' load: {load_before} CPUs before, {load_after} after; worst during a group: "
         + (f"{loads[worst_key]:.2f} CPUs ({worst_key})." if worst_key else "unknown."),
-        "Times: median wall time after 2 warm-up calls; GFLOP/s counts the whole layer; "
-        "fwd FLOPs = 2*N*F*C*HH*WW*Hout*Wout, bwd = twice that.",
+        "Times: median wall time after 2 warm-up calls"
+        + (f", then the median of {results['rounds']} interleaved rounds" if results.get("rounds", 1) > 1 else "")
+        + "; GFLOP/s counts the whole layer; fwd FLOPs = 2*N*F*C*HH*WW*Hout*Wout, bwd = twice that.",
     ]
     parts = header + ["", "## Targets", "", targets_table(results)]
     if summary:
@@ -374,6 +402,8 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="do not measure PyTorch even when installed")
     parser.add_argument("--threads", type=int, metavar="N",
                         help="limit every library to N threads (default: all cores)")
+    parser.add_argument("--rounds", type=int, metavar="R",
+                        help="interleaved rounds of the timing groups (default: 3, or 1 with --quick)")
     parser.add_argument("--json", metavar="FILE", help="also write the raw measurements as JSON")
     parser.add_argument("--output", metavar="FILE", help="also write the markdown report to FILE")
     options = parser.parse_args(argv)
@@ -383,7 +413,8 @@ def main(argv=None):
 
     load_before = other_load()
     env = environment()
-    results = measure(options.quick, log, include_torch=not options.no_torch, threads=options.threads)
+    results = measure(options.quick, log, include_torch=not options.no_torch, threads=options.threads,
+                      rounds=options.rounds)
     results["threads"] = options.threads or os.cpu_count()
     load_after = other_load()
     fmt = lambda v: "?" if v is None else f"{v:.2f}"  # noqa: E731

@@ -16,10 +16,16 @@ import numpy as np
 from .cases import CONV_CASES, DTYPES, POOL_CASES, BATCHNORM_CASES, conv_flops
 
 
+# Seconds of repeated calls and least number of calls per measurement, quick or full;
+# ``benchmarks.run`` sets others ("budget", "min_repeats") when it splits a group into rounds.
+BUDGET = {True: 0.3, False: 1.5}
+MIN_REPEATS = {True: 3, False: 5}
+
+
 def timed(func, quick, max_repeats=30):
     """Median wall time (seconds) of ``func()`` after two warm-up calls."""
-    budget = 0.3 if quick else 1.5
-    min_repeats = 3 if quick else 5
+    budget = BUDGET[bool(quick)]
+    min_repeats = MIN_REPEATS[bool(quick)]
     func()
     func()
     times = []
@@ -343,6 +349,10 @@ def kind_memory(args):
 def main():
     kind = sys.argv[1]
     args = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    if "budget" in args:
+        BUDGET[bool(args.get("quick"))] = float(args["budget"])
+    if "min_repeats" in args:
+        MIN_REPEATS[bool(args.get("quick"))] = int(args["min_repeats"])
     result = globals()[f"kind_{kind}"](args)
     print("RESULT " + json.dumps(result), flush=True)
 

@@ -10,11 +10,11 @@ For speed the layer functions below do not build the whole column matrix (231 MB
 for a 16x64x56x56 input and 3x3 filters): they walk over it a slice of columns at a time,
 reusing one buffer per thread, and the products write straight into the NCHW output. Each
 core takes its own slices (``_threads``: kernel and product on one thread, BLAS single-
-threaded meanwhile), so the cores never wait for one another between a kernel and a product. The bias rides along
-in the product: the column slice gets an extra row of ones and the filter matrix an extra
-column holding b, so ``[w_rows | b] @ [cols; 1] = w_rows @ cols + b`` (and in the backward
-pass the same extra column of ``dout @ [cols; 1].T`` is db). The loops that move memory are
-Numba kernels in ``kernels.py``; the matrix products are NumPy's (BLAS).
+threaded meanwhile), so the cores never wait for one another between a kernel and a product.
+The bias rides along in the product: the column slice gets an extra row of ones and the filter
+matrix an extra column holding b, so ``[w_rows | b] @ [cols; 1] = w_rows @ cols + b`` (and in
+the backward pass the same extra column of ``dout @ [cols; 1].T`` is db). The loops that move
+memory are Numba kernels in ``kernels.py``; the matrix products are NumPy's (BLAS).
 """
 
 import threading
@@ -216,8 +216,8 @@ def _output_hw(H, W, HH, WW, stride, pad, dilation):
 
 
 def _slice_tasks(N, P, K, elements, whole_samples):
-    """Split the column matrix into slices of about ``elements`` entries (buffer included the
-    row of ones), grouped into tasks for ``_threads.run``.
+    """Split the column matrix into slices of about ``elements`` entries (the row of ones
+    included), grouped into tasks for ``_threads.run``.
 
     A slice (n0, n1, p0, p1) covers samples n0:n1 and, within each, output positions p0:p1:
     either several whole samples, or a part of one sample. Returns a list of tasks, each a list

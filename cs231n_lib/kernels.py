@@ -142,6 +142,10 @@ def im2col_rows(x, HH, WW, stride, pad, dilation, Hout, Wout, col_start, cols, k
     cols_flat = cols.reshape(-1)
     zero = cols.dtype.type(0)
     step = _u(stride)
+    # output position of the slice's first column; the walk below advances it row by row
+    n_start = col_start // P
+    oy_start = (col_start - n_start * P) // Wout
+    ox_start = col_start - n_start * P - oy_start * Wout
     for k in range(k_first, k_end):
         c = k // (HH * WW)
         i = (k // WW) % HH
@@ -151,17 +155,12 @@ def im2col_rows(x, HH, WW, stride, pad, dilation, Hout, Wout, col_start, cols, k
         # output columns whose input column ox*stride + dxo is inside [0, W)
         ox_lo = 0 if dxo >= 0 else (-dxo + stride - 1) // stride
         ox_hi = (W - 1 - dxo) // stride + 1 if W - 1 - dxo >= 0 else 0
+        n, oy, ox0 = n_start, oy_start, ox_start
         col = 0
-        g = col_start
-        while col < L:
-            n = g // P
-            p = g - n * P
-            oy = p // Wout
-            ox0 = p - oy * Wout
-            seg = min(Wout - ox0, L - col)
-            end = ox0 + seg
+        while col < L:  # one output row (n, oy), or the part of it inside the slice, per turn
+            end = min(Wout, ox0 + L - col)
+            dst = k * L + col - ox0  # cols_flat[dst + ox] is output column ox of this row
             y = oy * stride + dy
-            dst = k * L + col - ox0  # cols_flat[dst + ox] is output column ox of this row segment
             if y < 0 or y >= H:
                 lo = end
                 hi = end
@@ -172,18 +171,22 @@ def im2col_rows(x, HH, WW, stride, pad, dilation, Hout, Wout, col_start, cols, k
                 cols_flat[t] = zero
             if hi > lo:
                 src = _u(((n * C + c) * H + y) * W + lo * stride + dxo)
+                first = _u(dst + lo)
+                # counted loops over t (not running pointers): LLVM vectorises these copies
                 if stride == 1:
-                    for t in range(_u(dst + lo), _u(dst + hi)):
-                        cols_flat[t] = x_flat[src]
-                        src += _u(1)
+                    for t in range(_u(hi - lo)):
+                        cols_flat[first + t] = x_flat[src + t]
                 else:
-                    for t in range(_u(dst + lo), _u(dst + hi)):
-                        cols_flat[t] = x_flat[src]
-                        src += step
+                    for t in range(_u(hi - lo)):
+                        cols_flat[first + t] = x_flat[src + t * step]
             for t in range(_u(dst + hi), _u(dst + end)):
                 cols_flat[t] = zero
-            col += seg
-            g += seg
+            col += end - ox0
+            ox0 = 0
+            oy += 1
+            if oy == Hout:
+                oy = 0
+                n += 1
 
 
 @_jit(parallel=True)
@@ -214,6 +217,8 @@ def col2im_planes_add(cols, HH, WW, stride, pad, dilation, Hout, Wout, col_start
         c = q % C
         g_begin = max(col_start, n * P)
         g_end = min(col_start + L, (n + 1) * P)
+        oy_begin = (g_begin - n * P) // Wout
+        ox_begin = g_begin - n * P - oy_begin * Wout
         for i in range(HH):
             dy = i * dilation - pad
             for j in range(WW):
@@ -221,29 +226,26 @@ def col2im_planes_add(cols, HH, WW, stride, pad, dilation, Hout, Wout, col_start
                 dxo = j * dilation - pad
                 ox_lo = 0 if dxo >= 0 else (-dxo + stride - 1) // stride
                 ox_hi = (W - 1 - dxo) // stride + 1 if W - 1 - dxo >= 0 else 0
+                oy, ox0 = oy_begin, ox_begin
                 g = g_begin
-                while g < g_end:
-                    p = g - n * P
-                    oy = p // Wout
-                    ox0 = p - oy * Wout
-                    seg = min(Wout - ox0, g_end - g)
-                    end = ox0 + seg
+                while g < g_end:  # one output row of sample n (or the part in the slice)
+                    end = min(Wout, ox0 + g_end - g)
                     y = oy * stride + dy
                     if y >= 0 and y < H:
                         lo = min(max(ox_lo, ox0), end)
                         hi = max(min(ox_hi, end), lo)
                         if hi > lo:
-                            src = k * L + g - col_start - ox0
+                            src = _u(k * L + g - col_start - ox0 + lo)
                             dst = _u(((n * C + c) * H + y) * W + lo * stride + dxo)
                             if stride == 1:
-                                for t in range(_u(src + lo), _u(src + hi)):
-                                    dx_flat[dst] += cols_flat[t]
-                                    dst += _u(1)
+                                for t in range(_u(hi - lo)):
+                                    dx_flat[dst + t] += cols_flat[src + t]
                             else:
-                                for t in range(_u(src + lo), _u(src + hi)):
-                                    dx_flat[dst] += cols_flat[t]
-                                    dst += step
-                    g += seg
+                                for t in range(_u(hi - lo)):
+                                    dx_flat[dst + t * step] += cols_flat[src + t]
+                    g += end - ox0
+                    ox0 = 0
+                    oy += 1
 
 
 @_jit(parallel=True)
