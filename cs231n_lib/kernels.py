@@ -17,6 +17,11 @@ Design choices, each measured on the project's 2-core machine (research/perf-bas
   library goes through ``_LAUNCH_LOCK`` (see ``launch``). If Numba's ``omp`` layer was
   already running when this module was imported, the layer cannot be changed any more; the
   kernels then run single-threaded (``SERIAL_KERNELS``) rather than spin against BLAS.
+* **Two forms of each column kernel.** ``im2col_rows`` / ``col2im_planes_add`` run on the calling
+  thread over a range of rows / planes and release the GIL: the conv layer gives each core whole
+  slices through ``_threads`` (kernel and product on one thread, BLAS single-threaded), which
+  beat alternating between Numba's threads and BLAS's. ``im2col_columns`` /
+  ``col2im_columns_add`` share the range among Numba's threads, for a layer with one slice.
 * **On-disk cache** (``cache=True``) so that a second process loads the machine code instead of
   compiling again (about 1 s per kernel and dtype). When no cache folder is writable (read-only
   install, unwritable ``NUMBA_CACHE_DIR`` and home), Numba refuses ``cache=True`` at decoration
