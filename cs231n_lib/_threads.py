@@ -6,7 +6,8 @@ the two cores are handed back and forth between Numba's threads and OpenBLAS's; 
 threads keep spinning for a while after every product, so the next kernel ran about twice as
 slowly as it does alone (measured on the project's 2-core machine, benchmarks/). Here every
 core instead takes whole slices, kernel and product, with BLAS limited to one thread for the
-duration: no hand-over, no spinning, each core's slice stays in its own cache.
+duration and OpenBLAS's idle workers stopped (see ``STOP_IDLE_BLAS_THREADS``): no hand-over,
+no spinning, each core's slice stays in its own cache.
 
 ``run(work, tasks)`` calls ``work(task, True)`` for every task on the pool (the flag says
 "you are one of several threads: use the single-threaded kernels"), or ``work(task, False)``
@@ -28,6 +29,16 @@ _POOL_KEY = None  # (process id, size): a forked child must not reuse its parent
 _BLAS = None
 
 
+# OpenBLAS's worker threads keep spinning for about 0.1 s after each multi-threaded product
+# (e.g. an affine layer just before a conv layer) and would take a core from the pool: measured
+# 1.5-2x slower conv layers and a ThreeLayerConvNet step 1.4x slower than with them stopped.
+# A pooled run therefore stops them; OpenBLAS starts them again by itself at its next
+# multi-threaded call (the same lazy restart it does after a fork). Stopping them is only safe
+# while no other thread of the process is inside a multi-threaded OpenBLAS call: set this to
+# False if your program runs BLAS work on other threads at the same time as these layers.
+STOP_IDLE_BLAS_THREADS = True
+
+
 def workers():
     """Threads a pooled run uses: Numba's thread count (``NUMBA_NUM_THREADS``,
     ``numba.set_num_threads``), which already defaults to the CPUs this process may use."""
@@ -45,6 +56,14 @@ def _blas_libraries():
         except Exception:  # threadpoolctl missing or unable to inspect this process
             _BLAS = []
     return _BLAS
+
+
+def _stop_idle_openblas_threads(blas):
+    for lib in blas:
+        if lib.internal_api == "openblas":
+            stop = getattr(lib.dynlib, "blas_thread_shutdown_", None)
+            if stop is not None:
+                stop()
 
 
 def _pool(size):
@@ -76,8 +95,12 @@ def run(work, tasks):
         before = [lib.num_threads for lib in blas]
         for lib in blas:
             lib.set_num_threads(1)
+        if STOP_IDLE_BLAS_THREADS:
+            _stop_idle_openblas_threads(blas)
         try:
             return list(_pool(size).map(lambda task: work(task, True), tasks))
         finally:
             for lib, threads in zip(blas, before):
                 lib.set_num_threads(threads)
+            if STOP_IDLE_BLAS_THREADS:  # raising the count again started fresh, spinning workers
+                _stop_idle_openblas_threads(blas)

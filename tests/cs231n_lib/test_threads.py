@@ -3,6 +3,7 @@ single-threaded BLAS, restore the BLAS afterwards (also on errors), never deadlo
 survive a fork; and the layers give the same numbers pooled and not pooled."""
 
 import multiprocessing
+import os
 import threading
 
 import numba
@@ -112,3 +113,31 @@ def test_a_forked_child_gets_its_own_pool():
     child.join(timeout=120)
     assert child.exitcode == 0
     assert queue.get(timeout=5) == 4 * 4 * 4 * 18.0
+
+
+def _threads_in_process():
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
+def test_pooled_run_stops_idle_openblas_workers_and_openblas_restarts_them():
+    if not any(lib.internal_api == "openblas" for lib in _threads._blas_libraries()):
+        pytest.skip("NumPy's BLAS is not OpenBLAS")
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((600, 600)), rng.standard_normal((600, 600))
+    x, w = rng.standard_normal((4, 3, 8, 8)), rng.standard_normal((2, 3, 3, 3))
+    conv_forward(x, w, np.zeros(2), {"stride": 1, "pad": 1})  # the pool's threads exist from now on
+    expected = a @ b  # a multi-threaded product: OpenBLAS's workers exist and spin
+    with_workers = _threads_in_process()
+    conv_forward(x, w, np.zeros(2), {"stride": 1, "pad": 1})
+    openblas_workers = max(_blas_threads()) - 1
+    assert _threads_in_process() == with_workers - openblas_workers
+    np.testing.assert_array_equal(a @ b, expected)  # OpenBLAS restarted its workers by itself
+    assert _threads_in_process() == with_workers
+
+    _threads.STOP_IDLE_BLAS_THREADS = False
+    try:
+        conv_forward(x, w, np.zeros(2), {"stride": 1, "pad": 1})
+        assert _threads_in_process() == with_workers
+    finally:
+        _threads.STOP_IDLE_BLAS_THREADS = True
