@@ -11,6 +11,8 @@ CONV_CASES = {
 POOL_CASES = {"d1": (100, 3, 32, 32), "d2": (16, 64, 56, 56)}  # max pool 2x2 stride 2
 BATCHNORM_CASES = {"e": (16, 64, 56, 56)}  # spatial batchnorm, training mode
 DTYPES = {"f64": np.float64, "f32": np.float32}
+# one training step (forward, loss, backward) of ThreeLayerConvNet on a CIFAR-sized batch
+STEP_BATCH = (50, 3, 32, 32)
 
 
 def conv_flops(case):

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from .cases import BATCHNORM_CASES, CONV_CASES, POOL_CASES, conv_flops
+from .cases import BATCHNORM_CASES, CONV_CASES, POOL_CASES, STEP_BATCH, conv_flops
 
 CONV = list(CONV_CASES)
 DTYPES = ["f64", "f32"]
@@ -134,7 +134,8 @@ def measure(quick, log, include_torch=True, threads=None, rounds=None):
     torch_ok = include_torch and have_module("torch")
     groups = [("conv_ours", CONV), ("conv_torch", CONV), ("gemm", CONV), ("conv_numpy", CONV),
               ("pool_ours", list(POOL_CASES)), ("pool_torch", list(POOL_CASES)), ("pool_numpy", list(POOL_CASES)),
-              ("bn_ours", list(BATCHNORM_CASES)), ("bn_torch", list(BATCHNORM_CASES))]
+              ("bn_ours", list(BATCHNORM_CASES)), ("bn_torch", list(BATCHNORM_CASES)),
+              ("step_ours", ["step"]), ("step_torch", ["step"])]
     groups = [(kind, cases) for kind, cases in groups if torch_ok or not kind.endswith("_torch")]
     measured = {kind: [] for kind, _ in groups}
     for round_number in range(1, rounds + 1):
@@ -249,6 +250,15 @@ def simple_table(results, ours_kind, torch_kind, numpy_kind, cases, shapes):
             nf, nb = _get(numpy, key, "fwd"), _get(numpy, key, "bwd")
             lines.append(f"| {case} | {shapes[case]} | {dtype} | {_ms(of)} / {_ms(ob)} | {_ms(tf)} / {_ms(tb)} "
                          f"| {_ms(nf)} / {_ms(nb)} | {_ratio(of, tf)} | {_ratio(ob, tb)} |")
+    return "\n".join(lines)
+
+
+def step_table(results):
+    ours, torch = _rows(results, "step_ours"), _rows(results, "step_torch")
+    lines = ["| dtype | ours ms | torch ms | ours/torch |", "|---|---|---|---|"]
+    for dtype in DTYPES:
+        o, t = _get(ours, ("step", dtype), "step"), _get(torch, ("step", dtype), "step")
+        lines.append(f"| {dtype} | {_ms(o)} | {_ms(t)} | {_ratio(o, t)} |")
     return "\n".join(lines)
 
 
@@ -391,6 +401,11 @@ def report(results, env, load_before, load_after, summary=False):
         simple_table(results, "pool_ours", "pool_torch", "pool_numpy", list(POOL_CASES), POOL_CASES),
         "", "## Spatial batchnorm (training)", "",
         simple_table(results, "bn_ours", "bn_torch", None, list(BATCHNORM_CASES), BATCHNORM_CASES),
+        "", "## One training step of ThreeLayerConvNet", "",
+        f"Forward, softmax loss and backward on a batch {STEP_BATCH}: conv 7x7 (32 filters) - relu - "
+        "2x2 max pool - affine 100 - relu - affine 10; ours is `ThreeLayerConvNet.loss`, PyTorch the "
+        "same network with autograd. The layers meet here as in training, BLAS products between them.",
+        "", step_table(results),
         "", "## JIT: import + first call of every kernel (separate processes)", "", jit_table(results),
         "", "## Peak memory, conv forward + backward on case c (separate processes)", "", memory_table(results),
         "", "Other load per group (CPUs used by other processes while it ran): "

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from .cases import CONV_CASES, DTYPES, POOL_CASES, BATCHNORM_CASES, conv_flops
+from .cases import BATCHNORM_CASES, CONV_CASES, DTYPES, POOL_CASES, STEP_BATCH, conv_flops
 
 
 # Seconds of repeated calls and least number of calls per measurement, quick or full;
@@ -228,6 +228,53 @@ def kind_bn_torch(args):
             fwd = timed(forward, args["quick"])
             bwd = timed(lambda: torch.autograd.grad(out, (xt, gamma, beta), dout, retain_graph=True), args["quick"])
             rows.append(dict(case=case, dtype=dtype_name, fwd=fwd, bwd=bwd))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# a whole training step: the layers as a network uses them, BLAS products in between
+# --------------------------------------------------------------------------------------------
+
+
+def step_inputs(dtype):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal(STEP_BATCH).astype(dtype), rng.integers(0, 10, STEP_BATCH[0])
+
+
+def kind_step_ours(args):
+    """ThreeLayerConvNet.loss (forward, softmax loss, backward) on a CIFAR-sized batch."""
+    from cs231n_lib.classifiers import ThreeLayerConvNet
+
+    rows = []
+    for dtype_name in args["dtypes"]:
+        X, y = step_inputs(DTYPES[dtype_name])
+        model = ThreeLayerConvNet(input_dim=STEP_BATCH[1:], dtype=DTYPES[dtype_name], seed=0)
+        rows.append(dict(case="step", dtype=dtype_name, step=timed(lambda: model.loss(X, y), args["quick"])))
+    return rows
+
+
+def kind_step_torch(args):
+    """The same network in PyTorch: conv 7x7 (32, same) - relu - 2x2 max pool - affine 100 -
+    relu - affine 10 - softmax cross-entropy, then backward to every weight."""
+    import torch
+    import torch.nn.functional as F
+
+    rows = []
+    for dtype_name in args["dtypes"]:
+        X, y = step_inputs(DTYPES[dtype_name])
+        xt, yt = torch.tensor(X), torch.tensor(y)
+        C, H, W = STEP_BATCH[1:]
+        gen = torch.Generator().manual_seed(0)
+        shapes = [(32, C, 7, 7), (32,), (32 * (H // 2) * (W // 2), 100), (100,), (100, 10), (10,)]
+        params = [(1e-3 * torch.randn(s, generator=gen, dtype=xt.dtype)).requires_grad_() for s in shapes]
+
+        def step():
+            w1, b1, w2, b2, w3, b3 = params
+            h = F.max_pool2d(F.relu(F.conv2d(xt, w1, b1, padding=3)), 2, 2)
+            scores = F.relu(h.flatten(1) @ w2 + b2) @ w3 + b3
+            return torch.autograd.grad(F.cross_entropy(scores, yt), params)
+
+        rows.append(dict(case="step", dtype=dtype_name, step=timed(step, args["quick"])))
     return rows
 
 

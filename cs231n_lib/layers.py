@@ -10,6 +10,7 @@ and returns arrays of the dtype of its main input ``x`` (float32 or float64).
 
 import numpy as np
 
+from . import kernels
 from ._validate import float_array, require_shape, same_dtype
 
 
@@ -89,10 +90,14 @@ def relu_backward(dout, cache):
 
     Returns dx, same shape and dtype as x (0 where x <= 0, the usual subgradient choice).
     """
-    x = cache
+    x = np.ascontiguousarray(cache)
     dout = float_array("dout", dout)
     require_shape("dout", dout, x.shape)
-    return np.where(x > 0, dout, 0).astype(x.dtype, copy=False)
+    dout = np.ascontiguousarray(dout, dtype=x.dtype)
+    dx = np.empty_like(x)
+    # dx = np.where(x > 0, dout, 0), as a kernel that selects instead of branching (faster)
+    kernels.launch(kernels.relu_backward_flat, x.reshape(-1), dout.reshape(-1), dx.reshape(-1))
+    return dx
 
 
 def _check_scores_and_labels(x, y):

@@ -99,6 +99,19 @@ def test_pool_kernels_match_their_python_source(problem):
     assert not np.isnan(results[0][2]).any() and not np.isnan(results[0][4]).any()
 
 
+@FAST
+@given(st.integers(0, 2**32 - 1), st.integers(1, 300), st.sampled_from([np.float32, np.float64]))
+def test_relu_kernel_matches_its_python_source(seed, size, dtype):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(size).astype(dtype)
+    x[rng.random(size) < 0.1] = 0
+    dout = rng.standard_normal(size).astype(dtype)
+    compiled, interpreted = np.full_like(x, np.nan), np.full_like(x, np.nan)
+    kernels.relu_backward_flat(x, dout, compiled)
+    kernels.relu_backward_flat.py_func(x, dout, interpreted)
+    np.testing.assert_array_equal(compiled, interpreted)
+
+
 def test_every_kernel_is_cached_on_disk_and_listed():
     names = {k.py_func.__name__ for k in kernels.ALL_KERNELS}
     public = {n for n, v in vars(kernels).items() if hasattr(v, "py_func")}

@@ -132,6 +132,21 @@ def test_relu_backward_matches_numerical_gradient():
     assert_gradient_matches(dx, lambda v: relu_forward(v)[0], x, dout, name="dx")
 
 
+def test_relu_backward_gives_zero_where_x_is_not_positive_even_for_non_finite_dout():
+    x = np.array([[-1.0, 0.0, 2.0, -0.0], [3.0, -2.0, np.inf, -np.inf]])
+    dout = np.array([[np.inf, np.nan, 5.0, -np.inf], [np.nan, 7.0, 1.0, 2.0]])
+    dx = relu_backward(dout, relu_forward(x)[1])
+    np.testing.assert_array_equal(dx, [[0.0, 0.0, 5.0, 0.0], [np.nan, 0.0, 1.0, 0.0]])
+
+
+def test_relu_backward_takes_views_and_casts_dout_to_the_dtype_of_x():
+    x = data(3, (6, 8))[:, ::2]  # not contiguous
+    dout = data(4, (6, 4)).astype(np.float32)
+    dx = relu_backward(dout, relu_forward(x)[1])
+    assert dx.dtype == np.float64
+    np.testing.assert_array_equal(dx, np.where(x > 0, dout.astype(np.float64), 0))
+
+
 def test_relu_backward_rejects_wrong_shape():
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(3, 2\)"):
         relu_backward(np.zeros((3, 2)), relu_forward(np.zeros((2, 3)))[1])
