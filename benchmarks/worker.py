@@ -293,7 +293,7 @@ def kind_first_calls(args):
     import numba  # noqa: F401
 
     import cs231n_lib
-    from cs231n_lib import conv, kernels, pooling
+    from cs231n_lib import conv, kernels, layers, pooling
 
     t_import = time.perf_counter() - t0
     calls = {}
@@ -306,6 +306,9 @@ def kind_first_calls(args):
             out, cache = conv.conv_forward(batch, w, np.zeros(4, dt), {"stride": 1, "pad": 1})
             conv.conv_backward(out, cache)
         calls[f"conv {dtype_name}"] = time.perf_counter() - t
+        t = time.perf_counter()
+        layers.relu_backward(x, layers.relu_forward(x)[1])
+        calls[f"relu {dtype_name}"] = time.perf_counter() - t
         for name in ("max", "avg"):
             t = time.perf_counter()
             fwd = getattr(pooling, f"{name}_pool_forward")
