@@ -10,8 +10,9 @@ spin on the cores our BLAS needs, and vice versa). Times are the median of repea
 two warm-up calls. A full run measures the timing groups in three rounds, each round running
 every group once in turn (ours, PyTorch, the GEMMs, ...), and reports the median of the rounds:
 on a shared virtual machine the speed drifts over minutes, and interleaving spreads the drift
-over both sides of every ratio instead of letting it fall on one group. Each group also records how much CPU OTHER processes used while it ran
-("other load", in CPUs): on a shared machine, numbers taken under load are slower and noisier.
+over both sides of every ratio instead of letting it fall on one group. Each group also records
+how much CPU OTHER processes used while it ran ("other load", in CPUs): on a shared machine,
+numbers taken under load are slower and noisier.
 """
 
 import argparse
