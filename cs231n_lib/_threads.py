@@ -67,14 +67,31 @@ def _stop_idle_openblas_threads(blas):
 
 
 def _pool(size):
+    """The pool of ``size`` started threads, or None when the process cannot start them
+    (e.g. a sandbox's RLIMIT_NPROC); then the caller runs the tasks itself."""
     global _POOL, _POOL_KEY
     key = (os.getpid(), size)
     if _POOL_KEY != key:
         if _POOL is not None and _POOL_KEY[0] == key[0]:
             _POOL.shutdown(wait=True)
-        _POOL = ThreadPoolExecutor(max_workers=size, thread_name_prefix="cs231n_lib")
-        _POOL_KEY = key
+        _POOL, _POOL_KEY = _started_pool(size), key
     return _POOL
+
+
+def _started_pool(size):
+    """Start every thread now: a thread that failed to start in the middle of a run would leave
+    a task queued, to run later against arrays the layer has already returned."""
+    pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="cs231n_lib")
+    all_started = threading.Barrier(size)  # holds each thread until `size` of them exist
+    try:
+        waits = [pool.submit(all_started.wait, 10) for _ in range(size)]
+        for wait in waits:
+            wait.result()
+        return pool
+    except (RuntimeError, threading.BrokenBarrierError):  # "can't start new thread"
+        all_started.abort()
+        pool.shutdown(wait=False, cancel_futures=True)
+        return None
 
 
 def _after_fork_in_child():
@@ -92,13 +109,16 @@ def run(work, tasks):
     if size < 2 or not blas or threading.current_thread().name.startswith("cs231n_lib"):
         return [work(task, False) for task in tasks]
     with _RUN_LOCK:
+        pool = _pool(size)
+        if pool is None:
+            return [work(task, False) for task in tasks]
         before = [lib.num_threads for lib in blas]
         for lib in blas:
             lib.set_num_threads(1)
         if STOP_IDLE_BLAS_THREADS:
             _stop_idle_openblas_threads(blas)
         try:
-            return list(_pool(size).map(lambda task: work(task, True), tasks))
+            return list(pool.map(lambda task: work(task, True), tasks))
         finally:
             for lib, threads in zip(blas, before):
                 lib.set_num_threads(threads)

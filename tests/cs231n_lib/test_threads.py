@@ -141,3 +141,30 @@ def test_pooled_run_stops_idle_openblas_workers_and_openblas_restarts_them():
         assert _threads_in_process() == with_workers
     finally:
         _threads.STOP_IDLE_BLAS_THREADS = True
+
+
+def test_when_threads_cannot_start_the_layers_run_on_the_calling_thread(monkeypatch):
+    """A sandbox's RLIMIT_NPROC can forbid new threads: the layer must still give its numbers."""
+    real_start = threading.Thread.start
+
+    def refuse_pool_threads(thread):
+        if thread.name.startswith("cs231n_lib"):
+            raise RuntimeError("can't start new thread")
+        return real_start(thread)
+
+    rng = np.random.default_rng(2)
+    x, w, b = rng.standard_normal((6, 3, 10, 10)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    expected, cache = conv_forward(x, w, b, {"stride": 1, "pad": 1})
+    expected_grads = conv_backward(expected, cache)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse_pool_threads)
+    monkeypatch.setattr(_threads, "_POOL_KEY", None)  # force a new pool
+    monkeypatch.setattr(_threads, "_POOL", None)
+    out, cache = conv_forward(x, w, b, {"stride": 1, "pad": 1})
+    grads = conv_backward(out, cache)
+    assert _threads._POOL is None  # no half-started pool kept
+    np.testing.assert_allclose(out, expected, rtol=1e-13)
+    for got, want in zip(grads, expected_grads):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    seen = _threads.run(lambda task, pooled: (task, pooled, threading.current_thread().name), [1, 2, 3])
+    assert seen == [(t, False, threading.current_thread().name) for t in (1, 2, 3)]
