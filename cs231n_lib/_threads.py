@@ -6,8 +6,7 @@ the two cores are handed back and forth between Numba's threads and OpenBLAS's; 
 threads keep spinning for a while after every product, so the next kernel ran about twice as
 slowly as it does alone (measured on the project's 2-core machine, benchmarks/). Here every
 core instead takes whole slices, kernel and product, with BLAS limited to one thread for the
-duration and OpenBLAS's idle workers stopped (see ``STOP_IDLE_BLAS_THREADS``): no hand-over,
-no spinning, each core's slice stays in its own cache.
+duration: no hand-over, no spinning, each core's slice stays in its own cache.
 
 ``run(work, tasks)`` calls ``work(task, True)`` for every task on the pool (the flag says
 "you are one of several threads: use the single-threaded kernels"), or ``work(task, False)``
@@ -18,25 +17,16 @@ BLAS calls at once would oversubscribe the cores).
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numba
+import numpy as np
 
 # One pooled run at a time: the BLAS thread count is process-wide state.
 _RUN_LOCK = threading.Lock()
 _POOL = None
 _POOL_KEY = None  # (process id, size): a forked child must not reuse its parent's pool
 _BLAS = None
-
-
-# OpenBLAS's worker threads keep spinning for about 0.1 s after each multi-threaded product
-# (e.g. an affine layer just before a conv layer) and would take a core from the pool: measured
-# 1.5-2x slower conv layers and a ThreeLayerConvNet step 1.4x slower than with them stopped.
-# A pooled run therefore stops them; OpenBLAS starts them again by itself at its next
-# multi-threaded call (the same lazy restart it does after a fork). Stopping them is only safe
-# while no other thread of the process is inside a multi-threaded OpenBLAS call: set this to
-# False if your program runs BLAS work on other threads at the same time as these layers.
-STOP_IDLE_BLAS_THREADS = True
 
 
 def workers():
@@ -56,14 +46,6 @@ def _blas_libraries():
         except Exception:  # threadpoolctl missing or unable to inspect this process
             _BLAS = []
     return _BLAS
-
-
-def _stop_idle_openblas_threads(blas):
-    for lib in blas:
-        if lib.internal_api == "openblas":
-            stop = getattr(lib.dynlib, "blas_thread_shutdown_", None)
-            if stop is not None:
-                stop()
 
 
 def _pool(size):
@@ -104,9 +86,9 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def run(work, tasks):
     """Results of ``work(task, pooled)`` for every task, in the order of ``tasks``."""
-    size = min(workers(), len(tasks))
+    size = workers()
     blas = _blas_libraries()
-    if size < 2 or not blas or threading.current_thread().name.startswith("cs231n_lib"):
+    if min(size, len(tasks)) < 2 or not blas or threading.current_thread().name.startswith("cs231n_lib"):
         return [work(task, False) for task in tasks]
     with _RUN_LOCK:
         pool = _pool(size)
@@ -115,12 +97,48 @@ def run(work, tasks):
         before = [lib.num_threads for lib in blas]
         for lib in blas:
             lib.set_num_threads(1)
-        if STOP_IDLE_BLAS_THREADS:
-            _stop_idle_openblas_threads(blas)
+        futures = []
         try:
-            return list(pool.map(lambda task: work(task, True), tasks))
+            futures = [pool.submit(work, task, True) for task in tasks]
+            return [future.result() for future in futures]
         finally:
+            # After an error or a Ctrl-C no task may still run: it would work with the BLAS
+            # settings restored below and write into arrays the caller is done with.
+            for future in futures:
+                future.cancel()
+            _wait_for(futures)
             for lib, threads in zip(blas, before):
                 lib.set_num_threads(threads)
-            if STOP_IDLE_BLAS_THREADS:  # raising the count again started fresh, spinning workers
-                _stop_idle_openblas_threads(blas)
+
+
+def _wait_for(futures):
+    while True:
+        try:
+            wait(futures)
+            return
+        except KeyboardInterrupt:  # pressed again while we wait: the tasks are short, keep waiting
+            continue
+
+
+# Products with fewer multiply-adds than this are one plain np.matmul (OpenBLAS keeps those on
+# one thread anyway, and the pool's hand-over would cost more than it saves).
+SMALL_PRODUCT = 1 << 20
+
+
+def matmul(a, b):
+    """``a @ b`` for 2-D arrays, the rows of ``a`` shared among the pool's threads.
+
+    Each thread runs its rows with a single-threaded BLAS, so OpenBLAS's own workers are not
+    woken; woken, they spin for about 0.1 s afterwards on the cores the next layer needs (a
+    ThreeLayerConvNet step was 1.4x slower with a plain ``@`` in its affine layers). Each entry
+    of the result is computed by one thread, as one dot product.
+    """
+    rows, inner, columns = a.shape[0], a.shape[1], b.shape[1]
+    out = np.empty((rows, columns), dtype=np.result_type(a, b))
+    if rows * inner * columns < SMALL_PRODUCT:
+        return np.matmul(a, b, out=out)
+    parts = min(workers(), rows)
+    bounds = [rows * i // parts for i in range(parts + 1)]
+    blocks = [(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
+    run(lambda block, pooled: np.matmul(a[block[0]:block[1]], b, out=out[block[0]:block[1]]), blocks)
+    return out

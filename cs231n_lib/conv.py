@@ -30,6 +30,9 @@ from .sizing import conv_output_size
 # efficient GEMMs, small enough to stay in the caches instead of paging fresh memory on every
 # call (measured on the project's 2-core machine: benchmarks/).
 CHUNK_ELEMENTS = 1 << 19
+# Column matrices up to this many entries are one slice on the calling thread (gradient checks
+# call the layers thousands of times on tiny inputs; threads would only add overhead there).
+SMALL_LAYER_ELEMENTS = 1 << 16
 
 
 def im2col(x, HH, WW, stride, pad, dilation=1):
@@ -223,6 +226,10 @@ def _slice_tasks(N, P, K, elements, whole_samples):
     either several whole samples, or a part of one sample. Returns a list of tasks, each a list
     of slices; with ``whole_samples`` every task holds all the slices of its samples.
     """
+    if N == 0:
+        return []
+    if N * P * (K + 1) <= SMALL_LAYER_ELEMENTS:  # one slice: splitting costs more than it saves
+        return [[(0, N, 0, P)]]
     columns = max(1, elements // (K + 1))
     if columns >= P:
         # whole samples per slice, and enough slices to keep every thread busy to the end

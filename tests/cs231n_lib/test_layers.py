@@ -132,11 +132,14 @@ def test_relu_backward_matches_numerical_gradient():
     assert_gradient_matches(dx, lambda v: relu_forward(v)[0], x, dout, name="dx")
 
 
-def test_relu_backward_gives_zero_where_x_is_not_positive_even_for_non_finite_dout():
-    x = np.array([[-1.0, 0.0, 2.0, -0.0], [3.0, -2.0, np.inf, -np.inf]])
-    dout = np.array([[np.inf, np.nan, 5.0, -np.inf], [np.nan, 7.0, 1.0, 2.0]])
+@pytest.mark.parametrize("copies", [1, 20_000])  # small arrays use np.where, large ones a kernel
+def test_relu_backward_gives_zero_where_x_is_not_positive_even_for_non_finite_dout(copies):
+    x = np.tile([[-1.0, 0.0, 2.0, -0.0], [3.0, -2.0, np.inf, -np.inf]], (copies, 1))
+    dout = np.tile([[np.inf, np.nan, 5.0, -np.inf], [np.nan, 7.0, 1.0, 2.0]], (copies, 1))
     dx = relu_backward(dout, relu_forward(x)[1])
-    np.testing.assert_array_equal(dx, [[0.0, 0.0, 5.0, 0.0], [np.nan, 0.0, 1.0, 0.0]])
+    expected = np.tile([[0.0, 0.0, 5.0, 0.0], [np.nan, 0.0, 1.0, 0.0]], (copies, 1))
+    np.testing.assert_array_equal(dx, expected)
+    assert dx.dtype == np.float64
 
 
 def test_relu_backward_takes_views_and_casts_dout_to_the_dtype_of_x():
