@@ -302,12 +302,16 @@ def kind_first_calls(args):
         x = rng.standard_normal((2, 3, 8, 8)).astype(dt)
         w = rng.standard_normal((4, 3, 3, 3)).astype(dt)
         t = time.perf_counter()
-        for batch in (x, x[:1]):  # two samples: a thread per sample; one: every thread on it
+        # large enough for the layers' threaded paths: several samples (a thread per slice), one
+        # sample in one slice (Numba's threads), and a small layer (the calling thread)
+        for shape in ((4, 3, 32, 32), (1, 3, 64, 64), (2, 3, 8, 8)):
+            batch = rng.standard_normal(shape).astype(dt)
             out, cache = conv.conv_forward(batch, w, np.zeros(4, dt), {"stride": 1, "pad": 1})
             conv.conv_backward(out, cache)
         calls[f"conv {dtype_name}"] = time.perf_counter() - t
         t = time.perf_counter()
-        layers.relu_backward(x, layers.relu_forward(x)[1])
+        big = rng.standard_normal(1 << 16).astype(dt)  # the ReLU kernel's size
+        layers.relu_backward(big, layers.relu_forward(big)[1])
         calls[f"relu {dtype_name}"] = time.perf_counter() - t
         for name in ("max", "avg"):
             t = time.perf_counter()
