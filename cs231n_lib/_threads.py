@@ -12,7 +12,9 @@ duration: no hand-over, no spinning, each core's slice stays in its own cache.
 "you are one of several threads: use the single-threaded kernels"), or ``work(task, False)``
 one task after the other on the calling thread when the pool cannot help: fewer tasks or
 threads than two, or a BLAS whose thread count cannot be controlled (two multi-threaded
-BLAS calls at once would oversubscribe the cores).
+BLAS calls at once would oversubscribe the cores). ``matmul(a, b)`` shares a product's rows
+among the same threads; the affine layers use it so that OpenBLAS's own workers, which would
+spin after each product, are never woken inside a network.
 """
 
 import os
@@ -66,9 +68,9 @@ def _started_pool(size):
     pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="cs231n_lib")
     all_started = threading.Barrier(size)  # holds each thread until `size` of them exist
     try:
-        waits = [pool.submit(all_started.wait, 10) for _ in range(size)]
-        for wait in waits:
-            wait.result()
+        arrivals = [pool.submit(all_started.wait, 10) for _ in range(size)]
+        for arrival in arrivals:
+            arrival.result()
         return pool
     except (RuntimeError, threading.BrokenBarrierError):  # "can't start new thread"
         all_started.abort()
