@@ -160,21 +160,27 @@ def test_conv_layer_gives_the_same_numbers_pooled_and_on_one_thread(monkeypatch)
             np.testing.assert_allclose(a, b_, rtol=1e-13, atol=1e-13)
 
 
+# large enough for the pooled path (more than conv.SMALL_LAYER_ELEMENTS column entries)
+FORK_X_SHAPE = (4, 2, 40, 40)
+
+
 def _conv_in_child(queue):
-    x = np.ones((4, 2, 6, 6))
-    out, _ = conv_forward(x, np.ones((1, 2, 3, 3)), np.zeros(1), {"stride": 1, "pad": 0})
-    queue.put(float(out.sum()))
+    out, _ = conv_forward(np.ones(FORK_X_SHAPE), np.ones((1, 2, 3, 3)), np.zeros(1), {"stride": 1, "pad": 0})
+    queue.put((float(out.sum()), _threads._POOL_KEY))
 
 
 def test_a_forked_child_gets_its_own_pool():
-    conv_forward(np.ones((4, 2, 6, 6)), np.ones((1, 2, 3, 3)), np.zeros(1), {"stride": 1, "pad": 0})
+    conv_forward(np.ones(FORK_X_SHAPE), np.ones((1, 2, 3, 3)), np.zeros(1), {"stride": 1, "pad": 0})
+    parent_key = _threads._POOL_KEY
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=_conv_in_child, args=(queue,))
     child.start()
     child.join(timeout=120)
     assert child.exitcode == 0
-    assert queue.get(timeout=5) == 4 * 4 * 4 * 18.0
+    total, child_key = queue.get(timeout=5)
+    assert total == 4 * 38 * 38 * 18.0
+    assert child_key[0] != parent_key[0]  # the child built a pool of its own process
 
 
 def test_when_threads_cannot_start_the_layers_run_on_the_calling_thread(monkeypatch):
@@ -187,7 +193,8 @@ def test_when_threads_cannot_start_the_layers_run_on_the_calling_thread(monkeypa
         return real_start(thread)
 
     rng = np.random.default_rng(2)
-    x, w, b = rng.standard_normal((6, 3, 10, 10)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    # large enough for the pooled path (more than conv.SMALL_LAYER_ELEMENTS column entries)
+    x, w, b = rng.standard_normal((6, 3, 40, 40)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
     expected, cache = conv_forward(x, w, b, {"stride": 1, "pad": 1})
     expected_grads = conv_backward(expected, cache)
 
@@ -196,7 +203,7 @@ def test_when_threads_cannot_start_the_layers_run_on_the_calling_thread(monkeypa
     monkeypatch.setattr(_threads, "_POOL", None)
     out, cache = conv_forward(x, w, b, {"stride": 1, "pad": 1})
     grads = conv_backward(out, cache)
-    assert _threads._POOL is None  # no half-started pool kept
+    assert _threads._POOL_KEY is not None and _threads._POOL is None  # tried, none kept
     np.testing.assert_allclose(out, expected, rtol=1e-13)
     for got, want in zip(grads, expected_grads):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
