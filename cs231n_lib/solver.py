@@ -158,7 +158,7 @@ class Solver:
         if self.checkpoint_name is None:
             return None
         checkpoint = {
-            "params": {k: np.array(v, copy=True) for k, v in self.model.params.items()},
+            "params": _copy_arrays(self.model.params),
             "bn_params": _copy_bn_params(getattr(self.model, "bn_params", None)),
             "update_rule": self.update_rule_name,
             "lr_decay": self.lr_decay,
@@ -227,7 +227,7 @@ class Solver:
         self._log(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:.3f}; val_acc: {val_acc:.3f}")
         if val_acc > self.best_val_acc or not self.best_params:
             self.best_val_acc = val_acc
-            self.best_params = {k: np.array(v, copy=True) for k, v in self.model.params.items()}
+            self.best_params = _copy_arrays(self.model.params)
             self.best_bn_params = _copy_bn_params(getattr(self.model, "bn_params", None))
         return train_acc, val_acc
 
@@ -267,7 +267,7 @@ class Solver:
             if bar is not None:
                 bar.close()
         # copies: a second train() must not overwrite the best parameters in place
-        self.model.params = {k: np.array(v, copy=True) for k, v in self.best_params.items()}
+        self.model.params = _copy_arrays(self.best_params)
         if self.best_bn_params is not None:
             # the running statistics that go with the best parameters, not the last epoch's
             self.model.bn_params = _copy_bn_params(self.best_bn_params)
@@ -282,11 +282,12 @@ def _copy_bn_params(bn_params):
     """
     if not bn_params:
         return None
-
-    def copy_one(param):
-        return {name: np.array(value, copy=True) if isinstance(value, np.ndarray) else value
-                for name, value in param.items()}
-
     if isinstance(bn_params, dict):
-        return {key: copy_one(param) for key, param in bn_params.items()}
-    return [copy_one(param) for param in bn_params]
+        return {key: _copy_arrays(param) for key, param in bn_params.items()}
+    return [_copy_arrays(param) for param in bn_params]
+
+
+def _copy_arrays(mapping):
+    """A new dict whose arrays are copies (other values, e.g. a mode string, are shared)."""
+    return {name: np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+            for name, value in mapping.items()}
