@@ -137,7 +137,7 @@ MAX_RESULT_BYTES = 256 << 20  # a case's output file read back from the kernel (
 MAX_STATUS_BYTES = 1 << 20
 MAX_RESTARTS = 12  # per notebook: beyond this the remaining cases are not run
 TIMEOUTS_BEFORE_GIVING_UP = 2  # in a row, in one test cell: the rest of its cases count as timeouts
-_SIDE = "__import__('autograder.sandbox_side').sandbox_side"
+_SIDE = "__import__('cs231n_checks.kernel_side').kernel_side"
 
 
 @dataclass
@@ -161,8 +161,8 @@ class GradeTask:
 
 
 # Everything a grade depends on: the engine, the checks and the library computing the references.
-_ENGINE_FILES = ("engine.py", "sandbox.py", "sandbox_side.py", "rebuild.py", "compare.py", "testspec.py",
-                 "integrity.py", "checks", "../cs231n_lib")
+_ENGINE_FILES = ("engine.py", "sandbox.py", "rebuild.py", "testspec.py", "integrity.py", "kit.py", "checks",
+                 "../cs231n_checks", "../cs231n_lib")
 
 
 def grader_version():
@@ -365,6 +365,7 @@ class _Runner:
         self.hidden_ran |= check_call.hidden
         inputs = check.make_inputs(case)
         expected = check.reference({k: np.array(v, copy=True) for k, v in inputs.items()})
+        entry_inputs = {k: np.array(v, copy=True) for k, v in inputs.items()}
         in_path, out_path, status_path, nonce = self.sb.new_exchange()
         self.sb.write_inputs(in_path, inputs)
         driver = (f"{_SIDE}.run_case("
@@ -383,14 +384,14 @@ class _Runner:
                        "and was stopped")
                 entry.update(outcome="crashed", message=why)
             else:
-                self._judge(entry, check, case, expected, out_path, status_path, nonce, result)
+                self._judge(entry, check, case, expected, out_path, status_path, nonce, result, entry_inputs)
         finally:
             self.sb.discard(in_path, out_path, status_path, out_path + ".tmp.npz", status_path + ".tmp")
         if result.kernel_lost:
             self.recover()
         return entry
 
-    def _judge(self, entry, check, case, expected, out_path, status_path, nonce, result):
+    def _judge(self, entry, check, case, expected, out_path, status_path, nonce, result, inputs):
         raw = self.sb.read_untrusted(status_path, MAX_STATUS_BYTES)
         try:
             status = json.loads(raw) if raw is not None else None
@@ -457,7 +458,7 @@ class _Runner:
             if problem is None:
                 clean[key] = array
         passed, more_lines, more_hints, _ = judge(check, case, expected, clean, hidden=entry["hidden"],
-                                                  limited=limited)
+                                                  limited=limited, inputs=inputs)
         lines.extend(line for line in more_lines if line not in {f"{k}: {MISSING}" for k in unusable})
         entry.update(outcome="passed" if passed else "wrong", message="; ".join(lines), hints=more_hints)
 

@@ -94,7 +94,7 @@ def _defined_functions(source):
 
 _DYNAMIC_CALLS = {"__import__", "exec", "eval", "compile", "globals", "vars", "getattr", "setattr"}
 _DYNAMIC_MODULES = {"importlib", "sys", "builtins", "ctypes", "inspect", "gc"}
-_HARNESS_NAMES = {"autograder", "get_ipython", "sandbox_side", "input_transformers_cleanup",
+_HARNESS_NAMES = {"autograder", "cs231n_checks", "get_ipython", "kernel_side", "input_transformers_cleanup",
                   "input_transformers_post", "ast_transformers", "run_case"}
 
 

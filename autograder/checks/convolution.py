@@ -1,8 +1,11 @@
-"""Checks of notebook 1 (convolution, naive): output size, naive forward and backward passes."""
+"""Trusted checks of notebook 1 (convolution, naive): inputs and references."""
 
 import numpy as np
 
-from .base import Check, register
+from cs231n_checks import convolution as kit
+from cs231n_checks.convolution import conv_param_of
+
+from .base import Trusted, register
 
 
 def conv_case_inputs(check, case):
@@ -18,39 +21,32 @@ def conv_case_inputs(check, case):
     }
 
 
-def conv_param_of(check, inputs):
-    param = {"stride": check.scalar(inputs, "stride"), "pad": check.scalar(inputs, "pad")}
-    if check.scalar(inputs, "dilation") != 1:
-        param["dilation"] = check.scalar(inputs, "dilation")
-    return param
+def conv_reference(check, inputs):
+    from cs231n_lib import conv_forward
+
+    return conv_forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(check, inputs))
+
+
+def conv_backward_inputs(check, case):
+    """A convolution case's inputs plus ``dout``, random, of the forward output's shape."""
+    inputs = conv_case_inputs(check, case)
+    out_shape = conv_reference(check, inputs)[0].shape
+    upstream = check.rng(dict(case, seed=int(case.get("seed", 0)) + 1))
+    inputs["dout"] = upstream.standard_normal(out_shape).astype(inputs["x"].dtype)
+    return inputs
+
+
+def conv_backward_reference(check, inputs):
+    from cs231n_lib import conv_backward
+
+    dx, dw, db = conv_backward(inputs["dout"], conv_reference(check, inputs)[1])
+    return {"dx": dx, "dw": dw, "db": db}
 
 
 @register
-class ConvOutputSize(Check):
-    """conv_output_size(W, F, S, P) -> int, raising ValueError for impossible settings.
-
-    Case: {"W": 10, "F": 3, "S": 2, "P": 0}
-
-    Outputs: "size" (the int, -1 when a ValueError was raised), "error" ("ValueError" or
-    "none") and "type" ("int", or the type name the student returned), so that a missing or
-    spurious ValueError, or a float where an int belongs, reads plainly in the verdict.
-    """
-
-    name = "conv_output_size"
-    ARGS = ("W", "F", "S", "P")
-
+class ConvOutputSize(Trusted, kit.ConvOutputSize):
     def make_inputs(self, case):
         return {k: np.array(case[k]) for k in self.ARGS}
-
-    def describe(self, case):
-        return ", ".join(f"{k}={case[k]}" for k in self.ARGS)
-
-    def tolerance_for(self, case):
-        return 0.0
-
-    @staticmethod
-    def _raised():
-        return {"size": np.array(-1), "error": np.array("ValueError"), "type": np.array("none")}
 
     def reference(self, inputs):
         from cs231n_lib.sizing import conv_output_size
@@ -59,106 +55,32 @@ class ConvOutputSize(Check):
         try:
             size = conv_output_size(*args)
         except ValueError:
-            return self._raised()
+            return self.raised()
         return {"size": np.array(size), "error": np.array("none"), "type": np.array("int")}
 
-    def call(self, namespace, inputs):
-        fn = self.student(namespace, self.name)
-        args = [self.scalar(inputs, k) for k in self.ARGS]
-        try:
-            size = fn(*args)
-        except ValueError:
-            return self._raised()
-        found = {"error": np.array("none"), "type": np.array(type(size).__name__)}
-        if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-            found.update(size=np.array(int(size)), type=np.array("int"))
-        elif isinstance(size, (float, np.floating)):
-            found["size"] = np.array(float(size))
-        else:
-            found["size"] = np.array(-1)
-        return found
-
 
 @register
-class ConvForwardNaive(Check):
-    """conv_forward_naive(x, w, b, conv_param) -> (out, cache).
-
-    Case: {"x": (N, C, H, W), "w": (F, C, HH, WW), "stride": 1, "pad": 0, "seed": 0}
-    """
-
-    name = "conv_forward_naive"
-
+class ConvForwardNaive(Trusted, kit.ConvForwardNaive):
     def make_inputs(self, case):
         return conv_case_inputs(self, case)
 
     def reference(self, inputs):
-        from cs231n_lib import conv_forward
-
-        out, _ = conv_forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
-        return {"out": out}
-
-    def call(self, namespace, inputs):
-        fn = self.student(namespace, self.name)
-        out, _ = fn(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
-        return {"out": out}
+        return {"out": conv_reference(self, inputs)[0]}
 
 
 @register
-class ConvBackwardNaive(Check):
-    """conv_backward_naive(dout, cache) -> (dx, dw, db), the cache coming from the student's forward.
-
-    Case: as for conv_forward_naive.
-    """
-
-    name = "conv_backward_naive"
-    requires = ("conv_forward_naive", "conv_backward_naive")
-
+class ConvBackwardNaive(Trusted, kit.ConvBackwardNaive):
     def make_inputs(self, case):
-        inputs = conv_case_inputs(self, case)
-        out_shape = self.reference_forward(inputs).shape
-        inputs["dout"] = self.rng(dict(case, seed=int(case.get("seed", 0)) + 1)).standard_normal(out_shape).astype(inputs["x"].dtype)
-        return inputs
-
-    def reference_forward(self, inputs):
-        from cs231n_lib import conv_forward
-
-        return conv_forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))[0]
+        return conv_backward_inputs(self, case)
 
     def reference(self, inputs):
-        from cs231n_lib import conv_backward, conv_forward
-
-        _, cache = conv_forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
-        dx, dw, db = conv_backward(inputs["dout"], cache)
-        return {"dx": dx, "dw": dw, "db": db}
-
-    def call(self, namespace, inputs):
-        forward = self.student(namespace, "conv_forward_naive")
-        backward = self.student(namespace, "conv_backward_naive")
-        _, cache = forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
-        dx, dw, db = backward(inputs["dout"], cache)
-        return {"dx": dx, "dw": dw, "db": db}
+        return conv_backward_reference(self, inputs)
 
 
 @register
-class ConvForwardDilated(Check):
-    """The optional part: conv_forward_naive with conv_param['dilation'] (>= 2 in the cases).
-
-    Case: as for conv_forward_naive, plus "dilation": d.
-    """
-
-    name = "conv_forward_dilated"
-    requires = ("conv_forward_naive",)
-
+class ConvForwardDilated(Trusted, kit.ConvForwardDilated):
     def make_inputs(self, case):
         return conv_case_inputs(self, case)
 
     def reference(self, inputs):
-        from cs231n_lib import conv_forward
-
-        out, _ = conv_forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
-        return {"out": out}
-
-    def call(self, namespace, inputs):
-        fn = self.student(namespace, "conv_forward_naive")
-        out, _ = fn(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
-        return {"out": out}
+        return {"out": conv_reference(self, inputs)[0]}

@@ -1,5 +1,4 @@
-"""Checks of notebook 2 (im2col): the column matrix, its adjoint, and the convolution layer as
-one matrix product (forward and backward).
+"""Trusted checks of notebook 2 (im2col): inputs and references.
 
 The column layout is ``cs231n_lib.conv.im2col``'s: row ``(c*HH + i)*WW + j``, column
 ``(n*Hout + oy)*Wout + ox``.
@@ -7,10 +6,11 @@ The column layout is ``cs231n_lib.conv.im2col``'s: row ``(c*HH + i)*WW + j``, co
 
 import numpy as np
 
-from .base import Check, register
-from .convolution import conv_case_inputs, conv_param_of
+from cs231n_checks import im2col as kit
+from cs231n_checks.im2col import GEOMETRY
 
-GEOMETRY = ("HH", "WW", "stride", "pad")
+from .base import Trusted, register
+from .convolution import conv_backward_inputs, conv_backward_reference, conv_case_inputs, conv_reference
 
 
 def geometry_inputs(case):
@@ -30,14 +30,7 @@ def column_shape(x_shape, HH, WW, stride, pad):
 
 
 @register
-class Im2col(Check):
-    """im2col(x, HH, WW, stride, pad) -> cols of shape (C*HH*WW, N*Hout*Wout).
-
-    Case: {"x": (N, C, H, W), "HH": 3, "WW": 3, "stride": 1, "pad": 1, "seed": 0}
-    """
-
-    name = "im2col"
-
+class Im2col(Trusted, kit.Im2col):
     def make_inputs(self, case):
         x = self.rng(case).standard_normal(case["x"]).astype(self.dtype_of(case))
         return {"x": x, **geometry_inputs(case)}
@@ -47,21 +40,9 @@ class Im2col(Check):
 
         return {"cols": im2col(inputs["x"], *(self.scalar(inputs, k) for k in GEOMETRY))}
 
-    def call(self, namespace, inputs):
-        fn = self.student(namespace, self.name)
-        return {"cols": fn(inputs["x"], *(self.scalar(inputs, k) for k in GEOMETRY))}
-
 
 @register
-class Col2im(Check):
-    """col2im(cols, x_shape, HH, WW, stride, pad) -> dx of shape x_shape (sums the overlaps).
-
-    Case: {"x": (N, C, H, W), "HH": 3, "WW": 3, "stride": 1, "pad": 1, "seed": 0}; ``cols`` is
-    random with the column-matrix shape of that input.
-    """
-
-    name = "col2im"
-
+class Col2im(Trusted, kit.Col2im):
     def make_inputs(self, case):
         geometry = geometry_inputs(case)
         shape = column_shape(case["x"], *(int(geometry[k]) for k in GEOMETRY))
@@ -74,65 +55,20 @@ class Col2im(Check):
         x_shape = tuple(int(s) for s in inputs["x_shape"])
         return {"dx": col2im(inputs["cols"], x_shape, *(self.scalar(inputs, k) for k in GEOMETRY))}
 
-    def call(self, namespace, inputs):
-        fn = self.student(namespace, self.name)
-        x_shape = tuple(int(s) for s in inputs["x_shape"])
-        return {"dx": fn(inputs["cols"], x_shape, *(self.scalar(inputs, k) for k in GEOMETRY))}
-
 
 @register
-class ConvForwardIm2col(Check):
-    """conv_forward_im2col(x, w, b, conv_param) -> (out, cache).
-
-    Case: {"x": (N, C, H, W), "w": (F, C, HH, WW), "stride": 1, "pad": 0, "seed": 0}
-    """
-
-    name = "conv_forward_im2col"
-
+class ConvForwardIm2col(Trusted, kit.ConvForwardIm2col):
     def make_inputs(self, case):
         return conv_case_inputs(self, case)
 
     def reference(self, inputs):
-        from cs231n_lib import conv_forward
-
-        out, _ = conv_forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
-        return {"out": out}
-
-    def call(self, namespace, inputs):
-        fn = self.student(namespace, self.name)
-        out, _ = fn(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
-        return {"out": out}
+        return {"out": conv_reference(self, inputs)[0]}
 
 
 @register
-class ConvBackwardIm2col(Check):
-    """conv_backward_im2col(dout, cache) -> (dx, dw, db), the cache from the student's forward.
-
-    Case: as for conv_forward_im2col.
-    """
-
-    name = "conv_backward_im2col"
-    requires = ("conv_forward_im2col", "conv_backward_im2col")
-
+class ConvBackwardIm2col(Trusted, kit.ConvBackwardIm2col):
     def make_inputs(self, case):
-        from cs231n_lib import conv_forward
-
-        inputs = conv_case_inputs(self, case)
-        out, _ = conv_forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
-        upstream = self.rng(dict(case, seed=int(case.get("seed", 0)) + 1))
-        inputs["dout"] = upstream.standard_normal(out.shape).astype(inputs["x"].dtype)
-        return inputs
+        return conv_backward_inputs(self, case)
 
     def reference(self, inputs):
-        from cs231n_lib import conv_backward, conv_forward
-
-        _, cache = conv_forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
-        dx, dw, db = conv_backward(inputs["dout"], cache)
-        return {"dx": dx, "dw": dw, "db": db}
-
-    def call(self, namespace, inputs):
-        forward = self.student(namespace, "conv_forward_im2col")
-        backward = self.student(namespace, "conv_backward_im2col")
-        _, cache = forward(inputs["x"], inputs["w"], inputs["b"], conv_param_of(self, inputs))
-        dx, dw, db = backward(inputs["dout"], cache)
-        return {"dx": dx, "dw": dw, "db": db}
+        return conv_backward_reference(self, inputs)

@@ -1,22 +1,11 @@
-"""Checks of notebook 3 (pooling): naive max and average pooling, forward and backward, and the
-student's fast max pooling forward pass.
-
-A case::
-
-    {"x": (N, C, H, W), "pool": (pool_height, pool_width), "stride": S, "seed": 0}
-
-with optional ``"ties": True`` (inputs drawn from a few integers, so that windows hold several
-equal maxima: the gradient must go to the FIRST maximum in row-major order, as in cs231n_lib)
-and ``"dtype": "float32"``.
-"""
+"""Trusted checks of notebook 3 (pooling): inputs, references and the tie-breaking mistakes."""
 
 import numpy as np
 
-from ..compare import coerce
-from .base import Check, register
+from cs231n_checks import pooling as kit
+from cs231n_checks.pooling import TIES_TO_ALL, TIES_TO_LAST, pool_param_of  # noqa: F401
 
-TIES_TO_ALL = "the gradient went to every maximum of a window; send it to the first maximum only"
-TIES_TO_LAST = "ties went to the last maximum; the first maximum in row-major order wins"
+from .base import Trusted, register
 
 
 def pool_case_inputs(check, case):
@@ -35,10 +24,6 @@ def pool_case_inputs(check, case):
     }
 
 
-def pool_param_of(check, inputs):
-    return {key: check.scalar(inputs, key) for key in ("pool_height", "pool_width", "stride")}
-
-
 def add_upstream_gradient(check, case, inputs, forward):
     """Add ``dout`` (random, of the forward output's shape) to a backward case's inputs."""
     out_shape = forward(inputs["x"], pool_param_of(check, inputs))[0].shape
@@ -47,9 +32,7 @@ def add_upstream_gradient(check, case, inputs, forward):
     return inputs
 
 
-class PoolForward(Check):
-    """``name(x, pool_param) -> (out, cache)``; the check compares ``out``."""
-
+class PoolForward(Trusted):
     library_forward = ""
 
     def make_inputs(self, case):
@@ -58,24 +41,13 @@ class PoolForward(Check):
     def reference(self, inputs):
         import cs231n_lib
 
-        forward = getattr(cs231n_lib, self.library_forward)
-        out, _ = forward(inputs["x"], pool_param_of(self, inputs))
+        out, _ = getattr(cs231n_lib, self.library_forward)(inputs["x"], pool_param_of(self, inputs))
         return {"out": out}
 
-    def call(self, namespace, inputs):
-        fn = self.student(namespace, self.name)
-        result = fn(inputs["x"], pool_param_of(self, inputs))
-        if not isinstance(result, tuple) or len(result) != 2:
-            raise TypeError(f"{self.name} must return a tuple (out, cache); found {type(result).__name__}")
-        return {"out": result[0]}
 
-
-class PoolBackward(Check):
-    """``name(dout, cache) -> dx``, the cache coming from the student's own forward pass."""
-
+class PoolBackward(Trusted):
     library_forward = ""
     library_backward = ""
-    student_forward = ""
 
     def make_inputs(self, case):
         import cs231n_lib
@@ -89,70 +61,36 @@ class PoolBackward(Check):
         _, cache = getattr(cs231n_lib, self.library_forward)(inputs["x"], pool_param_of(self, inputs))
         return {"dx": getattr(cs231n_lib, self.library_backward)(inputs["dout"], cache)}
 
-    def call(self, namespace, inputs):
-        forward = self.student(namespace, self.student_forward)
-        backward = self.student(namespace, self.name)
-        _, cache = forward(inputs["x"], pool_param_of(self, inputs))
-        return {"dx": backward(inputs["dout"], cache)}
-
 
 @register
-class MaxPoolForwardNaive(PoolForward):
-    """max_pool_forward_naive(x, pool_param) -> (out, cache)."""
-
-    name = "max_pool_forward_naive"
+class MaxPoolForwardNaive(PoolForward, kit.MaxPoolForwardNaive):
     library_forward = "max_pool_forward"
 
 
 @register
-class MaxPoolBackwardNaive(PoolBackward):
-    """max_pool_backward_naive(dout, cache) -> dx (first maximum wins a tie)."""
-
-    name = "max_pool_backward_naive"
+class MaxPoolBackwardNaive(PoolBackward, kit.MaxPoolBackwardNaive):
     library_forward = "max_pool_forward"
     library_backward = "max_pool_backward"
-    student_forward = "max_pool_forward_naive"
-    requires = ("max_pool_forward_naive", "max_pool_backward_naive")
 
-    fixed_hints = (TIES_TO_ALL, TIES_TO_LAST)
-
-    def extra_hints(self, case, expected, found):
-        """Recognise the two usual tie-breaking mistakes (every maximum, or the last one)."""
-        dx, problem = coerce(found.get("dx"))
-        if problem or dx.dtype.kind not in "biuf" or dx.shape != np.shape(expected["dx"]):
-            return []
-        dx = dx.astype(np.float64)
-        inputs = self.make_inputs(case)
-        for rule, hint in (("all", TIES_TO_ALL), ("last", TIES_TO_LAST)):
-            if np.allclose(dx, max_pool_backward_tie_rule(inputs, rule), rtol=0, atol=1e-5 * (1 + np.abs(dx).max())):
-                return [hint]
-        return []
+    def mistakes(self, case, inputs):
+        """The two usual tie-breaking mistakes: the gradient to every maximum, or to the last one."""
+        return [(TIES_TO_ALL, {"dx": max_pool_backward_tie_rule(inputs, "all")}),
+                (TIES_TO_LAST, {"dx": max_pool_backward_tie_rule(inputs, "last")})]
 
 
 @register
-class AvgPoolForwardNaive(PoolForward):
-    """avg_pool_forward_naive(x, pool_param) -> (out, cache)."""
-
-    name = "avg_pool_forward_naive"
+class AvgPoolForwardNaive(PoolForward, kit.AvgPoolForwardNaive):
     library_forward = "avg_pool_forward"
 
 
 @register
-class AvgPoolBackwardNaive(PoolBackward):
-    """avg_pool_backward_naive(dout, cache) -> dx."""
-
-    name = "avg_pool_backward_naive"
+class AvgPoolBackwardNaive(PoolBackward, kit.AvgPoolBackwardNaive):
     library_forward = "avg_pool_forward"
     library_backward = "avg_pool_backward"
-    student_forward = "avg_pool_forward_naive"
-    requires = ("avg_pool_forward_naive", "avg_pool_backward_naive")
 
 
 @register
-class MaxPoolForwardFast(PoolForward):
-    """max_pool_forward_fast(x, pool_param) -> (out, cache): reshape trick or im2col."""
-
-    name = "max_pool_forward_fast"
+class MaxPoolForwardFast(PoolForward, kit.MaxPoolForwardFast):
     library_forward = "max_pool_forward"
 
 

@@ -37,7 +37,7 @@ FAKE_DRIVER = '''
 import json as _json, re as _re, numpy as _np
 def _fake(lines):
     code = "".join(lines)
-    if "sandbox_side" not in code:
+    if "kernel_side" not in code:
         return lines
     a = _re.findall(r"'([^']*)'", code)
     return ["import json, numpy\\n",
@@ -123,7 +123,7 @@ LEAKS = {
     # whose "problems" spell them
     "leak_problems": {
         "conv_output_size": SIZE_RIGHT + (
-            "import autograder.sandbox_side as _side, json as _json, os as _os\n"
+            "import cs231n_checks.kernel_side as _side, json as _json, os as _os\n"
             "_real = _side.run_case\n"
             "def _forged(name, in_path, out_path, status_path, nonce):\n"
             "    _real(name, in_path, out_path, status_path, nonce)\n"
@@ -150,7 +150,7 @@ HOSTILE = {
         "get_ipython().input_transformers_cleanup.append(lambda lines: [])\n")},
     "fake_driver": {**WRONG, "conv_output_size": SIZE_WRONG + FAKE_DRIVER},
     "harness_patched": {**WRONG, "conv_output_size": SIZE_WRONG + (
-        "import autograder.sandbox_side as _s\n_s.run_case = lambda *a, **k: None\n")},
+        "import cs231n_checks.kernel_side as _s\n_s.run_case = lambda *a, **k: None\n")},
     "judge_patched": {**WRONG, "conv_output_size": SIZE_WRONG + (
         "import autograder.checks.base as _b, autograder.compare as _c\n"
         "_b.judge = lambda *a, **k: (True, [], [], 0.0)\n"

@@ -40,7 +40,7 @@ def test_hidden_delegation_is_flagged_as_dynamic_and_tampering(course):
     source = ("def conv_forward_naive(x, w, b, p):\n"
               "    m = __import__('cs231' + 'n_lib')\n"
               "    return getattr(m, 'conv_' + 'forward')(x, w, b, p)\n"
-              "import autograder.sandbox_side as s\n")
+              "import cs231n_checks.kernel_side as s\n")
     kinds = {f["kind"] for f in delegation_flags(template, {"conv_forward_naive": source})}
     assert kinds == {"dynamic_code", "tampering"}
     assert suspicious_constructs("get_ipython().input_transformers_cleanup.append(f)") == (

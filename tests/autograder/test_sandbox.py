@@ -282,7 +282,7 @@ def test_a_hidden_path_holding_the_interpreter_is_refused_not_fatal():
     with Sandbox({}, hidden_paths=[repo]) as box:
         box.start()
         assert box.applied["hidden"][0].startswith(f"NOT {repo}")
-        assert stdout(run(box, "import autograder.sandbox_side\nprint('ok')")).strip() == "ok"
+        assert stdout(run(box, "import cs231n_checks.kernel_side\nprint('ok')")).strip() == "ok"
 
 
 @needs_root

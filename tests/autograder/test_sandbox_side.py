@@ -1,4 +1,4 @@
-"""The helpers that run inside the student's kernel (autograder.sandbox_side)."""
+"""The helpers that run inside the student's kernel (cs231n_checks.kernel_side)."""
 
 import os
 import subprocess
@@ -8,7 +8,7 @@ import tempfile
 
 def test_compile_timer_waits_for_numba_and_then_counts_compilation():
     """Starting the timer does not import numba (0.2 s a kernel); it counts once numba is imported."""
-    code = ("import sys, autograder.sandbox_side as side\n"
+    code = ("import sys, cs231n_checks.kernel_side as side\n"
             "side.start_compile_timer()\n"
             "print('numba' in sys.modules, side.compile_seconds())\n"
             "import numba\n"

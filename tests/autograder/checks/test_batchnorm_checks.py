@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder.checks import check, get_check, judge
+from cs231n_checks.base import diagnose
 from autograder.checks.batchnorm import (CONSTANT_STATISTICS, SWAPPED_MOMENTUM, TEST_UPDATES_RUNNING,
                                          TEST_WITH_BATCH_STATS, UNBIASED_VARIANCE)
 
@@ -105,7 +106,7 @@ def run_case(name, case, namespace):
     expected = kind.reference(inputs)
     passed, lines, hints, _ = judge(kind, case, expected, found)
     # the mistake-specific hints are what judge adds to the comparison's hints (so students see them)
-    generic = judge(type("Plain", (type(kind),), {"extra_hints": lambda *a: []})(), case, expected, found)[2]
+    generic = judge(type("Plain", (type(kind),), {"extra_hints": lambda *a: [], "mistakes": lambda *a: []})(), case, expected, found)[2]
     extra = [h for h in hints if h not in generic]
     return passed, lines, hints, extra
 
@@ -307,4 +308,4 @@ def test_hints_never_raise_on_strange_results(name, case, value):
     kind = get_check(name)
     expected = kind.reference(kind.make_inputs(case))
     found = {key: value for key in expected}
-    assert kind.extra_hints(case, expected, found) == []
+    assert diagnose(kind, case, expected, found) == []

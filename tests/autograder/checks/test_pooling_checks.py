@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder.checks import check, get_check, judge
+from cs231n_checks.base import diagnose
 from autograder.checks.pooling import max_pool_backward_tie_rule
 
 POOL_CHECKS = ["max_pool_forward_naive", "max_pool_backward_naive", "avg_pool_forward_naive",
@@ -136,8 +137,8 @@ def test_last_maximum_winning_fails_with_the_tie_hint():
     found = {"dx": max_pool_backward_tie_rule(inputs, "last")}
     expected = kind.reference(inputs)
     assert not judge(kind, case, expected, found)[0]
-    assert "first maximum" in kind.extra_hints(case, expected, found)[0]
-    assert kind.extra_hints(case, expected, expected) == []
+    assert "first maximum" in diagnose(kind, case, expected, found)[0]
+    assert diagnose(kind, case, expected, expected) == []
 
 
 def test_assigning_instead_of_adding_fails_on_overlapping_windows():
@@ -232,4 +233,4 @@ def test_visible_check_reports_not_implemented_and_a_pass(capsys):
 def test_hints_never_raise_on_strange_results(dx):
     kind = get_check("max_pool_backward_naive")
     case = {"x": (2, 2, 7, 7), "pool": (3, 3), "stride": 2, "seed": 4, "ties": True}
-    assert kind.extra_hints(case, kind.reference(kind.make_inputs(case)), {"dx": dx}) == []
+    assert diagnose(kind, case, kind.reference(kind.make_inputs(case)), {"dx": dx}) == []

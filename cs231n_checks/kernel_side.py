@@ -1,9 +1,9 @@
-"""The only grader code that runs inside the student's kernel: call one graded function, save its outputs.
+"""The only grader code that runs inside the student's kernel (shipped in the student kit): call one graded function, save its outputs.
 
 The trusted grader writes a case's input arrays to a file (plain ``.npz``, no pickles) and
 executes one short line in the kernel::
 
-    __import__("autograder.sandbox_side").sandbox_side.run_case(name, in_path, out_path, status_path, nonce)
+    __import__("cs231n_checks.kernel_side").kernel_side.run_case(name, in_path, out_path, status_path, nonce)
 
 ``run_case`` calls ``Check.call`` on the kernel's namespace, writes the outputs as plain arrays
 to ``out_path`` and a small JSON status (the nonce, ok or the exception with the student's own
@@ -61,7 +61,7 @@ def run_case(name, in_path, out_path, status_path, nonce):
 
     status = {"nonce": nonce, "status": "ok", "problems": {}}
     try:
-        from autograder.checks import get_check
+        from cs231n_checks import get_check
 
         check = get_check(name)
         with np.load(in_path, allow_pickle=False) as data:

@@ -1,0 +1,212 @@
+"""The one array comparison of the kit: student result against reference result.
+
+Used in two places with the same code: the visible checks in a student's notebook, and the
+trusted grading process. It coerces what it is given to plain ndarrays first (so objects with
+clever ``__eq__`` or ``__array_function__`` gain nothing), checks shape, dtype and finiteness,
+measures the error, and derives a hint that localises the mistake where one can be derived.
+
+Nothing it reports reveals reference values: only shapes, dtypes, error sizes, index
+positions and patterns.
+
+Every comparison also carries a *limited* message, built from fixed words only (``exact match``,
+``within tolerance``, ``as expected``, ``wrong values``, ``wrong value``, ``wrong shape``,
+``wrong dtype``, ``not finite``, ``not an array``) plus, when the expected side may be shown,
+facts about the expected value (its shape, dtype, the tolerance). Nothing in it comes from the
+student's output, so the student's code cannot use it to carry data out: the grader shows it for
+hidden cases and for every case that runs after one (see the grader's engine). Hints follow the
+same rule through ``FIXED_HINTS``: the hints that are the same text whatever the output was.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# A result passes when its relative error is at most this, by the dtype the check ran in.
+DEFAULT_TOLERANCE = {"float64": 1e-8, "float32": 2e-4}
+
+# Hints that are fixed text (nothing in them comes from the outputs compared): the only hints of
+# this module that a limited verdict keeps.
+AXIS_ORDER = "same sizes in a different order: check the axis order (NCHW) or a transpose"
+OUTPUT_SIZE_RULE = "the spatial size differs: check the output-size rule (W - F + 2P)/S + 1"
+BORDER = "only the border rows and columns are wrong: look at the padding"
+EVERY_OTHER_COLUMN = "every other column is wrong: look at the stride"
+EVERY_OTHER_ROW = "every other row is wrong: look at the stride"
+ALL_ZERO = "every entry is zero: is the function still returning its initial value?"
+SIGN_FLIPPED = "the sign is flipped"
+CONSTANT_OFFSET = "off by a constant: look at the bias or a mean subtraction"
+CHANNEL_OFFSET = "off by a constant per channel/filter (axis 1): look at the bias"
+TRANSPOSED = "the last two axes look transposed"
+NOT_FINITE = "look for a division by zero or an overflow (exp of a large number?)"
+FIXED_HINTS = frozenset({AXIS_ORDER, OUTPUT_SIZE_RULE, BORDER, EVERY_OTHER_COLUMN, EVERY_OTHER_ROW, ALL_ZERO,
+                         SIGN_FLIPPED, CONSTANT_OFFSET, CHANNEL_OFFSET, TRANSPOSED, NOT_FINITE})
+
+
+@dataclass
+class Comparison:
+    """Outcome of comparing one output (e.g. ``dx``) of one case."""
+
+    output: str
+    passed: bool
+    message: str
+    rel_error: float | None = None
+    hints: list = field(default_factory=list)
+    #: the verdict in fixed words (plus facts about the expected value when they may be shown)
+    limited: str = ""
+
+
+def relative_error(expected, found):
+    """Largest absolute difference divided by the largest magnitude of either array.
+
+    Scale-aware: elements near zero do not blow the error up, which keeps float32 results of
+    long sums (convolutions, batch statistics) comparable. 0.0 when both arrays are all zero.
+    """
+    expected = np.asarray(expected, dtype=np.float64)
+    found = np.asarray(found, dtype=np.float64)
+    if expected.size == 0:
+        return 0.0
+    scale = max(np.max(np.abs(expected)), np.max(np.abs(found)))
+    if scale == 0.0:
+        return 0.0
+    return float(np.max(np.abs(expected - found)) / scale)
+
+
+def coerce(value):
+    """Turn a student's value into a plain ndarray of numbers, bools or strings.
+
+    Returns ``(array, problem)``; ``problem`` is None when the value is usable, else a sentence
+    saying what was found. Subclasses of ndarray are reduced to base ndarrays by copying.
+    """
+    if value is None:
+        return None, "found None (did the function return its result?)"
+    try:
+        array = np.array(value, copy=True, subok=False)
+    except Exception as exc:  # a hostile or broken object
+        return None, f"found a {type(value).__name__} that cannot be turned into an array ({type(exc).__name__})"
+    if type(array) is not np.ndarray:
+        array = np.asarray(array).view(np.ndarray).copy()
+    if array.dtype.kind not in "biufcU":
+        return None, f"found an array of {array.dtype} ({type(value).__name__}), expected numbers"
+    if array.dtype.kind == "c":
+        return None, "found complex numbers, expected real numbers"
+    return array, None
+
+
+def compare_output(output, expected, found, tolerance, strict_dtype=False, reveal_expected=True):
+    """Compare one named output; ``expected`` is trusted, ``found`` comes from the student.
+
+    ``reveal_expected=False`` (hidden cases) keeps expected values out of the message: only
+    non-numeric outputs (e.g. the name of an exception that should be raised) ever show one.
+    """
+    expected = np.asarray(expected)
+    found, problem = coerce(found)
+
+    def verdict(passed, message, words, about_expected="", rel_error=None, hints=()):
+        limited = f"{output}: {words}" + (f" ({about_expected})" if about_expected and reveal_expected else "")
+        return Comparison(output, passed, message, rel_error, list(hints), limited)
+
+    if problem:
+        return verdict(False, f"{output}: {problem}", "not an array")
+    if expected.dtype.kind == "U" or found.dtype.kind == "U":
+        ok = expected.dtype.kind == found.dtype.kind and expected.shape == found.shape and bool(np.all(expected == found))
+        shown = found.item() if found.size == 1 else f"array of shape {found.shape}"
+        want = expected.item() if expected.size == 1 else f"array of shape {expected.shape}"
+        if ok:
+            return verdict(True, f"{output}: as expected", "as expected")
+        if not reveal_expected:
+            return verdict(False, f"{output}: found {shown!r}, which is not the expected value", "wrong value")
+        return verdict(False, f"{output}: expected {want!r}, found {shown!r}", "wrong value", f"expected {want!r}")
+    if found.shape != expected.shape:
+        hints = _shape_hints(expected.shape, found.shape)
+        return verdict(False, f"{output}: expected shape {expected.shape}, found {found.shape}", "wrong shape",
+                       f"expected {expected.shape}", hints=hints)
+    notes = []
+    if expected.dtype.kind == "f" and found.dtype != expected.dtype:
+        if strict_dtype:
+            return verdict(False, f"{output}: expected dtype {expected.dtype}, found {found.dtype}", "wrong dtype",
+                           f"expected {expected.dtype}")
+        notes.append(f"note: returned {found.dtype} for {expected.dtype} inputs")
+    if expected.dtype.kind in "biu" and found.dtype.kind in "biu":
+        wrong = int(np.count_nonzero(expected != found))
+        ok = wrong == 0
+        message = f"{output}: " + ("exact match" if ok else f"{wrong} of {expected.size} entries differ")
+        hints = [] if ok else _location_hints(expected != found)
+        return verdict(ok, message, "exact match" if ok else "wrong values", rel_error=0.0 if ok else 1.0, hints=hints)
+    found64 = found.astype(np.float64)
+    finite = np.isfinite(found64)
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        where = tuple(int(i) for i in bad[0])
+        return verdict(False, f"{output}: {len(bad)} of {found.size} entries are NaN or infinite (first at index {where})",
+                       "not finite", hints=[NOT_FINITE])
+    err = relative_error(expected, found64)
+    ok = err <= tolerance
+    detail = f"relative error {err:.2e} (tolerance {tolerance:.0e})"
+    if ok:
+        return verdict(True, f"{output}: {detail}" + (f"; {notes[0]}" if notes else ""), "within tolerance", rel_error=err)
+    hints = _value_hints(np.asarray(expected, dtype=np.float64), found64, tolerance)
+    diff = np.abs(np.asarray(expected, dtype=np.float64) - found64)
+    where = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)) if diff.ndim else ()
+    message = f"{output}: {detail}; largest difference at index {where}" + "".join(f"; {n}" for n in notes)
+    return verdict(False, message, "wrong values", f"relative error above the tolerance {tolerance:.0e}",
+                   rel_error=err, hints=hints)
+
+
+def _shape_hints(expected, found):
+    hints = []
+    if sorted(expected) == sorted(found):
+        hints.append(AXIS_ORDER)
+    elif len(expected) == len(found) == 4 and expected[:2] == found[:2]:
+        hints.append(OUTPUT_SIZE_RULE)
+    elif len(expected) != len(found):
+        hints.append(f"expected {len(expected)} dimensions, found {len(found)}: check a reshape")
+    return hints
+
+
+def _location_hints(bad):
+    """Patterns in where the wrong entries sit (``bad`` is a boolean mask)."""
+    hints = []
+    if bad.ndim < 2 or not bad.any():
+        return hints
+    rows = bad.any(axis=tuple(range(bad.ndim - 1))) if bad.ndim >= 1 else bad
+    H, W = bad.shape[-2], bad.shape[-1]
+    if H >= 3 and W >= 3:
+        interior = bad[..., 1:-1, 1:-1]
+        if not interior.any():
+            hints.append(BORDER)
+    if W >= 4:
+        cols = bad.reshape(-1, H, W).any(axis=(0, 1))
+        if cols[::2].all() != cols[1::2].all() and (cols[::2].all() or cols[1::2].all()):
+            hints.append(EVERY_OTHER_COLUMN)
+    if H >= 4 and not hints:
+        row_bad = bad.reshape(-1, H, W).any(axis=(0, 2))
+        if row_bad[::2].all() != row_bad[1::2].all() and (row_bad[::2].all() or row_bad[1::2].all()):
+            hints.append(EVERY_OTHER_ROW)
+    del rows
+    return hints
+
+
+def _value_hints(expected, found, tolerance):
+    hints = []
+    if not found.any():
+        return [ALL_ZERO]
+    if np.allclose(found, -expected, rtol=0, atol=tolerance * max(np.abs(expected).max(), 1e-300)):
+        return [SIGN_FLIPPED]
+    denom = float(np.vdot(expected, expected))
+    if denom > 0:
+        k = float(np.vdot(expected, found)) / denom
+        if abs(k - 1) > 1e-3 and relative_error(k * expected, found) <= max(tolerance, 1e-6):
+            return [f"the result is {k:.4g} times the expected one: look for a missing or extra scale factor"]
+    offset = found - expected
+    if offset.ndim >= 2 and np.ptp(offset.reshape(offset.shape[0], -1), axis=1).max() <= 1e-6 * (1 + np.abs(expected).max()):
+        return [CONSTANT_OFFSET]
+    if expected.ndim >= 2 and offset.ndim >= 2:
+        per_channel = offset.swapaxes(0, 1).reshape(offset.shape[1], -1)
+        if np.ptp(per_channel, axis=1).max() <= 1e-6 * (1 + np.abs(expected).max()) and np.abs(per_channel).max() > 0:
+            return [CHANNEL_OFFSET]
+    if expected.ndim >= 2 and expected.shape[-1] == expected.shape[-2]:
+        if relative_error(np.swapaxes(expected, -1, -2), found) <= max(tolerance, 1e-6):
+            return [TRANSPOSED]
+    scale = max(np.abs(expected).max(), np.abs(found).max())
+    bad = np.abs(expected - found) > tolerance * scale
+    hints.extend(_location_hints(bad))
+    return hints

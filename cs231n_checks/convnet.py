@@ -1,0 +1,223 @@
+"""Visible checks of notebook 5 (convnet): sizing a network, receptive fields, FC->CONV conversion and
+the three-layer ConvNet's loss and gradients.
+
+The sizing checks get their network as a NumPy string array (``np.array(list_of_layer_strings)``)
+so that only plain arrays cross into the student's kernel; they return per-layer counts as
+1-D integer arrays (one entry per layer, the INPUT row first).
+"""
+
+import numpy as np
+
+from .base import Check, register
+
+PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
+
+NO_JUMP = ("each layer adds (F - 1) times the product of the strides of the layers below it "
+           "(the jump), not just F - 1")
+OWN_STRIDE = ("a layer's own stride does not widen its own window: multiply by the strides of "
+              "the layers below it only")
+REVERSED_ORDER = "the windows are listed first layer first (the one reading the image)"
+NO_TRANSPOSE = ("W_fc has one column per output neuron: filter k is column k of W_fc reshaped to "
+                "(C, H, W), so transpose before reshaping")
+NO_PENALTY = "the loss has no regularisation term: add 0.5 * reg * (sum of the squared weights W1, W2, W3)"
+FULL_PENALTY = "the penalty is 0.5 * reg * sum(W ** 2) (the 0.5 makes its gradient reg * W)"
+NO_REG_GRADIENT = "the weight gradients lack the regularisation term reg * W"
+REGULARISED_BIASES = "biases are not regularised: their gradients have no reg * b term"
+
+
+def _exact(case):
+    """Counts are integers: any difference is a mistake."""
+    return 0.0
+
+
+def _spec_of(inputs):
+    return [str(layer) for layer in np.asarray(inputs["spec"]).reshape(-1)]
+
+
+def _spec_text(case):
+    return " -> ".join(case["spec"])
+
+
+@register
+class SizeNetwork(Check):
+    """size_network(spec) -> dict with per-layer "shapes", "weights", "biases" and the totals
+    "params" and "activations"; raises ValueError when a layer does not fit its input.
+
+    Case: {"spec": ("INPUT 32x32x3", "CONV3-16", "POOL2", "FC-10")}
+    """
+
+    name = "size_network"
+    tolerance_for = staticmethod(_exact)
+
+    def describe(self, case):
+        return f"spec {_spec_text(case)}"
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        try:
+            result = fn(_spec_of(inputs))
+        except ValueError:
+            return {"raised": np.array("ValueError")}
+        if not isinstance(result, dict):
+            raise TypeError(f"size_network must return a dict; found {type(result).__name__}")
+        missing = [k for k in ("shapes", "weights", "biases", "params", "activations") if k not in result]
+        if missing:
+            raise KeyError(f"the dict returned by size_network has no {', '.join(map(repr, missing))}")
+        shapes = []
+        for shape in result["shapes"]:
+            shape = tuple(shape)
+            if len(shape) == 1:  # an FC written as (K,) is the notes' [1x1xK]
+                shape = (1, 1) + shape
+            if len(shape) != 3:
+                raise ValueError(f"every entry of 'shapes' must be (H, W, D); found {shape!r}")
+            shapes.append(shape)
+        out = {"raised": np.array("")}
+        for axis, key in enumerate(("height", "width", "depth")):
+            out[key] = np.array([s[axis] for s in shapes])
+        for key in ("weights", "biases"):
+            out[key] = np.asarray(result[key])
+        out["params"] = np.asarray(result["params"])
+        out["activations"] = np.asarray(result["activations"])
+        return out
+
+    # its hints name the case's layers and their count: never shown for hidden cases
+    def extra_hints(self, case, inputs, expected, found):
+        """Name the first layer whose output shape differs (never the expected numbers)."""
+        if str(found.get("raised", "")) != "" or str(expected.get("raised", "")) != "":
+            return []
+        layers = list(case["spec"])
+        for key in ("height", "width", "depth"):
+            want, got = np.asarray(expected[key]), np.asarray(found.get(key))
+            if got.shape != want.shape:
+                return [f"'shapes' must have one entry per layer, the INPUT row first ({len(layers)} here)"]
+        for index, layer in enumerate(layers):
+            if any(int(np.asarray(found[k])[index]) != int(np.asarray(expected[k])[index])
+                   for k in ("height", "width", "depth")):
+                return [f"the first wrong output shape is that of layer {index + 1} ({layer}); "
+                        "the layers before it are right"]
+        return []
+
+
+@register
+class ReceptiveField(Check):
+    """receptive_field(windows) -> int, the receptive field of a neuron on top of a stack of
+    CONV/POOL windows given as (F, S) pairs, first layer first.
+
+    Case: {"windows": ((3, 1), (3, 1), (2, 2))}
+    """
+
+    name = "receptive_field"
+    tolerance_for = staticmethod(_exact)
+
+    def describe(self, case):
+        windows = ", ".join(f"F={F} S={S}" for F, S in case["windows"]) or "no layers"
+        return f"windows [{windows}]"
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        windows = [(int(F), int(S)) for F, S in inputs["windows"]]
+        r = fn(windows)
+        if isinstance(r, float) and r.is_integer():
+            r = int(r)
+        return {"r": np.asarray(r)}
+
+    fixed_hints = (NO_JUMP, OWN_STRIDE, REVERSED_ORDER)
+
+
+@register
+class FcToConv(Check):
+    """fc_to_conv(W_fc, b_fc, C, H, W) -> (w, b): the conv filters (K, C, H, W) and biases (K,)
+    of a conv layer equivalent to an FC layer reading a C x H x W volume.
+
+    Case: {"C": 2, "H": 3, "W": 3, "K": 4, "seed": 0}
+    """
+
+    name = "fc_to_conv"
+
+    def describe(self, case):
+        C, H, W, K = (case[k] for k in ("C", "H", "W", "K"))
+        return f"FC ({C * H * W}, {K}) reading a {C}x{H}x{W} volume, {case.get('dtype', 'float64')}"
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        C, H, W = (self.scalar(inputs, k) for k in ("C", "H", "W"))
+        w, b = fn(inputs["W_fc"], inputs["b_fc"], C, H, W)
+        return {"w": w, "b": b}
+
+    fixed_hints = (NO_TRANSPOSE,)
+
+    def extra_hints(self, case, inputs, expected, found):
+        """Recognise a reshape of W_fc without the transpose (rows of W_fc are inputs, not outputs)."""
+        w = found.get("w")
+        if not isinstance(w, np.ndarray) or w.shape != np.shape(expected["w"]) or w.dtype.kind != "f":
+            return []
+        if np.allclose(w, inputs["W_fc"].reshape(w.shape), rtol=0, atol=1e-6 * (1 + np.abs(w).max())):
+            return [NO_TRANSPOSE]
+        return []
+
+
+@register
+class ThreeLayerConvNetLoss(Check):
+    """three_layer_convnet_loss(params, X, y=None, reg=0.0): scores when y is None, otherwise
+    (loss, grads) of conv - relu - 2x2 max pool - affine - relu - affine - softmax.
+
+    Case: {"X": (N, C, H, W), "num_filters": 4, "filter_size": 3, "hidden_dim": 10,
+           "num_classes": 5, "reg": 0.1, "seed": 0}   (H and W even)
+    """
+
+    name = "three_layer_convnet_loss"
+
+    def describe(self, case):
+        fs = case["filter_size"]
+        return (
+            f"X {tuple(case['X'])}, {case['num_filters']} filters {fs}x{fs}, hidden {case['hidden_dim']}, "
+            f"{case['num_classes']} classes, reg={case.get('reg', 0.0)}, {case.get('dtype', 'float64')}"
+        )
+
+    fixed_hints = (NO_PENALTY, FULL_PENALTY, NO_REG_GRADIENT, REGULARISED_BIASES)
+
+    def extra_hints(self, case, inputs, expected, found):
+        """Recognise the regularisation slips: a missing or full (not half) penalty in the loss,
+        a missing reg * W in the weight gradients, regularised biases."""
+        reg = float(case.get("reg", 0.0))
+        if reg == 0.0:
+            return []
+        penalty = 0.5 * reg * sum(float(np.sum(inputs[n].astype(np.float64) ** 2)) for n in ("W1", "W2", "W3"))
+        tol = self.tolerance_for(case)
+
+        def close(value, target):
+            try:
+                value = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                return False
+            target = np.asarray(target, dtype=np.float64)
+            if value.shape != target.shape:
+                return False
+            return float(np.max(np.abs(value - target), initial=0.0)) <= tol * max(1.0, float(np.max(np.abs(target), initial=0.0)))
+
+        hints = []
+        loss = float(np.asarray(expected["loss"]))
+        if close(found.get("loss"), loss - penalty):
+            hints.append(NO_PENALTY)
+        elif close(found.get("loss"), loss + penalty):
+            hints.append(FULL_PENALTY)
+        if all(close(found.get(f"dW{i}"), expected[f"dW{i}"] - reg * inputs[f"W{i}"]) for i in (1, 2, 3)):
+            hints.append(NO_REG_GRADIENT)
+        if any(close(found.get(f"db{i}"), expected[f"db{i}"] + reg * inputs[f"b{i}"]) for i in (1, 2, 3)):
+            hints.append(REGULARISED_BIASES)
+        return hints
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        X, y, reg = inputs["X"], inputs["y"], float(inputs["reg"])
+        scores = fn({name: inputs[name].copy() for name in PARAM_NAMES}, X.copy())
+        result = fn({name: inputs[name].copy() for name in PARAM_NAMES}, X.copy(), y.copy(), reg)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError("with labels y, three_layer_convnet_loss must return (loss, grads)")
+        loss, grads = result
+        missing = [name for name in PARAM_NAMES if name not in grads]
+        if missing:
+            raise KeyError(f"grads has no {', '.join(map(repr, missing))}: give one gradient per parameter")
+        out = {"scores": scores, "loss": np.asarray(loss)}
+        out.update({f"d{name}": grads[name] for name in PARAM_NAMES})
+        return out
