@@ -75,7 +75,8 @@ def patch_nbgrader():
         nbgrader.api.get_alembic_version = _alembic_head
 
 
-def nbgrader_config(root, *, db_url=None, source="source", release="release", feedback_hidden_tests=False):
+def nbgrader_config(root, *, db_url=None, source="source", release="release", feedback_hidden_tests=False,
+                    ignore=()):
     """Return the traitlets ``Config`` of an nbgrader course rooted at ``root``.
 
     Inputs:
@@ -83,6 +84,7 @@ def nbgrader_config(root, *, db_url=None, source="source", release="release", fe
     - db_url: gradebook URL; default ``sqlite:///<root>/gradebook.db``
     - source, release: names of nbgrader's source and release folders inside ``root``
     - feedback_hidden_tests: keep hidden tests in feedback HTML (never for students; tests only)
+    - ignore: more file names nbgrader must not copy from the source folder
     """
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
@@ -95,7 +97,7 @@ def nbgrader_config(root, *, db_url=None, source="source", release="release", fe
     c.CourseDirectory.db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
     c.CourseDirectory.source_directory = source
     c.CourseDirectory.release_directory = release
-    c.CourseDirectory.ignore = sorted(IGNORED_NAMES | {"*.pyc", "feedback"})
+    c.CourseDirectory.ignore = sorted(IGNORED_NAMES | {"*.pyc", "feedback"} | set(ignore))
     # Never let a tag in a submission skip a cell if someone runs nbgrader's own autograde here.
     c.Execute.skip_cells_with_tag = "cs231n-never-skip-" + hashlib.sha256(str(root).encode()).hexdigest()[:12]
     c.OverwriteCells.add_missing_cells = True
@@ -204,10 +206,21 @@ def assignment_notebooks(course_root, assignment):
     return sorted(p.name for p in (Path(course_root) / SOLUTIONS_DIR / assignment).glob("*.ipynb"))
 
 
+def is_notebook_script(path):
+    """True for ``<name>.py`` next to ``<name>.ipynb``: the notebook's jupytext source.
+
+    It holds the solutions and hidden tests like the notebook, and the notebook says the same:
+    it is never released, copied into a grading folder, or counted in a digest.
+    """
+    path = Path(path)
+    return path.suffix == ".py" and path.with_suffix(".ipynb").is_file()
+
+
 def _assignment_files(folder):
     for path in sorted(Path(folder).rglob("*")):
         rel = path.relative_to(folder)
-        if path.is_file() and not any(part in IGNORED_NAMES or part.endswith(".pyc") for part in rel.parts):
+        if path.is_file() and not any(part in IGNORED_NAMES or part.endswith(".pyc") for part in rel.parts) \
+                and not is_notebook_script(path):
             yield rel, path
 
 
@@ -232,8 +245,8 @@ def _normalise_released_notebook(path):
     """Make a released notebook byte-stable: no outputs, no execution counts, fixed metadata order.
 
     nbgrader clears outputs already; this also drops run-time metadata (``execution``,
-    ``collapsed``/``scrolled`` widgets state) and writes with nbformat's canonical layout, so that
-    releasing twice leaves ``git diff`` empty.
+    ``collapsed``/``scrolled`` widgets state, jupytext's notes) and writes with nbformat's
+    canonical layout, so that releasing twice leaves ``git diff`` empty.
     """
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
@@ -243,6 +256,7 @@ def _normalise_released_notebook(path):
         cell.metadata.pop("execution", None)
         cell.metadata.pop("ExecuteTime", None)
     nb.metadata.pop("widgets", None)
+    nb.metadata.pop("jupytext", None)  # JupyterLab's jupytext notes on the source: not the student's business
     text = nbformat.writes(nb) + "\n"
     if path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
@@ -273,8 +287,9 @@ def release(course_root, assignments=None, *, quiet=False):
             # generate into a scratch release folder, then swap in: a failed release leaves
             # the committed student versions untouched
             scratch = Path(tmp) / "release"
+            scripts = {p.name for p in (course_root / SOLUTIONS_DIR / name).rglob("*.py") if is_notebook_script(p)}
             scratch_config = nbgrader_config(course_root, db_url=config.CourseDirectory.db_url,
-                                             source=SOLUTIONS_DIR, release=str(scratch))
+                                             source=SOLUTIONS_DIR, release=str(scratch), ignore=scripts)
             generate_assignment(scratch_config, name)
             produced = scratch / name
             for path in produced.rglob("*.ipynb"):

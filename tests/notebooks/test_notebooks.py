@@ -2,15 +2,13 @@
 
 The tests use real Jupyter kernels: nbclient for top-to-bottom execution (each notebook runs
 once per module, in quick mode, and several tests read its outputs), and the grading engine
-(sandboxed kernels, out-of-process checks) for the marks. The solution notebooks must also be
-exactly what their build scripts in tools/notebooks/ write.
+(sandboxed kernels, out-of-process checks) for the marks. That each solution notebook is in
+sync with its jupytext script is tested in tests/autograder/test_authoring.py.
 """
 
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -156,16 +154,6 @@ def test_untouched_release_runs_top_to_bottom_failing_only_in_graded_cells(assig
     nb = executed("assignments", assignment).nb
     test_cells = {i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and cell_kind(cell) == "test"}
     assert {e[0] for e in errors if e[1] == "test"} == test_cells, "every check cell should report the missing code"
-
-
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_build_script_reproduces_the_committed_solution_notebook(assignment, tmp_path):
-    """solutions/ is generated: rerunning tools/notebooks/build_<a>.py changes no byte."""
-    fresh = tmp_path / f"{assignment}.ipynb"
-    script = REPO / "tools" / "notebooks" / f"build_{assignment}.py"
-    subprocess.run([sys.executable, str(script), str(fresh)], check=True, capture_output=True, cwd=tmp_path)
-    assert fresh.read_bytes() == notebook_path("solutions", assignment).read_bytes(), (
-        f"rerun {script.relative_to(REPO)} and commit its output")
 
 
 def _grade(folder, assignment, student):

@@ -1,0 +1,882 @@
+# %% [markdown]
+# # Assignment 5: from layers to a whole ConvNet
+#
+# In the first four notebooks you built the pieces: convolution, its fast im2col form, pooling and
+# batch normalization. This notebook puts them together. You will
+#
+# 1. **size a network** from a list of layers: the shape of every volume, the number of
+#    parameters and the memory the activations take, and check your numbers against the VGG-16
+#    table of the course notes (where you will find a total that does not add up);
+# 2. compute the **receptive field** of stacked convolutions and see why three 3x3 layers beat
+#    one 7x7 layer;
+# 3. **convert fully connected layers into convolutions**, and verify numerically that the
+#    converted network slides the original one over a larger image in a single pass;
+# 4. write the **loss and gradients of a three-layer ConvNet**, check them numerically, overfit a
+#    tiny training set, train the network and look at the filters it learned.
+#
+# **Grading: 12 points in total.**
+#
+# | graded function | points |
+# |---|---|
+# | `size_network` | 4 |
+# | `receptive_field` | 2 |
+# | `fc_to_conv` | 2 |
+# | `three_layer_convnet_loss` | 4 |
+#
+# Write your code between the lines `# YOUR CODE HERE` and the end of the cell, replacing
+# `raise NotImplementedError()`. Each graded function is followed by a check cell: run it, and it
+# prints, for every case, whether your result matches the library and, if not, how far off it is
+# and where. When your notebook is graded the same checks run again on more cases (other sizes,
+# strides and seeds) that you do not see, so make your code general rather than fitted to the
+# visible cases. Cells that only plot, train or demonstrate are not run when grading.
+#
+# If you set the environment variable `CS231N_QUICK=1` before starting Jupyter, the training
+# cells use a tiny configuration that finishes in seconds (handy while debugging).
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Run this cell first. It only imports; nothing here needs changing.
+import numpy as np
+
+import cs231n_lib
+from autograder.checks import check
+from cs231n_lib import (
+    Solver,
+    ThreeLayerConvNet,
+    affine_backward,
+    affine_forward,
+    affine_relu_backward,
+    affine_relu_forward,
+    conv_forward,
+    conv_relu_forward,
+    conv_relu_pool_backward,
+    conv_relu_pool_forward,
+    eval_numerical_gradient,
+    get_CIFAR10_data,
+    max_pool_forward,
+    rel_error,
+    softmax_loss,
+)
+from cs231n_lib.sizing import conv_output_size, parse_layer, pool_output_size
+
+np.set_printoptions(precision=4, suppress=True)
+
+# %% [markdown]
+# ## Part 1. How ConvNets are put together
+#
+# ### Layer patterns
+#
+# Almost every classic ConvNet is a stack of three kinds of layers: **CONV** (always followed by a
+# ReLU, which we write explicitly as **RELU**), **POOL** (max pooling unless said otherwise) and
+# **FC** (fully connected). They are arranged in one recurring pattern:
+#
+# $$
+# \texttt{INPUT} \rightarrow \big[\,[\texttt{CONV} \rightarrow \texttt{RELU}]\times N \rightarrow \texttt{POOL?}\,\big]\times M
+# \rightarrow [\texttt{FC} \rightarrow \texttt{RELU}]\times K \rightarrow \texttt{FC}
+# $$
+#
+# Here $\times$ means repetition and `POOL?` an optional pooling layer; usually $0 \le N \le 3$,
+# $M \ge 0$ and $0 \le K < 3$. The last FC produces the class scores. Some members of the family:
+#
+# | pattern | what it is |
+# |---|---|
+# | `INPUT -> FC` | a linear classifier ($N = M = K = 0$) |
+# | `INPUT -> CONV -> RELU -> FC` | one convolutional layer, then the scores |
+# | `INPUT -> [CONV -> RELU -> POOL]*2 -> FC -> RELU -> FC` | one CONV before each POOL |
+# | `INPUT -> [CONV -> RELU -> CONV -> RELU -> POOL]*3 -> [FC -> RELU]*2 -> FC` | two CONVs before each POOL |
+#
+# The last line is the better choice for larger, deeper networks: two convolutions in a row can
+# build richer features before pooling throws three quarters of the activations away.
+#
+# ### Sizing rules of thumb
+#
+# * **Input**: a size that can be halved many times, such as 32 (CIFAR-10), 64, 96 (STL-10),
+#   224 (ImageNet networks), 384 or 512.
+# * **CONV**: small filters (3x3, at most 5x5), stride $S = 1$, and zero padding
+#   $P = (F - 1)/2$ so that the layer keeps the spatial size: with the output size rule
+#
+#   $$ W_\text{out} = \frac{W - F + 2P}{S} + 1, $$
+#
+#   $F = 3, P = 1$ and $F = 5, P = 2$ both give $W_\text{out} = W$. Stride 1 works better in
+#   practice and leaves all downsampling to the pools; padding keeps the border information from
+#   being eroded a little at every layer. Larger filters (7x7 and up) appear, if at all, only in
+#   the first layer, which looks at the image.
+# * **POOL**: $2\times2$ windows with stride 2 (this discards exactly 75% of the activations);
+#   sometimes $3\times3$ windows with stride 2 (overlapping pooling). Larger windows lose too much.
+#
+# With these rules only the pools change the spatial size, so the bookkeeping stays easy. Break
+# them (strides above 1, no padding) and you must check at every layer that the sizes still
+# "work out", i.e. that $(W - F + 2P)/S + 1$ is a whole number.
+#
+# **Compromises for memory.** The rules can make the first layers very expensive. Three 3x3 CONV
+# layers with 64 filters on a $224\times224\times3$ image produce three $224\times224\times64$
+# volumes: $3 \cdot 224 \cdot 224 \cdot 64 = 9{,}633{,}792$ (about 10 million) activations, which
+# with their gradients take $2 \times 4$ bytes each in float32, about 74 MiB for one image. That is
+# why many networks compromise in the first layer only: ZF Net starts with 7x7 filters at stride 2,
+# AlexNet with 11x11 filters at stride 4.
+#
+# ### A notation for networks
+#
+# We write a network as a list of layer strings, in the notation of the notes' VGG table:
+#
+# | layer | meaning |
+# |---|---|
+# | `INPUT 224x224x3` | the image: height x width x depth. Always first. |
+# | `CONV3-64` | 64 filters of size 3x3, stride 1, padding $(F-1)/2$ ("same" for an odd $F$) |
+# | `CONV11-96/S4/P0` | options: `/S` stride, `/P` padding, `/D` dilation (AlexNet's first layer here) |
+# | `POOL2` | 2x2 max pooling with stride 2 |
+# | `POOL3/S2` | 3x3 max pooling with stride 2 (overlapping) |
+# | `FC-4096` | fully connected layer with 4096 outputs |
+#
+# ReLUs are implied after every CONV and every FC but the last. The library reads one layer with
+# `parse_layer`, which gives you its kind and hyperparameters:
+
+# %% cs231n={"grading": "skip"}
+for text in ["INPUT 227x227x3", "CONV11-96/S4/P0", "CONV3-64", "CONV3-8/D2", "POOL3/S2", "FC-10"]:
+    print(f"{text:16s} -> {parse_layer(text)}")
+
+
+# %% [markdown]
+# ### Counting parameters and activations
+#
+# For a layer with input volume $H \times W \times C$:
+#
+# * **CONV** with $K$ filters of size $F \times F$: each filter has $F \cdot F \cdot C$ weights
+#   and one bias, so the layer has $K \cdot F^2 C$ weights and $K$ biases, whatever the stride or
+#   padding. Its output is $H_\text{out} \times W_\text{out} \times K$ with the size rule above
+#   applied to the height and the width separately. With a dilation $d$ the filter still has
+#   $F^2 C$ weights, but it spans $F_\text{eff} = d(F - 1) + 1$ pixels: use $F_\text{eff}$ in the
+#   size rule (the library's `conv_output_size(W, F, S, P, dilation)` does).
+# * **POOL** with window $F$ and stride $S$: no parameters; output
+#   $\left(\frac{H - F}{S} + 1\right) \times \left(\frac{W - F}{S} + 1\right) \times C$ (`pool_output_size(W, F, S)`).
+# * **FC** with $K$ outputs reading $D = H \cdot W \cdot C$ numbers: $D \cdot K$ weights and
+#   $K$ biases; its output is a vector, which the notes write as $1 \times 1 \times K$.
+# * **Activations** of a layer: the number of values in its output, $H_\text{out} W_\text{out} K$.
+#   The memory of a forward pass is their sum over all layers (the input included) times the
+#   bytes per number: 4 in float32, 8 in float64.
+#
+# ### Exercise 1 (4 points): `size_network`
+#
+# Write `size_network(spec)`. Walk through the layers, keeping track of the current volume, and
+# record for every layer (the INPUT included) its output shape, weights and biases. Read each
+# layer string with `parse_layer`; for the sizes use `conv_output_size` and `pool_output_size`
+# (they raise a `ValueError` that shows the arithmetic when a size is impossible, which is exactly
+# what `size_network` must do too). Do not call `cs231n_lib.describe`: that is the answer key.
+
+# %% nbgrader={"grade": false, "grade_id": "size_network", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def size_network(spec):
+    """Size every layer of a network written as a list of layer strings.
+
+    Inputs:
+    - spec: list of layer strings, INPUT first, e.g.
+      ["INPUT 32x32x3", "CONV3-16", "POOL2", "FC-10"]
+
+    Returns a dict with:
+    - "shapes": list with one (H, W, D) tuple per layer, INPUT included; an FC layer's output
+      is written (1, 1, K)
+    - "weights": list with the number of weights of each layer (0 for INPUT and POOL)
+    - "biases": list with the number of biases of each layer (0 for INPUT and POOL)
+    - "params": the total number of weights and biases (int)
+    - "activations": the total number of activations, summed over every layer's output, the
+      INPUT included (int)
+
+    Raises ValueError when a layer does not fit the volume it receives.
+    """
+    shapes, weights, biases = [], [], []
+    ### BEGIN SOLUTION
+    for text in spec:
+        layer = parse_layer(text)
+        if layer.kind == "input":
+            shape, n_weights, n_biases = (layer.height, layer.width, layer.depth), 0, 0
+        elif layer.kind == "conv":
+            H, W, C = shape
+            size = dict(F=layer.size, S=layer.stride, P=layer.pad, dilation=layer.dilation)
+            shape = (conv_output_size(H, **size), conv_output_size(W, **size), layer.depth)
+            n_weights, n_biases = layer.depth * layer.size * layer.size * C, layer.depth
+        elif layer.kind == "pool":
+            H, W, C = shape
+            shape = (pool_output_size(H, layer.size, layer.stride), pool_output_size(W, layer.size, layer.stride), C)
+            n_weights, n_biases = 0, 0
+        else:  # fc
+            fan_in = shape[0] * shape[1] * shape[2]
+            shape = (1, 1, layer.depth)
+            n_weights, n_biases = fan_in * layer.depth, layer.depth
+        shapes.append(shape)
+        weights.append(n_weights)
+        biases.append(n_biases)
+    ### END SOLUTION
+    return {
+        "shapes": shapes,
+        "weights": weights,
+        "biases": biases,
+        "params": sum(weights) + sum(biases),
+        "activations": sum(H * W * D for H, W, D in shapes),
+    }
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_size_network", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# size_network: 4 points, 5 visible cases here, more when graded.
+check("size_network", cases=[
+    {"spec": ("INPUT 32x32x3", "CONV3-16", "POOL2", "FC-10")},
+    {"spec": ("INPUT 28x28x1", "CONV5-6/P0", "POOL2", "CONV5-16/P0", "POOL2", "FC-120", "FC-84", "FC-10")},
+    {"spec": ("INPUT 227x227x3", "CONV11-96/S4/P0", "POOL3/S2")},
+    {"spec": ("INPUT 16x12x8", "CONV3-8/D2", "FC-4")},
+    {"spec": ("INPUT 7x7x3", "POOL2")},  # 7 is odd: must raise ValueError
+])
+### BEGIN HIDDEN TESTS
+check("size_network", cases=[
+    {"spec": ('INPUT 224x224x3', 'CONV3-64', 'CONV3-64', 'POOL2', 'CONV3-128', 'CONV3-128', 'POOL2', 'CONV3-256', 'CONV3-256', 'CONV3-256', 'POOL2', 'CONV3-512', 'CONV3-512', 'CONV3-512', 'POOL2', 'CONV3-512', 'CONV3-512', 'CONV3-512', 'POOL2', 'FC-4096', 'FC-4096', 'FC-1000')},
+    {"spec": ("INPUT 64x48x3", "CONV3-16", "CONV3-16", "POOL2", "CONV3-32/S2/P1", "POOL3/S2", "FC-10")},
+    {"spec": ("INPUT 10x10x3", "FC-5", "FC-3")},
+    {"spec": ("INPUT 13x13x4", "CONV3-6/S2/P0", "CONV1-2", "FC-7")},
+    {"spec": ("INPUT 32x32x3", "CONV5-32/S2/P2", "FC-10")},
+    {"spec": ("INPUT 10x10x2", "CONV3-4/D3", "POOL2")},
+])
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### VGG-16, checked against the notes
+#
+# The notes break VGG-16 down layer by layer: 13 CONV3 layers (stride 1, pad 1) in five blocks,
+# each block closed by a POOL2, then three FC layers. Run your `size_network` on it and compare
+# with the library's table (`cs231n_lib.describe`), which prints the table in the notes' layout.
+
+# %% cs231n={"grading": "skip"}
+VGG16 = [
+    "INPUT 224x224x3",
+    "CONV3-64", "CONV3-64", "POOL2",
+    "CONV3-128", "CONV3-128", "POOL2",
+    "CONV3-256", "CONV3-256", "CONV3-256", "POOL2",
+    "CONV3-512", "CONV3-512", "CONV3-512", "POOL2",
+    "CONV3-512", "CONV3-512", "CONV3-512", "POOL2",
+    "FC-4096", "FC-4096", "FC-1000",
+]
+
+def print_sizes(spec, sizes, bytes_per_value=4):
+    for text, shape, w, b in zip(spec, sizes["shapes"], sizes["weights"], sizes["biases"]):
+        volume = "x".join(map(str, shape))
+        print(f"{text:10s} [{volume:>12s}]  activations {np.prod(shape):>10,}  weights {w:>12,}  biases {b:>5,}")
+    total_weights, total_biases = sum(sizes["weights"]), sum(sizes["biases"])
+    memory = sizes["activations"] * bytes_per_value
+    print(f"TOTAL params: {total_weights:,} weights + {total_biases:,} biases = {sizes['params']:,}")
+    print(f"TOTAL activations: {sizes['activations']:,} -> {memory:,} bytes = {memory / 2**20:.1f} MiB "
+          f"({memory / 1e6:.1f} MB) per image in float32, forward pass only")
+
+try:
+    vgg = size_network(VGG16)
+except NotImplementedError:
+    print("Implement size_network first.")
+else:
+    print_sizes(VGG16, vgg)
+    library = cs231n_lib.describe(VGG16)
+    print("\nSame totals as cs231n_lib.describe:",
+          vgg["params"] == library.params and vgg["activations"] == library.activations)
+
+# %% [markdown]
+# You should find **138,357,544 parameters** (138,344,128 weights and 13,416 biases; the notes
+# round to "138M" and list only the weights per row) and **15,237,608 activations**, which in
+# float32 is 60,950,432 bytes, about **58 MiB per image** for the forward pass.
+#
+# Two lessons from the table that hold for most ConvNets:
+#
+# * the **memory** (and most of the compute) sits in the **early CONV layers**: the two
+#   $224\times224\times64$ volumes alone hold 6.4 million activations;
+# * the **parameters** sit in the **FC layers**: the first FC layer has
+#   $7 \cdot 7 \cdot 512 \cdot 4096 = 102{,}760{,}448$ weights, three quarters of the network.
+#   Later work found that these FC layers can be dropped with no loss of accuracy.
+#
+# ### Discussion (not graded): the notes' total does not add up
+#
+# The notes close the VGG table with *"TOTAL memory: 24M * 4 bytes ~= 93MB / image (only
+# forward! ~\*2 for bwd)"*. Your sum of the very same rows is 15.2M. Which is right? Recompute
+# what the notes' line claims, check whether "24M * 4 bytes" even gives 93 MB, and try a couple of
+# ways of counting (for example: the ReLU outputs stored separately from the CONV outputs, or the
+# gradients counted too) to see whether any of them reproduces 24M. Write your explanation in the
+# cell below. It is not graded; the appendix at the end of the notebook gives one explanation to
+# compare with yours once you have written it.
+
+# %% [markdown]
+# **Your answer** (not graded; double-click this cell to edit it):
+#
+# *Replace this line with your explanation of the 24M total.*
+
+# %% [markdown]
+# ### Parameter sharing, in numbers (AlexNet's first layer)
+#
+# The notes' real-world example: AlexNet takes $227\times227\times3$ images (the paper says 224,
+# but only 227 makes the arithmetic work: $(227 - 11)/4 + 1 = 55$) and applies 96 filters of size
+# 11x11 at stride 4 without padding. The output volume is $55\times55\times96$, i.e. 290,400
+# neurons, each looking at an $11\cdot11\cdot3 = 363$-number patch. If every neuron had its own
+# weights, the layer would need $290{,}400 \times 364 = 105{,}705{,}600$ parameters. Parameter
+# sharing (one filter per depth slice) brings that down to $96 \times 364 = 34{,}944$.
+
+# %% cs231n={"grading": "skip"}
+counts = cs231n_lib.sizing.conv_layer_counts((227, 227, 3), F=11, S=4, P=0, K=96)
+print(counts)
+try:
+    first = size_network(["INPUT 227x227x3", "CONV11-96/S4/P0"])
+    print("your size_network:", first["shapes"][-1], "weights + biases =", first["params"])
+except NotImplementedError:
+    print("Implement size_network first.")
+
+
+# %% [markdown]
+# ## Part 2. Receptive fields: why stacks of small filters
+#
+# A neuron in the first 3x3 CONV layer sees a $3\times3$ patch of the input. A neuron in a second
+# 3x3 layer sees a $3\times3$ patch of the first layer, and each of those nine neurons sees its own
+# $3\times3$ patch of the input: together a $5\times5$ patch. A third layer reaches $7\times7$.
+#
+# In general, walk up the stack keeping two numbers: the **receptive field** $r$ (how many input
+# pixels one neuron of the current layer sees along one axis) and the **jump** $j$ (how many input
+# pixels apart two neighbouring neurons of the current layer are). Start with $r_0 = 1$, $j_0 = 1$
+# (one input pixel); a CONV or POOL layer with window $F_\ell$ and stride $S_\ell$ gives
+#
+# $$
+# r_\ell = r_{\ell-1} + (F_\ell - 1)\, j_{\ell-1}, \qquad j_\ell = j_{\ell-1}\, S_\ell .
+# $$
+#
+# The window adds $F_\ell - 1$ neighbours, each $j_{\ell-1}$ input pixels further away. Padding
+# does not change the receptive field (it only decides what the border neurons see), and a
+# stride makes every later layer grow faster, since it multiplies the jump.
+#
+# **Three 3x3 layers versus one 7x7 layer.** Both see $7\times7$ pixels. But the stack puts three
+# non-linearities in between instead of one, so it can express richer features, and if every
+# volume has $C$ channels it needs fewer weights: $3 \times (3 \cdot 3 \cdot C) \cdot C = 27C^2$
+# against $(7 \cdot 7 \cdot C) \cdot C = 49C^2$. The price is memory: the two intermediate volumes
+# must be kept for backpropagation.
+#
+# ### Exercise 2 (2 points): `receptive_field`
+
+# %% nbgrader={"grade": false, "grade_id": "receptive_field", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def receptive_field(windows):
+    """Receptive field of a neuron at the top of a stack of CONV / POOL layers.
+
+    Inputs:
+    - windows: list of (F, S) pairs, the window size and stride of each layer, first layer first.
+      An empty list means the input itself.
+
+    Returns the receptive field r along one axis, in input pixels (an int).
+    """
+    ### BEGIN SOLUTION
+    r, jump = 1, 1
+    for F, S in windows:
+        r += (F - 1) * jump
+        jump *= S
+    return r
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_receptive_field", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# receptive_field: 2 points, 3 visible cases here, more when graded.
+check("receptive_field", cases=[
+    {"windows": ((3, 1), (3, 1), (3, 1))},
+    {"windows": ((3, 1), (3, 1), (2, 2), (3, 1))},
+    {"windows": ((5, 2),)},
+])
+### BEGIN HIDDEN TESTS
+check("receptive_field", cases=[
+    {"windows": ()},
+    {"windows": ((11, 4), (3, 2), (5, 1), (3, 2), (3, 1), (3, 1), (3, 1), (3, 2))},
+    {"windows": ((7, 2), (3, 2), (3, 1), (3, 1))},
+    {"windows": ((3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (3, 1), (2, 2),
+                 (3, 1), (3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (3, 1), (2, 2))},
+    {"windows": ((1, 1), (1, 1), (2, 2), (2, 2))},
+])
+### END HIDDEN TESTS
+
+# %% cs231n={"grading": "skip"}
+try:
+    fields = [receptive_field([(3, 1)] * n) for n in range(1, 6)]
+    print(" n   stacked 3x3 sees   weights (C=64)   one layer of that size   weights (C=64)")
+    C = 64
+    for n, r in enumerate(fields, start=1):
+        print(f"{n:2d}   {r:>2d} x {r:<2d}           {n * 9 * C * C:>10,}         {r:>2d} x {r:<2d}                {r * r * C * C:>10,}")
+    vgg_windows = [(3, 1) if text.startswith("CONV") else (2, 2) for text in VGG16[1:-3]]
+    print(f"\nA neuron of VGG-16's last POOL sees {receptive_field(vgg_windows)} x "
+          f"{receptive_field(vgg_windows)} pixels of the 224 x 224 image "
+          f"(library: {cs231n_lib.sizing.receptive_field(VGG16[1:-3])}).")
+except NotImplementedError:
+    print("Implement receptive_field first.")
+
+
+# %% [markdown]
+# ## Part 3. Named architectures
+#
+# The networks that made the field, each a variation on the pattern of Part 1:
+#
+# | network | year | what it brought |
+# |---|---|---|
+# | **LeNet** (LeCun et al.) | 1990s | the first successful ConvNets, used to read digits and zip codes |
+# | **AlexNet** (Krizhevsky, Sutskever, Hinton) | 2012 | won ImageNet (ILSVRC) with 16% top-5 error against 26% for the runner-up; like LeNet but deeper and bigger, and with CONV layers stacked directly on each other instead of always alternating with POOL |
+# | **ZF Net** (Zeiler, Fergus) | 2013 | ILSVRC winner: AlexNet with better hyperparameters, wider middle CONV layers and a smaller stride and filter in the first layer |
+# | **GoogLeNet** (Szegedy et al.) | 2014 | ILSVRC winner: the Inception module cut the parameters to about 4M (AlexNet: 60M), and average pooling replaced the big FC layers at the top |
+# | **VGGNet** (Simonyan, Zisserman) | 2014 | runner-up, and the lesson that depth matters: 16 CONV/FC layers using only 3x3 convolutions and 2x2 pooling. Expensive: about 140M parameters, most in the first FC layer |
+# | **ResNet** (He et al.) | 2015 | ILSVRC winner: skip connections and heavy use of batch normalization make very deep networks trainable; no FC layers at the end. The default choice in practice for years |
+#
+# ### Where the memory goes
+#
+# When a network does not fit on the GPU, count three things:
+#
+# 1. **activations** of every layer (mostly in the early CONV layers) and, for training, their
+#    gradients, which are as large. At test time only the current layer's activations need to be
+#    kept, which saves a lot;
+# 2. **parameters**, their gradients and the optimizer's state (momentum, Adagrad or RMSProp
+#    caches): at least about three times the parameter count;
+# 3. **everything else**: the batch of images, augmented copies, buffers.
+#
+# Multiply the count of numbers by 4 bytes (float32) or 8 (float64) and divide by 1024 repeatedly
+# for KiB, MiB and GiB. Activations usually dominate and scale with the batch, so the usual fix
+# for a network that does not fit is a smaller batch.
+
+# %% [markdown]
+# ## Part 4. Converting FC layers into CONV layers
+#
+# An FC layer and a CONV layer compute the same thing, dot products plus a bias; they differ only
+# in which inputs each neuron reads and whether neurons share weights. So the two can be
+# converted into each other:
+#
+# * any CONV layer is an FC layer whose weight matrix is mostly zero (local connectivity) and
+#   has many repeated blocks (parameter sharing);
+# * any FC layer is a CONV layer whose filters cover the whole input volume. VGG's first FC layer
+#   reads a $7\times7\times512$ volume and has $K = 4096$ outputs: it is a CONV layer with
+#   $F = 7$, $P = 0$, $S = 1$, $K = 4096$, whose output is $1\times1\times4096$, since a
+#   $7\times7$ filter fits exactly once. The next FC layers become CONV layers with $F = 1$.
+#
+# **Why bother?** The converted network accepts larger images. VGG-16 shrinks its input by a
+# factor of 32 (five POOL2 layers). On a $384\times384$ image the last POOL gives
+# $12\times12\times512$ (since $384/32 = 12$), the $7\times7$ converted FC layer fits
+# $(12 - 7)/1 + 1 = 6$ times along each axis, and the network returns a $6\times6$ grid of class
+# scores instead of one vector. Each score vector is exactly what the original network gives on
+# one $224\times224$ crop, the crops taken at steps of 32 pixels, but the 36 evaluations share all
+# their common computation in a single forward pass. Averaging such score maps over a resized
+# image is a common way to get better test accuracy. (For a step of 16 pixels, run the converted
+# network twice: on the image and on the image shifted by 16 pixels.) One caveat: the equality is
+# exact only when the CONV layers do not pad. With "same" padding, the original network pads each
+# crop with zeros, while the converted network sees the crop's neighbouring pixels there, so the
+# two results differ a little, more so for small crops.
+#
+# ### The weights
+#
+# Our FC layers (`affine_forward`) flatten each input sample in NCHW order and compute
+# `x.reshape(N, -1) @ W_fc + b_fc`, with `W_fc` of shape $(C \cdot H \cdot W, K)$. Row
+# $c\,HW + h\,W + w$ of `W_fc` multiplies the input value at channel $c$, row $h$, column $w$. A
+# conv filter bank has shape $(K, C, H, W)$, and filter $k$ must hold, at position $(c, h, w)$,
+# the weight that output $k$ of the FC layer gives to that input value.
+#
+# ### Exercise 3 (2 points): `fc_to_conv`
+
+# %% nbgrader={"grade": false, "grade_id": "fc_to_conv", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def fc_to_conv(W_fc, b_fc, C, H, W):
+    """Turn an FC layer reading a C x H x W volume into an equivalent CONV layer.
+
+    Inputs:
+    - W_fc: FC weights of shape (C*H*W, K), used as x.reshape(N, -1) @ W_fc + b_fc on an NCHW x
+    - b_fc: FC biases of shape (K,)
+    - C, H, W: the shape of the volume the FC layer reads (C, 1, 1 for an FC after an FC)
+
+    Returns a tuple (w, b):
+    - w: conv filters of shape (K, C, H, W), same dtype as W_fc
+    - b: conv biases of shape (K,)
+    A conv layer with these filters, stride 1 and no padding gives the FC layer's output.
+    """
+    ### BEGIN SOLUTION
+    K = W_fc.shape[1]
+    w = W_fc.T.reshape(K, C, H, W).copy()
+    return w, b_fc.copy()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_fc_to_conv", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# fc_to_conv: 2 points, 2 visible cases here, more when graded.
+check("fc_to_conv", cases=[
+    {"C": 2, "H": 3, "W": 3, "K": 4, "seed": 0},
+    {"C": 3, "H": 2, "W": 5, "K": 2, "seed": 1},
+])
+### BEGIN HIDDEN TESTS
+check("fc_to_conv", cases=[
+    {"C": 5, "H": 4, "W": 4, "K": 6, "seed": 7, "dtype": "float32"},
+    {"C": 8, "H": 1, "W": 1, "K": 3, "seed": 3},
+    {"C": 1, "H": 6, "W": 2, "K": 5, "seed": 4},
+])
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Sliding a small network with one pass
+#
+# Here is a small network written with FC layers:
+# `INPUT 12x12x3 -> CONV3-8/P0 -> RELU -> POOL2 -> FC-16 -> RELU -> FC-10`.
+# Its CONV layer does not pad, so the equality is exact. The CONV gives $10\times10\times8$, the
+# POOL $5\times5\times8$; the network shrinks by a factor of 2 (the POOL's stride). Convert its two
+# FC layers with your `fc_to_conv` (the first into a $5\times5$ CONV, the second into a $1\times1$
+# CONV) and run the converted network once on a $16\times16$ image. Compare with the original
+# network run on every $12\times12$ crop of that image, the crops taken at steps of 2 pixels.
+
+# %% cs231n={"grading": "skip"}
+rng = np.random.default_rng(0)
+small = {
+    "W1": rng.standard_normal((8, 3, 3, 3)) * 0.3, "b1": rng.standard_normal(8) * 0.1,
+    "W2": rng.standard_normal((8 * 5 * 5, 16)) * 0.1, "b2": rng.standard_normal(16) * 0.1,
+    "W3": rng.standard_normal((16, 10)) * 0.3, "b3": rng.standard_normal(10) * 0.1,
+}
+no_pad = {"stride": 1, "pad": 0}
+pool2 = {"pool_height": 2, "pool_width": 2, "stride": 2}
+
+def small_net_scores(x):
+    # The original network, with FC layers: x of shape (N, 3, 12, 12) -> scores (N, 10).
+    h, _ = conv_relu_forward(x, small["W1"], small["b1"], no_pad)
+    h, _ = max_pool_forward(h, pool2)
+    h, _ = affine_relu_forward(h, small["W2"], small["b2"])
+    return affine_forward(h, small["W3"], small["b3"])[0]
+
+def converted_net_scores(x, w2, b2, w3, b3):
+    # The converted network: any input size, returns a score map (N, 10, H', W').
+    h, _ = conv_relu_forward(x, small["W1"], small["b1"], no_pad)
+    h, _ = max_pool_forward(h, pool2)
+    h, _ = conv_relu_forward(h, w2, b2, no_pad)
+    return conv_forward(h, w3, b3, no_pad)[0]
+
+image = rng.standard_normal((1, 3, 16, 16))
+try:
+    w2, b2 = fc_to_conv(small["W2"], small["b2"], 8, 5, 5)
+    w3, b3 = fc_to_conv(small["W3"], small["b3"], 16, 1, 1)
+except NotImplementedError:
+    print("Implement fc_to_conv first.")
+else:
+    score_map = converted_net_scores(image, w2, b2, w3, b3)
+    step = 2   # the network's total downsampling
+    crops = np.zeros_like(score_map)
+    for i in range(score_map.shape[2]):
+        for j in range(score_map.shape[3]):
+            crop = image[:, :, i * step:i * step + 12, j * step:j * step + 12]
+            crops[:, :, i, j] = small_net_scores(crop)
+    difference = np.abs(score_map - crops).max()
+    n_crops = score_map.shape[2] * score_map.shape[3]
+    print("one pass of the converted net:", score_map.shape, "score map")
+    print(f"largest difference from the {n_crops} crops of the original net: {difference:.1e}")
+    if difference < 1e-10:
+        print(f"OK: the converted net reproduces all {n_crops} crops (largest difference {difference:.1e} < 1e-10)")
+    else:
+        print(f"MISMATCH: the converted net differs from the crops by up to {difference:.1e}: look at fc_to_conv")
+
+# %% [markdown]
+# The largest difference should be around $10^{-15}$, rounding only: the cell says `OK` below
+# $10^{-10}$ and `MISMATCH` above. For VGG-16 the library converts the spec and predicts the
+# score map for a $384\times384$ image:
+
+# %% cs231n={"grading": "skip"}
+print(cs231n_lib.sizing.fc_to_conv_spec(VGG16)[-3:])
+print("score map on 384 x 384:", cs231n_lib.sizing.score_map_size(VGG16, 384))
+
+
+# %% [markdown]
+# ## Part 5. A three-layer ConvNet
+#
+# Time to build a complete classifier:
+#
+# $$
+# \texttt{conv} \rightarrow \texttt{relu} \rightarrow \texttt{2x2 max pool} \rightarrow
+# \texttt{affine} \rightarrow \texttt{relu} \rightarrow \texttt{affine} \rightarrow \texttt{softmax}
+# $$
+#
+# The convolution has stride 1 and padding $(F - 1)/2$, so it keeps the spatial size, and the pool
+# halves it. For inputs of shape $(N, C, H, W)$ with $F_1$ filters of size $F \times F$, a hidden
+# layer of $D_h$ units and $K$ classes, the parameters are
+#
+# | name | shape | layer |
+# |---|---|---|
+# | `W1`, `b1` | $(F_1, C, F, F)$, $(F_1,)$ | convolution |
+# | `W2`, `b2` | $(F_1 \cdot \frac{H}{2} \cdot \frac{W}{2},\ D_h)$, $(D_h,)$ | hidden affine |
+# | `W3`, `b3` | $(D_h, K)$, $(K,)$ | output affine |
+#
+# The loss is the softmax loss averaged over the batch plus an L2 penalty on the weights (not the
+# biases):
+#
+# $$
+# L = \frac{1}{N}\sum_{i=1}^N -\log \frac{e^{s_{i, y_i}}}{\sum_k e^{s_{i,k}}}
+# \;+\; \frac{\lambda}{2}\left(\lVert W_1\rVert^2 + \lVert W_2\rVert^2 + \lVert W_3\rVert^2\right),
+# $$
+#
+# so the penalty adds $\lambda W$ to the gradient of each weight array. The point of this exercise
+# is composing layers: use the library's sandwich layers (`conv_relu_pool_forward` /
+# `conv_relu_pool_backward`, `affine_relu_forward` / `affine_relu_backward`) and
+# `affine_forward` / `affine_backward`, `softmax_loss`. Each forward returns a cache; hand it to
+# the matching backward, in reverse order.
+#
+# ### Exercise 4 (4 points): `three_layer_convnet_loss`
+
+# %% nbgrader={"grade": false, "grade_id": "three_layer_convnet_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def three_layer_convnet_loss(params, X, y=None, reg=0.0):
+    """Scores, or loss and gradients, of conv - relu - 2x2 max pool - affine - relu - affine - softmax.
+
+    Inputs:
+    - params: dict with W1 (F1, C, F, F), b1 (F1,), W2 (F1*H/2*W/2, Dh), b2 (Dh,),
+      W3 (Dh, K), b3 (K,)
+    - X: minibatch of shape (N, C, H, W), H and W even
+    - y: labels of shape (N,) with values in 0..K-1, or None
+    - reg: L2 regularization strength lambda
+
+    Returns:
+    - if y is None: the class scores, shape (N, K)
+    - otherwise a tuple (loss, grads): the loss (a number) and a dict with the gradient of the
+      loss with respect to each entry of params (same keys and shapes)
+    """
+    W1, b1, W2, b2, W3, b3 = (params[name] for name in ("W1", "b1", "W2", "b2", "W3", "b3"))
+    filter_size = W1.shape[2]
+    conv_param = {"stride": 1, "pad": (filter_size - 1) // 2}
+    pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    ### BEGIN SOLUTION
+    h1, cache1 = conv_relu_pool_forward(X, W1, b1, conv_param, pool_param)
+    h2, cache2 = affine_relu_forward(h1, W2, b2)
+    scores, cache3 = affine_forward(h2, W3, b3)
+    if y is None:
+        return scores
+
+    data_loss, dscores = softmax_loss(scores, y)
+    loss = data_loss + 0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2) + np.sum(W3 * W3))
+    grads = {}
+    dh2, grads["W3"], grads["b3"] = affine_backward(dscores, cache3)
+    dh1, grads["W2"], grads["b2"] = affine_relu_backward(dh2, cache2)
+    _, grads["W1"], grads["b1"] = conv_relu_pool_backward(dh1, cache1)
+    for name, W in (("W1", W1), ("W2", W2), ("W3", W3)):
+        grads[name] = grads[name] + reg * W
+    return loss, grads
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_three_layer_convnet_loss", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# three_layer_convnet_loss: 4 points, 2 visible cases here, more when graded.
+# Each case checks the scores (y=None), the loss and the six gradients.
+check("three_layer_convnet_loss", cases=[
+    {"X": (2, 3, 8, 8), "num_filters": 4, "filter_size": 3, "hidden_dim": 10, "num_classes": 5, "reg": 0.0, "seed": 0},
+    {"X": (3, 2, 6, 6), "num_filters": 3, "filter_size": 5, "hidden_dim": 7, "num_classes": 4, "reg": 0.5, "seed": 1},
+])
+### BEGIN HIDDEN TESTS
+check("three_layer_convnet_loss", cases=[
+    {"X": (4, 3, 10, 8), "num_filters": 5, "filter_size": 3, "hidden_dim": 12, "num_classes": 6, "reg": 0.25, "seed": 21, "dtype": "float32"},
+    {"X": (2, 1, 4, 4), "num_filters": 2, "filter_size": 1, "hidden_dim": 3, "num_classes": 3, "reg": 1.0, "seed": 22},
+    {"X": (3, 3, 12, 12), "num_filters": 6, "filter_size": 7, "hidden_dim": 8, "num_classes": 10, "reg": 0.05, "seed": 23},
+])
+### END HIDDEN TESTS
+
+# %% [markdown]
+# To train it with the `Solver` we wrap your function in a small model object: the library's
+# `ThreeLayerConvNet` provides the initial weights, your function the loss and gradients.
+
+# %% cs231n={"grading": "skip"}
+class MyThreeLayerConvNet:
+    # The CS231n model interface (params dict + loss(X, y=None)) around your loss function.
+    def __init__(self, reg=0.0, dtype=np.float32, **sizes):
+        self.params = ThreeLayerConvNet(dtype=dtype, **sizes).params
+        self.reg, self.dtype = reg, dtype
+
+    def loss(self, X, y=None):
+        return three_layer_convnet_loss(self.params, X.astype(self.dtype, copy=False), y, self.reg)
+
+
+# %% [markdown]
+# ### Sanity checks
+#
+# With tiny random weights every class gets about the same score, so the loss of a 10-class
+# softmax should be close to $-\log(1/10) = \log 10 \approx 2.303$. Adding regularization must
+# raise it a little.
+
+# %% cs231n={"grading": "skip"}
+np.random.seed(231)
+X = np.random.randn(50, 3, 32, 32)
+y = np.random.randint(10, size=50)
+try:
+    for reg in (0.0, 0.5):
+        model = MyThreeLayerConvNet(reg=reg, weight_scale=1e-3, dtype=np.float64)
+        loss, _ = model.loss(X, y)
+        print(f"reg = {reg}: loss {loss:.6f}   (log 10 = {np.log(10):.6f})")
+except NotImplementedError:
+    print("Implement three_layer_convnet_loss first.")
+
+# %% [markdown]
+# ### Gradient check
+#
+# Compare your analytic gradients with centred differences
+# $\frac{\partial L}{\partial \theta} \approx \frac{L(\theta + h) - L(\theta - h)}{2h}$, one entry at
+# a time, on a small network in float64. Relative errors around $10^{-6}$ or below are fine; much
+# larger ones point at a bug in the backward pass (or, rarely, a ReLU or max exactly at a kink).
+# The cell ends with a verdict: `OK` when every error is below $10^{-5}$, `MISMATCH` otherwise.
+
+# %% cs231n={"grading": "skip"}
+from cs231n_lib.gradient_check import report_gradient_errors
+
+np.random.seed(231)
+X = np.random.randn(2, 3, 8, 8)
+y = np.random.randint(10, size=2)
+model = MyThreeLayerConvNet(input_dim=(3, 8, 8), num_filters=3, filter_size=3, hidden_dim=7,
+                            weight_scale="he", reg=0.1, dtype=np.float64)
+try:
+    loss, grads = model.loss(X, y)
+    errors = {}
+    for name in sorted(grads):
+        numeric = eval_numerical_gradient(lambda _: model.loss(X, y)[0], model.params[name], h=1e-5)
+        errors[name] = rel_error(numeric, grads[name])
+    report_gradient_errors(errors, 1e-5, look_at="three_layer_convnet_loss")
+except NotImplementedError:
+    print("Implement three_layer_convnet_loss first.")
+
+# %% [markdown]
+# ## Part 6. Training
+#
+# ### Overfit a tiny dataset
+#
+# Before a long run, make sure the model can **memorise** a handful of examples: with 50 training
+# images and no regularization, the training accuracy should reach 100% while the validation
+# accuracy stays low. If it cannot, something is wrong with the loss, the gradients or the
+# learning rate; no amount of data will fix that. The run is small (16 filters, 30 updates of 25
+# images), so it always runs in full, `CS231N_QUICK` or not; its last line shows the final
+# training accuracy next to the 100% target.
+#
+# The data come from `get_CIFAR10_data`: CIFAR-10 when you have downloaded it
+# (`python -m cs231n_lib.data fetch cifar10`, or `make fetch-cifar10`), otherwise an offline
+# stand-in, scikit-learn's handwritten digits upscaled to $3\times32\times32$. The line below says
+# which one you got.
+
+# %% cs231n={"grading": "skip"}
+import os
+
+# CS231N_QUICK=1 shrinks the training runs below (used by the tests and for quick debugging).
+QUICK = os.environ.get("CS231N_QUICK", "") == "1"
+if QUICK:
+    data = get_CIFAR10_data(num_training=200, num_validation=50, num_test=50)
+else:
+    data = get_CIFAR10_data()
+print("data source:", data["source"])
+for key in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test"):
+    print(f"{key}: {data[key].shape}")
+
+# %% cs231n={"grading": "skip"}
+np.random.seed(231)
+small_data = {
+    "X_train": data["X_train"][:50], "y_train": data["y_train"][:50],
+    "X_val": data["X_val"], "y_val": data["y_val"],
+}
+overfit_solver = None
+try:
+    # 15 epochs of 2 minibatches: 30 updates, a few seconds, so this run is never shortened.
+    model = MyThreeLayerConvNet(weight_scale=1e-2, num_filters=16)
+    overfit_solver = Solver(model, small_data, num_epochs=15, batch_size=25,
+                            update_rule="adam", optim_config={"learning_rate": 1e-3},
+                            print_every=10, verbose=True)
+    overfit_solver.train()
+    print(f"final training accuracy on the 50 examples: {overfit_solver.train_acc_history[-1]:.3f} "
+          f"(target 1.000); validation accuracy {overfit_solver.val_acc_history[-1]:.3f}")
+except NotImplementedError:
+    print("Implement three_layer_convnet_loss first.")
+
+# %% cs231n={"grading": "skip"}
+import matplotlib.pyplot as plt
+
+if overfit_solver is not None:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.5))
+    ax1.plot(overfit_solver.loss_history, "o", markersize=3)
+    ax1.set_xlabel("iteration"); ax1.set_ylabel("training loss")
+    ax2.plot(overfit_solver.train_acc_history, "-o", label="train")
+    ax2.plot(overfit_solver.val_acc_history, "-o", label="validation")
+    ax2.set_xlabel("epoch"); ax2.set_ylabel("accuracy"); ax2.legend()
+    fig.suptitle("Overfitting 50 examples"); plt.show()
+
+# %% [markdown]
+# ### Train the network
+#
+# Now train on the whole training set. The full configuration below takes a few minutes on a
+# laptop: one epoch over CIFAR-10 (980 iterations of 50 images) should reach about 40% validation
+# accuracy or more (chance is 10%); on the offline digits, a few epochs reach well above 90%. Try other
+# filter counts, learning rates or regularization strengths once it works.
+
+# %% cs231n={"grading": "skip"}
+train_solver = None
+if QUICK:
+    config = dict(num_filters=8, filter_size=5, hidden_dim=32, epochs=1)
+elif data["source"] == "cifar10":
+    config = dict(num_filters=32, filter_size=7, hidden_dim=100, epochs=1)
+else:
+    config = dict(num_filters=32, filter_size=7, hidden_dim=100, epochs=6)
+np.random.seed(231)
+try:
+    model = MyThreeLayerConvNet(num_filters=config["num_filters"], filter_size=config["filter_size"],
+                                hidden_dim=config["hidden_dim"], weight_scale=1e-3, reg=1e-3)
+    train_solver = Solver(model, data, num_epochs=config["epochs"], batch_size=50,
+                          update_rule="adam", optim_config={"learning_rate": 1e-3}, lr_decay=0.9,
+                          print_every=50, verbose=True)
+    train_solver.train()
+    test_accuracy = train_solver.check_accuracy(data["X_test"], data["y_test"])
+    print(f"best validation accuracy {train_solver.best_val_acc:.3f}, test accuracy {test_accuracy:.3f}")
+except NotImplementedError:
+    print("Implement three_layer_convnet_loss first.")
+
+# %% cs231n={"grading": "skip"}
+import matplotlib.pyplot as plt
+
+if train_solver is not None:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.5))
+    ax1.plot(train_solver.loss_history, ".", markersize=2, alpha=0.6)
+    ax1.set_xlabel("iteration"); ax1.set_ylabel("training loss")
+    ax2.plot(train_solver.train_acc_history, "-o", label="train")
+    ax2.plot(train_solver.val_acc_history, "-o", label="validation")
+    ax2.set_xlabel("epoch"); ax2.set_ylabel("accuracy"); ax2.legend()
+    fig.suptitle(f"Three-layer ConvNet on {data['source']}"); plt.show()
+
+# %% [markdown]
+# ### What did the first layer learn?
+#
+# Each first-layer filter is a small $3 \times F \times F$ image: shown in colour (each filter
+# rescaled to the range 0..1), the filters of a network trained on CIFAR-10 tend to look like
+# oriented edges and colour blobs. On the gray offline digits the three colour channels of a
+# filter receive identical updates, so the filters come out nearly gray: blurry strokes and blobs.
+
+# %% cs231n={"grading": "skip"}
+import matplotlib.pyplot as plt
+
+def show_filters(W, columns=8):
+    # W: (F1, 3, F, F) first-layer filters, each rescaled to 0..1 and drawn as an RGB image.
+    rows = int(np.ceil(len(W) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.9, rows * 0.9))
+    for ax, filt in zip(np.ravel(axes), W):
+        img = filt.transpose(1, 2, 0)
+        img = (img - img.min()) / (img.max() - img.min() + 1e-12)
+        ax.imshow(img, interpolation="nearest")
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    plt.show()
+
+if train_solver is not None:
+    show_filters(train_solver.model.params["W1"])
+
+# %% [markdown]
+# ## Done
+#
+# You can now size any network from its layer list, know why deep stacks of 3x3 filters won, and
+# can turn a classifier into a dense, sliding detector with a reshape. You also wrote the loss and
+# gradients of a complete three-layer ConvNet by chaining the library's layers
+# (`conv_relu_pool`, `affine_relu`, `affine` and `softmax_loss`: tested versions of the kind of
+# layers you wrote in the earlier notebooks) and trained it. Submit this notebook.
+
+# %% [markdown]
+# ## Appendix: the VGG-16 memory total, explained
+#
+# *Read this after writing your own answer to the discussion in Part 1.*
+#
+# Summing the rows of the notes' VGG-16 table gives 15,237,608 activations: about 150K for the
+# input, 13.5M for the 13 CONV layers, 1.5M for the five pools and 9,192 for the FC layers. In
+# float32 that is 60,950,432 bytes, about 61 MB or 58 MiB, for one image's forward pass.
+#
+# The notes' closing line, "24M * 4 bytes ~= 93MB", is therefore not the sum of the rows above it,
+# and it does not even agree with itself: 24M times 4 bytes is 96,000,000 bytes, i.e. 96 MB or
+# 91.6 MiB. The 93 appears only when dividing once by 1024 and once by 1000
+# (96,000,000 / 1024 / 1000 = 93.75).
+#
+# None of the obvious ways of counting gives 24M either. Storing each CONV output and the ReLU
+# output after it as two separate arrays gives 15.2M + 13.5M = 28.8M; adding the gradients of all
+# forward activations doubles 15.2M to 30.5M (which is what the notes' "~*2 for bwd" refers to).
+# The most likely explanation is a total carried over from another version of the table, or a
+# slip; the notes do not say how it was obtained.
+#
+# What to take away: recompute totals from rows you can check, and say what was counted (which
+# arrays, float32 or float64, MB = $10^6$ bytes or MiB = $2^{20}$ bytes). During training a real
+# framework keeps more than this minimum (gradients, ReLU masks, pooling switches, im2col
+# buffers), so the per-row sum is a lower bound for one forward pass, not the actual footprint.
