@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo bench release fetch-cifar10 clean
+.PHONY: setup test demo bench release notebooks fetch-cifar10 clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ bench: $(STAMP)
 
 release: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cs231n-grade release
+
+# after editing solutions/<a>/<a>.py or .ipynb: sync each pair, release, rebuild the sample class
+notebooks: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cs231n-grade sync $(SYNC_ARGS)
 
 fetch-cifar10: $(STAMP)
 	$(BIN)/python -m cs231n_lib.data fetch cifar10 $(FETCH_ARGS)

@@ -289,14 +289,11 @@ def _committed_fingerprints(notebook, script):
 
 
 def _write(path, text):
-    """Write ``text`` if the file differs; return True when written."""
+    """Replace ``path`` with ``text`` in one step (a reader never sees half a notebook)."""
     path = Path(path)
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-    return True
 
 
 def _differing_cells(a, b):
@@ -315,7 +312,7 @@ def sync_pair(notebook, *, state=None, prefer=None, check=False):
     - notebook: ``solutions/<a>/<a>.ipynb`` (it or its script may not exist yet)
     - state: {file name relative to solutions/: fingerprint at the last sync}; updated in place
     - prefer: "script" or "notebook": the side that wins a conflict
-    - check: change nothing (report what would be done)
+    - check: change nothing; the result lists the files that would be written
     """
     notebook = Path(notebook)
     script = script_path(notebook)
@@ -325,9 +322,12 @@ def sync_pair(notebook, *, state=None, prefer=None, check=False):
         raise SyncError(f"neither {notebook} nor {script} exists")
 
     def finish(result, nb):
+        for path, text in ((notebook, notebook_text(nb)), (script, script_text(nb))):
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                result.written.append(path)
+                if not check:
+                    _write(path, text)
         if not check:
-            result.written = [p for p, text in ((notebook, notebook_text(nb)), (script, script_text(nb)))
-                              if _write(p, text)]
             state[key] = fingerprint(nb)
         result.warnings = point_problems(nb)
         return result
@@ -397,12 +397,12 @@ def rebuild_sample_class(course_root):
     return subprocess.run([sys.executable, str(script)], cwd=course_root).returncode
 
 
-def describe(result, course_root):
+def describe(result, course_root, check=False):
     """One line for a person: what happened to the pair."""
     where = os.path.relpath(result.notebook.with_suffix(""), course_root)
     line = f"{where}.{{ipynb,py}}: {result.action}"
     if result.detail:
         line += f" ({result.detail})"
     if result.written:
-        line += "; wrote " + ", ".join(p.name for p in result.written)
+        line += ("; would write " if check else "; wrote ") + ", ".join(p.name for p in result.written)
     return line

@@ -1,5 +1,6 @@
 """``cs231n-grade``: release, autograde, validate and demo.
 
+    cs231n-grade sync                          sync each solutions/<a>/<a>.ipynb with its .py, release, rebuild examples/
     cs231n-grade release                       regenerate assignments/ from solutions/
     cs231n-grade autograde SUBMISSIONS [--out DIR] [--workers N | --scheduler ADDRESS]
     cs231n-grade validate NOTEBOOK             run a notebook's visible checks before submitting
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from . import batch, course
+from .authoring import SyncError
 
 
 def _course_root(args):
@@ -21,6 +23,39 @@ def cmd_release(args):
     root = _course_root(args)
     paths = course.release(root, args.assignment or None)
     print(f"{len(paths)} student notebooks in {root / course.ASSIGNMENTS_DIR} are up to date.")
+    return 0
+
+
+def cmd_sync(args):
+    from . import authoring
+
+    root = _course_root(args)
+    results = authoring.sync(root, args.assignment or None, prefer=args.prefer, check=args.check)
+    for result in results:
+        print(authoring.describe(result, root, check=args.check))
+        for warning in result.warnings:
+            print(f"  warning: {warning}")
+    conflicts = [r for r in results if r.conflict]
+    if conflicts:
+        print(f"\n{len(conflicts)} conflict(s): nothing released. For each pair above marked conflict, keep one "
+              f"side (--prefer script | --prefer notebook) or merge by hand, then run sync again.", file=sys.stderr)
+        return 1
+    if args.check:
+        stale = [r for r in results if r.written]
+        print(f"{len(stale)} of {len(results)} pairs need a sync." if stale else "Every pair is in sync.")
+        return 1 if stale else 0
+    if args.no_release:
+        return 0
+    paths = course.release(root, args.assignment or None)
+    print(f"{len(paths)} student notebooks in {root / course.ASSIGNMENTS_DIR} are up to date.")
+    if args.no_class:
+        return 0
+    status = authoring.rebuild_sample_class(root)
+    if status is None:
+        print("no examples/build_class.py here: no sample class to rebuild.")
+    elif status != 0:
+        print(f"error: examples/build_class.py failed (exit status {status}); see its output above.", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -121,6 +156,19 @@ def build_parser():
     parser.add_argument("--course", help="the course repository holding solutions/ and assignments/ (default: this one)")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    p = sub.add_parser(
+        "sync", help="bring each source notebook and its .py script in sync, then release and rebuild the sample class",
+        description="For each solutions/<a>/<a>.ipynb and its jupytext script <a>.py: the side changed since the "
+                    "last sync (else the newer file) is written into the other, both in canonical form (outputs "
+                    "cleared). A pair where both sides changed is a conflict: nothing is written or released. "
+                    "Then `release` and examples/build_class.py run.")
+    p.add_argument("assignment", nargs="*", help="assignments to sync and release (default: all)")
+    p.add_argument("--prefer", choices=("script", "notebook"), help="the side that wins when the two differ")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 when a pair needs a sync")
+    p.add_argument("--no-release", action="store_true", help="sync the pairs only")
+    p.add_argument("--no-class", action="store_true", help="do not rebuild the sample class in examples/")
+    p.set_defaults(func=cmd_sync)
+
     p = sub.add_parser("release", help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")
     p.add_argument("assignment", nargs="*", help="assignments to release (default: all)")
     p.set_defaults(func=cmd_release)
@@ -167,7 +215,7 @@ def main(argv=None):
     course.ensure_alembic_on_path()
     try:
         return args.func(args)
-    except (course.CourseError, FileNotFoundError, ValueError) as exc:
+    except (course.CourseError, FileNotFoundError, ValueError, SyncError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
