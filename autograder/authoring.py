@@ -125,13 +125,19 @@ def script_text(nb):
 def read_script(path_or_text, *, is_text=False):
     """The cells of a percent script, as a notebook without ids; SyncError if jupytext cannot read it."""
     text = path_or_text if is_text else Path(path_or_text).read_text(encoding="utf-8")
+    where = "script" if is_text else str(path_or_text)
     try:
         nb = jupytext.reads(text, fmt=SCRIPT_FORMAT)
     except Exception as exc:  # jupytext raises many kinds on a malformed cell header
-        where = "script" if is_text else str(path_or_text)
         raise SyncError(f"{where}: jupytext cannot read it ({exc}); check the `# %%` cell headers") from exc
-    for cell in nb.cells:
+    for number, cell in enumerate(nb.cells, 1):
         cell.pop("id", None)
+        bad = cell.metadata.get("incorrectly_encoded_metadata")
+        if bad is not None:
+            raise SyncError(f"{where}, cell {number}: jupytext cannot read the metadata in its `# %%` cell header "
+                            f"({bad!r}); write it as key={{JSON}}, e.g. "
+                            f'nbgrader={{"grade": true, "grade_id": "test_x", "locked": true, "points": 2, '
+                            f'"schema_version": 3, "solution": false}}')
     return nb
 
 
@@ -182,7 +188,8 @@ def _valid_id(text):
 # Points: what the notebook says and what its test cells give
 
 _TOTAL_PATTERNS = (re.compile(r"(\d+) points in total"), re.compile(r"worth \*\*(\d+) points\*\*"))
-_CELL_POINTS = re.compile(r"^#\s*(\w+): (\d+) points?\b", re.MULTILINE)
+# a test cell's opening comment: "# conv_forward_naive: 4 points, 3 visible cases here, more when graded."
+_CELL_STATEMENT = re.compile(r"(\d+) points?, (\d+) visible cases? here")
 
 
 def stated_total(nb):
@@ -197,11 +204,14 @@ def stated_total(nb):
 
 
 def point_problems(nb):
-    """Where the points a notebook states disagree with its test cells' points (empty: they agree).
+    """Where what a notebook states disagrees with its test cells (empty: they agree).
 
     Checked: the total stated in the text equals the sum of the test cells' ``points``; a test
-    cell's opening comment (``# conv_forward_naive: 4 points, ...``) states that cell's points.
+    cell's opening comment (``# conv_forward_naive: 4 points, 3 visible cases here, ...``) states
+    that cell's points and the number of its visible cases.
     """
+    from .testspec import CheckSpecError, parse_test_cell
+
     problems = []
     tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
     total = sum(c.metadata["nbgrader"].get("points", 0) for c in tests)
@@ -211,11 +221,22 @@ def point_problems(nb):
     elif stated != total:
         problems.append(f"the text states {stated} points in total; the test cells give {total:g}")
     for cell in tests:
-        match = _CELL_POINTS.search(cell.source)
+        grade_id = cell.metadata["nbgrader"].get("grade_id")
+        match = _CELL_STATEMENT.search(cell.source.split("\n", 1)[0])
+        if not match:
+            continue
         points = cell.metadata["nbgrader"].get("points", 0)
-        if match and int(match.group(2)) != points:
-            problems.append(f"test cell {cell.metadata['nbgrader'].get('grade_id')}: its comment states "
-                            f"{match.group(2)} points, its metadata gives {points:g}")
+        if int(match.group(1)) != points:
+            problems.append(f"test cell {grade_id}: its comment states {match.group(1)} points, "
+                            f"its metadata gives {points:g}")
+        try:
+            visible = sum(len(call.cases) for call in parse_test_cell(cell.source, grade_id) if not call.hidden)
+        except CheckSpecError as exc:
+            problems.append(str(exc))
+            continue
+        if int(match.group(2)) != visible:
+            problems.append(f"test cell {grade_id}: its comment states {match.group(2)} visible cases, "
+                            f"its check calls hold {visible}")
     return problems
 
 
@@ -273,7 +294,7 @@ def _save_state(course_root, state):
 def _committed_fingerprints(notebook, script):
     """Fingerprints of the pair as of the last git commit (nothing when not in a git repository)."""
     prints = set()
-    for path, parse in ((notebook, lambda t: nbformat.reads(t, as_version=4)),
+    for path, parse in ((notebook, lambda t: _as_the_script_reads_it(nbformat.reads(t, as_version=4), notebook)),
                         (script, lambda t: read_script(t, is_text=True))):
         try:
             done = subprocess.run(["git", "show", f"HEAD:./{path.name}"], cwd=path.parent,
@@ -322,6 +343,7 @@ def sync_pair(notebook, *, state=None, prefer=None, check=False):
         raise SyncError(f"neither {notebook} nor {script} exists")
 
     def finish(result, nb):
+        nb = _as_the_script_reads_it(nb, notebook)
         for path, text in ((notebook, notebook_text(nb)), (script, script_text(nb))):
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 result.written.append(path)
@@ -339,7 +361,8 @@ def sync_pair(notebook, *, state=None, prefer=None, check=False):
     if not notebook.exists():
         return finish(PairResult(notebook, "created notebook"), notebook_from_script(from_script))
 
-    stored = nbformat.read(notebook, as_version=4)
+    # compared as the script would hold them (a final newline JupyterLab keeps is no difference)
+    stored = _as_the_script_reads_it(nbformat.read(notebook, as_version=4), notebook)
     if cell_content(stored) == cell_content(from_script):
         return finish(PairResult(notebook, "in sync"), stored)
 
@@ -366,6 +389,22 @@ def sync_pair(notebook, *, state=None, prefer=None, check=False):
         nb = notebook_from_script(from_script, stored)
         return finish(PairResult(notebook, "script -> notebook", f"{differ} differed; {why}"), nb)
     return finish(PairResult(notebook, "notebook -> script", f"{differ} differed; {why}"), stored)
+
+
+def _as_the_script_reads_it(nb, notebook):
+    """``nb`` as its script reads back: what both files of the pair will hold.
+
+    jupytext's percent format drops a cell's final newline (and a last line of spaces); those
+    are normalised away here so that the two files hold exactly the same cells. A line starting
+    with ``# %%`` inside a code cell would start a new cell in the script: refused, naming the cell.
+    """
+    back = read_script(script_text(nb), is_text=True)
+    if len(back.cells) != len(nb.cells):
+        original = [c.source for c in canonical(nb).cells]
+        split = next((i for i, c in enumerate(back.cells) if i >= len(original) or c.source != original[i]), 0)
+        raise SyncError(f"{notebook}, cell {split + 1}: it cannot be written as a percent script (a line starting "
+                        f"with `# %%` starts a new cell there); reword that line")
+    return notebook_from_script(back, nb)
 
 
 def sync(course_root, assignments=None, *, prefer=None, check=False):

@@ -1,10 +1,12 @@
 """Authoring: each source notebook and its jupytext script hold the same cells, and its points add up."""
 
+import os
 from pathlib import Path
 
 import nbformat
 import pytest
 
+import toycourse
 from autograder import authoring, course
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,3 +31,231 @@ def test_script_parses_to_exactly_the_stored_notebooks_cells(assignment):
     # and the notebook is stored in its canonical form: outputs cleared, the script's ids kept
     assert authoring.notebook_text(authoring.notebook_from_script(script, stored)) == path.read_text(encoding="utf-8")
     assert authoring.script_text(stored) == authoring.script_path(path).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_stated_total_and_test_cell_comments_match_the_points(assignment):
+    nb = nbformat.read(_stored(assignment), as_version=4)
+    points = [c.metadata["nbgrader"]["points"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert authoring.stated_total(nb) == sum(points) > 0
+    assert authoring.point_problems(nb) == []
+
+
+def test_point_problems_name_each_disagreement():
+    nb = nbformat.read(_stored("convolution"), as_version=4)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_conv_forward_naive")
+    test.metadata["nbgrader"]["points"] = 5
+    test.source = test.source.replace("cases=[\n", 'cases=[\n    {"x": (1, 1, 4, 4), "w": (1, 1, 3, 3), "stride": 1, "pad": 0, "seed": 3},\n', 1)
+    problems = authoring.point_problems(nb)
+    assert problems == [
+        "the text states 11 points in total; the test cells give 12",
+        "test cell test_conv_forward_naive: its comment states 4 points, its metadata gives 5",
+        "test cell test_conv_forward_naive: its comment states 3 visible cases, its check calls hold 4",
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# Syncing a course (a temporary copy of the toy course)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    root = toycourse.course_copy(tmp_path / "repo")
+    results = authoring.sync(root)
+    assert [r.action for r in results] == ["created script"]
+    return root
+
+
+def _paths(root):
+    nb = root / "solutions" / "toy" / "toy.ipynb"
+    return nb, nb.with_suffix(".py")
+
+
+def _touch_later(path, than):
+    """Make ``path`` newer than ``than`` (mtimes may tie on a fast filesystem)."""
+    t = than.stat().st_mtime_ns + 2_000_000_000
+    os.utime(path, ns=(t, t))
+
+
+def test_a_changed_script_is_synced_into_the_notebook_and_released(repo):
+    nb_path, py_path = _paths(repo)
+    ids = [c.id for c in nbformat.read(nb_path, as_version=4).cells]
+    text = py_path.read_text()
+    assert '# %% nbgrader={"grade": true, "grade_id": "test_conv_output_size", "locked": true, "points": 2,' in text
+    text = text.replace('"grade_id": "test_conv_output_size", "locked": true, "points": 2',
+                        '"grade_id": "test_conv_output_size", "locked": true, "points": 7')
+    text = text.replace('check("conv_output_size", cases=[{"W": 10, "F": 3, "S": 1, "P": 0}])',
+                        'check("conv_output_size", cases=[{"W": 10, "F": 3, "S": 1, "P": 0}, {"W": 9, "F": 3, "S": 3, "P": 0}])')
+    text = text.replace("# %% [markdown]\n# # Toy assignment", "# %% [markdown]\n# A new first cell\n\n# %% [markdown]\n# # Toy assignment")
+    py_path.write_text(text)
+
+    (result,) = authoring.sync(repo)
+    assert (result.action, result.written) == ("script -> notebook", [nb_path])
+    nb = nbformat.read(nb_path, as_version=4)
+    assert nb.cells[0].source == "A new first cell" and nb.cells[0].id == "md-00"
+    assert [c.id for c in nb.cells[1:]] == ids  # every other cell keeps its id
+    test = nb.cells[4]
+    assert test.metadata["nbgrader"]["points"] == 7 and '"W": 9' in test.source
+    assert authoring.read_script(py_path).cells[4].source == test.source
+
+    course.release(repo, quiet=True)
+    released = nbformat.read(repo / "assignments" / "toy" / "toy.ipynb", as_version=4)
+    assert released.cells[4].metadata["nbgrader"]["points"] == 7
+    assert '"W": 9' in released.cells[4].source
+    assert sorted(p.name for p in (repo / "assignments" / "toy").iterdir()) == ["toy.ipynb"]  # no script released
+    assert authoring.sync(repo)[0].action == "in sync"
+
+
+def test_a_notebook_saved_by_jupyterlab_is_synced_into_the_script_and_stored_clean(repo):
+    nb_path, py_path = _paths(repo)
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells[2].source = nb.cells[2].source.replace("// S + 1", "// S + 1  # floor division")
+    # what a JupyterLab session leaves in the file: outputs, counts, run-time metadata
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="hello\n")]
+    nb.cells[1].execution_count = 3
+    nb.cells[1].metadata["execution"] = {"iopub.status.idle": "2026-12-03T10:00:00Z"}
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.9", "mimetype": "text/x-python"}
+    nb.metadata["jupytext"] = {"notebook_metadata_filter": "-all"}
+    nbformat.write(nb, nb_path)
+
+    (result,) = authoring.sync(repo)
+    assert result.action == "notebook -> script" and set(result.written) == {nb_path, py_path}
+    assert "# floor division" in py_path.read_text()
+    stored = nbformat.read(nb_path, as_version=4)
+    assert stored.cells[1].outputs == [] and stored.cells[1].execution_count is None
+    assert "execution" not in stored.cells[1].metadata
+    assert stored.metadata == {"kernelspec": nb.metadata["kernelspec"], "language_info": {"name": "python"}}
+    assert authoring.sync(repo)[0].action == "in sync"
+
+
+def test_both_sides_changed_is_a_conflict_that_writes_nothing_until_settled(repo, capsys):
+    from autograder.cli import main
+
+    nb_path, py_path = _paths(repo)
+    py_path.write_text(py_path.read_text().replace("# Toy assignment", "# Toy assignment, script edition"))
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells[0].source = "# Toy assignment, notebook edition"
+    nbformat.write(nb, nb_path)
+    before = (nb_path.read_bytes(), py_path.read_bytes())
+
+    (result,) = authoring.sync(repo)
+    assert result.conflict and "both changed since the last sync (cell 1 differ)" in result.detail
+    assert (nb_path.read_bytes(), py_path.read_bytes()) == before
+    assert main(["--course", str(repo), "sync"]) == 1
+    out = capsys.readouterr()
+    assert "conflict" in out.out and "nothing released" in out.err
+    assert (nb_path.read_bytes(), py_path.read_bytes()) == before
+
+    (result,) = authoring.sync(repo, prefer="notebook")
+    assert result.action == "notebook -> script"
+    assert "notebook edition" in py_path.read_text() and "script edition" not in py_path.read_text()
+
+
+def test_without_a_record_of_the_last_sync_the_newer_file_wins(repo):
+    nb_path, py_path = _paths(repo)
+    (repo / "solutions" / authoring.STATE_FILE).unlink()
+    py_path.write_text(py_path.read_text().replace("# Toy assignment", "# Toy assignment (script)"))
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells[0].source = "# Toy assignment (notebook)"
+    nbformat.write(nb, nb_path)
+    _touch_later(nb_path, py_path)
+    (result,) = authoring.sync(repo)
+    assert result.action == "notebook -> script" and "the newer file" in result.detail
+    assert "(notebook)" in py_path.read_text()
+
+
+def test_check_changes_nothing_and_a_new_script_makes_its_notebook(repo, capsys):
+    from autograder.cli import main
+
+    nb_path, py_path = _paths(repo)
+    py_path.write_text(py_path.read_text().replace("# Toy assignment", "# Toy assignment, edited"))
+    before = nb_path.read_bytes()
+    assert main(["--course", str(repo), "sync", "--check"]) == 1
+    assert nb_path.read_bytes() == before and "would write toy.ipynb" in capsys.readouterr().out
+
+    # a new assignment written as a script only
+    (repo / "solutions" / "extra").mkdir()
+    (repo / "solutions" / "extra" / "extra.py").write_text(py_path.read_text())
+    assert main(["--course", str(repo), "sync", "--no-class"]) == 0
+    out = capsys.readouterr().out
+    assert "solutions/extra/extra.{ipynb,py}: created notebook" in out
+    assert "solutions/toy/toy.{ipynb,py}: script -> notebook" in out
+    assert "no total stated" in out  # the toy notebook states no total: a warning, not an error
+    extra = nbformat.read(repo / "solutions" / "extra" / "extra.ipynb", as_version=4)
+    assert [c.id for c in extra.cells][:3] == ["md-00", "setup", "conv_output_size"]
+    assert (repo / "assignments" / "extra" / "extra.ipynb").exists()
+    assert not (repo / "assignments" / "extra" / "extra.py").exists()
+
+
+def test_a_script_jupytext_cannot_read_is_named():
+    with pytest.raises(authoring.SyncError, match=r"cell 2: jupytext cannot read the metadata in its `# %%` cell header"):
+        authoring.read_script('# %%\nx = 1\n\n# %% nbgrader={"grade": tru\nx = 1\n', is_text=True)
+
+
+def test_a_code_line_that_would_start_a_cell_is_refused(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1\n# %% not a cell\ny = 2", id="a")])
+    path = tmp_path / "solutions" / "a" / "a.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, path)
+    with pytest.raises(authoring.SyncError, match="cell 1: it cannot be written as a percent script"):
+        authoring.sync(tmp_path)
+    assert not path.with_suffix(".py").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# JupyterLab with jupytext: the contents manager keeps the pair in sync through solutions/jupytext.toml
+
+
+def test_jupyterlab_pairing_writes_the_same_script_and_reads_an_edited_one(repo):
+    from jupyter_server.services.contents.largefilemanager import LargeFileManager
+    from jupytext.sync_contentsmanager import build_sync_jupytext_contents_manager_class
+
+    assert (repo / "solutions" / "jupytext.toml").read_text() == (REPO / "solutions" / "jupytext.toml").read_text()
+    nb_path, py_path = _paths(repo)
+    script = py_path.read_text()
+    manager = build_sync_jupytext_contents_manager_class(LargeFileManager)(root_dir=str(repo))
+    rel = "solutions/toy/toy.ipynb"
+    model = manager.get(rel)
+    manager.save(model, rel)  # JupyterLab's save
+    assert py_path.read_text() == script  # the same script as `cs231n-grade sync` writes
+    assert authoring.sync(repo)[0].action == "in sync"
+
+    _touch_later(py_path, nb_path)
+    py_path.write_text(script.replace("# Toy assignment", "# Toy assignment, edited in an editor"))
+    _touch_later(py_path, nb_path)
+    cells = manager.get(rel)["content"]["cells"]
+    assert cells[0]["source"].startswith("# Toy assignment, edited in an editor")
+    assert [c["id"] for c in cells] == [c.id for c in nbformat.read(nb_path, as_version=4).cells]
+
+
+def test_a_pair_changed_by_a_pull_is_no_conflict_when_one_side_is_edited_next(repo):
+    """The record of the last sync is local; the last commit counts as a sync too (a pull brings both sides)."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=repo,
+                       check=True, capture_output=True)
+
+    nb_path, py_path = _paths(repo)
+    git("init", "-q")
+    # someone else's commit: both sides changed together (this checkout never synced them)
+    py_path.write_text(py_path.read_text().replace("# Toy assignment", "# Toy assignment, second edition"))
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells[0].source = nb.cells[0].source.replace("# Toy assignment", "# Toy assignment, second edition")
+    nbformat.write(nb, nb_path)
+    git("add", "solutions")
+    git("commit", "-q", "-m", "pulled")
+    py_path.write_text(py_path.read_text().replace("Output sizes", "Output sizes (edited)"))
+    _touch_later(nb_path, py_path)  # the notebook looks newer, yet only the script changed since the commit
+    (result,) = authoring.sync(repo)
+    assert result.action == "script -> notebook" and "the only side changed" in result.detail
+    assert "(edited)" in nbformat.read(nb_path, as_version=4).cells[0].source
+
+
+def test_the_script_is_no_part_of_an_assignments_files(repo, tmp_path):
+    digest = course.source_digest(repo, "toy")
+    _, py_path = _paths(repo)
+    py_path.write_text(py_path.read_text() + "\n# %%\nx = 1\n")  # an unsynced edit
+    assert course.source_digest(repo, "toy") == digest
+    course.prepare_grading_course(tmp_path / "out", repo, ["toy"])
+    assert sorted(p.name for p in (tmp_path / "out" / "source" / "toy").iterdir()) == ["toy.ipynb"]
