@@ -329,15 +329,45 @@ def _host_protections():
         return None
 
 
+def _result_protections(applied, grader_uid):
+    """The protections that count for re-grading, as a set, from what a kernel's wrapper applied:
+    ``hidden`` (a mount namespace), ``own_user`` (a user other than the grader's), ``process_cap``
+    (a process count a fork bomb cannot pass). Results cached before ``process_cap`` was recorded
+    had one exactly when they ran as a user of their own with RLIMIT_NPROC."""
+    have = set()
+    if applied.get("mount_namespace"):
+        have.add("hidden")
+    own_user = applied.get("uid") not in (None, 0, grader_uid)
+    if own_user:
+        have.add("own_user")
+    cap = applied.get("process_cap")
+    if cap is None:
+        cap = own_user and "RLIMIT_NPROC" in (applied.get("rlimits") or {})
+    if cap:
+        have.add("process_cap")
+    return have
+
+
+def _host_gives(host):
+    gives = set()
+    if host.get("mount_namespace"):
+        gives.add("hidden")
+    if host.get("unprivileged_user"):
+        gives.add("own_user")
+    if host.get("process_cap"):
+        gives.add("process_cap")
+    return gives
+
+
 def graded_in_a_weaker_sandbox(result, host):
-    """True when ``result`` was graded without a protection this host gives (a mount namespace, an
-    unprivileged user): such a cached result is graded again rather than reused."""
+    """True when ``result`` was graded without a protection this host gives (a mount namespace, a
+    user of its own, a process cap): such a cached result is graded again rather than reused. So a
+    result graded with ``--weak-sandbox`` is graded again once user namespaces or root are available,
+    and one graded in user namespaces is graded again as root (which adds a user of its own)."""
     applied = ((result or {}).get("protections") or {}).get("applied")
     if not applied or not host:
         return False
-    if host.get("mount_namespace") and not applied.get("mount_namespace"):
-        return True
-    return bool(host.get("unprivileged_user")) and applied.get("uid") in (None, 0, os.getuid())
+    return bool(_host_gives(host) - _result_protections(applied, os.getuid()))
 
 
 class ResultCache:
@@ -699,8 +729,25 @@ def _flag(flag):
     return flag_text(flag)
 
 
+class NoSandbox(ValueError):
+    """``autograde`` refused: this host gives kernels no isolation and ``weak_sandbox`` was not set."""
+
+
+def refuse_without_sandbox(engine_spec, scheduler, weak_sandbox):
+    """Raise ``NoSandbox`` when students' code would run here without any isolation (not root, no
+    user namespaces) and the instructor did not accept that with ``--weak-sandbox``. A custom engine
+    and a Dask cluster (whose workers report their own protections in each result) are not checked."""
+    if weak_sandbox or scheduler or engine_spec != DEFAULT_ENGINE:
+        return
+    from .sandbox import no_isolation_message
+
+    message = no_isolation_message()
+    if message:
+        raise NoSandbox(message)
+
+
 def autograde(submissions, out_dir="grading-output", *, course_root=None, workers=None, scheduler=None,
-              progress=True, feedback=True, report=True, engine=None, limits=None):
+              progress=True, feedback=True, report=True, engine=None, limits=None, weak_sandbox=False):
     """Grade every submission under ``submissions`` into the nbgrader course ``out_dir``.
 
     Inputs:
@@ -713,6 +760,8 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
     - engine: ``module:function`` grading one task (default: the sandboxed engine)
     - limits: a dict of ``autograder.sandbox.Limits`` fields (default: the defaults); part of
       every task's cache key, like the calibration made with them
+    - weak_sandbox: grade even when this host gives kernels no isolation (not root and no user
+      namespaces); without it such a run raises ``NoSandbox`` before anything is written
 
     Returns a ``RunOutcome``. Safe to interrupt at any moment and run again.
     """
@@ -720,6 +769,8 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
     from . import gradebook, similarity
 
     started = time.perf_counter()
+    engine_spec = engine or os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE
+    refuse_without_sandbox(engine_spec, scheduler, weak_sandbox)
     course_root = Path(course_root or default_course_root()).resolve()
     out_dir = Path(out_dir).resolve()
     submissions_root = Path(submissions).resolve()
@@ -729,7 +780,6 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
     assignments = sorted({s.assignment for s in subs})
     course.prepare_grading_course(out_dir, course_root, assignments)
     phases = {"prepare": time.perf_counter() - started}
-    engine_spec = engine or os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE
     version = grader_version(engine_spec)
     digests = {a: course.source_digest(course_root, a) for a in assignments}
     cache = ResultCache(out_dir)

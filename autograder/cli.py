@@ -75,7 +75,8 @@ def cmd_autograde(args):
               f"SUBMISSIONS/<student>/<assignment>/*.ipynb or SUBMISSIONS/<student>.zip", file=sys.stderr)
         return 2
     outcome = batch.autograde(submissions, args.out, course_root=_course_root(args), workers=args.workers,
-                              scheduler=args.scheduler, progress=not args.quiet, feedback=not args.no_feedback)
+                              scheduler=args.scheduler, progress=not args.quiet, feedback=not args.no_feedback,
+                              weak_sandbox=args.weak_sandbox)
     print(report.summary(outcome))
     return 1 if any(r.get("status") != "graded" for r in outcome.results) else 0
 
@@ -145,7 +146,8 @@ def cmd_demo(args):
     course.release(root)
     out = Path(args.out) if args.out else root / "grading-output" / "demo"
     print(f"2/2 autograde {submissions} -> {out}")
-    outcome = batch.autograde(submissions, out, course_root=root, workers=args.workers, progress=not args.quiet)
+    outcome = batch.autograde(submissions, out, course_root=root, workers=args.workers, progress=not args.quiet,
+                              weak_sandbox=args.weak_sandbox)
     print()
     print(report.summary(outcome))
     return 0
@@ -188,7 +190,11 @@ outputs in --out (an nbgrader course: formgrader and `nbgrader export` work ther
   grades.csv (one row per student and assignment), report.html (class report)
 
 Results are cached in --out/.cache by content: running again grades only new or changed
-submissions, and a run stopped at any moment resumes where it was.""")
+submissions, and a run stopped at any moment resumes where it was.
+
+sandbox: as root, each kernel runs as a user of its own in mount and network namespaces; as a
+normal user, in user, mount, network and PID namespaces (Linux with unprivileged user
+namespaces). Where neither is possible, autograde refuses unless --weak-sandbox is given.""")
     p.add_argument("submissions", help="SUBMISSIONS/<student>/<assignment>/*.ipynb, or SUBMISSIONS/<student>.zip")
     p.add_argument("--out", default="grading-output", help="grading folder (default: grading-output/)")
     where = p.add_mutually_exclusive_group()
@@ -196,6 +202,10 @@ submissions, and a run stopped at any moment resumes where it was.""")
     where.add_argument("--scheduler", help="address of a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--weak-sandbox", action="store_true",
+                   help="grade even where students' code cannot be isolated (not root and no user namespaces): "
+                        "their code could then read the solutions and rewrite the gradebook; the summary and "
+                        "report say so, and a later run with isolation grades those results again")
     p.set_defaults(func=cmd_autograde)
 
     p = sub.add_parser("validate", help="run a notebook's visible checks, as a student does before submitting")
@@ -206,6 +216,7 @@ submissions, and a run stopped at any moment resumes where it was.""")
     p.add_argument("--out", help="grading folder (default: grading-output/demo)")
     p.add_argument("--workers", type=_positive_int, default=None)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--weak-sandbox", action="store_true", help="as for autograde")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -138,6 +138,19 @@ def write_report(outcome, path):
     parts.append(f"<p>{len(results)} submissions from {len(outcome.collection.students)} students: "
                  f"{len(graded)} graded, {len(failed)} failed to grade, {len(flagged)} flagged for review.</p>")
 
+    counts = sandbox_counts(results)
+    if counts:
+        parts.append("<p>Sandbox: " + "; ".join(f"{n} graded under {_e(SANDBOX_LABELS.get(m, m))}"
+                                                for m, n in sorted(counts.items())) + ".</p>")
+    if counts.get("none"):
+        parts.append("<p class='failed'><b>No isolation (--weak-sandbox):</b> the code of the submissions marked "
+                     "'NONE' below ran as the grader's user. It could read the solutions, rewrite the gradebook, "
+                     "the result cache and other students' results: their scores, and those of everyone graded in "
+                     "the same run, may be forged. Grade again as root or with user namespaces.</p>")
+    notes = sandbox_warnings(results)
+    if notes:
+        parts.append("<p>Weaker sandbox: " + "<br>".join(_e(n) for n in notes) + "</p>")
+
     parts.append("<h2>Scores</h2>")
     for assignment in sorted({r["assignment"] for r in graded}):
         group = [r for r in graded if r["assignment"] == assignment]
@@ -192,9 +205,12 @@ def write_report(outcome, path):
     rows = []
     for r in sorted(results, key=lambda r: (r["student"], r["assignment"])):
         score = f"{float(r.get('score') or 0):g} / {float(r.get('max_score') or 0):g}" if r.get("status") == "graded" else "—"
+        mode = sandbox_mode(r)
         rows.append([_e(r["student"]), _e(r["assignment"]), _e(r.get("status")), score,
-                     str(len(outcome.flags_by_task.get((r["student"], r["assignment"]), [])))])
-    parts.append(_table(["student", "assignment", "status", "score", "flags"], rows))
+                     str(len(outcome.flags_by_task.get((r["student"], r["assignment"]), []))),
+                     {"none": "<span class='failed'>NONE</span>", "user_namespace": "user namespaces",
+                      None: "—"}.get(mode, _e(mode))])
+    parts.append(_table(["student", "assignment", "status", "score", "flags", "sandbox"], rows))
     absent = outcome.absent_from_run or {}
     if any(absent.get(k) for k in ("students", "assignments", "submissions")):
         parts.append("<h2>In the gradebook but not in this run</h2><p>Kept as they were (manual grades "
@@ -258,6 +274,56 @@ def sandbox_warnings(results):
     return seen
 
 
+# What each sandbox mode means, for the summary and the report (``autograder.sandbox.MODES``).
+SANDBOX_LABELS = {
+    "root": "root: a user of its own per kernel, mount and network namespaces",
+    "user_namespace": "user namespaces: the grader's user without capabilities, mount, network and PID namespaces",
+    "none": "NO ISOLATION (--weak-sandbox)",
+}
+
+
+def sandbox_mode(result):
+    """How the kernel of ``result`` was isolated: "root", "user_namespace", "none", or None when the
+    result holds no record of it (not run in a kernel, or graded by a custom engine). Results graded
+    before the mode was recorded are classified from what their wrapper applied."""
+    protections = result.get("protections") or {}
+    applied = protections.get("applied") or {}
+    mode = applied.get("mode") or protections.get("mode")
+    if mode:
+        return mode
+    if not applied:
+        return None
+    # before user namespaces, only a root grader had a mount namespace or a slot user
+    as_root = applied.get("mount_namespace") or applied.get("uid") == 0 or \
+        str(applied.get("user", "")).startswith("cs231n-sbx-")
+    return "root" if as_root else "none"
+
+
+def sandbox_counts(results):
+    """{mode: number of results graded under it} (results with no kernel are not counted)."""
+    counts = collections.Counter(sandbox_mode(r) for r in results)
+    counts.pop(None, None)
+    return dict(counts)
+
+
+def sandbox_lines(results):
+    """The summary's lines about the sandboxes: one saying which, and a section when some results had none."""
+    counts = sandbox_counts(results)
+    if not counts:
+        return []
+    order = [m for m in ("root", "user_namespace", "none") if m in counts] + sorted(set(counts) - set(SANDBOX_LABELS))
+    out = ["", "Sandbox: " + "; ".join(f"{counts[m]} graded under {SANDBOX_LABELS.get(m, m)}" for m in order) + "."]
+    unprotected = [r for r in results if sandbox_mode(r) == "none"]
+    if unprotected:
+        out += ["", f"NO ISOLATION ({len(unprotected)}): graded with --weak-sandbox. Students' code ran as the grader's "
+                    "user with its rights: it could read the solutions (a thief gets full marks), rewrite the "
+                    "gradebook, the result cache and other students' results, and a fork bomb shares the grader's "
+                    "process count. Trust these scores only for students you trust; run again as root or with user "
+                    "namespaces to re-grade them (the cache does so by itself).",
+                "  " + _listing(f"{r['student']} / {r['assignment']}" for r in unprotected)]
+    return out
+
+
 def _listing(items, most=12):
     items = list(items)
     return ", ".join(items[:most]) + (f", ... {len(items) - most} more" if len(items) > most else "")
@@ -310,6 +376,7 @@ def summary(outcome, table=True):
             out += [f"    - {f}" for f in flags[:6]]
             if len(flags) > 6:
                 out.append(f"    - ... {len(flags) - 6} more in the report")
+    out += sandbox_lines(results)
     weaker = sandbox_warnings(results)
     if weaker:
         out += ["", "WEAKER SANDBOX: some protections were not available on this host:"]

@@ -36,6 +36,7 @@ localhost and its network is not isolated; ``applied["network_namespace"]`` says
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import grp
 import json
@@ -45,6 +46,7 @@ import queue
 import resource
 import secrets
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -167,43 +169,57 @@ def _ensure_user(name):
 
 _PROBE = None
 
+# Set (to anything but "" or "0") to make the user-namespace probe fail, as on a host that refuses
+# unprivileged user namespaces: for tests, and for an instructor who wants to see what happens there.
+NO_USERNS_ENV = "CS231N_GRADE_NO_USERNS"
+
+# How a kernel is isolated, strongest first (``sandbox_protections()["mode"]``):
+#   "root": a slot user per kernel, mount and network namespaces (the grader runs as root);
+#   "user_namespace": the grader's own user inside user, mount, network and PID namespaces;
+#   "none": nothing but resource limits (only with ``--weak-sandbox``).
+MODES = ("root", "user_namespace", "none")
+
+
+def _userns_refused_by_env():
+    return os.environ.get(NO_USERNS_ENV, "") not in ("", "0")
+
 
 def sandbox_protections():
     """Which protections kernels started by this process get, as a dict for people and reports.
 
-    Keys: ``unprivileged_user`` (bool), ``user`` (description), ``mount_namespace`` (hidden
-    paths and /tmp replaced by empty tmpfs), ``rlimits`` (list of the limits set),
-    ``process_cap`` (RLIMIT_NPROC binding), ``process_cleanup``, ``network`` (description),
-    ``environment`` (description), ``notes`` (what is missing and why).
+    Keys: ``mode`` (see ``MODES``), ``unprivileged_user`` (a user other than the grader's),
+    ``user`` (description), ``mount_namespace`` (hidden paths and /tmp replaced by empty tmpfs),
+    ``rlimits`` (list of the limits set), ``process_cap`` (a process count that a fork bomb
+    cannot get past), ``process_cleanup``, ``network`` (description), ``environment``
+    (description), ``notes`` (what is missing and why; printed by the summary).
     """
     global _PROBE
     if _PROBE is not None:
         return dict(_PROBE)
+    if not _is_root():
+        _PROBE = _unprivileged_protections()
+        return dict(_PROBE)
     notes = []
-    root = _is_root()
     user_ok = ns_ok = False
-    if root:
-        try:
-            _ensure_user(SANDBOX_USER_PREFIX + "0")
-            user_ok = True
-        except (OSError, subprocess.SubprocessError) as exc:
-            notes.append(f"cannot create the sandbox user ({exc}): kernels run as root")
-        probe = subprocess.run(
-            [sys.executable, "-c", "import autograder.sandbox as s; s._probe_namespace()"],
-            capture_output=True, text=True, timeout=30)
-        ns_ok = probe.returncode == 0
-        if user_ok and not ns_ok and _unreachable_interpreter_dirs():
-            user_ok = False
-            notes.append("the Python installation is not readable by other users and no mount "
-                         "namespace is available to expose it: kernels run as root")
-        if not ns_ok:
-            notes.append("no private mount namespace (unshare/mount refused): hidden folders are closed to "
-                         "other users (o-rwx) and the rest of the machine is protected by its file "
-                         "permissions only: " + probe.stderr.strip()[-200:])
-    else:
-        notes.append("not root: kernels run as the grader's user, can read what it can read, and "
-                     "share its process count (no process cap)")
+    try:
+        _ensure_user(SANDBOX_USER_PREFIX + "0")
+        user_ok = True
+    except (OSError, subprocess.SubprocessError) as exc:
+        notes.append(f"cannot create the sandbox user ({exc}): kernels run as root")
+    probe = subprocess.run(
+        [sys.executable, "-c", "import autograder.sandbox as s; s._probe_namespace()"],
+        capture_output=True, text=True, timeout=30)
+    ns_ok = probe.returncode == 0
+    if user_ok and not ns_ok and _unreachable_interpreter_dirs():
+        user_ok = False
+        notes.append("the Python installation is not readable by other users and no mount "
+                     "namespace is available to expose it: kernels run as root")
+    if not ns_ok:
+        notes.append("no private mount namespace (unshare/mount refused): hidden folders are closed to "
+                     "other users (o-rwx) and the rest of the machine is protected by its file "
+                     "permissions only: " + probe.stderr.strip()[-200:])
     _PROBE = {
+        "mode": "root",
         "unprivileged_user": user_ok,
         "user": (f"{SANDBOX_USER_PREFIX}<slot> (one unprivileged system user per concurrent kernel)"
                  if user_ok else pwd.getpwuid(os.getuid()).pw_name + " (the grader's own user)"),
@@ -222,14 +238,89 @@ def sandbox_protections():
     return dict(_PROBE)
 
 
+def _unprivileged_protections():
+    """``sandbox_protections()`` for a grader that is not root: user namespaces, or nothing."""
+    me = pwd.getpwuid(os.getuid()).pw_name
+    refusal = userns_refusal()
+    common = {"unprivileged_user": False,
+              "environment": "scrubbed: PATH, locale, HOME in the sandbox, thread and Numba settings only"}
+    if refusal is None:
+        return dict(common, **{
+            "mode": "user_namespace",
+            "user": f"{me} (the grader's own user, without capabilities, inside a user namespace)",
+            "mount_namespace": True,
+            "rlimits": ["address space", "file size", "CPU time", "core files off", "processes"],
+            "disk": "/tmp, /var/tmp and /dev/shm are private 64 MB tmpfs; the sandbox folder is not capped "
+                    "(only single files, by RLIMIT_FSIZE)",
+            "process_cap": True,
+            "process_cleanup": "the kernel's PID namespace: every process dies with the kernel",
+            "network": "isolated: own network namespace, no interfaces; the grader talks to the kernel over "
+                       "Unix sockets",
+            "notes": ["user namespaces (not root): the sandbox folder's size is not capped, only single files "
+                      "(RLIMIT_FSIZE) and the private /tmp"],
+        })
+    return dict(common, **{
+        "mode": "none",
+        "user": f"{me} (the grader's own user)",
+        "mount_namespace": False,
+        "rlimits": ["address space", "file size", "CPU time", "core files off"],
+        "disk": "not capped (only single files, by RLIMIT_FSIZE)",
+        "process_cap": False,
+        "process_cleanup": "the kernel's process group is killed",
+        "network": "not isolated (the kernel talks to the grader over TCP on localhost)",
+        "notes": [f"NO ISOLATION: not root and {refusal}: students' code ran as {me} and could read "
+                  "whatever it can read (the solutions included) and write the output folder (the gradebook, "
+                  "the result cache, other students' results); a fork bomb shares its process count"],
+    })
+
+
+_USERNS_REFUSAL = ()
+
+
+def userns_refusal():
+    """None when this (non-root) process can give kernels user, mount, network and PID namespaces
+    with a fresh /proc and read-only remounts; else why not, in a few words. Probed once."""
+    global _USERNS_REFUSAL
+    if _USERNS_REFUSAL != ():
+        return _USERNS_REFUSAL
+    if _userns_refused_by_env():
+        _USERNS_REFUSAL = f"user namespaces are switched off by {NO_USERNS_ENV}"
+    elif not sys.platform.startswith("linux"):
+        _USERNS_REFUSAL = f"{sys.platform} has no Linux namespaces"
+    else:
+        try:
+            probe = subprocess.run([sys.executable, "-c", "import autograder.sandbox as s; s._probe_user_namespace()"],
+                                   capture_output=True, text=True, timeout=30)
+            ok, why = probe.returncode == 0, (probe.stderr.strip().splitlines() or ["no reason given"])[-1][-200:]
+        except (OSError, subprocess.SubprocessError) as exc:
+            ok, why = False, str(exc)
+        _USERNS_REFUSAL = None if ok else f"unprivileged user namespaces are refused ({why})"
+    return _USERNS_REFUSAL
+
+
+def no_isolation_message():
+    """The one line ``autograde`` prints when it refuses to grade without isolation (None when it need not)."""
+    p = sandbox_protections()
+    if p["mode"] != "none":
+        return None
+    return (f"no sandbox for students' code on this host: not root and {userns_refusal()}. Run as root, or "
+            "enable unprivileged user namespaces (sysctl user.max_user_namespaces=10000 and, on Debian-like "
+            "kernels, kernel.unprivileged_userns_clone=1; on Ubuntu 24.04+ also "
+            "kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile for this Python), or pass "
+            "--weak-sandbox to grade anyway: students' code would then read the solutions and write the gradebook.")
+
+
 # ------------------------------------------------------------------------------------------
-# Linux calls used by the wrapper (root only)
+# Linux calls used by the wrapper
 
 _CLONE_NEWNS = 0x00020000
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWPID = 0x20000000
 _CLONE_NEWNET = 0x40000000
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
-_MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
-_PR_SET_NO_NEW_PRIVS = 38
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT = 1, 2, 4, 8, 32
+_MS_NOATIME, _MS_NODIRATIME, _MS_BIND, _MS_REC = 1024, 2048, 4096, 16384
+_MS_PRIVATE, _MS_RELATIME, _MS_STRICTATIME = 1 << 18, 1 << 21, 1 << 24
+_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
 
 
 def _libc():
@@ -262,6 +353,96 @@ def _probe_namespace():
         with contextlib.suppress(OSError):
             libc.umount2(target.encode(), 2)
         os.rmdir(target)
+
+
+def _enter_user_namespace(libc, flags):
+    """unshare(CLONE_NEWUSER | flags) and map the caller's own uid and gid to themselves (the only
+    mapping an unprivileged process may write). Inside, the caller holds every capability of the
+    new namespace (enough to mount there, nowhere else); a process that then ``exec``s with that
+    uid, which is not 0 inside, loses them all."""
+    uid, gid = os.getuid(), os.getgid()
+    _check(libc.unshare(_CLONE_NEWUSER | flags), "unshare(CLONE_NEWUSER)")
+    for name, text in (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as fh:
+            fh.write(text)
+
+
+def _mount_fresh_proc(libc):
+    """A /proc of the new PID namespace: only the kernel's own processes, so that no /proc/<pid>/root,
+    environ or fd of the grader (the same user) is reachable. Run by the namespace's first process."""
+    _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+
+
+def _probe_user_namespace():
+    """Exit 0 when the user-namespace sandbox can be built here (run in a throwaway process)."""
+    libc = _libc()
+    _enter_user_namespace(libc, _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+            _mount_fresh_proc(libc)
+            _mount(libc, "tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, "size=4k")
+            os.mkdir("/tmp/ro")
+            _mount(libc, "/tmp/ro", "/tmp/ro", None, _MS_BIND)
+            _remount_read_only(libc, "/tmp/ro")
+            os._exit(0)
+        except BaseException as exc:  # noqa: BLE001 - reported through the exit status
+            print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    sys.exit(os.waitstatus_to_exitcode(status))
+
+
+_ST_FLAGS_KEPT = ((os.ST_NOSUID, _MS_NOSUID), (os.ST_NODEV, _MS_NODEV), (os.ST_NOEXEC, _MS_NOEXEC),
+                  (os.ST_NOATIME, _MS_NOATIME), (os.ST_NODIRATIME, _MS_NODIRATIME),
+                  (os.ST_RELATIME, _MS_RELATIME))
+
+
+def _remount_read_only(libc, path):
+    """Make the mount at ``path`` read-only. In a user namespace the flags the mount came with are
+    locked, so they are read back and passed again (as bubblewrap does), else the kernel refuses."""
+    flags = os.statvfs(path).f_flag
+    kept = 0
+    for st, ms in _ST_FLAGS_KEPT:
+        if flags & st:
+            kept |= ms
+    if not kept & (_MS_NOATIME | _MS_RELATIME):
+        kept |= _MS_STRICTATIME
+    _mount(libc, None, path, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | kept)
+
+
+def _mount_points():
+    """Mount points of this process's mount namespace, from /proc/self/mountinfo (octal escapes decoded)."""
+    points = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            raw = line.split(" ")[4]
+            points.append(raw.encode().decode("unicode_escape").encode("latin-1").decode("utf-8", "replace"))
+    return points
+
+
+def _read_only_except(libc, writable, writable_points=()):
+    """Remount every mount read-only except /proc, the ``writable`` folders (and what lies below
+    them) and the ``writable_points`` themselves (the private /tmp, whose bound-back folders do not stay writable).
+
+    Without it, the kernel, which runs as the grader's own user, could rewrite every file that user
+    owns and still sees: the virtual environment, this package, the course's assignments. Returns
+    (how many mounts were made read-only, the ones that could not be, with why)."""
+    keep = [w.rstrip("/") or "/" for w in writable] + ["/proc"]
+    done, failed = 0, []
+    for point in sorted(set(_mount_points())):
+        if point in writable_points or any(point == k or point.startswith(k + "/") for k in keep):
+            continue
+        try:
+            _remount_read_only(libc, point)
+            done += 1
+        except OSError as exc:
+            # a mount under a hidden folder (its path now leads into the covering tmpfs, or nowhere)
+            # is out of reach anyway
+            if exc.errno not in (errno.ENOENT, errno.EACCES) and os.path.ismount(point):
+                failed.append(f"{point}: {exc.strerror}")
+    return done, failed
 
 
 def _hide_paths(libc, hidden, keep_dirs):
@@ -371,7 +552,7 @@ def _launch(argv):
     """Kernelspec argv entry: ``python -m autograder.sandbox <root> <connection_file>``.
 
     Applies the protections (see the module docstring) and ``exec``s the kernel. Writes what it
-    applied to ``<root>/protections.json`` before giving up root.
+    applied to ``<root>/protections.json`` before the kernel's code can run.
     """
     root, connection_file = argv[0], argv[1]
     with open(os.path.join(root, "launch.json")) as fh:
@@ -379,9 +560,12 @@ def _launch(argv):
     home = cfg["home"]
     conn = os.path.join(home, "connection.json")
     shutil.copyfile(connection_file, conn)  # before /tmp is replaced
-    applied = {"uid": os.getuid(), "user": pwd.getpwuid(os.getuid()).pw_name, "mount_namespace": False,
+    applied = {"mode": "root" if _is_root() else "none", "uid": os.getuid(),
+               "user": pwd.getpwuid(os.getuid()).pw_name, "mount_namespace": False,
                "network_namespace": False, "transport": cfg.get("transport", "tcp"),
                "hidden": [], "private_tmp": [], "rlimits": {}, "errors": []}
+    if not _is_root() and cfg.get("userns"):
+        _launch_in_user_namespace(root, cfg, conn, applied)  # never returns
     uid, gid = cfg.get("uid"), cfg.get("gid")
     if _is_root() and cfg.get("namespace"):
         try:
@@ -398,16 +582,9 @@ def _launch(argv):
             applied["network_namespace"] = True
         except OSError as exc:
             applied["errors"].append(f"network namespace: {exc}")
-    limits = {"RLIMIT_AS": cfg["memory_bytes"], "RLIMIT_FSIZE": cfg["fsize_bytes"], "RLIMIT_CORE": 0,
-              "RLIMIT_CPU": cfg["cpu_seconds"]}
-    if uid is not None:
-        limits["RLIMIT_NPROC"] = cfg["nproc"]
-    for name, value in limits.items():
-        try:
-            resource.setrlimit(getattr(resource, name), (value, value))
-            applied["rlimits"][name] = value
-        except (ValueError, OSError) as exc:
-            applied["errors"].append(f"{name}: {exc}")
+    _set_rlimits(cfg, applied, nproc=uid is not None)
+    # RLIMIT_NPROC binds only a user of its own: the grader's user (root or not) shares its count
+    applied["process_cap"] = uid is not None and "RLIMIT_NPROC" in applied["rlimits"]
     if uid is not None:
         os.chown(conn, uid, gid)
         applied["uid"], applied["user"] = uid, cfg["user"]
@@ -419,11 +596,106 @@ def _launch(argv):
         os.setgroups([])
         os.setgid(gid)
         os.setuid(uid)
+    _exec_kernel(cfg, conn)
+
+
+def _set_rlimits(cfg, applied, nproc):
+    limits = {"RLIMIT_AS": cfg["memory_bytes"], "RLIMIT_FSIZE": cfg["fsize_bytes"], "RLIMIT_CORE": 0,
+              "RLIMIT_CPU": cfg["cpu_seconds"]}
+    if nproc:
+        limits["RLIMIT_NPROC"] = cfg["nproc"]
+    for name, value in limits.items():
+        try:
+            resource.setrlimit(getattr(resource, name), (value, value))
+            applied["rlimits"][name] = value
+        except (ValueError, OSError) as exc:
+            applied["errors"].append(f"{name}: {exc}")
+
+
+def _exec_kernel(cfg, conn):
     with contextlib.suppress(Exception):
         _check(_libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
     os.umask(0o077)
     os.execve(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "-f", conn,
                                "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True"], cfg["env"])
+
+
+def _launch_in_user_namespace(root, cfg, conn, applied):
+    """The wrapper of a grader that is not root (see the module docstring). Never returns.
+
+    Three processes: this one (the process jupyter_client started and watches) enters the new
+    user, mount, PID and network namespaces and waits; its child is the PID namespace's first
+    process, which builds the file system view and then only reaps orphans; its grandchild
+    ``exec``s the kernel. When the kernel exits the first process follows it, and the Linux kernel
+    kills every process left in the namespace; when this process is killed (jupyter_client kills
+    the process group), the first process gets SIGKILL through PR_SET_PDEATHSIG. Any failure
+    before the kernel starts ends the start with an error: a kernel is never run with less
+    isolation than the grader announced.
+    """
+    # Opened here, before the namespaces: written through later, once the sandbox folder is read-only.
+    report = os.open(os.path.join(root, "protections.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.chmod(conn, 0o600)
+    network = cfg.get("transport") == "ipc"  # over TCP the kernel must reach the grader's loopback
+    libc = _libc()
+    try:
+        _enter_user_namespace(libc, _CLONE_NEWNS | _CLONE_NEWPID | (_CLONE_NEWNET if network else 0))
+    except OSError as exc:
+        print(f"cs231n sandbox: cannot enter a user namespace: {exc}", file=sys.stderr, flush=True)
+        os._exit(70)
+    # Interrupts are for the kernel: jupyter_client sends SIGINT to the whole process group.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    first = os.fork()
+    if first == 0:
+        try:
+            _namespace_init(root, cfg, conn, applied, report, network)
+        except BaseException as exc:  # noqa: BLE001 - no kernel without its protections
+            print(f"cs231n sandbox: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        os._exit(70)
+    os.close(report)
+    _, status = os.waitpid(first, 0)
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)
+
+
+def _namespace_init(root, cfg, conn, applied, report, network):
+    """First process of the kernel's PID namespace: mounts, limits, report; then the kernel's init."""
+    libc = _libc()
+    _check(libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+    _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+    _mount_fresh_proc(libc)
+    keep = [root] + _interpreter_dirs() + cfg.get("visible_paths", [])
+    applied["hidden"], applied["private_tmp"] = _hide_paths(libc, cfg["hidden_paths"], keep)
+    # The kernel's own folders become mounts of their own, so that they stay writable while the
+    # sandbox folder around them (launch.json, in/, protections.json) turns read-only with the rest.
+    writable = [cfg["work"], cfg["home"], cfg["out"]]
+    for folder in writable:
+        _mount(libc, folder, folder, None, _MS_BIND)
+    applied["read_only_mounts"], failed = _read_only_except(libc, writable, applied["private_tmp"])
+    applied["errors"].extend(f"could not make read-only: {f}" for f in failed)
+    try:  # no nested user namespace: it would give the kernel's code capabilities of its own
+        with open("/proc/sys/user/max_user_namespaces", "w") as fh:
+            fh.write("0")
+        applied["nested_user_namespaces"] = False
+    except OSError as exc:
+        applied["errors"].append(f"nested user namespaces stay allowed: {exc}")
+    # RLIMIT_NPROC counts per user *and user namespace* (Linux >= 5.14): the cap binds the kernel's
+    # processes only, and the grader's user keeps its own count.
+    _set_rlimits(cfg, applied, nproc=True)
+    applied.update(mode="user_namespace", user_namespace=True, pid_namespace=True, mount_namespace=True,
+                   network_namespace=network, process_cap="RLIMIT_NPROC" in applied["rlimits"])
+    os.write(report, json.dumps(applied).encode())
+    os.close(report)
+    kernel = os.fork()
+    if kernel == 0:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.chdir(cfg["work"])
+        _exec_kernel(cfg, conn)
+    # Reap every orphan (the namespace's processes are re-parented here); leave with the kernel.
+    while True:
+        pid, status = os.wait()
+        if pid == kernel:
+            code = os.waitstatus_to_exitcode(status)
+            os._exit(code if code >= 0 else 128 - code)
 
 
 # ------------------------------------------------------------------------------------------
@@ -686,7 +958,7 @@ class Sandbox:
             "memory_bytes": int(self.limits.memory_mb) << 20, "fsize_bytes": int(self.limits.fsize_mb) << 20,
             "nproc": int(self.limits.nproc), "cpu_seconds": int(self.limits.cpu_seconds),
             "uid": self.uid, "gid": self.gid, "user": self.user,
-            "transport": "tcp",
+            "transport": "tcp", "userns": self.protections["mode"] == "user_namespace", "out": str(self.outbox),
         }
         self.launch = launch
         self.ipc_prefix = str(self.home / "k")

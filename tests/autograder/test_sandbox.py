@@ -261,12 +261,16 @@ def test_limits_and_paths_are_validated():
     assert str(safe_relative_path("a/./b.txt")) == "a/b.txt"
 
 
-def test_without_root_the_sandbox_degrades_and_says_so(monkeypatch):
+def test_without_root_or_user_namespaces_the_sandbox_degrades_and_says_so(monkeypatch):
     monkeypatch.setattr(sb_mod, "_is_root", lambda: False)
     monkeypatch.setattr(sb_mod, "_PROBE", None)
+    monkeypatch.setattr(sb_mod, "_USERNS_REFUSAL", ())
+    monkeypatch.setenv(sb_mod.NO_USERNS_ENV, "1")
     p = sandbox_protections()
+    assert p["mode"] == "none"
     assert p["unprivileged_user"] is False and p["mount_namespace"] is False and p["process_cap"] is False
-    assert any("not root" in n for n in p["notes"]) and "not isolated" in p["network"]
+    assert any(n.startswith("NO ISOLATION: not root and user namespaces are switched off") for n in p["notes"])
+    assert "not isolated" in p["network"]
     with Sandbox({"a.txt": b"x"}, Limits(memory_mb=2048)) as box:
         box.start()
         assert box.uid is None and box.applied["transport"] == "tcp"
@@ -274,6 +278,7 @@ def test_without_root_the_sandbox_degrades_and_says_so(monkeypatch):
         out = stdout(run(box, "import os, resource\nprint(os.listdir('.'), resource.getrlimit(resource.RLIMIT_AS)[0])"))
         assert out.strip() == f"['a.txt'] {2048 << 20}"
     monkeypatch.setattr(sb_mod, "_PROBE", None)  # the next caller probes the real host again
+    monkeypatch.setattr(sb_mod, "_USERNS_REFUSAL", ())
 
 
 @needs_root
