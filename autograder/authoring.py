@@ -247,7 +247,8 @@ def point_problems(nb):
 @dataclass
 class PairResult:
     notebook: Path
-    action: str  # "in sync" | "script -> notebook" | "notebook -> script" | "created script" | "created notebook" | "conflict"
+    # "in sync" | "script -> notebook" | "notebook -> script" | "created script" | "created notebook" | "conflict"
+    action: str
     detail: str = ""
     written: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
