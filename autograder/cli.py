@@ -4,6 +4,7 @@
     cs231n-grade release                       regenerate assignments/ from solutions/
     cs231n-grade autograde SUBMISSIONS [--out DIR] [--workers N | --scheduler ADDRESS]
     cs231n-grade validate NOTEBOOK             run a notebook's visible checks before submitting
+    cs231n-grade student-kit --out DIR         build what students get (notebooks, wheel, zip)
     cs231n-grade demo                          release, grade examples/submissions, print the table
 """
 
@@ -56,6 +57,19 @@ def cmd_sync(args):
     elif status != 0:
         print(f"error: examples/build_class.py failed (exit status {status}); see its output above.", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_student_kit(args):
+    from . import kit
+
+    root = _course_root(args)
+    result = kit.build_student_kit(root, args.out)
+    size = result.wheel.stat().st_size
+    print(f"Student kit in {result.out}: {', '.join(result.assignments) or 'no assignments'} handed out; "
+          f"answers withheld for {', '.join(result.withheld) or 'none'}.")
+    print(f"  {result.wheel.name} ({size / 1024:.0f} KB): pip install it, then open assignments/ in Jupyter")
+    print(f"  {result.zip} ({result.zip.stat().st_size / 1024:.0f} KB): the whole kit, for an LMS upload")
     return 0
 
 
@@ -207,6 +221,14 @@ namespaces). Where neither is possible, autograde refuses unless --weak-sandbox 
                         "their code could then read the solutions and rewrite the gradebook; the summary and "
                         "report say so, and a later run with isolation grades those results again")
     p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser("student-kit", help="build what students get: released notebooks, the kit wheel, a zip",
+                       description="Build the student distribution from solutions/, the library and course.toml: "
+                                   "the notebooks of the closed and open assignments, one wheel with the student "
+                                   "build of cs231n_lib and the visible checks (no answer to an open or future "
+                                   "assignment, no hidden case), and a zip of the whole.")
+    p.add_argument("--out", required=True, help="the kit folder to (re)build, e.g. dist/student-kit")
+    p.set_defaults(func=cmd_student_kit)
 
     p = sub.add_parser("validate", help="run a notebook's visible checks, as a student does before submitting")
     p.add_argument("notebook")

@@ -32,6 +32,19 @@ ASSIGNMENTS_DIR = "assignments"
 IGNORED_NAMES = {".ipynb_checkpoints", "__pycache__", ".DS_Store", "gradebook.db"}
 
 
+@contextlib.contextmanager
+def file_lock(path):
+    """Hold an exclusive lock on ``path`` (created if missing) for the duration of the block."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 class CourseError(RuntimeError):
     """An nbgrader step failed; the message carries nbgrader's own error."""
 

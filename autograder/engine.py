@@ -122,7 +122,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from . import __version__, integrity, rebuild
+from . import __version__, integrity, kit, rebuild
 from .checks import get_check, judge
 from .checks.base import MISSING
 from .compare import coerce
@@ -650,6 +650,8 @@ def grade_submission(task):
     result["notes"].extend(notes)
     hidden = course_hidden_paths(task.course_root) + [str(Path(p).resolve()) for p in task.hidden_paths]
     visible = [str(Path(task.course_root).resolve() / name) for name in sorted(VISIBLE_COURSE_FOLDERS)]
+    # the kernel imports the student kit as it was while this assignment was open, never the library
+    kit_dir = str(kit.grading_kit(task.course_root, task.assignment))
     workdir_files = dict(files)
     workdir_files.update(_extra_files(task.course_root, task.assignment))
     for name, source_nb, template_nb in pairs:
@@ -666,7 +668,7 @@ def grade_submission(task):
             result["notebooks"][name] = entry
             continue
         _warm_references(source_nb, template_nb, task.cases)
-        with Sandbox(workdir_files, task.limits, hidden, visible) as sandbox:
+        with Sandbox(workdir_files, task.limits, hidden, visible, kit_dir=kit_dir) as sandbox:
             result["notes"].extend(f"could not write {s} into the working folder" for s in sandbox.skipped_files)
             sandbox.start()
             result["protections"] = dict(result["protections"], applied=sandbox.applied)
@@ -696,7 +698,7 @@ def grade_submission(task):
 # Top-level folders of a course root that a student's kernel may see; every other one is hidden
 # (solutions/, .git/, notebook build scripts holding hidden tests, grading output, ...). A folder
 # holding the interpreter or this package (e.g. .venv) is never hidden: see sandbox._hide_paths.
-VISIBLE_COURSE_FOLDERS = {ASSIGNMENTS_DIR, "datasets", "cs231n_lib", "autograder"}
+VISIBLE_COURSE_FOLDERS = {ASSIGNMENTS_DIR, "datasets"}
 
 
 def course_hidden_paths(course_root):

@@ -529,9 +529,10 @@ def _close_to_others(paths):
 
 
 def _interpreter_dirs():
-    """Folders the kernel needs to read: the interpreter's installation, the venv, this package."""
-    here = Path(__file__).resolve().parent.parent
-    dirs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), str(here)}
+    """Folders the kernel needs to read: the interpreter's installation and the venv. Not the
+    course repository: the kernel imports the student kit (``Sandbox.kit_dir``), and the
+    repository's cs231n_lib and autograder hold the answers."""
+    dirs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
     return sorted(dirs)
 
 
@@ -702,38 +703,20 @@ def _namespace_init(root, cfg, conn, applied, report, network):
 # Numba: a private copy of the grader's warm cache for each kernel
 
 
-def _numba_cache_source():
-    """(folder holding cs231n_lib's compiled kernels, sub-folder name numba uses under NUMBA_CACHE_DIR)."""
-    try:
-        from numba.core import caching
-
-        from cs231n_lib import kernels
-    except Exception:  # noqa: BLE001 - no numba: nothing to copy
-        return None, None
-    locator = getattr(caching, "UserProvidedCacheLocator", None) or getattr(caching, "_UserProvidedCacheLocator")
-    folder = None
-    for value in vars(kernels).values():
-        cache = getattr(value, "_cache", None)
-        path = getattr(cache, "_cache_path", None)
-        if path and os.path.isdir(path):
-            folder = path
-            break
-    sub = locator.get_suitable_cache_subpath(kernels.__file__)
-    return folder, sub
-
-
-def _copy_numba_cache(target):
-    """Copy the grader's compiled cs231n_lib kernels into ``target`` (a NUMBA_CACHE_DIR)."""
-    folder, sub = _numba_cache_source()
-    if not folder or not sub:
+def _copy_numba_cache(target, kit_dir):
+    """Copy the kit's compiled kernels (``<kit_dir>/.numba-cache``, filled when the grader built
+    the kit) into ``target`` (the kernel's NUMBA_CACHE_DIR); returns the number of files copied."""
+    source = os.path.join(kit_dir, ".numba-cache") if kit_dir else None
+    if not source or not os.path.isdir(source):
         return 0
-    dst = os.path.join(target, sub)
-    os.makedirs(dst, exist_ok=True)
     copied = 0
-    for entry in os.scandir(folder):
-        if entry.is_file(follow_symlinks=False) and entry.name.endswith((".nbi", ".nbc")):
-            shutil.copyfile(entry.path, os.path.join(dst, entry.name))
-            copied += 1
+    for folder, _, names in os.walk(source):
+        dst = os.path.join(target, os.path.relpath(folder, source))
+        os.makedirs(dst, exist_ok=True)
+        for name in names:
+            if name.endswith((".nbi", ".nbc")):
+                shutil.copyfile(os.path.join(folder, name), os.path.join(dst, name))
+                copied += 1
     return copied
 
 
@@ -849,10 +832,12 @@ class Sandbox:
     Use as a context manager; ``close`` kills every process the sandbox started.
     """
 
-    def __init__(self, files, limits=None, hidden_paths=(), visible_paths=()):
+    def __init__(self, files, limits=None, hidden_paths=(), visible_paths=(), kit_dir=None):
         self.limits = Limits.coerce(limits)
         self.hidden_paths = [os.path.realpath(p) for p in hidden_paths]
-        self.visible_paths = [os.path.realpath(p) for p in visible_paths]
+        # the student kit the kernel imports (cs231n_lib's student build and cs231n_checks)
+        self.kit_dir = os.path.realpath(kit_dir) if kit_dir else None
+        self.visible_paths = [os.path.realpath(p) for p in visible_paths] + ([self.kit_dir] if self.kit_dir else [])
         self.km = self.kc = None
         self.uid = self.gid = None
         self.user = None
@@ -928,7 +913,7 @@ class Sandbox:
                 self.skipped_files.append(f"{rel}: {type(exc).__name__}")
         self.numba_cache = self.home / "numba-cache"
         self.numba_cache.mkdir()
-        self.numba_cache_files = _copy_numba_cache(str(self.numba_cache))
+        self.numba_cache_files = _copy_numba_cache(str(self.numba_cache), self.kit_dir)
         os.chmod(self.inbox, 0o711)  # the kernel may read a file it is told about, not list them
         if self.uid is not None:
             for d in (self.work, self.home, self.outbox):
@@ -948,6 +933,8 @@ class Sandbox:
             "JUPYTER_DATA_DIR": str(self.home / ".jupyter-data"), "XDG_CACHE_HOME": str(self.home / ".cache"),
             "TMPDIR": "/tmp", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
             "NUMBA_CACHE_DIR": str(self.numba_cache), "NUMBA_NUM_THREADS": threads,
+            # the kit comes first on the path: the course repository is hidden from the kernel
+            "PYTHONPATH": self.kit_dir or "",
             "NUMBA_THREADING_LAYER": "workqueue", "OMP_NUM_THREADS": threads,
             "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONHASHSEED": "0",
         })

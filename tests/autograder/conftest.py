@@ -121,7 +121,7 @@ def source_notebook(extra_cells=()):
     skipped.metadata["cs231n"] = {"grading": "skip"}
     nb.cells = [
         new_markdown_cell("# Convolution\nOutput sizes, then a naive forward pass."),
-        code("import numpy as np\nfrom autograder.checks import check\nimport cs231n_lib\n", grade_id="setup", locked=True),
+        code("import numpy as np\nfrom cs231n_checks import check\nimport cs231n_lib\n", grade_id="setup", locked=True),
         code(SIZE_SOLUTION, grade_id="conv_output_size", solution=True),
         skipped,
         code(SIZE_TEST, grade_id="test_conv_output_size", grade=True, locked=True, points=2),

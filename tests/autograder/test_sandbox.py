@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox as sb_mod
+from autograder.kit import REPO, grading_kit
 from autograder.sandbox import Limits, Sandbox, safe_relative_path, sandbox_protections
 
 pytestmark = pytest.mark.slow
@@ -45,7 +46,8 @@ def secret_dirs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def box(secret_dirs):
     files = {"conv.ipynb": b"{}", "data/small.txt": b"student data"}
-    with Sandbox(files, Limits(nproc=64, fsize_mb=8, memory_mb=3072, disk_mb=64), hidden_paths=[str(secret_dirs)]) as box:
+    with Sandbox(files, Limits(nproc=64, fsize_mb=8, memory_mb=3072, disk_mb=64), hidden_paths=[str(secret_dirs)],
+                 kit_dir=str(grading_kit(REPO, "convolution"))) as box:
         box.start()
         yield box
 
@@ -284,10 +286,19 @@ def test_without_root_or_user_namespaces_the_sandbox_degrades_and_says_so(monkey
 @needs_root
 def test_a_hidden_path_holding_the_interpreter_is_refused_not_fatal():
     repo = os.path.dirname(os.path.dirname(sb_mod.__file__))
-    with Sandbox({}, hidden_paths=[repo]) as box:
+    with Sandbox({}, hidden_paths=[repo], kit_dir=str(grading_kit(REPO, "convolution"))) as box:
         box.start()
         assert box.applied["hidden"][0].startswith(f"NOT {repo}")
         assert stdout(run(box, "import cs231n_checks.kernel_side\nprint('ok')")).strip() == "ok"
+
+
+def test_the_kernel_imports_the_student_kit_and_not_the_repository(box):
+    """The kernel's cs231n_lib is the kit's student build (answers of the open assignment are
+    stubs); the repository's library, checks and grader are not importable."""
+    code = ("import cs231n_lib, cs231n_checks\nprint(cs231n_lib.__file__.startswith(cs231n_checks.__file__.rsplit('/', 2)[0]))\n"
+            "try:\n    cs231n_lib.conv_forward(None, None, None, None)\nexcept NotImplementedError as e:\n    print('withheld')\n"
+            "try:\n    import autograder.checks\nexcept ImportError:\n    print('no grader')\n")
+    assert stdout(run(box, code)).split() == ["True", "withheld", "no grader"]
 
 
 @needs_root

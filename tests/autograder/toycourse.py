@@ -70,7 +70,7 @@ def source_notebook(with_forward=True):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         new_markdown_cell("# Toy assignment\nOutput sizes and a naive convolution."),
-        _cell("import numpy as np\nfrom autograder.checks import check", grade_id="setup", locked=True),
+        _cell("import numpy as np\nfrom cs231n_checks import check", grade_id="setup", locked=True),
         _cell(SIZE_SOLUTION, grade_id="conv_output_size", solution=True),
         _cell(SIZE_TEST, grade_id="test_conv_output_size", grade=True, locked=True, points=2),
     ]

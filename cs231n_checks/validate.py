@@ -1,0 +1,96 @@
+"""``cs231n-grade validate NOTEBOOK`` in the student kit: check a notebook before submitting it.
+
+Runs the notebook top to bottom in a fresh kernel, as the grader will (the cells the grader skips,
+plots, timings and training runs, are skipped here too), and prints for each test cell the
+points its visible cases give. Hidden cases run only at grading: a test that passes here can
+still lose points there.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+SKIPPED = "cs231n-grade validate: skipped (the grader does not run this cell)"
+
+
+def _grade_cells(nb):
+    for index, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade"):
+            yield index, cell, meta
+
+
+def _outcome(cell):
+    """("ok" | "todo" | "fail", first line of the error) of an executed test cell."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            if output.get("ename") == "NotImplementedError":
+                return "todo", output.get("evalue", "")
+            return "fail", f"{output.get('ename')}: {output.get('evalue', '')}".strip()
+    return "ok", ""
+
+
+def validate(path, timeout=600):
+    """Run ``path``'s notebook and print what its visible cases give; returns the exit status."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    run = nbformat.from_dict(nb)
+    skipped = 0
+    for cell in run.cells:
+        if cell.cell_type == "code" and cell.metadata.get("cs231n", {}).get("grading") == "skip":
+            cell.source = f"# {SKIPPED}"
+            skipped += 1
+    client = NotebookClient(run, timeout=timeout, allow_errors=True, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    print(f"Running {path} in a fresh kernel ({skipped} plot, timing and training cells skipped) ...", flush=True)
+    client.execute()
+    earned = total = 0.0
+    failures = 0
+    for index, cell, meta in _grade_cells(run):
+        points = float(meta.get("points", 0))
+        optional = bool(cell.metadata.get("cs231n", {}).get("optional"))
+        total += 0 if optional else points
+        state, detail = _outcome(cell)
+        label = f"{meta.get('grade_id', f'cell {index + 1}')} ({points:g} point{'s' if points != 1 else ''}"
+        label += ", optional)" if optional else ")"
+        if state == "ok":
+            earned += points if not optional else 0
+            print(f"  [  ok] {label}: every visible case passed")
+        elif state == "todo":
+            print(f"  [todo] {label}: not implemented yet" + (" (optional part)" if optional else ""))
+            failures += not optional
+        else:
+            print(f"  [FAIL] {label}: {detail}")
+            failures += 1
+    for index, cell in enumerate(run.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and not meta.get("grade"):
+            state, detail = _outcome(cell)
+            if state == "fail":
+                where = meta.get("grade_id") or f"cell {index + 1}"
+                print(f"  [warn] {where} raised {detail}")
+    print(f"Visible cases give {earned:g} of {total:g} points.")
+    print("All visible checks pass. More cases run when your notebook is graded." if not failures
+          else "Some visible checks fail: fix them before you submit.")
+    return 0 if not failures else 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="cs231n-grade", description="The student kit's checks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("validate", help="run a notebook's visible checks, as the grader will, before submitting")
+    p.add_argument("notebook")
+    args = parser.parse_args(argv)
+    path = Path(args.notebook)
+    if not path.is_file():
+        print(f"error: {path} is not a file; expected a notebook such as assignments/convolution/convolution.ipynb",
+              file=sys.stderr)
+        return 2
+    return validate(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
