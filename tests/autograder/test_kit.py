@@ -1,0 +1,278 @@
+"""The student kit (autograder/kit.py): the schedule, the student build of the library, what the
+kit holds and what it never holds (answers of open or future assignments, hidden cases)."""
+
+import ast
+import copy
+import zipfile
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder import kit
+from autograder.testspec import parse_test_cell
+from cs231n_checks.base import case_key
+
+REPO = Path(__file__).resolve().parents[2]
+ORDER = ["convolution", "im2col", "pooling", "batchnorm", "convnet"]
+
+
+def write_course_file(root, text):
+    root = Path(root)
+    for name in ORDER:
+        (root / "solutions" / name).mkdir(parents=True, exist_ok=True)
+        (root / "solutions" / name / f"{name}.ipynb").write_text("{}")
+    (root / "course.toml").write_text(text)
+    return root
+
+
+def entries(pairs):
+    return "".join(f'[[assignment]]\nname = "{n}"\nstate = "{s}"\n\n' for n, s in pairs)
+
+
+# ------------------------------------------------------------------------------------------
+# The schedule
+
+
+def test_the_sample_course_opens_the_first_assignment_and_lists_all_in_course_order():
+    schedule = kit.load_schedule(REPO)
+    assert schedule.order == ORDER
+    assert schedule.states == {"convolution": "open", "im2col": "future", "pooling": "future",
+                               "batchnorm": "future", "convnet": "future"}
+    assert schedule.handed_out() == ["convolution"] and schedule.withheld() == ORDER
+
+
+@pytest.mark.parametrize("text,message", [
+    (entries([("convolution", "opened")]), "convolution has state 'opened'; expected one of closed, open, future"),
+    (entries([("conv", "open")]), "assignment 1 is 'conv'; expected one of"),
+    (entries([(n, "open") for n in ORDER] + [("im2col", "closed")]), "im2col is listed twice"),
+    (entries([(n, "open") for n in ORDER[:3]]), "no state for batchnorm, convnet"),
+    ("[[assignment]\nname=", "not valid TOML"),
+])
+def test_a_bad_schedule_is_refused_naming_the_problem(tmp_path, text, message):
+    root = write_course_file(tmp_path, text)
+    with pytest.raises(kit.KitError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        kit.load_schedule(root)
+
+
+def test_while_open_closes_the_earlier_assignments_and_withholds_the_later_ones():
+    day = kit.load_schedule(REPO).while_open("pooling")
+    assert day.states == {"convolution": "closed", "im2col": "closed", "pooling": "open",
+                          "batchnorm": "future", "convnet": "future"}
+    withheld = kit.withheld_definitions(day)
+    assert "max_pool_forward" in withheld["pooling.py"] and "conv_forward" not in withheld.get("conv.py", {})
+    assert withheld["sizing.py"] == {"describe": "convnet", "_apply_layer": "convnet", "receptive_field": "convnet",
+                                     "fc_to_conv_weights": "convnet"}
+
+
+@pytest.mark.parametrize("opened,blocker", [("pooling", "im2col"), ("pooling", "convolution"), ("convnet", "pooling")])
+def test_a_notebook_needing_answers_that_are_not_closed_is_refused_in_one_line(tmp_path, opened, blocker):
+    """pooling's notebook uses im2col from the library, the convnet's trains with earlier layers."""
+    states = kit.load_schedule(REPO).while_open(opened).states
+    states[blocker] = "open"
+    needed, _ = kit.needed_assignments(kit._released_notebook(REPO, opened), opened)
+    assert blocker in needed
+    with pytest.raises(kit.KitError) as info:
+        kit.build_student_kit(REPO, tmp_path / "kit", kit.Schedule(states))
+    assert str(info.value).startswith(f"{opened} cannot be handed out while {blocker} is open")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "kit").exists()
+
+
+def test_the_notebooks_use_no_answer_of_their_own_assignment_outside_solution_cells():
+    for name in ORDER:
+        _, own = kit.needed_assignments(kit._released_notebook(REPO, name), name)
+        assert own == [], f"{name} uses {own} from cs231n_lib, which its kit withholds"
+
+
+# ------------------------------------------------------------------------------------------
+# The student build of the library
+
+
+def test_strip_module_replaces_only_the_listed_definitions_and_keeps_the_rest_verbatim():
+    source = ('"""doc"""\nimport numpy as np\n\n\n@decorate(1)\ndef answer(x):\n    """the answer"""\n    return x + 1\n\n\n'
+              '# a comment that stays\ndef helper(y):\n    return y * 2\n\n\nclass Model:\n    def loss(self):\n        return 3\n')
+    out = kit.strip_module(source, {"answer": "convolution", "Model": "convnet"}, "sizing.py")
+    assert "# a comment that stays\ndef helper(y):\n    return y * 2\n" in out
+    assert "decorate" not in out and "x + 1" not in out and "return 3" not in out
+    namespace = {}
+    exec(compile(out, "sizing.py", "exec"), namespace)
+    assert namespace["helper"](2) == 4
+    with pytest.raises(NotImplementedError, match="cs231n_lib.sizing.answer is not in the student kit while the "
+                                                  "assignment 'convolution' is open"):
+        namespace["answer"](1)
+    with pytest.raises(NotImplementedError, match="'convnet'"):
+        namespace["Model"]()
+
+
+def test_strip_module_refuses_a_name_the_module_does_not_define():
+    with pytest.raises(kit.KitError, match="defines no gone"):
+        kit.strip_module("def here():\n    pass\n", {"gone": "im2col"}, "conv.py")
+
+
+def test_every_listed_answer_exists_in_the_library():
+    """ANSWERS cannot go stale: building the kit with everything withheld strips every entry."""
+    everything = kit.Schedule({name: "open" for name in ORDER})
+    for module, names in kit.withheld_definitions(everything).items():
+        kit.strip_module((kit.LIBRARY / module).read_text(), names, module)
+
+
+# ------------------------------------------------------------------------------------------
+# A built kit: what it holds and what it never holds
+
+
+@pytest.fixture(scope="module", params=["convolution", "pooling", "convnet"])
+def built(request, tmp_path_factory):
+    """The kit of the day ``param`` is open (earlier assignments closed), unpacked."""
+    schedule = kit.load_schedule(REPO).while_open(request.param)
+    result = kit.build_student_kit(REPO, tmp_path_factory.mktemp("kit") / "student-kit", schedule)
+    unpacked = tmp_path_factory.mktemp("unpacked")
+    with zipfile.ZipFile(result.wheel) as zf:
+        zf.extractall(unpacked)
+    return request.param, schedule, result, unpacked
+
+
+def test_the_kit_holds_the_released_notebooks_of_closed_and_open_assignments_a_wheel_and_a_zip(built):
+    opened, schedule, result, unpacked = built
+    handed_out = ORDER[:ORDER.index(opened) + 1]
+    assert sorted(p.name for p in (result.out / "assignments").iterdir()) == sorted(handed_out)
+    for name in handed_out:
+        assert (result.out / "assignments" / name / f"{name}.ipynb").read_bytes() == \
+            (REPO / "assignments" / name / f"{name}.ipynb").read_bytes()
+    assert sorted(p.name for p in unpacked.iterdir()) == ["cs231n_checks", "cs231n_lib",
+                                                          "cs231n_student-0.1.0.dist-info"]
+    assert sorted(p.stem for p in (unpacked / "cs231n_checks" / "expected").iterdir()) == sorted(handed_out)
+    with zipfile.ZipFile(result.zip) as zf:
+        names = zf.namelist()
+    assert f"student-kit/{result.wheel.name}" in names and "student-kit/README.md" in names
+    assert all(not n.startswith("student-kit/.") for n in names)
+    entry_points = (unpacked / "cs231n_student-0.1.0.dist-info" / "entry_points.txt").read_text()
+    assert "cs231n-grade = cs231n_checks.validate:main" in entry_points
+
+
+def test_the_kit_holds_no_solution_no_grader_and_no_hidden_case(built):
+    opened, schedule, result, unpacked = built
+    files = [p for p in list(result.out.rglob("*")) + list(unpacked.rglob("*")) if p.is_file()]
+    assert not any(part in ("solutions", "autograder") for p in files for part in p.parts)
+    texts = [p.read_text(errors="replace") for p in files if p.suffix in (".py", ".ipynb", ".md", ".txt")]
+    stored = set()
+    for path in (unpacked / "cs231n_checks" / "expected").glob("*.npz"):
+        with np.load(path, allow_pickle=False) as data:
+            stored |= {entry.split(".")[0] for entry in data.files}
+    visible, hidden_lines = set(), []
+    for name in schedule.handed_out():
+        source = nbformat.read(REPO / "solutions" / name / f"{name}.ipynb", as_version=4)
+        for cell in source.cells:
+            if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("grade"):
+                continue
+            for call in parse_test_cell(cell.source):
+                keys = {case_key(call.name, case) for case in call.cases}
+                (visible.update(keys) if not call.hidden else None)
+            inside = False
+            for line in cell.source.splitlines():
+                if "BEGIN HIDDEN TESTS" in line:
+                    inside = True
+                elif "END HIDDEN TESTS" in line:
+                    inside = False
+                elif inside and line.strip().startswith("{"):
+                    hidden_lines.append(line.strip())
+    assert stored == visible, "the kit's data holds exactly the visible cases"
+    assert hidden_lines, "the source notebooks have hidden cases"
+    assert not [line for line in hidden_lines if any(line in text for text in texts)]
+    assert not any("BEGIN SOLUTION" in text or "BEGIN HIDDEN TESTS" in text for text in texts)
+
+
+def _normalised_functions(source):
+    """Every function in ``source`` as a syntax tree with docstrings dropped and every name,
+    argument and function name replaced by its order of appearance (comments are already gone)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    shapes = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        node = copy.deepcopy(node)
+        for inner in ast.walk(node):
+            body = getattr(inner, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                inner.body = body[1:] or [ast.Pass()]
+        names = {}
+        for inner in ast.walk(node):
+            for attr in ("id", "arg", "name"):
+                value = getattr(inner, attr, None)
+                if isinstance(value, str) and not isinstance(inner, (ast.alias, ast.ImportFrom)):
+                    setattr(inner, attr, names.setdefault(value, f"n{len(names)}"))
+        size = sum(1 for _ in ast.walk(node))
+        if size >= 12:  # a one-line wrapper has nothing to leak
+            shapes.append(ast.dump(node, include_attributes=False))
+    return shapes
+
+
+def _answer_shapes(assignments):
+    """Normalised functions that answer ``assignments``: the instructor's solution cells and the
+    library's definitions listed for them."""
+    shapes = set()
+    for name in assignments:
+        source = nbformat.read(REPO / "solutions" / name / f"{name}.ipynb", as_version=4)
+        for cell in source.cells:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+                shapes.update(_normalised_functions(cell.source))
+        for module, names in kit.ANSWERS.get(name, {}).items():
+            tree = ast.parse((kit.LIBRARY / module).read_text())
+            for node in tree.body:
+                if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in names:
+                    shapes.update(_normalised_functions(ast.unparse(node)))
+    return shapes
+
+
+def _kit_shapes(result, unpacked):
+    shapes = set()
+    for path in unpacked.rglob("*.py"):
+        shapes.update(_normalised_functions(path.read_text()))
+    for path in result.out.rglob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                shapes.update(_normalised_functions(cell.source))
+    return shapes
+
+
+def test_no_function_in_the_kit_matches_an_answer_of_an_open_or_future_assignment(built):
+    """Names, comments and docstrings ignored: not the readable function, not its kernel, not a
+    renamed copy."""
+    opened, schedule, result, unpacked = built
+    leaks = _kit_shapes(result, unpacked) & _answer_shapes(schedule.withheld())
+    assert not leaks, f"{len(leaks)} functions of the kit answer an open or future assignment"
+
+
+def test_the_leak_scan_finds_the_answers_of_closed_assignments_which_do_ship(built):
+    """The scan is not blind: the library code of a closed assignment is in the kit and is found."""
+    opened, schedule, result, unpacked = built
+    closed = [name for name, state in schedule.states.items() if state == "closed"]
+    if not closed:
+        pytest.skip("nothing is closed on the first day")
+    assert _kit_shapes(result, unpacked) & _answer_shapes(closed)
+
+
+def test_a_kit_folder_is_rebuilt_but_a_foreign_folder_is_never_overwritten(tmp_path):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("keep me")
+    with pytest.raises(kit.KitError, match="is not a student kit folder"):
+        kit.build_student_kit(REPO, foreign)
+    assert (foreign / "thesis.tex").read_text() == "keep me"
+    with pytest.raises(kit.KitError, match="holds the course itself"):
+        kit.build_student_kit(REPO, REPO)
+
+
+def test_the_grading_kit_is_the_kit_of_the_day_the_assignment_was_open(tmp_path):
+    folder = kit.grading_kit(REPO, "im2col", tmp_path)
+    conv = (folder / "cs231n_lib" / "conv.py").read_text()
+    assert "raise NotImplementedError(\"cs231n_lib.conv.im2col is not in the student kit" in conv
+    assert "def conv_output_size(W, F, S=1, P=0, dilation=1):" in (folder / "cs231n_lib" / "sizing.py").read_text()
+    assert (folder / ".complete").exists() and any((folder / ".numba-cache").rglob("*.nbi"))
+    assert kit.grading_kit(REPO, "im2col", tmp_path) == folder  # built once per content
