@@ -32,6 +32,35 @@
 # The experiments in section 7 train small networks with *your* layers. They take a few minutes
 # with the full configuration; they are not graded.
 
+# %% [markdown]
+# **On Colab** (or anywhere the course's student kit is not installed yet), the next cell installs
+# it: the visible checks and the library these notebooks use. Where the kit is installed already
+# (your own virtual environment, JupyterHub), it does nothing. Run it first.
+
+# %% nbgrader={"grade": false, "grade_id": "kit", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Installs the student kit when it is missing; nothing here needs changing.
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+# Where the kit comes from: a URL of its wheel, a path, or a Google Drive path (set by your instructor).
+KIT_SOURCE = ""
+
+if importlib.util.find_spec("cs231n_checks") is None:
+    if not KIT_SOURCE:
+        raise RuntimeError("The course's student kit is not installed. Install the wheel your instructor "
+                           "handed out (pip install cs231n_student-...-py3-none-any.whl) in the environment "
+                           "of this notebook, or ask your instructor for the kit's address.")
+    if KIT_SOURCE.startswith("/content/drive") and not os.path.exists(KIT_SOURCE):
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", KIT_SOURCE])
+    importlib.invalidate_caches()
+    print("Installed the student kit from", KIT_SOURCE)
+
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import os
 import time
@@ -43,7 +72,7 @@ import cs231n_lib
 from cs231n_lib import (Solver, affine_backward, affine_forward, get_CIFAR10_data, relu_backward,
                         relu_forward, softmax_loss)
 from cs231n_lib.gradient_check import eval_numerical_gradient_array, rel_error
-from autograder.checks import check
+from cs231n_checks import check
 
 plt.rcParams["figure.figsize"] = (10.0, 4.0)
 

@@ -33,15 +33,43 @@
 # If you set the environment variable `CS231N_QUICK=1` before starting Jupyter, the training
 # cells use a tiny configuration that finishes in seconds (handy while debugging).
 
+# %% [markdown]
+# **On Colab** (or anywhere the course's student kit is not installed yet), the next cell installs
+# it: the visible checks and the library these notebooks use. Where the kit is installed already
+# (your own virtual environment, JupyterHub), it does nothing. Run it first.
+
+# %% nbgrader={"grade": false, "grade_id": "kit", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Installs the student kit when it is missing; nothing here needs changing.
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+# Where the kit comes from: a URL of its wheel, a path, or a Google Drive path (set by your instructor).
+KIT_SOURCE = ""
+
+if importlib.util.find_spec("cs231n_checks") is None:
+    if not KIT_SOURCE:
+        raise RuntimeError("The course's student kit is not installed. Install the wheel your instructor "
+                           "handed out (pip install cs231n_student-...-py3-none-any.whl) in the environment "
+                           "of this notebook, or ask your instructor for the kit's address.")
+    if KIT_SOURCE.startswith("/content/drive") and not os.path.exists(KIT_SOURCE):
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", KIT_SOURCE])
+    importlib.invalidate_caches()
+    print("Installed the student kit from", KIT_SOURCE)
+
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
-# Run this cell first. It only imports; nothing here needs changing.
+# Run this cell next. It only imports; nothing here needs changing.
 import numpy as np
 
 import cs231n_lib
-from autograder.checks import check
+from cs231n_checks import check
 from cs231n_lib import (
     Solver,
-    ThreeLayerConvNet,
     affine_backward,
     affine_forward,
     affine_relu_backward,
@@ -160,7 +188,8 @@ for text in ["INPUT 227x227x3", "CONV11-96/S4/P0", "CONV3-64", "CONV3-8/D2", "PO
 # record for every layer (the INPUT included) its output shape, weights and biases. Read each
 # layer string with `parse_layer`; for the sizes use `conv_output_size` and `pool_output_size`
 # (they raise a `ValueError` that shows the arithmetic when a size is impossible, which is exactly
-# what `size_network` must do too). Do not call `cs231n_lib.describe`: that is the answer key.
+# what `size_network` must do too). The library's own `cs231n_lib.describe` is the answer key:
+# it is not in your student kit while this assignment is open.
 
 # %% nbgrader={"grade": false, "grade_id": "size_network", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def size_network(spec):
@@ -237,8 +266,8 @@ check("size_network", cases=[
 # ### VGG-16, checked against the notes
 #
 # The notes break VGG-16 down layer by layer: 13 CONV3 layers (stride 1, pad 1) in five blocks,
-# each block closed by a POOL2, then three FC layers. Run your `size_network` on it and compare
-# with the library's table (`cs231n_lib.describe`), which prints the table in the notes' layout.
+# each block closed by a POOL2, then three FC layers. Run your `size_network` on it: the cell
+# prints the table in the notes' layout and compares your totals with the sums of the notes' rows.
 
 # %% cs231n={"grading": "skip"}
 VGG16 = [
@@ -267,9 +296,8 @@ except NotImplementedError:
     print("Implement size_network first.")
 else:
     print_sizes(VGG16, vgg)
-    library = cs231n_lib.describe(VGG16)
-    print("\nSame totals as cs231n_lib.describe:",
-          vgg["params"] == library.params and vgg["activations"] == library.activations)
+    print("\nSame totals as the rows of the notes (138,357,544 parameters, 15,237,608 activations):",
+          vgg["params"] == 138_357_544 and vgg["activations"] == 15_237_608)
 
 # %% [markdown]
 # You should find **138,357,544 parameters** (138,344,128 weights and 13,416 biases; the notes
@@ -393,8 +421,7 @@ try:
         print(f"{n:2d}   {r:>2d} x {r:<2d}           {n * 9 * C * C:>10,}         {r:>2d} x {r:<2d}                {r * r * C * C:>10,}")
     vgg_windows = [(3, 1) if text.startswith("CONV") else (2, 2) for text in VGG16[1:-3]]
     print(f"\nA neuron of VGG-16's last POOL sees {receptive_field(vgg_windows)} x "
-          f"{receptive_field(vgg_windows)} pixels of the 224 x 224 image "
-          f"(library: {cs231n_lib.sizing.receptive_field(VGG16[1:-3])}).")
+          f"{receptive_field(vgg_windows)} pixels of the 224 x 224 image.")
 except NotImplementedError:
     print("Implement receptive_field first.")
 
@@ -560,12 +587,25 @@ else:
 
 # %% [markdown]
 # The largest difference should be around $10^{-15}$, rounding only: the cell says `OK` below
-# $10^{-10}$ and `MISMATCH` above. For VGG-16 the library converts the spec and predicts the
-# score map for a $384\times384$ image:
+# $10^{-10}$ and `MISMATCH` above.
+#
+# For VGG-16 the conversion is bookkeeping on the list of layers: the first FC layer reads the
+# $7\times7\times512$ volume of the last POOL and becomes `CONV7-4096/P0`, the other two become
+# `CONV1-4096/P0` and `CONV1-1000/P0`. Your `size_network` then gives the size of the score map
+# for a $224\times224$ image (one score vector) and for a $384\times384$ image:
 
 # %% cs231n={"grading": "skip"}
-print(cs231n_lib.sizing.fc_to_conv_spec(VGG16)[-3:])
-print("score map on 384 x 384:", cs231n_lib.sizing.score_map_size(VGG16, 384))
+try:
+    H, W, D = size_network(VGG16[:-3])["shapes"][-1]  # the volume the first FC layer reads
+except NotImplementedError:
+    print("Implement size_network first.")
+else:
+    fc_outputs = [parse_layer(text).depth for text in VGG16[-3:]]
+    as_conv = [f"CONV{H}-{fc_outputs[0]}/P0"] + [f"CONV1-{K}/P0" for K in fc_outputs[1:]]
+    print("the FC layers as CONV layers:", as_conv)
+    for side in (224, 384):
+        converted = [f"INPUT {side}x{side}x3"] + VGG16[1:-3] + as_conv
+        print(f"score map on {side} x {side}:", size_network(converted)["shapes"][-1])
 
 
 # %% [markdown]
@@ -659,14 +699,30 @@ check("three_layer_convnet_loss", cases=[
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# To train it with the `Solver` we wrap your function in a small model object: the library's
-# `ThreeLayerConvNet` provides the initial weights, your function the loss and gradients.
+# To train it with the `Solver` we wrap your function in a small model object, with the interface
+# the `Solver` expects: a dict `params` of arrays, which the solver updates, and a method
+# `loss(X, y=None)`, which here calls your function. The weights start as small random numbers,
+# `weight_scale` times a standard normal (or He initialisation, $\sqrt{2/\text{fan-in}}$ times a
+# standard normal, for `weight_scale="he"`), and the biases at zero.
 
 # %% cs231n={"grading": "skip"}
 class MyThreeLayerConvNet:
     # The CS231n model interface (params dict + loss(X, y=None)) around your loss function.
-    def __init__(self, reg=0.0, dtype=np.float32, **sizes):
-        self.params = ThreeLayerConvNet(dtype=dtype, **sizes).params
+    def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
+                 num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32):
+        C, H, W = input_dim
+        F = filter_size
+        flat = num_filters * (H // 2) * (W // 2)  # the conv keeps H x W, the 2x2 pool halves it
+
+        def weights(shape, fan_in):
+            scale = np.sqrt(2.0 / fan_in) if weight_scale == "he" else weight_scale
+            return (scale * np.random.randn(*shape)).astype(dtype)
+
+        self.params = {
+            "W1": weights((num_filters, C, F, F), C * F * F), "b1": np.zeros(num_filters, dtype=dtype),
+            "W2": weights((flat, hidden_dim), flat), "b2": np.zeros(hidden_dim, dtype=dtype),
+            "W3": weights((hidden_dim, num_classes), hidden_dim), "b3": np.zeros(num_classes, dtype=dtype),
+        }
         self.reg, self.dtype = reg, dtype
 
     def loss(self, X, y=None):

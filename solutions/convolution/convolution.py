@@ -38,14 +38,43 @@
 # Setting the environment variable `CS231N_QUICK=1` before starting Jupyter makes the image demo
 # use small images (handy while debugging).
 
+# %% [markdown]
+# **On Colab** (or anywhere the course's student kit is not installed yet), the next cell installs
+# it: the visible checks and the library these notebooks use. Where the kit is installed already
+# (your own virtual environment, JupyterHub), it does nothing. Run it first.
+
+# %% nbgrader={"grade": false, "grade_id": "kit", "locked": true, "schema_version": 3, "solution": false}
+# Installs the student kit when it is missing; nothing here needs changing.
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+# Where the kit comes from: a URL of its wheel, a path, or a Google Drive path (set by your instructor).
+KIT_SOURCE = ""
+
+if importlib.util.find_spec("cs231n_checks") is None:
+    if not KIT_SOURCE:
+        raise RuntimeError("The course's student kit is not installed. Install the wheel your instructor "
+                           "handed out (pip install cs231n_student-...-py3-none-any.whl) in the environment "
+                           "of this notebook, or ask your instructor for the kit's address.")
+    if KIT_SOURCE.startswith("/content/drive") and not os.path.exists(KIT_SOURCE):
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", KIT_SOURCE])
+    importlib.invalidate_caches()
+    print("Installed the student kit from", KIT_SOURCE)
+
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false}
-# Run this cell first. It only imports; nothing here needs changing.
+# Run this cell next. It only imports; nothing here needs changing.
 import os
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from autograder.checks import check
+from cs231n_checks import check
 from cs231n_lib.gradient_check import eval_numerical_gradient_array, rel_error
 
 np.set_printoptions(precision=4, suppress=True)

@@ -19,7 +19,8 @@
 # 4. write `col2im`, the operation that folds columns back onto the image, and with it
 #    `conv_backward_im2col`;
 # 5. see that the backward pass is itself **a convolution with flipped filters**;
-# 6. **time** the naive loops, your im2col version and the library against each other.
+# 6. **time** the naive loops against your im2col version, and see where the time of a larger
+#    layer goes.
 #
 # **Grading: 10 points in total.**
 #
@@ -38,15 +39,44 @@
 # that only plot, time or demonstrate are not run when grading. Setting the environment variable
 # `CS231N_QUICK=1` before starting Jupyter makes the timing section use small sizes.
 
+# %% [markdown]
+# **On Colab** (or anywhere the course's student kit is not installed yet), the next cell installs
+# it: the visible checks and the library these notebooks use. Where the kit is installed already
+# (your own virtual environment, JupyterHub), it does nothing. Run it first.
+
+# %% nbgrader={"grade": false, "grade_id": "kit", "locked": true, "schema_version": 3, "solution": false}
+# Installs the student kit when it is missing; nothing here needs changing.
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+# Where the kit comes from: a URL of its wheel, a path, or a Google Drive path (set by your instructor).
+KIT_SOURCE = ""
+
+if importlib.util.find_spec("cs231n_checks") is None:
+    if not KIT_SOURCE:
+        raise RuntimeError("The course's student kit is not installed. Install the wheel your instructor "
+                           "handed out (pip install cs231n_student-...-py3-none-any.whl) in the environment "
+                           "of this notebook, or ask your instructor for the kit's address.")
+    if KIT_SOURCE.startswith("/content/drive") and not os.path.exists(KIT_SOURCE):
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", KIT_SOURCE])
+    importlib.invalidate_caches()
+    print("Installed the student kit from", KIT_SOURCE)
+
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false}
-# Run this cell first. It only imports; nothing here needs changing.
+# Run this cell next. It only imports; nothing here needs changing.
 import os
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from autograder.checks import check
+from cs231n_checks import check
 from cs231n_lib.gradient_check import rel_error
 
 np.set_printoptions(precision=4, suppress=True, linewidth=110)
@@ -492,71 +522,63 @@ check("conv_backward_im2col", cases=[
 # For stride $S > 1$ the same holds after inserting $S - 1$ zeros between the entries of `dout`
 # (this is the "transposed convolution" used to upsample in segmentation and generative networks).
 #
-# The cell below checks both identities numerically, using your `conv_forward_im2col` as the
-# convolution, and ends with a verdict: `OK` when both sides agree up to rounding (relative error
-# below $10^{-10}$), `MISMATCH` otherwise.
+# The cell below checks both identities numerically with your own layer: `dx` and `dw` come
+# from your `conv_backward_im2col`, and the convolutions on the right-hand sides are computed by
+# your `conv_forward_im2col`. It ends with a verdict: `OK` when both sides agree up to rounding
+# (relative error below $10^{-10}$), `MISMATCH` otherwise. The identities hold for any correct
+# convolution, so a `MISMATCH` means that your forward and backward passes disagree with each
+# other; the checks above tell which one is wrong.
 
 # %% cs231n={"grading": "skip"}
-import cs231n_lib
-
 flip_rng = np.random.default_rng(5)
 
 
 def convolve(x, w, stride, pad):
-    # A convolution without bias: your conv_forward_im2col if it is implemented, else the library's.
+    # A convolution without bias, computed by your conv_forward_im2col.
     b = np.zeros(w.shape[0], dtype=x.dtype)
-    try:
-        return conv_forward_im2col(x, w, b, {"stride": stride, "pad": pad})[0]
-    except NotImplementedError:
-        return cs231n_lib.conv_forward(x, w, b, {"stride": stride, "pad": pad})[0]
+    return conv_forward_im2col(x, w, b, {"stride": stride, "pad": pad})[0]
 
 
 try:
-    conv_forward_im2col(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), np.zeros(1), {"stride": 1, "pad": 0})
-    print("using your conv_forward_im2col")
+    worst = 0.0
+    for HH, pad in ((3, 1), (3, 0), (5, 2), (5, 1)):
+        x = flip_rng.standard_normal((2, 3, 7, 7))
+        w = flip_rng.standard_normal((4, 3, HH, HH))
+        b = flip_rng.standard_normal(4)
+        out, cache = conv_forward_im2col(x, w, b, {"stride": 1, "pad": pad})
+        dout = flip_rng.standard_normal(out.shape)
+        dx, dw, db = conv_backward_im2col(dout, cache)
+
+        w_back = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
+        dx_as_conv = convolve(dout, w_back, stride=1, pad=HH - 1 - pad)
+        x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        dw_as_conv = convolve(x_pad.transpose(1, 0, 2, 3), dout.transpose(1, 0, 2, 3), stride=1, pad=0).transpose(1, 0, 2, 3)
+        dx_error, dw_error = rel_error(dx, dx_as_conv), rel_error(dw, dw_as_conv)
+        worst = max(worst, dx_error, dw_error)
+        print(f"{HH}x{HH} filters, pad {pad}: dx vs flipped-filter convolution of dout: rel. error "
+              f"{dx_error:.1e}; dw vs convolution of x with dout: {dw_error:.1e}")
 except NotImplementedError:
-    print("conv_forward_im2col is not implemented yet: using cs231n_lib.conv_forward instead")
-
-worst = 0.0
-for HH, pad in ((3, 1), (3, 0), (5, 2), (5, 1)):
-    x = flip_rng.standard_normal((2, 3, 7, 7))
-    w = flip_rng.standard_normal((4, 3, HH, HH))
-    b = flip_rng.standard_normal(4)
-    out, cache = cs231n_lib.conv_forward(x, w, b, {"stride": 1, "pad": pad})
-    dout = flip_rng.standard_normal(out.shape)
-    dx, dw, db = cs231n_lib.conv_backward(dout, cache)
-
-    w_back = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
-    dx_as_conv = convolve(dout, w_back, stride=1, pad=HH - 1 - pad)
-    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    dw_as_conv = convolve(x_pad.transpose(1, 0, 2, 3), dout.transpose(1, 0, 2, 3), stride=1, pad=0).transpose(1, 0, 2, 3)
-    dx_error, dw_error = rel_error(dx, dx_as_conv), rel_error(dw, dw_as_conv)
-    worst = max(worst, dx_error, dw_error)
-    print(f"{HH}x{HH} filters, pad {pad}: dx vs flipped-filter convolution of dout: rel. error "
-          f"{dx_error:.1e}; dw vs convolution of x with dout: {dw_error:.1e}")
-# both sides are exact formulas, so only rounding may separate them
-if worst < 1e-10:
-    print(f"OK: both identities hold in all four settings (largest relative error {worst:.1e} < 1e-10)")
+    print("implement conv_forward_im2col and conv_backward_im2col first")
 else:
-    print(f"MISMATCH: an identity fails (largest relative error {worst:.1e}, expected < 1e-10); "
-          "see what the check of conv_forward_im2col above says")
+    # both sides are exact formulas, so only rounding may separate them
+    if worst < 1e-10:
+        print(f"OK: both identities hold in all four settings (largest relative error {worst:.1e} < 1e-10)")
+    else:
+        print(f"MISMATCH: an identity fails (largest relative error {worst:.1e}, expected < 1e-10); "
+              "see what the checks of conv_forward_im2col and conv_backward_im2col above say")
 
 
 # %% [markdown]
 # ## 6. How much faster?
 #
-# Time to measure. We compare three implementations of the same layer, forward and backward:
+# Time to measure. We compare two implementations of the same layer, forward and backward:
 #
 # - **naive loops**: the loop version of assignment 1, given below so that this notebook stands
 #   on its own;
-# - **your im2col**: `conv_forward_im2col` and `conv_backward_im2col`;
-# - **cs231n_lib**: the library, which does the same as yours but moves memory with compiled
-#   (Numba) loops, processes the column matrix in slices that stay in the cache, and folds the
-#   bias into the matrix product.
+# - **your im2col**: `conv_forward_im2col` and `conv_backward_im2col`.
 #
 # Each measurement is the best of a few repetitions (the minimum is the least disturbed by other
-# programs). The library compiles its kernels on first use, so it is called once before timing.
-# The matrix products run with BLAS limited to one thread (`threadpool_limits(1)`): that measures
+# programs). The matrix products run with BLAS limited to one thread (`threadpool_limits(1)`): that measures
 # the algorithms rather than how many idle cores your machine has, and it avoids a trap of small
 # products on a busy machine, where waiting for a second BLAS thread can cost more than the work.
 # With `CS231N_QUICK=1` the sizes are small and the ratios less telling.
@@ -627,11 +649,9 @@ sw = speed_rng.standard_normal(w_shape)
 sb = speed_rng.standard_normal(w_shape[0])
 sparam = {"stride": 1, "pad": 1}
 
-cs231n_lib.conv_backward(*cs231n_lib.conv_forward(sx, sw, sb, sparam))  # compile the library's kernels
 implementations = {
     "naive loops": (conv_forward_loops, conv_backward_loops),
     "your im2col": (conv_forward_im2col, conv_backward_im2col),
-    "cs231n_lib": (cs231n_lib.conv_forward, cs231n_lib.conv_backward),
 }
 timings = {}
 for name, (forward, backward) in implementations.items():
@@ -662,13 +682,20 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Expect the loops to be hundreds of times slower than either matrix-product version: they pay
-# interpreter overhead per output, while the matrix product runs compiled, vectorized code. Your
-# im2col and the library do the same arithmetic, so they are much closer. On tiny layers (and in
-# the `CS231N_QUICK` configuration) the library can even lose: starting its compiled kernels has
-# a fixed cost of a fraction of a millisecond. On larger layers its memory handling pays off: it
-# never materializes the whole column matrix, and its copying loops are compiled. The next cell
-# times a larger layer in float32 (the loops are left out: they would take a minute).
+# Expect the loops to be hundreds of times slower than your im2col version: they pay interpreter
+# overhead for every output, while the matrix product runs compiled, vectorized code. (With
+# `CS231N_QUICK=1` the layer is tiny and the ratio smaller.)
+#
+# Where does the time of the im2col version go? Not only into the matrix product: building the
+# column matrix copies every input number about nine times (for $3 \times 3$ filters at stride 1)
+# into a matrix that, for a real layer, is far larger than the processor's caches. The next cell
+# times a larger layer in float32 (the loops are left out: they would take a minute) and splits
+# your forward pass into the `im2col` call and the rest (the product, the bias and the reshape).
+# The copy does no arithmetic, and its cost does not depend on the number of filters $F$, while
+# the product does $F$ multiply-adds per entry of the column matrix: the fewer the filters, the
+# larger the share of the copy. That share is why practical implementations (`cs231n_lib` among
+# them) fill the column matrix with compiled loops, one cache-sized slice at a time, instead of
+# building it whole.
 
 # %% cs231n={"grading": "skip"}
 if QUICK:
@@ -680,14 +707,16 @@ bw = speed_rng.standard_normal(big_w).astype(np.float32)
 bb = np.zeros(big_w[0], dtype=np.float32)
 print(f"x {big_x}, w {big_w}, stride 1, pad 1, float32; "
       f"column matrix {column_matrix_bytes(big_x, 3, 3, 1, 1, 4) / 1e6:.1f} MB")
-for name in ("your im2col", "cs231n_lib"):
-    forward, backward = implementations[name]
-    try:
-        with threadpool_limits(1):
-            fwd, bwd = time_layer(forward, backward, bx, bw, bb, sparam, big_repeats)
-        print(f"{name:<14} forward {fwd * 1e3:8.2f} ms, backward {bwd * 1e3:8.2f} ms")
-    except NotImplementedError:
-        print(f"{name:<14} not implemented yet")
+try:
+    with threadpool_limits(1):
+        fwd, bwd = time_layer(conv_forward_im2col, conv_backward_im2col, bx, bw, bb, sparam, big_repeats)
+        unroll = best_time(lambda: im2col(bx, 3, 3, 1, 1), big_repeats)
+except NotImplementedError:
+    print("implement im2col, conv_forward_im2col and conv_backward_im2col first")
+else:
+    print(f"your im2col version: forward {fwd * 1e3:8.2f} ms, backward {bwd * 1e3:8.2f} ms")
+    print(f"  of the forward pass, im2col alone takes {unroll * 1e3:.2f} ms ({unroll / fwd:.0%}), "
+          f"the matrix product and the rest {max(fwd - unroll, 0.0) * 1e3:.2f} ms")
 
 # %% [markdown]
 # ## Summary

@@ -28,6 +28,35 @@
 # given (`np.zeros(shape, dtype=x.dtype)` does that). Cells marked as demos, plots or timings are
 # not graded; they show what your code does.
 
+# %% [markdown]
+# **On Colab** (or anywhere the course's student kit is not installed yet), the next cell installs
+# it: the visible checks and the library these notebooks use. Where the kit is installed already
+# (your own virtual environment, JupyterHub), it does nothing. Run it first.
+
+# %% nbgrader={"grade": false, "grade_id": "kit", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Installs the student kit when it is missing; nothing here needs changing.
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+# Where the kit comes from: a URL of its wheel, a path, or a Google Drive path (set by your instructor).
+KIT_SOURCE = ""
+
+if importlib.util.find_spec("cs231n_checks") is None:
+    if not KIT_SOURCE:
+        raise RuntimeError("The course's student kit is not installed. Install the wheel your instructor "
+                           "handed out (pip install cs231n_student-...-py3-none-any.whl) in the environment "
+                           "of this notebook, or ask your instructor for the kit's address.")
+    if KIT_SOURCE.startswith("/content/drive") and not os.path.exists(KIT_SOURCE):
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", KIT_SOURCE])
+    importlib.invalidate_caches()
+    print("Installed the student kit from", KIT_SOURCE)
+
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import os
 import time
@@ -37,7 +66,7 @@ import numpy as np
 
 import cs231n_lib
 from cs231n_lib import im2col, pool_output_size
-from autograder.checks import check
+from cs231n_checks import check
 
 plt.rcParams["figure.figsize"] = (10.0, 4.0)
 plt.rcParams["image.cmap"] = "gray"
@@ -395,9 +424,9 @@ plt.show()
 #
 # How much does a one-pixel shift of the input change the downsampled output? The cell below
 # shifts 200 digits one pixel to the right and compares three ways of halving the resolution:
-# keeping every other pixel (what a stride alone would do), $2\times2$ max pooling and $2\times2$
-# average pooling (the library's versions, so that it runs before you finish). It reports the
-# relative change $\lVert y(\text{shifted}) - y\rVert / \lVert y\rVert$ and how many outputs did
+# keeping every other pixel (what a stride alone would do), and $2\times2$ max pooling and
+# $2\times2$ average pooling with your `max_pool_forward_naive` and `avg_pool_forward_naive`
+# (a pooling you have not written yet is left out of the table). It reports the relative change $\lVert y(\text{shifted}) - y\rVert / \lVert y\rVert$ and how many outputs did
 # not change at all.
 #
 # Pooling is only *approximately* invariant: an output stays put when the feature that decided
@@ -416,13 +445,17 @@ shifted = np.roll(digits, 1, axis=3)
 param = {"pool_height": 2, "pool_width": 2, "stride": 2}
 downsamplers = {
     "every other pixel": lambda x: x[..., ::2, ::2],
-    "2x2 max pooling": lambda x: cs231n_lib.max_pool_forward(x, param)[0],
-    "2x2 average pooling": lambda x: cs231n_lib.avg_pool_forward(x, param)[0],
+    "2x2 max pooling": lambda x: max_pool_forward_naive(x, param)[0],
+    "2x2 average pooling": lambda x: avg_pool_forward_naive(x, param)[0],
 }
 print(f"{'one-pixel shift':<22}{'relative change':>17}{'outputs unchanged':>19}")
 print(f"{'the input itself':<22}{relative_change(digits, shifted):>17.2f}{np.mean(digits == shifted):>19.0%}")
 for name, down in downsamplers.items():
-    before, after = down(digits), down(shifted)
+    try:
+        before, after = down(digits), down(shifted)
+    except NotImplementedError:
+        print(f"{name:<22}  left out: implement {'max' if 'max' in name else 'avg'}_pool_forward_naive first")
+        continue
     print(f"{name:<22}{relative_change(before, after):>17.2f}{np.mean(before == after):>19.0%}")
 
 
@@ -439,7 +472,8 @@ for name, down in downsamplers.items():
 # $\sqrt{|R|}$) for $p=2$, and tends to $\max_r |x_r|$ as $p\to\infty$: the largest term
 # dominates the sum. On non-negative inputs, such as the output of a ReLU, $p$ slides smoothly
 # from average pooling to max pooling. The demo below (not graded) computes it with
-# `cs231n_lib.im2col`, a trick you will use yourself in section 7.
+# `cs231n_lib.im2col`, a trick you will use yourself in section 7, and measures how far it is
+# from your average and max pooling layers as $p$ grows.
 
 # %% cs231n={"grading": "skip"}
 def p_norm_pool(x, F, S, p):
@@ -455,16 +489,20 @@ def p_norm_pool(x, F, S, p):
 
 rng = np.random.default_rng(0)
 activations = np.maximum(rng.standard_normal((4, 8, 16, 16)), 0)  # like the output of a ReLU
-average = cs231n_lib.avg_pool_forward(activations, {"pool_height": 2, "pool_width": 2, "stride": 2})[0]
-maximum = cs231n_lib.max_pool_forward(activations, {"pool_height": 2, "pool_width": 2, "stride": 2})[0]
-powers = [1, 2, 4, 8, 16, 32, 64]
-to_average = [np.abs(p_norm_pool(activations, 2, 2, p) - average).max() for p in powers]
-to_max = [np.abs(p_norm_pool(activations, 2, 2, p) - maximum).max() for p in powers]
-plt.figure(figsize=(6, 3.5))
-plt.semilogx(powers, to_average, "o-", base=2, label="distance to average pooling")
-plt.semilogx(powers, to_max, "s-", base=2, label="distance to max pooling")
-plt.xlabel("p"); plt.ylabel("largest difference"); plt.legend(); plt.title("p-norm pooling of ReLU outputs")
-plt.show()
+try:
+    average = avg_pool_forward_naive(activations, {"pool_height": 2, "pool_width": 2, "stride": 2})[0]
+    maximum = max_pool_forward_naive(activations, {"pool_height": 2, "pool_width": 2, "stride": 2})[0]
+except NotImplementedError:
+    print("implement avg_pool_forward_naive and max_pool_forward_naive first")
+else:
+    powers = [1, 2, 4, 8, 16, 32, 64]
+    to_average = [np.abs(p_norm_pool(activations, 2, 2, p) - average).max() for p in powers]
+    to_max = [np.abs(p_norm_pool(activations, 2, 2, p) - maximum).max() for p in powers]
+    plt.figure(figsize=(6, 3.5))
+    plt.semilogx(powers, to_average, "o-", base=2, label="distance to your average pooling")
+    plt.semilogx(powers, to_max, "s-", base=2, label="distance to your max pooling")
+    plt.xlabel("p"); plt.ylabel("largest difference"); plt.legend(); plt.title("p-norm pooling of ReLU outputs")
+    plt.show()
 
 # %% [markdown]
 # ## 6. Do we need pooling at all?
@@ -479,7 +517,8 @@ plt.show()
 # has weight $\tfrac14$ on input channel $c$ and 0 on the others. A learned strided convolution
 # can therefore represent average pooling and much more, at the price of parameters
 # ($F\cdot F\cdot C\cdot C$ weights instead of none). It cannot represent max pooling, which is
-# not linear. The cell below verifies the equivalence with the library's layers.
+# not linear. The cell below verifies the equivalence: the library's convolution (assignment 1)
+# against your `avg_pool_forward_naive`.
 
 # %% cs231n={"grading": "skip"}
 rng = np.random.default_rng(1)
@@ -488,13 +527,18 @@ C = x.shape[1]
 w = np.zeros((C, C, 2, 2))
 w[np.arange(C), np.arange(C)] = 0.25  # channel c only sees channel c, with weight 1/4
 by_conv, _ = cs231n_lib.conv_forward(x, w, np.zeros(C), {"stride": 2, "pad": 0})
-by_pool, _ = cs231n_lib.avg_pool_forward(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
-difference = np.abs(by_conv - by_pool).max()
-print(f"largest difference between the stride-2 convolution and 2x2 average pooling: {difference:.1e}")
-if difference < 1e-12:
-    print(f"OK: the stride-2 convolution is 2x2 average pooling (difference {difference:.1e} < 1e-12)")
+try:
+    by_pool, _ = avg_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+except NotImplementedError:
+    print("implement avg_pool_forward_naive first")
 else:
-    print(f"MISMATCH: the stride-2 convolution differs from 2x2 average pooling by {difference:.1e}")
+    difference = np.abs(by_conv - by_pool).max()
+    print(f"largest difference between the stride-2 convolution and your 2x2 average pooling: {difference:.1e}")
+    if difference < 1e-12:
+        print(f"OK: the stride-2 convolution is 2x2 average pooling (difference {difference:.1e} < 1e-12)")
+    else:
+        print(f"MISMATCH: the stride-2 convolution differs from your 2x2 average pooling by {difference:.1e}; "
+              "see what the check of avg_pool_forward_naive says")
 
 
 # %% [markdown]
@@ -568,11 +612,14 @@ check("max_pool_forward_fast", cases=[
 # %% [markdown]
 # ### How much faster?
 #
-# The table times your naive and fast forward passes and the library's (compiled with Numba) on
-# one batch, once with tiling $2\times2$ windows and once with overlapping $3\times3$ windows.
-# The reshape trick costs one pass over the data; im2col first copies every window (more than
-# twice the input for $F=3, S=2$), which is why it is slower than the reshape but still far ahead
-# of the loops.
+# The table times your naive and fast forward passes on one batch, once with tiling $2\times2$
+# windows (your reshape path) and once with overlapping $3\times3$ windows (your im2col path);
+# both give the same number of outputs. Both fast paths leave the loops far behind. Which of the
+# two is faster is for the measurement to say, and the cell's last line says it: the reshape
+# copies nothing, but NumPy's maximum over the interleaved axes 3 and 5 reads memory in short
+# strided runs, while im2col first copies every window (more than twice the input for
+# $F=3, S=2$, with the library's compiled loops) and then takes the maximum down contiguous
+# columns. Extra copying is not necessarily slower; memory access patterns matter as much.
 
 # %% cs231n={"grading": "skip"}
 def best_time(fn, *args, repeats=3):
@@ -585,23 +632,32 @@ def best_time(fn, *args, repeats=3):
 
 shape = (4, 8, 16, 16) if QUICK else (32, 16, 32, 32)
 rng = np.random.default_rng(0)
+fast_times, missing = {}, []
 print(f"input of shape {shape} (N, C, H, W), float64; best of 3 runs")
-print(f"{'windows':<22}{'naive':>12}{'fast':>12}{'cs231n_lib':>12}{'naive / fast':>14}")
+print(f"{'windows':<22}{'naive':>12}{'fast':>12}{'naive / fast':>14}")
 for label, F, S, size in [("2x2, stride 2", 2, 2, shape[2]), ("3x3, stride 2 (overlap)", 3, 2, shape[2] + 1)]:
     x = rng.standard_normal(shape[:2] + (size, size))
     param = {"pool_height": F, "pool_width": F, "stride": S}
     times = {}
-    for name, fn in [("naive", globals()["max_pool_forward_naive"]), ("fast", globals()["max_pool_forward_fast"]),
-                     ("library", cs231n_lib.max_pool_forward)]:
+    for name, fn in [("naive", max_pool_forward_naive), ("fast", max_pool_forward_fast)]:
         try:
             times[name] = best_time(fn, x, param)
         except NotImplementedError:
-            print(f"implement {fn.__name__} first")
+            if fn.__name__ not in missing:
+                missing.append(fn.__name__)
             times[name] = float("nan")
     shown = {name: ("-" if np.isnan(t) else f"{t * 1e3:.2f}ms") for name, t in times.items()}
     ratio = times["naive"] / times["fast"]
-    print(f"{label:<22}{shown['naive']:>12}{shown['fast']:>12}{shown['library']:>12}"
+    print(f"{label:<22}{shown['naive']:>12}{shown['fast']:>12}"
           f"{'-' if np.isnan(ratio) else f'{ratio:.0f}x':>14}")
+    fast_times[label] = times["fast"]
+if missing:
+    print(f"implement {' and '.join(missing)} first: left out of the table")
+reshape_time, im2col_time = fast_times.values()
+if not np.isnan(reshape_time + im2col_time):
+    winner, factor = ("reshape", im2col_time / reshape_time) if reshape_time < im2col_time else ("im2col", reshape_time / im2col_time)
+    print(f"fast paths, same number of outputs: reshape {reshape_time * 1e3:.2f} ms, im2col {im2col_time * 1e3:.2f} ms: "
+          f"the {winner} path is {factor:.1f}x faster here")
 
 # %% [markdown]
 # ## Summary
