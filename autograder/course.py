@@ -238,8 +238,12 @@ def _assignment_files(folder):
 
 
 def source_digest(course_root, assignment):
-    """Content hash of everything that defines ``assignment``: its source and released files."""
+    """Content hash of everything that defines ``assignment``: its source and released files, and
+    the assignments before it in the course schedule (they decide which answers its kit ships)."""
     h = hashlib.sha256()
+    from .kit import load_schedule
+
+    h.update(repr(load_schedule(course_root).while_open(assignment).states).encode())
     for top in (SOLUTIONS_DIR, ASSIGNMENTS_DIR):
         folder = Path(course_root) / top / assignment
         h.update(f"\0{top}\0".encode())

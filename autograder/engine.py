@@ -122,7 +122,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from . import __version__, integrity, kit, rebuild
+from . import __version__, course, integrity, kit, rebuild
 from .checks import get_check, judge
 from .checks.base import MISSING
 from .compare import coerce
@@ -741,10 +741,7 @@ def _sources_digest(course_root, assignment, limits=None):
     limits = Limits.coerce(limits)
     h = hashlib.sha256(grader_version().encode())
     h.update(repr((limits.case_timeout_floor, limits.timeout_multiple, limits.cell_timeout_floor)).encode())
-    for top in (SOLUTIONS_DIR, ASSIGNMENTS_DIR):
-        for p in sorted((Path(course_root) / top / assignment).rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts:
-                h.update(p.relative_to(course_root).as_posix().encode() + b"\0" + p.read_bytes())
+    h.update(course.source_digest(course_root, assignment).encode())
     return h.hexdigest()[:32]
 
 

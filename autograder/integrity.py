@@ -85,11 +85,17 @@ def library_uses(source, setup_bindings=None):
 
 
 def _defined_functions(source):
+    """Names a cell defines at its top level: functions, and names bound by an import
+    (``from cs231n_lib import conv_backward as conv_backward_naive`` defines the graded name)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    names = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.extend(alias.asname for alias in node.names if alias.asname)
+    return names
 
 
 _DYNAMIC_CALLS = {"__import__", "exec", "eval", "compile", "globals", "vars", "getattr", "setattr"}

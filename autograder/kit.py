@@ -514,6 +514,22 @@ def write_wheel(package_dir, out_dir, version):
     return wheel
 
 
+INSTALL_LINE = 'KIT_SOURCE = ""'
+
+
+def with_install_source(notebook_text, install_from):
+    """The notebook with its kit cell's ``KIT_SOURCE = ""`` line set to ``install_from`` (where
+    Colab installs the kit from); unchanged when no address is set."""
+    if not install_from:
+        return notebook_text
+    nb = nbformat.reads(notebook_text, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and INSTALL_LINE in cell.source.splitlines():
+            cell.source = "\n".join(f"KIT_SOURCE = {json.dumps(install_from)}" if line == INSTALL_LINE else line
+                                    for line in cell.source.splitlines())
+    return nbformat.writes(nb) + "\n"
+
+
 @dataclass
 class KitResult:
     out: Path
@@ -556,7 +572,10 @@ def build_student_kit(course_root, out, schedule=None, *, version=None):
         target = out / "assignments" / name
         target.mkdir(parents=True)
         for path in sorted((course_root / course.ASSIGNMENTS_DIR / name).iterdir()):
-            if path.is_file():
+            if path.suffix == ".ipynb":
+                (target / path.name).write_text(with_install_source(path.read_text(encoding="utf-8"),
+                                                                    schedule.install_from), encoding="utf-8")
+            elif path.is_file():
                 shutil.copyfile(path, target / path.name)
     (out / "README.md").write_text(KIT_README.format(course=course.COURSE_ID, wheel=wheel.name,
                                                      assignments=", ".join(handed_out) or "none yet"))

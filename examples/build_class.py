@@ -409,9 +409,10 @@ STUDENTS = {
             {"conv_output_size": SIZE_B}, behaviour(conv_output_size=size_without_check), []),
     "noor": ("snoops for hidden tests, solutions, the gradebook and other students' files",
              {"conv_output_size": SNOOP_SIZE}, behaviour(conv_output_size=passes), []),
-    "oscar": ("calls cs231n_lib instead of implementing the layer (passes, flagged for review)",
+    "oscar": ("calls cs231n_lib instead of implementing the layers: the student kit the grader runs has no "
+              "answer to an open assignment, so those cases fail (flagged for review)",
               {"conv_output_size": SIZE_C, "conv_forward_naive": DELEGATING_FORWARD,
-               "conv_backward_naive": DELEGATING_BACKWARD}, CORRECT, ["delegation"]),
+               "conv_backward_naive": DELEGATING_BACKWARD}, behaviour(conv_output_size=passes), ["delegation"]),
 }
 # Submissions the grader cannot grade at all: status "failed", score 0, listed for a person.
 FAILED = {

@@ -276,3 +276,29 @@ def test_the_grading_kit_is_the_kit_of_the_day_the_assignment_was_open(tmp_path)
     assert "def conv_output_size(W, F, S=1, P=0, dilation=1):" in (folder / "cs231n_lib" / "sizing.py").read_text()
     assert (folder / ".complete").exists() and any((folder / ".numba-cache").rglob("*.nbi"))
     assert kit.grading_kit(REPO, "im2col", tmp_path) == folder  # built once per content
+
+
+@pytest.mark.slow
+def test_a_solution_calling_the_library_gets_no_points_for_that_function_and_full_points_for_the_rest():
+    """The grading kernel imports the kit of the day convolution was open: the library's
+    conv_backward is a stub there, whatever course.toml says today."""
+    from autograder.engine import GradeTask, grade_submission
+
+    released = nbformat.read(REPO / "assignments" / "convolution" / "convolution.ipynb", as_version=4)
+    source = nbformat.read(REPO / "solutions" / "convolution" / "convolution.ipynb", as_version=4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    answers["conv_backward_naive"] = "from cs231n_lib.conv import conv_backward as conv_backward_naive\n"
+    for cell in released.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in answers:
+            cell.source = answers[grade_id]
+    files = {"convolution.ipynb": nbformat.writes(released).encode()}
+    result = grade_submission(GradeTask("delegating", "convolution", files, str(REPO)))
+    tests = {t["grade_id"]: t for t in result["notebooks"]["convolution.ipynb"]["tests"]}
+    assert {g: (t["score"], t["points"]) for g, t in tests.items()} == {
+        "test_conv_output_size": (2, 2), "test_conv_forward_naive": (4, 4), "test_conv_backward_naive": (0, 4),
+        "test_conv_forward_dilated": (1, 1)}
+    assert {c["outcome"] for c in tests["test_conv_backward_naive"]["cases"]} == {"error"}
+    flagged = {f["grade_id"] for f in result["notebooks"]["convolution.ipynb"]["flags"] if f["kind"] == "delegation"}
+    assert flagged == {"conv_backward_naive"}
