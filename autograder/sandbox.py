@@ -22,16 +22,37 @@ so that copies of the solutions elsewhere on the machine are out of reach too; s
 count, file size, no core files); copies the connection file where the sandbox user can read
 it; drops to a dedicated unprivileged user (``cs231n-sbx-<slot>``, one per concurrent kernel so
 that process caps and clean-up never touch another student) with no supplementary groups and
-``no_new_privs``; then ``exec``s ipykernel with a scrubbed environment. Without root it applies
-what it can (resource limits except the process cap) and says so: see ``sandbox_protections``.
+``no_new_privs``; then ``exec``s ipykernel with a scrubbed environment.
+
+Without root (an instructor's laptop, a JupyterHub server, CI), the wrapper gives the kernel the
+same file system view through unprivileged user namespaces (``_launch_in_user_namespace``): it
+calls unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET) itself through ctypes and
+maps the grader's uid and gid to themselves. Done directly rather than through bubblewrap or
+util-linux's ``unshare``: no dependency to install (this and many hosts have no bubblewrap), the
+same code (``_hide_paths``, ``_hide_outside_system``, ``_interpreter_dirs``) builds the view for
+both paths, and the wrapper keeps control of the order of the steps. The first process of the
+new PID namespace mounts a fresh /proc (only the kernel's processes: the grader, the same user,
+is out of reach), hides what root hides, binds the kernel's own folders (work/, home/, out/) and
+remounts everything else read-only (the kernel runs as the grader's user and would otherwise
+rewrite what that user owns: the course, the virtual environment), forbids nested user namespaces,
+sets the limits, then forks the kernel, which ``exec``s with uid != 0 inside and so keeps no
+capability. The process cap is RLIMIT_NPROC, which since Linux 5.14 counts per user *and user
+namespace*: it binds the kernel's processes only, and the grader's user keeps starting processes
+during a fork bomb. When the kernel ends, or the wrapper is killed (PR_SET_PDEATHSIG), the PID
+namespace ends and Linux kills every process in it. Not capped there: the size of the sandbox
+folder (root mounts a tmpfs; a normal user's tmpfs would be invisible to the grader), only single
+files (RLIMIT_FSIZE) and the private /tmp. Where user namespaces are refused (a sysctl, AppArmor,
+a container, macOS) kernels get only the resource limits (mode "none", ``--weak-sandbox``).
+``sandbox_protections()["mode"]`` says which: "root", "user_namespace" or "none".
 Without a mount namespace (a container that refuses ``unshare``) the hidden paths are closed to
 the sandbox users by taking away their "others" permissions.
 
-Network: when root, the wrapper also gives the kernel its own network namespace (no interfaces
-at all), and the grader talks to it over Unix sockets (jupyter_client's ipc transport, in the
-sandbox's home folder). Measured here: 40 of 40 starts, about 1 s each, like TCP. Without root
-(or with ``Limits.isolate_network=False``, or when ipc starts fail) the kernel uses TCP on
-localhost and its network is not isolated; ``applied["network_namespace"]`` says which.
+Network: in both paths the wrapper also gives the kernel its own network namespace (no
+interfaces at all), and the grader talks to it over Unix sockets (jupyter_client's ipc transport,
+in the sandbox's home folder). Measured here: 40 of 40 starts, about 1 s each, like TCP; the
+user-namespace path starts within 3% of the root path (``benchmarks/sandbox_start.py``). Without
+isolation (or with ``Limits.isolate_network=False``, or when ipc starts fail) the kernel uses TCP
+on localhost and its network is not isolated; ``applied["network_namespace"]`` says which.
 """
 
 import contextlib
@@ -72,7 +93,8 @@ class Limits:
     - grace_seconds [3 s]: after an interrupt, how long before the kernel is killed;
     - memory_mb [4096]: address-space cap of the kernel (measured: 1.1-1.2 GB of address space
       and 150-230 MB resident for the course notebooks, a cold Numba compile included);
-    - nproc [128]: processes and threads of the sandbox user (root only);
+    - nproc [128]: processes and threads of the kernel (the slot user as root; the kernel's user
+      namespace otherwise; not capped without isolation);
     - fsize_mb [256]: largest file the kernel may write;
     - output_cap_bytes [1 MB]: kernel output kept per cell, the rest is dropped with a note;
     - flood_bytes [64 MB]: output received in one cell beyond which the kernel is killed;
@@ -82,7 +104,7 @@ class Limits:
       the grader's disk; only what is written uses memory);
     - cpu_seconds [3600]: CPU time of one kernel process (RLIMIT_CPU), a catch-all for busy
       background threads;
-    - isolate_network [True]: when root, the kernel gets its own empty network namespace and
+    - isolate_network [True]: the kernel gets its own empty network namespace and
       the grader talks to it over Unix sockets (ipc transport) instead of TCP.
     """
 
