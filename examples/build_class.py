@@ -212,18 +212,19 @@ FLOOD_SIZE = '''def conv_output_size(W, F, S=1, P=0):
     return steps + 1
 '''
 MONKEYPATCH_FORWARD = '''import numpy as np
-import autograder
-import autograder.checks
-import autograder.compare
+import cs231n_checks
+import cs231n_checks.base
+import cs231n_checks.compare
 
 # make every comparison say "equal"
 np.allclose = lambda *args, **kwargs: True
 np.array_equal = lambda *args, **kwargs: True
 np.testing.assert_allclose = lambda *args, **kwargs: None
-autograder.compare.relative_error = lambda *args, **kwargs: 0.0
-autograder.compare.compare_output = lambda *args, **kwargs: None
-autograder.checks.check = lambda *args, **kwargs: None
-check = autograder.checks.check
+cs231n_checks.compare.relative_error = lambda *args, **kwargs: 0.0
+cs231n_checks.compare.compare_output = lambda *args, **kwargs: None
+cs231n_checks.base.judge = lambda *args, **kwargs: (True, [], [], 0.0)
+cs231n_checks.check = lambda *args, **kwargs: None
+check = cs231n_checks.check
 
 
 def conv_forward_naive(x, w, b, conv_param):
@@ -402,7 +403,7 @@ STUDENTS = {
     "kim": ("200 MB of output when P is 2 (the kernel is stopped past the output cap)",
             {"conv_output_size": FLOOD_SIZE},
             behaviour(conv_output_size=when(lambda c: c["P"] == 2, "crashed", "passed")), []),
-    "lars": ("monkeypatches np.allclose, check and autograder.compare, with a forward pass missing the bias",
+    "lars": ("monkeypatches np.allclose, check and the checks' comparison, with a forward pass missing the bias",
              {"conv_forward_naive": MONKEYPATCH_FORWARD},
              behaviour(conv_forward_naive=always("wrong"), conv_forward_dilated=always("wrong")), ["tampering"]),
     "mia": ("tampered: test cells edited to print PASSED, points set to 100, skip tags, another kernelspec",
