@@ -302,3 +302,19 @@ def test_a_solution_calling_the_library_gets_no_points_for_that_function_and_ful
     assert {c["outcome"] for c in tests["test_conv_backward_naive"]["cases"]} == {"error"}
     flagged = {f["grade_id"] for f in result["notebooks"]["convolution.ipynb"]["flags"] if f["kind"] == "delegation"}
     assert flagged == {"conv_backward_naive"}
+
+
+def test_the_kit_cell_gets_the_install_address_of_the_course_file_and_stays_valid_for_nbgrader(tmp_path):
+    from nbgrader.utils import compute_checksum
+
+    schedule = kit.Schedule(kit.load_schedule(REPO).states, install_from="https://example.org/kit/cs231n.whl")
+    result = kit.build_student_kit(REPO, tmp_path / "kit", schedule)
+    nb = nbformat.read(result.out / "assignments" / "convolution" / "convolution.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code")
+    assert 'KIT_SOURCE = "https://example.org/kit/cs231n.whl"' in cell.source.splitlines()
+    assert kit.INSTALL_LINE not in cell.source.splitlines()
+    assert cell.metadata["nbgrader"]["locked"] and cell.metadata["nbgrader"]["checksum"] == compute_checksum(cell)
+    released = nbformat.read(REPO / "assignments" / "convolution" / "convolution.ipynb", as_version=4)
+    index = nb.cells.index(cell)
+    assert [c.source for i, c in enumerate(nb.cells) if i != index] == \
+        [c.source for i, c in enumerate(released.cells) if i != index]
