@@ -29,6 +29,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -302,6 +303,11 @@ def grading_kit(course_root, assignment, kits_dir=None):
             digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
     kits_dir = Path(kits_dir) if kits_dir else grading_kits_dir()
     kits_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    # the grader runs code from here (the Numba warm-up): nobody else may have made or changed it
+    st = os.lstat(kits_dir)
+    if stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise KitError(f"{kits_dir} is not a folder of this user's that only it can write; remove it or "
+                       f"set TMPDIR to a private folder")
     folder = kits_dir / f"{assignment}-{digest.hexdigest()[:16]}"
     if (folder / ".complete").exists():
         return folder
@@ -522,11 +528,16 @@ def with_install_source(notebook_text, install_from):
     Colab installs the kit from); unchanged when no address is set."""
     if not install_from:
         return notebook_text
+    from nbgrader.utils import compute_checksum
+
     nb = nbformat.reads(notebook_text, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code" and INSTALL_LINE in cell.source.splitlines():
             cell.source = "\n".join(f"KIT_SOURCE = {json.dumps(install_from)}" if line == INSTALL_LINE else line
                                     for line in cell.source.splitlines())
+            if "checksum" in cell.metadata.get("nbgrader", {}):
+                # a locked cell: nbgrader's validate compares its source with this checksum
+                cell.metadata["nbgrader"]["checksum"] = compute_checksum(cell)
     return nbformat.writes(nb) + "\n"
 
 

@@ -318,3 +318,14 @@ def test_the_kit_cell_gets_the_install_address_of_the_course_file_and_stays_vali
     index = nb.cells.index(cell)
     assert [c.source for i, c in enumerate(nb.cells) if i != index] == \
         [c.source for i, c in enumerate(released.cells) if i != index]
+
+
+def test_a_kits_folder_others_can_write_is_refused(tmp_path):
+    """The grader runs the kit's code (the Numba warm-up): a folder planted or opened by another
+    user is never used."""
+    shared = tmp_path / "kits"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    with pytest.raises(kit.KitError, match="only it can write"):
+        kit.grading_kit(REPO, "convolution", shared)
+    assert list(shared.iterdir()) == []
