@@ -15,9 +15,10 @@ Load (in a notebook)::
 Where the data lives: the ``datasets/`` folder of the repository, unless the environment
 variable ``CS231N_DATA_DIR`` or a ``data_dir=`` argument says otherwise.
 
-When CIFAR-10 is not there, ``get_CIFAR10_data`` prints one line and returns scikit-learn's
-bundled handwritten digits instead (real images that ship inside the package, so they work
-offline), upscaled to 3x32x32 so that models built for CIFAR-10 run unchanged.
+When CIFAR-10 is not there, ``get_CIFAR10_data`` prints one line and returns the handwritten
+digits bundled with this package instead (``digits.npz``: UCI's 1797 real 8x8 scans, the copy
+scikit-learn also ships, so they work offline), upscaled to 3x32x32 so that models built for
+CIFAR-10 run unchanged. ``load_digits()`` gives them at their own size.
 """
 
 import argparse
@@ -60,7 +61,10 @@ CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
 CIFAR10_SOURCE = "cifar10"
+# The name predates the bundled copy (the images were read through scikit-learn); it is kept
+# because notebooks and students compare ``data["source"]`` with it.
 DIGITS_SOURCE = "sklearn-digits (offline fallback)"
+DIGITS_FILE = Path(__file__).resolve().parent / "digits.npz"
 DATA_DIR_ENV = "CS231N_DATA_DIR"
 FETCH_COMMAND = "python -m cs231n_lib.data fetch cifar10"
 
@@ -343,7 +347,7 @@ def _verified_local_archive(path, md5):
 def _offline_message(url, reason, home):
     return (
         f"Could not reach {url} ({reason}). This machine seems to be offline. The notebooks still "
-        f"run: get_CIFAR10_data() falls back to scikit-learn's handwritten digits when CIFAR-10 is "
+        f"run: get_CIFAR10_data() falls back to the kit's bundled handwritten digits when CIFAR-10 is "
         f"absent. To install CIFAR-10 without internet, bring cifar-10-python.tar.gz from another "
         f"machine and run `{FETCH_COMMAND} --from /path/to/cifar-10-python.tar.gz` (or copy it "
         f"into {home} and run `{FETCH_COMMAND}`), or use --from with the URL of a mirror.")
@@ -534,24 +538,40 @@ def load_CIFAR10(root):
     return Xtr, Ytr, Xte, Yte
 
 
+def load_digits():
+    """The 1797 handwritten digits bundled with cs231n_lib, at their own size.
+
+    They are the test set of UCI's "Optical Recognition of Handwritten Digits" (E. Alpaydin and
+    C. Kaynak, 1998, CC BY 4.0), the same images and order as scikit-learn's ``load_digits``:
+    each pixel counts the inked dots of a 4x4 block of a 32x32 scan. ``datasets/make_digits.py``
+    in the course repository writes the file.
+
+    Returns a tuple of:
+    - images: (1797, 8, 8) float64, gray levels 0..16 (0 is background).
+    - labels: (1797,) int64, the digit 0..9 each image shows.
+    """
+    try:
+        with np.load(DIGITS_FILE, allow_pickle=False) as bundled:
+            images, labels = bundled["images"], bundled["labels"]
+    except (OSError, KeyError, ValueError) as e:
+        raise RuntimeError(
+            f"The bundled digits {DIGITS_FILE} are missing or damaged ({e}); reinstall the kit, "
+            f"or run `{FETCH_COMMAND}` to use CIFAR-10.") from e
+    return images.astype(np.float64), labels.astype(np.int64)
+
+
 def _digits_as_cifar():
-    """scikit-learn's 1797 handwritten digits as CIFAR-like images.
+    """The bundled handwritten digits (``load_digits``) as CIFAR-like images.
 
     Returns X: (1797, 3, 32, 32) float64 in 0..255, y: (1797,) int64, shuffled with a fixed seed.
     Each 8x8 pixel becomes a 4x4 block (nearest neighbour) and the gray plane is copied to the
     three channels, so that a network built for CIFAR-10's (3, 32, 32) runs unchanged.
     """
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as e:
-        raise ImportError(
-            "CIFAR-10 is absent and scikit-learn, which holds the offline fallback, is not "
-            f"installed. Run `pip install scikit-learn` or `{FETCH_COMMAND}`.") from e
-    digits = load_digits()
-    order = np.random.default_rng(0).permutation(len(digits.target))
-    gray = digits.images[order] * (255.0 / 16.0)
+    images, labels = load_digits()
+    order = np.random.default_rng(0).permutation(len(labels))
+    gray = images[order] * (255.0 / 16.0)
     big = np.repeat(np.repeat(gray, 4, axis=1), 4, axis=2)
-    return np.repeat(big[:, None], 3, axis=1), digits.target[order].astype(np.int64)
+    return np.repeat(big[:, None], 3, axis=1), labels[order]
 
 
 def _fallback_sizes(available, num_training, num_validation, num_test):
@@ -569,7 +589,7 @@ def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000, sub
 
     The validation images are the ones right after the training images in the training set;
     the test images come from the test batch. Without CIFAR-10 (see ``fetch_cifar10``) and
-    with ``fallback=True``, one line is printed and scikit-learn's handwritten digits are
+    with ``fallback=True``, one line is printed and the bundled handwritten digits are
     returned instead in the same layout, upscaled to (3, 32, 32) (see ``_digits_as_cifar``);
     sizes that do not fit its 1797 images are reduced (the printed line says to what).
 
@@ -610,8 +630,8 @@ def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000, sub
             reduced = (f"; split {sizes[0]}/{sizes[1]}/{sizes[2]} instead of the requested "
                        f"{num_training}/{num_validation}/{num_test}")
         num_training, num_validation, num_test = sizes
-        print(f"CIFAR-10 not found in {folder}: using the offline fallback, scikit-learn's "
-              f"{len(X)} handwritten digits (8x8 gray, upscaled to 3x32x32){reduced}. "
+        print(f"CIFAR-10 not found in {folder}: using the offline fallback, the kit's "
+              f"{len(X)} bundled handwritten digits (8x8 gray, upscaled to 3x32x32){reduced}. "
               f"Run `{FETCH_COMMAND}` to get CIFAR-10.")
         Xtr, ytr = X, y
         X_test = X[num_training + num_validation:num_training + num_validation + num_test]

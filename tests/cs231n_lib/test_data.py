@@ -9,6 +9,7 @@ No test contacts any host but 127.0.0.1.
 
 import hashlib
 import http.server
+import importlib.util
 import io
 import os
 import pickle
@@ -733,12 +734,71 @@ def test_incomplete_cifar_folder_is_an_error_not_a_fallback(tmp_path):
 
 @pytest.fixture(scope="module")
 def digits():
+    """The bundled digits, with scikit-learn's attribute names."""
+    images, labels = cdata.load_digits()
+    return type("Digits", (), {"images": images, "target": labels})
+
+
+def test_bundled_digits_are_scikit_learns():
+    """cs231n_lib/digits.npz holds exactly what scikit-learn's load_digits returns, in order."""
+    images, labels = cdata.load_digits()
+    assert images.shape == (1797, 8, 8) and images.dtype == np.float64
+    assert labels.shape == (1797,) and labels.dtype == np.int64
+    assert images.min() == 0 and images.max() == 16 and set(labels.tolist()) == set(range(10))
     sklearn_datasets = pytest.importorskip("sklearn.datasets")
-    return sklearn_datasets.load_digits()
+    reference = sklearn_datasets.load_digits()
+    np.testing.assert_array_equal(images, reference.images)
+    np.testing.assert_array_equal(labels, reference.target)
+
+
+def test_bundled_digits_file_is_what_the_script_writes():
+    """datasets/make_digits.py regenerates the committed file byte for byte from scikit-learn's copy."""
+    script = Path(cdata.__file__).resolve().parent.parent / "datasets" / "make_digits.py"
+    if not script.is_file():
+        pytest.skip("not a source tree")
+    if importlib.util.find_spec("sklearn") is None:
+        pytest.skip("scikit-learn's copy of the digits is not installed")
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "up to date" in done.stdout
+
+
+def test_fallback_works_without_scikit_learn(tmp_path):
+    """With scikit-learn and SciPy unimportable, the fallback still loads (and never tries them)."""
+    code = f"""
+import sys
+
+class Refuse:
+    tried = []
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("sklearn", "scipy"):
+            Refuse.tried.append(name)
+            raise ImportError(f"{{name}} is blocked for this test")
+        return None
+
+sys.meta_path.insert(0, Refuse())
+import numpy as np
+from cs231n_lib import get_CIFAR10_data
+data = get_CIFAR10_data(data_dir={str(tmp_path)!r}, subtract_mean=False)
+print(data["source"], data["X_train"].shape, data["X_test"].shape, data["y_train"][:5].tolist())
+print("tried", Refuse.tried)
+try:
+    import sklearn.datasets
+except ImportError:
+    print("the block works")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, CS231N_DATA_DIR=""))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert "offline fallback" in lines[0]
+    expected = cdata.get_CIFAR10_data(data_dir=tmp_path, subtract_mean=False)["y_train"][:5].tolist()
+    assert lines[1] == f"sklearn-digits (offline fallback) (1439, 3, 32, 32) (179, 3, 32, 32) {expected}"
+    assert lines[2:] == ["tried []", "the block works"]
 
 
 def _digit_indices(X, y, digits):
-    """Recover which scikit-learn image each returned image is, with a check of the label."""
+    """Recover which digit image each returned image is, with a check of the label."""
     lookup = {}
     for index, image in enumerate(digits.images):
         lookup.setdefault(image.astype(np.float64).tobytes(), []).append(index)
@@ -769,7 +829,7 @@ def test_fallback_returns_real_digits_in_cifar_layout(tmp_path, digits, capsys):
         assert X.shape == (n, 3, 32, 32) and X.dtype == np.float32 and y.dtype == np.int64
         assert 0 <= X.min() and X.max() <= 255
         indices += _digit_indices(X, y, digits)
-    # Every scikit-learn image is used exactly once across the three splits.
+    # Every digit image is used exactly once across the three splits.
     assert len(indices) == len(digits.images)
     counts = {}
     for candidates in indices:
