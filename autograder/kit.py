@@ -217,7 +217,19 @@ def build_library(dest, schedule):
         out = target / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
+    for path in library_data_files():
+        out = target / path.relative_to(LIBRARY)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, out)
     return target
+
+
+def library_data_files():
+    """The package data of ``cs231n_lib`` (e.g. the bundled digits): every file that is not
+    Python source or bytecode, outside ``__pycache__``. The student build ships them as they are."""
+    return [path for path in sorted(LIBRARY.rglob("*"))
+            if path.is_file() and path.suffix not in (".py", ".pyc")
+            and "__pycache__" not in path.relative_to(LIBRARY).parts]
 
 
 def build_checks(dest, expected=None):
@@ -301,6 +313,8 @@ def grading_kit(course_root, assignment, kits_dir=None):
     for root in (LIBRARY, CHECKS_PACKAGE):
         for path in sorted(root.rglob("*.py")):
             digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
+    for path in library_data_files():
+        digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
     kits_dir = Path(kits_dir) if kits_dir else grading_kits_dir()
     kits_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
     # the grader runs code from here (the Numba warm-up): nobody else may have made or changed it
@@ -475,8 +489,7 @@ Assignments in this kit: {assignments}.
 """
 
 KIT_DEPENDENCIES = ["numpy>=1.26", "numba>=0.60", "matplotlib>=3.8", "tqdm>=4.66", "threadpoolctl>=3.2",
-                    "scikit-learn>=1.4", "ipywidgets>=8.1", "ipykernel>=6.29", "nbclient>=0.10",
-                    "nbformat>=5.9"]
+                    "ipywidgets>=8.1", "ipykernel>=6.29", "nbclient>=0.10", "nbformat>=5.9"]
 
 
 def _record_hash(data):
