@@ -705,8 +705,8 @@ check("spatial_groupnorm_backward", cases=[
 #
 # built from the library's affine, ReLU and softmax layers and **your** normalization layers,
 # and trained with the library's `Solver` (Adam). The data come from
-# `cs231n_lib.get_CIFAR10_data`; without the CIFAR-10 files on disk it falls back to
-# scikit-learn's handwritten digits, upscaled to $3\times32\times32$ (the printed `source`
+# `cs231n_lib.get_CIFAR10_data`; without the CIFAR-10 files on disk it falls back to the
+# handwritten digits bundled with the kit, upscaled to $3\times32\times32$ (the printed `source`
 # says which one you got; `make fetch-cifar10` downloads CIFAR-10). We use a small training set
 # on purpose: the point is to compare how fast and how reliably the networks learn, not to reach
 # a good test accuracy.

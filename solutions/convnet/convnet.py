@@ -789,8 +789,8 @@ except NotImplementedError:
 #
 # The data come from `get_CIFAR10_data`: CIFAR-10 when you have downloaded it
 # (`python -m cs231n_lib.data fetch cifar10`, or `make fetch-cifar10`), otherwise an offline
-# stand-in, scikit-learn's handwritten digits upscaled to $3\times32\times32$. The line below says
-# which one you got.
+# stand-in, the handwritten digits bundled with the kit, upscaled to $3\times32\times32$. The
+# line below says which one you got.
 
 # %% cs231n={"grading": "skip"}
 import os

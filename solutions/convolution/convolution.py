@@ -537,9 +537,10 @@ plt.show()
 # ## 6. Image processing with convolutions
 #
 # Before any learning happens, we can *design* filters by hand and see what a conv layer does to
-# real photographs. We load two photographs shipped with installed packages (Grace Hopper from
-# matplotlib's sample data, a Chinese temple from scikit-learn's), crop them to squares and shrink
-# them so that your loop implementation stays quick. They form one batch of shape $(2, 3, H, W)$.
+# real pictures. We load two that ship with matplotlib's sample data, a photograph of Grace Hopper
+# and an MRI scan of a head (a gray picture, copied to the three colour channels), crop them to
+# squares and shrink them so that your loop implementation stays quick. They form one batch of
+# shape $(2, 3, H, W)$.
 #
 # We build four filters, each $3 \times 3 \times 3$, and apply them with $S = 1, P = 1$ so the
 # output keeps the image size:
@@ -562,7 +563,6 @@ plt.show()
 
 # %% cs231n={"grading": "skip"}
 import matplotlib.cbook as cbook
-from sklearn.datasets import load_sample_image
 
 
 def square_thumbnail(image, size):
@@ -575,13 +575,20 @@ def square_thumbnail(image, size):
     return crop.reshape(size, k, size, k, 3).mean(axis=(1, 3)).transpose(2, 0, 1)
 
 
-# CS231N_QUICK=1 shrinks the photographs (used by the tests and for quick debugging).
+def mri_slice():
+    # A 256x256 16-bit scan (matplotlib's MRI demo), scaled to 0..255 and copied to 3 channels.
+    with cbook.get_sample_data("s1045.ima.gz") as f:
+        scan = np.frombuffer(f.read(), np.uint16).reshape(256, 256).astype(np.float64)
+    return np.repeat((255 * scan / scan.max())[:, :, None], 3, axis=2)
+
+
+# CS231N_QUICK=1 shrinks the pictures (used by the tests and for quick debugging).
 photo_size = 48 if os.environ.get("CS231N_QUICK", "") == "1" else 128
 photos = np.stack([
     square_thumbnail(plt.imread(cbook.get_sample_data("grace_hopper.jpg")), photo_size),
-    square_thumbnail(load_sample_image("china.jpg"), photo_size),
+    square_thumbnail(mri_slice(), photo_size),
 ])
-print("batch of photographs:", photos.shape, photos.dtype)
+print("batch of pictures:", photos.shape, photos.dtype)
 
 gray = np.array([0.30, 0.59, 0.11])
 sobel_y = np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]], dtype=np.float64)

@@ -386,18 +386,18 @@ check("avg_pool_backward_naive", cases=[
 # %% [markdown]
 # ### What pooling does to an image
 #
-# Below, a $128\times128$ grey-scale crop of a photograph (shipped with scikit-learn) goes
-# through your layers. With $4\times4$ windows the difference is easy to see: max pooling keeps
-# the brightest detail of every window, so thin bright lines survive and the picture gets
-# lighter; average pooling blurs. The last panel uses overlapping $3\times3$ windows with stride
-# 2; since $(128 - 3)/2 + 1$ is not an integer, the image is first cropped to $127\times127$,
-# which gives $63\times63$.
+# Below, a $128\times128$ grey-scale crop of a photograph (the badge on Grace Hopper's cap, from
+# matplotlib's sample data) goes through your layers. With $4\times4$ windows the difference is
+# easy to see: max pooling keeps the brightest detail of every window, so thin bright lines
+# survive and the picture gets lighter; average pooling blurs. The last panel uses overlapping
+# $3\times3$ windows with stride 2; since $(128 - 3)/2 + 1$ is not an integer, the image is first
+# cropped to $127\times127$, which gives $63\times63$.
 
 # %% cs231n={"grading": "skip"}
-from sklearn.datasets import load_sample_image
+import matplotlib.cbook as cbook
 
-photo = load_sample_image("china.jpg").mean(axis=2) / 255.0  # grey levels in [0, 1]
-image = photo[40:168, 180:308][None, None]                     # (1, 1, 128, 128)
+photo = plt.imread(cbook.get_sample_data("grace_hopper.jpg")).mean(axis=2) / 255.0  # grey levels in [0, 1]
+image = photo[30:158, 170:298][None, None]                                          # (1, 1, 128, 128)
 panels = [("input", lambda: image[0, 0])]
 for title, layer, F, S, crop in [
     ("max 4x4, stride 4", "max_pool_forward_naive", 4, 4, image),
@@ -435,12 +435,12 @@ plt.show()
 # than plain subsampling; stacking several pooling layers extends the tolerance to larger shifts.
 
 # %% cs231n={"grading": "skip"}
-from sklearn.datasets import load_digits
+from cs231n_lib.data import load_digits  # the 1797 handwritten 8x8 digits bundled with the kit
 
 def relative_change(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(a)
 
-digits = np.kron(load_digits().images[:200], np.ones((4, 4)))[:, None]  # (200, 1, 32, 32)
+digits = np.kron(load_digits()[0][:200], np.ones((4, 4)))[:, None]  # (200, 1, 32, 32)
 shifted = np.roll(digits, 1, axis=3)
 param = {"pool_height": 2, "pool_width": 2, "stride": 2}
 downsamplers = {
