@@ -632,9 +632,10 @@ if filtered is not None:
 
 
 # %% [markdown]
-# Look at the edge maps: red and blue mark the two directions of a brightness change. The zero
-# padding shows up as a strong response all along the border: to the filter, the image suddenly
-# "drops" to black there.
+# Look at the edge maps: red and blue mark the two directions of a brightness change. On the
+# photograph the zero padding shows up as a strong response all along the border: to the filter,
+# the image suddenly "drops" to black there. The scan's border is already black, so the padding
+# changes nothing there.
 # *Edge strength* combines both directions, $\sqrt{G_x^2 + G_y^2}$, and looks like a pencil
 # sketch.
 
