@@ -27,18 +27,38 @@ DEFAULT_TOLERANCE = {"float64": 1e-8, "float32": 2e-4}
 # Hints that are fixed text (nothing in them comes from the outputs compared): the only hints of
 # this module that a limited verdict keeps.
 AXIS_ORDER = "same sizes in a different order: check the axis order (NCHW) or a transpose"
-OUTPUT_SIZE_RULE = "the spatial size differs: check the output-size rule (W - F + 2P)/S + 1"
-BORDER = "only the border rows and columns are wrong: look at the padding"
-EVERY_OTHER_COLUMN = "every other column is wrong: look at the stride"
-EVERY_OTHER_ROW = "every other row is wrong: look at the stride"
+OUTPUT_SIZE_RULE = ("the spatial size (H, W) differs: check the output size (H - F + 2P)/S + 1, with the "
+                    "layer's filter size F, stride S and padding P")
+GRADIENT_SHAPE = "a gradient has the shape of what it is the gradient of (dx like x, dw like w, db like b)"
+BORDER = "only the border rows and columns are wrong (the interior is right): look at the padding"
+LAST_ROWS_COLUMNS = "only the last rows or columns are wrong (the rest is right): look at where the loops stop"
+EVERY_OTHER_COLUMN = "only every other column is wrong (the others are right): look at the stride along the width"
+EVERY_OTHER_ROW = "only every other row is wrong (the others are right): look at the stride along the height"
+SOME_CHANNELS = "only some channels (axis 1) are wrong, the others are right"
+SOME_SAMPLES = "only some samples (axis 0) are wrong, the others are right"
 ALL_ZERO = "every entry is zero: is the function still returning its initial value?"
 SIGN_FLIPPED = "the sign is flipped"
 CONSTANT_OFFSET = "off by a constant: look at the bias or a mean subtraction"
 CHANNEL_OFFSET = "off by a constant per channel/filter (axis 1): look at the bias"
 TRANSPOSED = "the last two axes look transposed"
 NOT_FINITE = "look for a division by zero or an overflow (exp of a large number?)"
-FIXED_HINTS = frozenset({AXIS_ORDER, OUTPUT_SIZE_RULE, BORDER, EVERY_OTHER_COLUMN, EVERY_OTHER_ROW, ALL_ZERO,
-                         SIGN_FLIPPED, CONSTANT_OFFSET, CHANNEL_OFFSET, TRANSPOSED, NOT_FINITE})
+FIXED_HINTS = frozenset({AXIS_ORDER, OUTPUT_SIZE_RULE, GRADIENT_SHAPE, BORDER, LAST_ROWS_COLUMNS, EVERY_OTHER_COLUMN,
+                         EVERY_OTHER_ROW, SOME_CHANNELS, SOME_SAMPLES, ALL_ZERO, SIGN_FLIPPED, CONSTANT_OFFSET,
+                         CHANNEL_OFFSET, TRANSPOSED, NOT_FINITE})
+
+#: the note of a result accepted under the shape policy (fixed words: it may be shown for any case)
+SHAPE_ACCEPTED = "shape accepted: it differs from the expected one only by axes of size 1"
+
+
+def singleton_reshape(expected_shape, found_shape):
+    """True when two shapes differ only by axes of size 1 and hold one vector at most: (D,)
+    against (1, D), (C,) against (1, C, 1, 1). The shape policy accepts such a result when its
+    values are right (a per-feature vector kept with ``keepdims=True`` is an implementation choice)."""
+    expected_shape, found_shape = tuple(expected_shape), tuple(found_shape)
+    if expected_shape == found_shape:
+        return False
+    squeezed = tuple(s for s in expected_shape if s != 1)
+    return squeezed == tuple(s for s in found_shape if s != 1) and len(squeezed) <= 1 and len(expected_shape) >= 1
 
 
 @dataclass
@@ -116,7 +136,7 @@ def compare_output(output, expected, found, tolerance, strict_dtype=False, revea
             return verdict(False, f"{output}: found {shown!r}, which is not the expected value", "wrong value")
         return verdict(False, f"{output}: expected {want!r}, found {shown!r}", "wrong value", f"expected {want!r}")
     if found.shape != expected.shape:
-        hints = _shape_hints(expected.shape, found.shape)
+        hints = _shape_hints(expected.shape, found.shape, output)
         return verdict(False, f"{output}: expected shape {expected.shape}, found {found.shape}", "wrong shape",
                        f"expected {expected.shape}", hints=hints)
     notes = []
@@ -151,37 +171,57 @@ def compare_output(output, expected, found, tolerance, strict_dtype=False, revea
                    rel_error=err, hints=hints)
 
 
-def _shape_hints(expected, found):
+def _shape_hints(expected, found, output=""):
     hints = []
     if sorted(expected) == sorted(found):
         hints.append(AXIS_ORDER)
     elif len(expected) == len(found) == 4 and expected[:2] == found[:2]:
-        hints.append(OUTPUT_SIZE_RULE)
+        # a gradient's size is its variable's, not the result of the output-size rule
+        hints.append(GRADIENT_SHAPE if output.startswith("d") else OUTPUT_SIZE_RULE)
     elif len(expected) != len(found):
         hints.append(f"expected {len(expected)} dimensions, found {len(found)}: check a reshape")
     return hints
 
 
+def _only(mask_bad, mask_region):
+    """True when every wrong entry lies in the region and the region holds at least one."""
+    return bool(mask_bad.any() and not (mask_bad & ~mask_region).any())
+
+
 def _location_hints(bad):
-    """Patterns in where the wrong entries sit (``bad`` is a boolean mask)."""
+    """Where the wrong entries sit (``bad`` is a boolean mask), said only when it is true: each
+    hint states that the wrong entries are exactly in one place and the rest is right."""
     hints = []
     if bad.ndim < 2 or not bad.any():
         return hints
-    rows = bad.any(axis=tuple(range(bad.ndim - 1))) if bad.ndim >= 1 else bad
     H, W = bad.shape[-2], bad.shape[-1]
-    if H >= 3 and W >= 3:
-        interior = bad[..., 1:-1, 1:-1]
-        if not interior.any():
+    planes = bad.reshape(-1, H, W)
+    rows_bad, cols_bad = planes.any(axis=(0, 2)), planes.any(axis=(0, 1))
+    if bad.ndim == 4 and H >= 3 and W >= 3:
+        border = np.ones((H, W), bool)
+        border[1:-1, 1:-1] = False
+        if _only(planes, border[None]):
             hints.append(BORDER)
-    if W >= 4:
-        cols = bad.reshape(-1, H, W).any(axis=(0, 1))
-        if cols[::2].all() != cols[1::2].all() and (cols[::2].all() or cols[1::2].all()):
-            hints.append(EVERY_OTHER_COLUMN)
-    if H >= 4 and not hints:
-        row_bad = bad.reshape(-1, H, W).any(axis=(0, 2))
-        if row_bad[::2].all() != row_bad[1::2].all() and (row_bad[::2].all() or row_bad[1::2].all()):
-            hints.append(EVERY_OTHER_ROW)
-    del rows
+            # the last rows/columns only (a window or a loop that stops early) says more
+            last = np.zeros((H, W), bool)
+            last[-1, :] = last[:, -1] = True
+            if _only(planes, last[None]):
+                hints[-1] = LAST_ROWS_COLUMNS
+    if bad.ndim == 4 and W >= 4:
+        for start in (0, 1):
+            if cols_bad[start::2].all() and not cols_bad[1 - start::2].any():
+                hints.append(EVERY_OTHER_COLUMN)
+    if bad.ndim == 4 and H >= 4:
+        for start in (0, 1):
+            if rows_bad[start::2].all() and not rows_bad[1 - start::2].any():
+                hints.append(EVERY_OTHER_ROW)
+    if bad.ndim == 4 and not hints:
+        channels = bad.any(axis=(0, 2, 3))
+        samples = bad.any(axis=(1, 2, 3))
+        if bad.shape[1] > 1 and not channels.all():
+            hints.append(SOME_CHANNELS)
+        elif bad.shape[0] > 1 and not samples.all():
+            hints.append(SOME_SAMPLES)
     return hints
 
 
@@ -192,14 +232,16 @@ def _value_hints(expected, found, tolerance):
     if np.allclose(found, -expected, rtol=0, atol=tolerance * max(np.abs(expected).max(), 1e-300)):
         return [SIGN_FLIPPED]
     denom = float(np.vdot(expected, expected))
-    if denom > 0:
+    if denom > 0 and expected.size >= 2:  # any single number is "k times" another
         k = float(np.vdot(expected, found)) / denom
         if abs(k - 1) > 1e-3 and relative_error(k * expected, found) <= max(tolerance, 1e-6):
             return [f"the result is {k:.4g} times the expected one: look for a missing or extra scale factor"]
     offset = found - expected
-    if offset.ndim >= 2 and np.ptp(offset.reshape(offset.shape[0], -1), axis=1).max() <= 1e-6 * (1 + np.abs(expected).max()):
+    # a pattern needs at least two entries per sample (channel) to be one
+    if offset.ndim >= 2 and offset.size >= 2 * offset.shape[0] and \
+            np.ptp(offset.reshape(offset.shape[0], -1), axis=1).max() <= 1e-6 * (1 + np.abs(expected).max()):
         return [CONSTANT_OFFSET]
-    if expected.ndim >= 2 and offset.ndim >= 2:
+    if expected.ndim >= 2 and offset.ndim >= 2 and offset.size >= 2 * offset.shape[1]:
         per_channel = offset.swapaxes(0, 1).reshape(offset.shape[1], -1)
         if np.ptp(per_channel, axis=1).max() <= 1e-6 * (1 + np.abs(expected).max()) and np.abs(per_channel).max() > 0:
             return [CHANNEL_OFFSET]

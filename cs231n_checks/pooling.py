@@ -14,6 +14,8 @@ from .base import Check, register
 
 TIES_TO_ALL = "the gradient went to every maximum of a window; send it to the first maximum only"
 TIES_TO_LAST = "ties went to the last maximum; the first maximum in row-major order wins"
+POOL_SIZE_RULE = ("the spatial size (H, W) differs: pooling has no padding, the output has "
+                  "(H - pool_height)/stride + 1 rows and (W - pool_width)/stride + 1 columns")
 
 
 def pool_param_of(check, inputs):
@@ -22,6 +24,8 @@ def pool_param_of(check, inputs):
 
 class PoolForward(Check):
     """``name(x, pool_param) -> (out, cache)``; the check compares ``out``."""
+
+    size_hint = POOL_SIZE_RULE
 
     def call(self, namespace, inputs):
         fn = self.student(namespace, self.name)

@@ -48,7 +48,17 @@ def check(name, cases, namespace=None, raise_on_failure=True):
 
 
 class Trusted:
-    """What a trusted check adds to its student-kit check (mixed in first)."""
+    """What a trusted check adds to its student-kit check (mixed in first).
+
+    ``catalogue`` lists the hints of the known mistakes ``mistakes`` may name: they are fixed text,
+    so hidden cases show them too (they join the student-kit check's ``fixed_hints``).
+    """
+
+    catalogue = ()
+
+    @property
+    def fixed_hints(self):
+        return tuple(dict.fromkeys(tuple(super().fixed_hints) + tuple(self.catalogue)))
 
     def rng(self, case):
         return np.random.default_rng(int(case.get("seed", 0)))
@@ -62,5 +72,41 @@ class Trusted:
         raise NotImplementedError
 
     def mistakes(self, case, inputs):
-        """Known mistakes of this case: ``[(hint, {output: array})]`` (fixed-text hints)."""
+        """Known mistakes of this case: ``[(hint, {output: array})]`` (fixed-text hints).
+
+        Subclasses list them in ``variants(case, inputs)`` as ``(hint, outputs or None)``; a
+        variant that cannot run on the case (None) is left out, and every hint must be in
+        ``catalogue``.
+        """
+        found = []
+        for hint, outputs in self.variants(case, inputs):
+            if hint not in self.catalogue:
+                raise ValueError(f"{self.name}: the mistake {hint!r} is not in the check's catalogue")
+            if outputs is None or any(v is None for v in outputs.values()):
+                continue
+            outputs = {k: np.asarray(v) for k, v in outputs.items()}
+            # two ways to the same mistake with the same outputs on this case: stored once. (Two
+            # different mistakes that give the same outputs are both kept: both are then named,
+            # since the outputs cannot tell them apart.)
+            if not any(earlier_hint == hint and _same_outputs(outputs, earlier) for earlier_hint, earlier in found):
+                found.append((hint, outputs))
+        return found
+
+    def variants(self, case, inputs):
+        """``[(hint, {output: array} or None)]``: the outputs of each known mistake on ``inputs``."""
         return []
+
+
+def _same_outputs(a, b):
+    if a.keys() != b.keys():
+        return False
+    for key in a:
+        x, y = a[key], b[key]
+        if x.shape != y.shape or x.dtype.kind != y.dtype.kind:
+            return False
+        if x.dtype.kind == "U":
+            if not np.array_equal(x, y):
+                return False
+        elif not np.allclose(x, y, rtol=1e-9, atol=1e-12):
+            return False
+    return True

@@ -11,7 +11,42 @@ from cs231n_checks import batchnorm as kit
 from cs231n_checks.batchnorm import (CONSTANT_STATISTICS, SWAPPED_MOMENTUM, TEST_UPDATES_RUNNING,  # noqa: F401
                                      TEST_WITH_BATCH_STATS, UNBIASED_VARIANCE)
 
+from . import variants as v
 from .base import Trusted, register
+
+NOT_UPDATED = ("the running averages are not updated in 'train' mode: running = momentum * running + "
+               "(1 - momentum) * batch_statistic, stored back in bn_param")
+EPS_OUTSIDE_SQRT = "eps is outside the square root: divide by np.sqrt(var + eps)"
+NO_SQRT = "the square root is missing: divide by the standard deviation np.sqrt(var + eps), not by the variance"
+TRAIN_WITH_RUNNING = ("in 'train' mode normalise with the batch's own mean and variance; the running averages "
+                      "are for 'test' mode")
+PER_SAMPLE_STATISTICS = ("the statistics are taken per sample (axis 1): batch normalization averages over the "
+                         "batch, axis 0, one mean and variance per feature")
+RUNNING_STD = "running_var is updated with the standard deviation: update it with the batch variance"
+NO_AFFINE = "gamma and beta are not applied: out = gamma * x_hat + beta"
+NO_TRANSPOSE = ("channels are mixed: reshape x to (N*H*W, C) after moving C last, "
+                "x.transpose(0, 2, 3, 1).reshape(-1, C), and back the same way")
+PER_PLANE = ("the statistics are per sample and channel, over H and W only: spatial batchnorm averages each "
+             "channel over the batch and the positions, axes (0, 2, 3)")
+NO_MEAN_PATH = ("dx misses the path through the batch mean: x also reaches the output through the mean, "
+                "which subtracts the mean of dout * gamma")
+NO_VARIANCE_PATH = ("dx misses the path through the variance: x also reaches the output through the variance, "
+                    "the term in x_hat * mean(dout * gamma * x_hat)")
+DX_WITHOUT_GAMMA = "dx forgets gamma: the gradient reaching x_hat is dout * gamma"
+DGAMMA_RAW_X = "dgamma uses x (or x - mean): it is the sum of dout * x_hat, the normalised input"
+PARAM_GRADS_AXIS = ("dgamma and dbeta are summed over the wrong axis: one entry per feature, summed over the "
+                    "batch (axis 0, and the positions for spatial inputs)")
+BATCH_STATISTICS = ("the statistics are taken over the batch (axis 0): layer normalization normalises each "
+                    "sample over its own features, axis 1")
+UNBIASED_PER_SAMPLE = "this matches the unbiased variance (dividing by D - 1): divide by the number of entries"
+GROUPS_INTERLEAVED = ("the groups are every G-th channel: a group is C // G consecutive channels, "
+                      "x.reshape(N, G, C // G, H, W)")
+GROUPS_IGNORED = "G is ignored: the statistics are over every channel of a sample, layer norm; take them per group"
+GROUP_PER_CHANNEL = "the statistics are per channel: take them over each group of C // G channels"
+LN_PARAM_GRADS_AXIS = ("dgamma and dbeta are summed over the features: one entry per feature (channel), "
+                       "summed over the samples (and the positions)")
+NO_CENTERING = "the mean is not subtracted: x_hat = (x - mean) / np.sqrt(var + eps)"
+PARAM_GRADS_AVERAGED = "dgamma and dbeta are averaged: they are sums over the batch, not means"
 
 
 def feature_data(check, case, rng):
@@ -63,36 +98,84 @@ class BatchnormInputs(Trusted):
         }
 
 
+def _rows(x):
+    """x as rows of features (N, D), or (N*H*W, C) for a spatial input, in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    return x if x.ndim == 2 else x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
+def _unrows(rows, shape):
+    return rows if len(shape) == 2 else rows.reshape(shape[0], shape[2], shape[3], shape[1]).transpose(0, 3, 1, 2)
+
+
+def _flat_rows(x):
+    """The spatial input reshaped to (-1, C) without moving C last: rows mix channels."""
+    x = np.asarray(x, dtype=np.float64)
+    return x.reshape(-1, x.shape[1])
+
+
 class BatchnormForwardTrusted(BatchnormInputs):
+    catalogue = (NOT_UPDATED, SWAPPED_MOMENTUM, UNBIASED_VARIANCE, EPS_OUTSIDE_SQRT, NO_SQRT, TRAIN_WITH_RUNNING,
+                 RUNNING_STD, TEST_WITH_BATCH_STATS, NO_AFFINE)
+
     def reference(self, inputs):
         return self.forward_outputs(library(self.name), inputs)
 
-    def mistakes(self, case, inputs):
-        """Swapped momentum weights, the unbiased variance, batch statistics in test mode."""
-        x, gamma, beta = (inputs[k].astype(np.float64) for k in ("x", "gamma", "beta"))
-        mean, var = batch_statistics(x)
-        m = self.scalar(inputs, "momentum", float)
-        eps = self.scalar(inputs, "eps", float)
-        old_mean, old_var = (inputs[k].astype(np.float64) for k in ("running_mean", "running_var"))
-        axis1 = (1, -1) + (1,) * (x.ndim - 2)
+    def variants(self, case, inputs):
+        """Running averages not updated or with the momentum swapped (or a std for the
+        variance), the unbiased variance, eps outside the square root or no square root, the
+        wrong statistics (running ones in train mode, batch ones in test mode, per sample), no
+        gamma and beta; for spatial inputs, channels mixed by a reshape without a transpose or
+        statistics per (sample, channel) plane."""
+        x = np.asarray(inputs["x"], np.float64)
+        gamma, beta = (np.asarray(inputs[k], np.float64) for k in ("gamma", "beta"))
+        m, eps = self.scalar(inputs, "momentum", float), self.scalar(inputs, "eps", float)
+        old_mean, old_var = (np.asarray(inputs[k], np.float64) for k in ("running_mean", "running_var"))
+        rows = _rows(x)
+        mean, var = rows.mean(axis=0), rows.var(axis=0)
 
-        def normalised(variance):
-            return gamma.reshape(axis1) * (x - mean.reshape(axis1)) / np.sqrt(
-                variance.reshape(axis1) + eps) + beta.reshape(axis1)
+        def out(x_hat_rows, affine=True):
+            return _unrows(gamma * x_hat_rows + beta if affine else x_hat_rows, x.shape)
+
+        def with_stats(mu, variance, root=np.sqrt, eps_inside=True):
+            std = root(variance + eps) if eps_inside else root(variance) + eps
+            return (rows - mu) / std
 
         if str(inputs["mode"].item()) == "test":
-            return [(TEST_WITH_BATCH_STATS, {"out": normalised(var)})]
-        found = [(SWAPPED_MOMENTUM, {"running_mean": (1 - m) * old_mean + m * mean})]
-        count = x.size // x.shape[1]
+            return [(TEST_WITH_BATCH_STATS, {"out": out(with_stats(mean, var))}),
+                    (EPS_OUTSIDE_SQRT, {"out": out(with_stats(old_mean, old_var, eps_inside=False))}),
+                    (NO_SQRT, {"out": out(with_stats(old_mean, old_var, root=lambda a: a))}),
+                    (NO_AFFINE, {"out": out(with_stats(old_mean, old_var), affine=False)})]
+        found = [(NOT_UPDATED, {"running_mean": old_mean, "running_var": old_var}),
+                 (SWAPPED_MOMENTUM, {"running_mean": (1 - m) * old_mean + m * mean,
+                                     "running_var": (1 - m) * old_var + m * var}),
+                 (SWAPPED_MOMENTUM, {"running_mean": (1 - m) * old_mean + m * mean}),
+                 (RUNNING_STD, {"running_var": m * old_var + (1 - m) * np.sqrt(var)}),
+                 (EPS_OUTSIDE_SQRT, {"out": out(with_stats(mean, var, eps_inside=False))}),
+                 (NO_SQRT, {"out": out(with_stats(mean, var, root=lambda a: a))}),
+                 (TRAIN_WITH_RUNNING, {"out": out(with_stats(old_mean, old_var))}),
+                 (NO_AFFINE, {"out": out(with_stats(mean, var), affine=False)})]
+        count = rows.shape[0]
         if count > 1:
             unbiased = var * count / (count - 1)
-            found += [(UNBIASED_VARIANCE, {"out": normalised(unbiased)}),
+            found += [(UNBIASED_VARIANCE, {"out": out(with_stats(mean, unbiased))}),
                       (UNBIASED_VARIANCE, {"running_var": m * old_var + (1 - m) * unbiased})]
+        if x.ndim == 2:
+            per_sample = (x - x.mean(axis=1, keepdims=True)) / np.sqrt(x.var(axis=1, keepdims=True) + eps)
+            found.append((PER_SAMPLE_STATISTICS, {"out": gamma * per_sample + beta}))
+        else:
+            flat = _flat_rows(x)
+            mixed = ((flat - flat.mean(axis=0)) / np.sqrt(flat.var(axis=0) + eps) * gamma + beta).reshape(x.shape)
+            plane = (x - x.mean(axis=(2, 3), keepdims=True)) / np.sqrt(x.var(axis=(2, 3), keepdims=True) + eps)
+            found += [(NO_TRANSPOSE, {"out": mixed}),
+                      (PER_PLANE, {"out": plane * gamma[None, :, None, None] + beta[None, :, None, None]})]
         return found
 
 
 class BatchnormBackwardTrusted(BatchnormInputs):
     library_backward = ""
+    catalogue = (CONSTANT_STATISTICS, NO_MEAN_PATH, NO_VARIANCE_PATH, DX_WITHOUT_GAMMA, DGAMMA_RAW_X,
+                 PARAM_GRADS_AXIS, PARAM_GRADS_AVERAGED)
 
     def make_inputs(self, case):
         return add_upstream_gradient(self, case, super().make_inputs(dict(case, mode="train")))
@@ -100,18 +183,44 @@ class BatchnormBackwardTrusted(BatchnormInputs):
     def reference(self, inputs):
         return self.backward_outputs(library(self.forward_name), library(self.library_backward), inputs)
 
-    def mistakes(self, case, inputs):
-        """dx as if the batch mean and variance were constants."""
-        x, gamma, dout = (inputs[k].astype(np.float64) for k in ("x", "gamma", "dout"))
-        _, var = batch_statistics(x)
-        axis1 = (1, -1) + (1,) * (x.ndim - 2)
-        constant_stats = dout * (gamma / np.sqrt(var + self.scalar(inputs, "eps", float))).reshape(axis1)
-        return [(CONSTANT_STATISTICS, {"dx": constant_stats})]
+    def variants(self, case, inputs):
+        """dx with the batch statistics taken as constants, or without their mean or variance
+        path, or without gamma; dgamma from x rather than x_hat; dgamma and dbeta summed over
+        the wrong axis or averaged; for spatial inputs, channels mixed by a reshape."""
+        x = np.asarray(inputs["x"], np.float64)
+        gamma, dout = np.asarray(inputs["gamma"], np.float64), np.asarray(inputs["dout"], np.float64)
+        eps = self.scalar(inputs, "eps", float)
+        rows, drows = _rows(x), _rows(dout)
+        x_hat = (rows - rows.mean(axis=0)) / np.sqrt(rows.var(axis=0) + eps)
+        inv_std = 1.0 / np.sqrt(rows.var(axis=0) + eps)
+
+        def dx(**switches):
+            return {"dx": _unrows(v.norm_backward_dx(drows, gamma, x_hat, inv_std, 0, **switches), x.shape)}
+
+        found = [(CONSTANT_STATISTICS, dx(drop="both")), (NO_MEAN_PATH, dx(drop="mean")),
+                 (NO_VARIANCE_PATH, dx(drop="variance")), (DX_WITHOUT_GAMMA, dx(use_gamma=False)),
+                 (DGAMMA_RAW_X, {"dgamma": (drows * rows).sum(axis=0)}),
+                 (DGAMMA_RAW_X, {"dgamma": (drows * (rows - rows.mean(axis=0))).sum(axis=0)}),
+                 (PARAM_GRADS_AVERAGED, {"dgamma": (drows * x_hat).mean(axis=0), "dbeta": drows.mean(axis=0)})]
+        x_hat_full = _unrows(x_hat, x.shape)
+        wrong_axis = 1 if x.ndim == 2 else 0
+        found += [(PARAM_GRADS_AXIS, {"dgamma": (dout * x_hat_full).sum(axis=wrong_axis),
+                                      "dbeta": dout.sum(axis=wrong_axis)}),
+                  (PARAM_GRADS_AXIS, {"dbeta": dout.sum(axis=wrong_axis)}),
+                  (PARAM_GRADS_AXIS, {"dgamma": (dout * x_hat_full).sum(axis=wrong_axis)})]
+        if x.ndim == 4:
+            flat, dflat = _flat_rows(x), _flat_rows(dout)
+            flat_inv = 1.0 / np.sqrt(flat.var(axis=0) + eps)
+            flat_hat = (flat - flat.mean(axis=0)) * flat_inv
+            found.append((NO_TRANSPOSE, {
+                "dx": v.norm_backward_dx(dflat, gamma, flat_hat, flat_inv, 0).reshape(x.shape),
+                "dgamma": (dflat * flat_hat).sum(axis=0), "dbeta": dflat.sum(axis=0)}))
+        return found
 
 
 @register
 class BatchnormForward(BatchnormForwardTrusted, kit.BatchnormForward):
-    pass
+    catalogue = BatchnormForwardTrusted.catalogue + (PER_SAMPLE_STATISTICS,)
 
 
 @register
@@ -126,12 +235,13 @@ class BatchnormBackwardAlt(BatchnormBackwardTrusted, kit.BatchnormBackwardAlt):
 
 @register
 class SpatialBatchnormForward(BatchnormForwardTrusted, kit.SpatialBatchnormForward):
-    pass
+    catalogue = BatchnormForwardTrusted.catalogue + (NO_TRANSPOSE, PER_PLANE)
 
 
 @register
 class SpatialBatchnormBackward(BatchnormBackwardTrusted, kit.SpatialBatchnormBackward):
     library_backward = "spatial_batchnorm_backward"
+    catalogue = BatchnormBackwardTrusted.catalogue + (NO_TRANSPOSE,)
 
 
 class PerSampleNormTrusted(Trusted):
@@ -156,21 +266,110 @@ class PerSampleNormTrusted(Trusted):
         return self.outputs(library(self.forward_name), library(self.backward_name), inputs)
 
 
-@register
-class LayernormForward(PerSampleNormTrusted, kit.LayernormForward):
-    pass
+def _groups(x, G, interleaved=False):
+    """x (N, C, H, W) as (N, G, C//G * H * W): the channels of each group, contiguous (right)
+    or every G-th channel (``interleaved``)."""
+    N, C, H, W = x.shape
+    if interleaved:
+        return x.reshape(N, C // G, G, H, W).transpose(0, 2, 1, 3, 4).reshape(N, G, -1)
+    return x.reshape(N, G, -1)
+
+
+def _ungroup(groups, shape, interleaved=False):
+    N, C, H, W = shape
+    G = groups.shape[1]
+    if interleaved:
+        return groups.reshape(N, G, C // G, H, W).transpose(0, 2, 1, 3, 4).reshape(shape)
+    return groups.reshape(shape)
+
+
+class PerSampleVariants:
+    """The known mistakes of layer norm and group norm (statistics per sample, or per sample and
+    group): a view of x whose axis ``stat_axis`` holds the statistics' entries."""
+
+    forward_catalogue = (BATCH_STATISTICS, UNBIASED_PER_SAMPLE, EPS_OUTSIDE_SQRT, NO_SQRT, NO_AFFINE, NO_CENTERING)
+    backward_catalogue = (CONSTANT_STATISTICS, NO_MEAN_PATH, NO_VARIANCE_PATH, DX_WITHOUT_GAMMA, DGAMMA_RAW_X,
+                          LN_PARAM_GRADS_AXIS)
+
+    def views(self, inputs):
+        """``[(hint or None, to_view, from_view, stat_axis)]``: the right view first (None), then
+        the views of the mistakes that take the statistics over the wrong entries."""
+        x = inputs["x"]
+        if not self.grouped:
+            return [(None, lambda a: a, lambda a: a, 1), (BATCH_STATISTICS, lambda a: a, lambda a: a, 0)]
+        G, shape = self.scalar(inputs, "G"), x.shape
+        C = shape[1]
+        found = [(None, lambda a: _groups(a, G), lambda a: _ungroup(a, shape), 2)]
+        if 1 < G < C:
+            found.append((GROUPS_INTERLEAVED, lambda a: _groups(a, G, True), lambda a: _ungroup(a, shape, True), 2))
+        if G != 1:
+            found.append((GROUPS_IGNORED, lambda a: _groups(a, 1), lambda a: _ungroup(a, shape), 2))
+        if G != C:
+            found.append((GROUP_PER_CHANNEL, lambda a: _groups(a, C), lambda a: _ungroup(a, shape), 2))
+        return found
+
+    def variants(self, case, inputs):
+        x = np.asarray(inputs["x"], np.float64)
+        gamma, beta = (np.asarray(inputs[k], np.float64) for k in ("gamma", "beta"))
+        eps = self.scalar(inputs, "eps", float)
+        views = self.views(inputs)
+        _, to_view, from_view, axis = views[0]
+        xv = to_view(x)
+        mean, var = xv.mean(axis=axis, keepdims=True), xv.var(axis=axis, keepdims=True)
+        if self.backward_name != self.name:
+            def out(x_hat_view, affine=True):
+                x_hat = from_view(x_hat_view)
+                return {"out": gamma * x_hat + beta if affine else x_hat}
+
+            count = xv.shape[axis]
+            found = [(hint, {"out": gamma * back(v.normalise(to(x), ax, eps)[0]) + beta})
+                     for hint, to, back, ax in views[1:]]
+            found += [(EPS_OUTSIDE_SQRT, out(v.normalise(xv, axis, eps, eps_outside=True)[0])),
+                      (NO_SQRT, out((xv - mean) / (var + eps))),
+                      (NO_AFFINE, out(v.normalise(xv, axis, eps)[0], affine=False)),
+                      (NO_CENTERING, out(xv / np.sqrt(var + eps)))]
+            if count > 1:
+                found.append((UNBIASED_PER_SAMPLE, out(v.normalise(xv, axis, eps, ddof=1)[0])))
+            return found
+        dout = np.asarray(inputs["dout"], np.float64)
+        x_hat_v, _, _ = v.normalise(xv, axis, eps)
+        inv_std = 1.0 / np.sqrt(var + eps)
+        x_hat = from_view(x_hat_v)
+        gv = to_view(dout * gamma)
+        sum_axes = (0,) if x.ndim == 2 else (0, 2, 3)
+
+        def dx(**switches):
+            use_gamma = switches.pop("use_gamma", True)
+            g = gv if use_gamma else to_view(dout)
+            return {"dx": from_view(v.norm_backward_dx(g, 1.0, x_hat_v, inv_std, axis, **switches))}
+
+        keep = x.ndim == 4
+        found = [(CONSTANT_STATISTICS, dx(drop="both")), (NO_MEAN_PATH, dx(drop="mean")),
+                 (NO_VARIANCE_PATH, dx(drop="variance")), (DX_WITHOUT_GAMMA, dx(use_gamma=False)),
+                 (DGAMMA_RAW_X, {"dgamma": (dout * x).sum(axis=sum_axes, keepdims=keep)}),
+                 (DGAMMA_RAW_X, {"dgamma": (dout * from_view(xv - mean)).sum(axis=sum_axes, keepdims=keep)})]
+        wrong_axes = (1,) if x.ndim == 2 else (1, 2, 3)
+        found.append((LN_PARAM_GRADS_AXIS, {"dgamma": (dout * x_hat).sum(axis=wrong_axes, keepdims=keep),
+                                            "dbeta": dout.sum(axis=wrong_axes, keepdims=keep)}))
+        return found
 
 
 @register
-class LayernormBackward(PerSampleNormTrusted, kit.LayernormBackward):
-    pass
+class LayernormForward(PerSampleVariants, PerSampleNormTrusted, kit.LayernormForward):
+    catalogue = PerSampleVariants.forward_catalogue
 
 
 @register
-class GroupnormForward(PerSampleNormTrusted, kit.GroupnormForward):
-    pass
+class LayernormBackward(PerSampleVariants, PerSampleNormTrusted, kit.LayernormBackward):
+    catalogue = PerSampleVariants.backward_catalogue
 
 
 @register
-class GroupnormBackward(PerSampleNormTrusted, kit.GroupnormBackward):
-    pass
+class GroupnormForward(PerSampleVariants, PerSampleNormTrusted, kit.GroupnormForward):
+    catalogue = (GROUPS_INTERLEAVED, GROUPS_IGNORED, GROUP_PER_CHANNEL) + tuple(
+        h for h in PerSampleVariants.forward_catalogue if h != BATCH_STATISTICS)
+
+
+@register
+class GroupnormBackward(PerSampleVariants, PerSampleNormTrusted, kit.GroupnormBackward):
+    catalogue = PerSampleVariants.backward_catalogue

@@ -1,11 +1,70 @@
-"""Trusted checks of notebook 3 (pooling): inputs, references and the tie-breaking mistakes."""
+"""Trusted checks of notebook 3 (pooling): inputs, references and known mistakes."""
 
 import numpy as np
 
 from cs231n_checks import pooling as kit
 from cs231n_checks.pooling import TIES_TO_ALL, TIES_TO_LAST, pool_param_of  # noqa: F401
 
+from . import variants as v
 from .base import Trusted, register
+from .convolution import STRIDE_COLUMNS, STRIDE_ROWS
+
+STRIDE_IGNORED = ("the stride is ignored: a window starts every `stride` rows and columns, and the output has "
+                  "(H - pool_height)/stride + 1 rows")
+STRIDE_IS_POOL = "the windows move by the pool size instead of the stride: the window of output (i, j) starts at (i * stride, j * stride)"
+ONE_SHORT = "one output row and column short: the output size is (H - pool_height)/stride + 1, the + 1 counts the first window"
+DIMS_SWAPPED = "pool_height and pool_width are swapped: a window has pool_height rows and pool_width columns"
+AVERAGE_NOT_MAX = "this is each window's average: max pooling keeps its largest entry"
+MAX_NOT_AVERAGE = "this is each window's maximum: average pooling takes its mean"
+SUM_NOT_MEAN = "this is each window's sum: divide by the window's size, pool_height * pool_width"
+WRONG_COUNT = "the window's size is pool_height * pool_width: the division uses another count"
+ASSIGN_OVERLAP = "dx is written with = where windows overlap, so the last window wins: add the gradients with +="
+UNRAVEL_WIDTH = ("the position of the maximum is unravelled with the wrong width: divmod(argmax, pool_width) "
+                 "gives its (row, column) in the window")
+SPREAD = "every entry of a window got the gradient: in max pooling only the maximum did anything"
+NO_DOUT = "dx holds the mask of the maxima without dout: multiply by dout[n, c, i, j]"
+NO_SHARE = "each entry of a window gets dout / (pool_height * pool_width), its share of the mean; here it got all of dout"
+CHANNELS_MIXED = ("the windows span every channel: pool each channel on its own (im2col on x reshaped to "
+                  "(N * C, 1, H, W), for instance)")
+RESHAPE_NOT_TILING = ("the reshape trick only works when the windows tile the input (pool_height = pool_width = "
+                      "stride, sizes divisible): use im2col or loops otherwise")
+SAMPLES_CHANNELS_MIXED = ("samples and channels are mixed up: pool x.reshape(N * C, 1, H, W), whose rows come "
+                          "sample by sample, so that the result reshapes to (N, C, Hout, Wout)")
+RESHAPE_AXES = "the reshape trick reduces over the wrong axes: x.reshape(N, C, H // S, S, W // S, S).max(axis=(3, 5))"
+
+
+def _geometry(inputs):
+    return tuple(int(np.asarray(inputs[k]).item()) for k in ("pool_height", "pool_width", "stride"))
+
+
+def pool_forward_variants(inputs, reduce):
+    """The usual mistakes of a pooling forward pass, as ``[(hint, {"out": array or None})]``."""
+    x = inputs["x"]
+    PH, PW, S = _geometry(inputs)
+    right = v.pool_forward(x, PH, PW, S, reduce)
+    size = right.shape[2:]
+    found = []
+    if S > 1:
+        found += [(STRIDE_IGNORED, v.pool_forward(x, PH, PW, 1, reduce)),
+                  (STRIDE_ROWS, v.pool_forward(x, PH, PW, S, reduce, row_step=1, size=size)),
+                  (STRIDE_COLUMNS, v.pool_forward(x, PH, PW, S, reduce, col_step=1, size=size))]
+    if (S != PH or S != PW) and reduce == "max":
+        found.append((STRIDE_IS_POOL, v.pool_forward(x, PH, PW, S, reduce, row_step=PH, col_step=PW, size=size)))
+    found.append((ONE_SHORT, right[:, :, :-1, :-1]))
+    if PH != PW:
+        found.append((DIMS_SWAPPED, v.pool_forward(x, PW, PH, S, reduce)))
+    if reduce == "max":
+        found.append((AVERAGE_NOT_MAX, v.pool_forward(x, PH, PW, S, "mean")))
+    else:
+        found += [(SUM_NOT_MEAN, v.pool_forward(x, PH, PW, S, "mean", divisor=1)),
+                  (MAX_NOT_AVERAGE, v.pool_forward(x, PH, PW, S, "max"))]
+        if PH != PW:
+            found += [(WRONG_COUNT, v.pool_forward(x, PH, PW, S, "mean", divisor=PH * PH)),
+                      (WRONG_COUNT, v.pool_forward(x, PH, PW, S, "mean", divisor=PW * PW))]
+    return [(hint, {"out": out}) for hint, out in found]
+
+
+POOL_FORWARD_CATALOGUE = (STRIDE_IGNORED, STRIDE_ROWS, STRIDE_COLUMNS, STRIDE_IS_POOL, ONE_SHORT, DIMS_SWAPPED)
 
 
 def pool_case_inputs(check, case):
@@ -34,6 +93,10 @@ def add_upstream_gradient(check, case, inputs, forward):
 
 class PoolForward(Trusted):
     library_forward = ""
+    reduce = "max"
+
+    def variants(self, case, inputs):
+        return pool_forward_variants(inputs, self.reduce)
 
     def make_inputs(self, case):
         return pool_case_inputs(self, case)
@@ -65,6 +128,7 @@ class PoolBackward(Trusted):
 @register
 class MaxPoolForwardNaive(PoolForward, kit.MaxPoolForwardNaive):
     library_forward = "max_pool_forward"
+    catalogue = POOL_FORWARD_CATALOGUE + (AVERAGE_NOT_MAX,)
 
 
 @register
@@ -72,26 +136,85 @@ class MaxPoolBackwardNaive(PoolBackward, kit.MaxPoolBackwardNaive):
     library_forward = "max_pool_forward"
     library_backward = "max_pool_backward"
 
-    def mistakes(self, case, inputs):
-        """The two usual tie-breaking mistakes: the gradient to every maximum, or to the last one."""
-        return [(TIES_TO_ALL, {"dx": max_pool_backward_tie_rule(inputs, "all")}),
-                (TIES_TO_LAST, {"dx": max_pool_backward_tie_rule(inputs, "last")})]
+    catalogue = (TIES_TO_ALL, TIES_TO_LAST, ASSIGN_OVERLAP, SPREAD, NO_DOUT, STRIDE_ROWS, STRIDE_COLUMNS)
+
+    def variants(self, case, inputs):
+        """Ties to every maximum or to the last, = for +=, the argmax unravelled with the wrong
+        width, the gradient spread over the window or without dout, a stride ignored."""
+        x, dout = inputs["x"], inputs["dout"]
+        PH, PW, S = _geometry(inputs)
+
+        def dx(**switches):
+            return {"dx": v.max_pool_backward(x, dout, PH, PW, S, **switches)}
+
+        found = [(TIES_TO_ALL, dx(ties="all")), (TIES_TO_LAST, dx(ties="last")),
+                 (ASSIGN_OVERLAP, dx(assign="entry")), (ASSIGN_OVERLAP, dx(assign="window")),
+                 (SPREAD, dx(spread=True)), (NO_DOUT, dx(ones=True))]
+        if S > 1:
+            found += [(STRIDE_ROWS, dx(row_step=1)), (STRIDE_COLUMNS, dx(col_step=1))]
+        return found
 
 
 @register
 class AvgPoolForwardNaive(PoolForward, kit.AvgPoolForwardNaive):
     library_forward = "avg_pool_forward"
+    reduce = "mean"
+    catalogue = (STRIDE_IGNORED, STRIDE_ROWS, STRIDE_COLUMNS, ONE_SHORT, DIMS_SWAPPED, SUM_NOT_MEAN, MAX_NOT_AVERAGE, WRONG_COUNT)
 
 
 @register
 class AvgPoolBackwardNaive(PoolBackward, kit.AvgPoolBackwardNaive):
     library_forward = "avg_pool_forward"
     library_backward = "avg_pool_backward"
+    catalogue = (NO_SHARE, ASSIGN_OVERLAP, WRONG_COUNT, DIMS_SWAPPED, STRIDE_ROWS, STRIDE_COLUMNS)
+
+    def variants(self, case, inputs):
+        """All of dout to each entry, = for +=, a wrong count, a stride ignored."""
+        shape, dout = inputs["x"].shape, inputs["dout"]
+        PH, PW, S = _geometry(inputs)
+
+        def dx(**switches):
+            return {"dx": v.avg_pool_backward(shape, dout, PH, PW, S, **switches)}
+
+        found = [(NO_SHARE, dx(share=1.0)), (ASSIGN_OVERLAP, dx(assign=True))]
+        if PH != PW:
+            found += [(WRONG_COUNT, dx(share=1.0 / (PH * PH))), (WRONG_COUNT, dx(share=1.0 / (PW * PW))),
+                      (DIMS_SWAPPED, {"dx": v.avg_pool_backward(shape, dout, PW, PH, S)})]
+        if S > 1:
+            found += [(STRIDE_ROWS, dx(row_step=1)), (STRIDE_COLUMNS, dx(col_step=1))]
+        return found
 
 
 @register
 class MaxPoolForwardFast(PoolForward, kit.MaxPoolForwardFast):
     library_forward = "max_pool_forward"
+    catalogue = (CHANNELS_MIXED, SAMPLES_CHANNELS_MIXED, RESHAPE_NOT_TILING, RESHAPE_AXES, STRIDE_IGNORED,
+                 AVERAGE_NOT_MAX)
+
+    def variants(self, case, inputs):
+        """Channels pooled together by im2col, the reshape trick where windows do not tile or
+        over the wrong axes, and the naive pass's mistakes."""
+        x = inputs["x"]
+        PH, PW, S = _geometry(inputs)
+        N, C, H, W = x.shape
+        found = []
+        cols = v.im2col(x, PH, PW, S, 0)
+        if C > 1 and cols is not None:
+            Ho, Wo = (H - PH) // S + 1, (W - PW) // S + 1
+            pooled = cols.max(axis=0).reshape(N, 1, Ho, Wo)
+            found.append((CHANNELS_MIXED, {"out": np.repeat(pooled, C, axis=1)}))
+        right = v.pool_forward(x, PH, PW, S)
+        if N > 1 and C > 1:
+            found.append((SAMPLES_CHANNELS_MIXED, {"out": right.transpose(1, 0, 2, 3).reshape(right.shape)}))
+        if (PH, PW) != (S, S) and H >= PH and W >= PW:
+            Ht, Wt = H // PH, W // PW
+            tiles = np.asarray(x, np.float64)[:, :, :Ht * PH, :Wt * PW].reshape(N, C, Ht, PH, Wt, PW)
+            found.append((RESHAPE_NOT_TILING, {"out": tiles.max(axis=(3, 5))}))
+        elif H % S == 0 and W % S == 0:
+            tiles = np.asarray(x, np.float64).reshape(N, C, H // S, S, W // S, S)
+            found.append((RESHAPE_AXES, {"out": tiles.max(axis=(2, 4))}))
+        keep = (STRIDE_IGNORED, AVERAGE_NOT_MAX)
+        return found + [(hint, out) for hint, out in pool_forward_variants(inputs, "max") if hint in keep]
 
 
 def max_pool_backward_tie_rule(inputs, rule):

@@ -7,6 +7,7 @@ import nbformat
 import numpy as np
 import pytest
 
+from autograder.checks import convolution as conv_mistakes
 from autograder.checks import get_check, judge
 from autograder.testspec import parse_test_cell
 
@@ -146,13 +147,13 @@ def test_forward_variant_without_mistakes_passes(solution):
 def test_forward_padding_with_edge_values_points_at_the_padding(solution):
     passed, _, hints = evaluate("conv_forward_naive", CASE, with_function(solution, conv_forward_naive=forward_variant(pad_mode="edge")))
     assert not passed
-    assert hints == ["only the border rows and columns are wrong: look at the padding"]
+    assert hints == ["only the border rows and columns are wrong (the interior is right): look at the padding"]
 
 
 def test_forward_missing_bias_points_at_the_bias(solution):
     passed, _, hints = evaluate("conv_forward_naive", CASE, with_function(solution, conv_forward_naive=forward_variant(bias=False)))
     assert not passed
-    assert hints == ["off by a constant per channel/filter (axis 1): look at the bias"]
+    assert hints == ["the bias is missing: add b[f] to every output of filter f"]
 
 
 def test_forward_flipped_filters_fail(solution):
@@ -179,7 +180,7 @@ def test_forward_wrong_output_size_points_at_the_rule(solution):
 
     passed, lines, hints = evaluate("conv_forward_naive", CASE, with_function(solution, conv_forward_naive=no_padding_in_size))
     assert not passed and "expected shape (2, 3, 6, 6), found (2, 3, 4, 4)" in lines[0]
-    assert hints == ["the spatial size differs: check the output-size rule (W - F + 2P)/S + 1"]
+    assert hints == [conv_mistakes.PAD_MISSING]
 
 
 def test_forward_not_implemented_propagates(solution):
@@ -227,7 +228,8 @@ def test_backward_returning_the_padded_dx_fails_on_its_shape(solution):
 
     passed, lines, hints = evaluate("conv_backward_naive", CASE, with_function(solution, conv_backward_naive=untrimmed))
     assert not passed and lines[0] == "dx: expected shape (2, 3, 6, 6), found (2, 3, 8, 8)"
-    assert "the spatial size differs: check the output-size rule (W - F + 2P)/S + 1" in hints
+    # zeros around the right dx: not the padded gradient, so no mistake is named
+    assert hints == ["a gradient has the shape of what it is the gradient of (dx like x, dw like w, db like b)"]
 
 
 def test_backward_uses_the_students_forward_cache(solution):
