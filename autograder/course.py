@@ -301,6 +301,13 @@ def release(course_root, assignments=None, *, quiet=False):
                 raise CourseError(f"no assignment {name!r} in {course_root / SOLUTIONS_DIR}; "
                                   f"found: {', '.join(list_assignments(course_root)) or 'none'}")
             target = course_root / ASSIGNMENTS_DIR / name
+            # every case's reference must be trustworthy before students are graded against it
+            from .conditioning import ConditioningError, require_well_conditioned
+
+            try:
+                require_well_conditioned(course_root / SOLUTIONS_DIR / name / f"{name}.ipynb")
+            except ConditioningError as exc:
+                raise CourseError(f"release stopped: {exc}") from None
             # generate into a scratch release folder, then swap in: a failed release leaves
             # the committed student versions untouched
             scratch = Path(tmp) / "release"

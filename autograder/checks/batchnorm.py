@@ -183,6 +183,13 @@ class BatchnormBackwardTrusted(BatchnormInputs):
     def reference(self, inputs):
         return self.backward_outputs(library(self.forward_name), library(self.library_backward), inputs)
 
+    def second_reference(self, inputs):
+        x = np.asarray(inputs["x"], np.float64)
+        rows, drows = _rows(x), _rows(inputs["dout"])
+        x_hat, _, var = v.normalise(rows, 0, self.scalar(inputs, "eps", float))
+        dx = v.norm_backward_dx(drows, inputs["gamma"], x_hat, 1.0 / np.sqrt(var + self.scalar(inputs, "eps", float)), 0)
+        return {"dx": _unrows(dx, x.shape), "dgamma": (drows * x_hat).sum(axis=0), "dbeta": drows.sum(axis=0)}
+
     def variants(self, case, inputs):
         """dx with the batch statistics taken as constants, or without their mean or variance
         path, or without gamma; dgamma from x rather than x_hat; dgamma and dbeta summed over
@@ -307,6 +314,21 @@ class PerSampleVariants:
         if G != C:
             found.append((GROUP_PER_CHANNEL, lambda a: _groups(a, C), lambda a: _ungroup(a, shape), 2))
         return found
+
+    def second_reference(self, inputs):
+        x = np.asarray(inputs["x"], np.float64)
+        gamma, beta = (np.asarray(inputs[k], np.float64) for k in ("gamma", "beta"))
+        eps = self.scalar(inputs, "eps", float)
+        _, to_view, from_view, axis = self.views(inputs)[0]
+        x_hat_v, _, var = v.normalise(to_view(x), axis, eps)
+        x_hat = from_view(x_hat_v)
+        if self.backward_name != self.name:
+            return {"out": gamma * x_hat + beta}
+        dout = np.asarray(inputs["dout"], np.float64)
+        dx = from_view(v.norm_backward_dx(to_view(dout * gamma), 1.0, x_hat_v, 1.0 / np.sqrt(var + eps), axis))
+        sum_axes, keep = ((0,), False) if x.ndim == 2 else ((0, 2, 3), True)
+        return {"dx": dx, "dgamma": (dout * x_hat).sum(axis=sum_axes, keepdims=keep),
+                "dbeta": dout.sum(axis=sum_axes, keepdims=keep)}
 
     def variants(self, case, inputs):
         x = np.asarray(inputs["x"], np.float64)

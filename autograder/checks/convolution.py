@@ -50,6 +50,16 @@ def _geometry(inputs):
     return tuple(int(np.asarray(inputs[k]).item()) for k in ("stride", "pad", "dilation"))
 
 
+def conv_second_reference(inputs):
+    S, P, d = _geometry(inputs)
+    return {"out": v.conv_forward(inputs["x"], inputs["w"], inputs["b"], S, P, d)}
+
+
+def conv_backward_second_reference(inputs):
+    S, P, d = _geometry(inputs)
+    return dict(zip(("dx", "dw", "db"), v.conv_backward(inputs["x"], inputs["w"], inputs["dout"], S, P, d)))
+
+
 def conv_forward_variants(inputs):
     """The usual forward mistakes, as ``[(hint, {"out": array or None})]``."""
     x, w, b = inputs["x"], inputs["w"], inputs["b"]
@@ -175,6 +185,9 @@ class ConvForwardNaive(Trusted, kit.ConvForwardNaive):
     def variants(self, case, inputs):
         return conv_forward_variants(inputs)
 
+    def second_reference(self, inputs):
+        return conv_second_reference(inputs)
+
     def make_inputs(self, case):
         return conv_case_inputs(self, case)
 
@@ -188,6 +201,9 @@ class ConvBackwardNaive(Trusted, kit.ConvBackwardNaive):
 
     def variants(self, case, inputs):
         return conv_backward_variants(inputs)
+
+    def second_reference(self, inputs):
+        return conv_backward_second_reference(inputs)
 
     def make_inputs(self, case):
         return conv_backward_inputs(self, case)

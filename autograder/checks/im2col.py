@@ -13,8 +13,8 @@ from . import variants as v
 from .base import Trusted, register
 from .convolution import (ASSIGN_DX, BACKWARD_CATALOGUE, CROP_EMPTY, CROP_NONE, CROP_ONE, CROP_START, FORWARD_CATALOGUE, ONE_SHORT,
                           PAD_MISSING, PAD_ONE_SIDE, STRIDE_COLUMNS, STRIDE_ROWS, conv_backward_inputs,
-                          conv_backward_reference, conv_backward_variants, conv_case_inputs, conv_forward_variants,
-                          conv_reference)
+                          conv_backward_reference, conv_backward_second_reference, conv_backward_variants, conv_case_inputs, conv_forward_variants,
+                          conv_reference, conv_second_reference)
 
 ROWS_TAPS_FIRST = ("the rows are ordered (i, j, c), taps first: row (c*HH + i)*WW + j holds channel c, tap (i, j), "
                    "the channel first")
@@ -129,6 +129,9 @@ class Col2im(Trusted, kit.Col2im):
 
 @register
 class ConvForwardIm2col(Trusted, kit.ConvForwardIm2col):
+    def second_reference(self, inputs):
+        return conv_second_reference(dict(inputs, dilation=np.array(1)))
+
     catalogue = (WEIGHTS_TAPS_FIRST, OUTPUT_NOT_TRANSPOSED) + tuple(h for h in FORWARD_CATALOGUE if h != ONE_SHORT)
 
     def variants(self, case, inputs):
@@ -152,6 +155,9 @@ class ConvForwardIm2col(Trusted, kit.ConvForwardIm2col):
 
 @register
 class ConvBackwardIm2col(Trusted, kit.ConvBackwardIm2col):
+    def second_reference(self, inputs):
+        return conv_backward_second_reference(dict(inputs, dilation=np.array(1)))
+
     catalogue = (DOUT_NOT_TRANSPOSED, DW_TRANSPOSED, ASSIGN_FOLD) + tuple(
         h for h in BACKWARD_CATALOGUE if h not in (ASSIGN_DX, STRIDE_ROWS, STRIDE_COLUMNS))
 

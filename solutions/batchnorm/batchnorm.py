@@ -103,8 +103,9 @@ QUICK = os.environ.get("CS231N_QUICK") == "1"
 # * $\sigma_j^2$ is the **biased** variance: divide by $N$, not $N - 1$.
 # * $\gamma$ and $\beta$ are **learned**. Forcing every feature to zero mean and unit variance
 #   could take away something the network needs (a ReLU behind a layer may want most inputs
-#   positive, for instance). With $\gamma_j = \sigma_j$ and $\beta_j = \mu_j$ the layer could even
-#   undo itself, so normalization costs no expressive power; what it changes is how easy the
+#   positive, for instance). With $\gamma_j = \sqrt{\sigma_j^2 + \epsilon}$ and $\beta_j = \mu_j$
+#   the layer gives back its input $x_{ij}$ exactly (for that batch: $\mu_j$ and $\sigma_j$ are the
+#   batch's statistics), so normalization costs no expressive power; what it changes is how easy the
 #   network is to optimise.
 #
 # **Test time.** A prediction for one image must not depend on which other images share its
@@ -618,7 +619,7 @@ check("layernorm_backward", cases=[
 ### BEGIN HIDDEN TESTS
 check("layernorm_backward", cases=[
     {"x": (1, 9), "seed": 11},
-    {"x": (7, 2), "seed": 12, "dtype": "float32"},
+    {"x": (7, 4), "seed": 12, "dtype": "float32"},  # not D = 2: there x_hat = +-1 and dx is ~0, all cancellation
 ])
 ### END HIDDEN TESTS
 
