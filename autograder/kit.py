@@ -603,7 +603,7 @@ def build_student_kit(course_root, out, schedule=None, *, version=None):
                 shutil.copyfile(path, target / path.name)
     (out / "README.md").write_text(KIT_README.format(course=course.COURSE_ID, wheel=wheel.name,
                                                      assignments=", ".join(handed_out) or "none yet"))
-    archive = out.with_suffix(".zip")
+    archive = out.parent / f"{out.name}.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(out.rglob("*")):
             if path.is_file() and path.name != ".cs231n-student-kit":

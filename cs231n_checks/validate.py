@@ -7,7 +7,9 @@ still lose points there.
 """
 
 import argparse
+import json
 import sys
+import tempfile
 from pathlib import Path
 
 SKIPPED = "cs231n-grade validate: skipped (the grader does not run this cell)"
@@ -33,6 +35,8 @@ def _outcome(cell):
 def validate(path, timeout=600):
     """Run ``path``'s notebook and print what its visible cases give; returns the exit status."""
     import nbformat
+    from jupyter_client import KernelManager
+    from jupyter_client.kernelspec import KernelSpecManager
     from nbclient import NotebookClient
 
     path = Path(path)
@@ -43,10 +47,18 @@ def validate(path, timeout=600):
         if cell.cell_type == "code" and cell.metadata.get("cs231n", {}).get("grading") == "skip":
             cell.source = f"# {SKIPPED}"
             skipped += 1
-    client = NotebookClient(run, timeout=timeout, allow_errors=True, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
     print(f"Running {path} in a fresh kernel ({skipped} plot, timing and training cells skipped) ...", flush=True)
-    client.execute()
+    with tempfile.TemporaryDirectory(prefix="cs231n-validate-") as kernels:
+        # the kernel runs this very Python (where the kit is installed), whatever other
+        # "python3" kernels Jupyter knows of on this machine
+        spec = Path(kernels) / "cs231n-kit"
+        spec.mkdir()
+        (spec / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "cs231n kit", "language": "python"}))
+        km = KernelManager(kernel_name="cs231n-kit", kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]))
+        NotebookClient(run, km=km, timeout=timeout, allow_errors=True,
+                       resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
     earned = total = 0.0
     failures = 0
     for index, cell, meta in _grade_cells(run):
