@@ -8,15 +8,14 @@ sync with its jupytext script is tested in tests/autograder/test_authoring.py.
 
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from autograder.engine import GradeTask, grade_submission
+from student_kit_env import paste_solutions
 
 REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENTS = ("convolution", "im2col", "pooling", "batchnorm", "convnet")
@@ -86,22 +85,29 @@ def cell_kind(cell):
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """executed(folder, assignment) -> Run: each notebook runs once per module, errors allowed."""
+def executed(student_env):
+    """executed(folder, assignment) -> Run: each notebook runs once per module, errors allowed.
+
+    Notebooks run where students run them: in a fresh environment holding only the student kit
+    of the day the assignment is open (``conftest.StudentEnv``), in a folder outside the
+    repository. ``"assignments"`` is the released notebook as handed out; ``"solutions"`` is the
+    same notebook with the instructor's solution cells pasted in (the kit has data for the
+    visible cases only, so the source notebook's hidden cases have no place there).
+    """
     runs = {}
 
     def run(folder, assignment):
         if (folder, assignment) not in runs:
-            source = notebook_path(folder, assignment)
-            work = tmp_path_factory.mktemp(folder) / assignment
-            shutil.copytree(source.parent, work)
-            nb = nbformat.read(work / source.name, as_version=4)
-            with pytest.MonkeyPatch.context() as env:
-                env.setenv("CS231N_QUICK", "1")
-                env.setenv("MPLBACKEND", "Agg")
+            env = student_env(assignment)
+            path = env.notebook_copy()
+            if folder == "solutions":
+                paste_solutions(path, assignment)
+            nb = nbformat.read(path, as_version=4)
+            with pytest.MonkeyPatch.context() as menv:
+                menv.setenv("CS231N_QUICK", "1")
+                menv.setenv("MPLBACKEND", "Agg")
                 start = time.perf_counter()
-                NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                               resources={"metadata": {"path": str(work)}}).execute()
+                env.client(nb, path.parent).execute()
                 seconds = time.perf_counter() - start
             print(f"{folder}/{assignment}: executed in {seconds:.1f} s")
             runs[(folder, assignment)] = Run(nb, seconds)
@@ -246,18 +252,16 @@ def _write_cifar10_folder(root, per_batch=64, test_images=128, seed=0):
 
 
 @pytest.mark.parametrize("assignment", ["batchnorm", "convnet"])
-def test_training_sections_run_on_cifar10_when_it_is_there(assignment, tmp_path, monkeypatch):
+def test_training_sections_run_on_cifar10_when_it_is_there(assignment, tmp_path, monkeypatch, student_env):
     """The other path of the data: CIFAR-10 present (a small copy in its real format), not the fallback."""
     data_home = _write_cifar10_folder(tmp_path / "data")
-    work = tmp_path / assignment
-    source = notebook_path("solutions", assignment)
-    shutil.copytree(source.parent, work)
-    nb = nbformat.read(work / source.name, as_version=4)
+    env = student_env(assignment)
+    path = env.notebook_copy()
+    nb = paste_solutions(path, assignment)
     monkeypatch.setenv("CS231N_QUICK", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("CS231N_DATA_DIR", str(data_home))
-    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(work)}}).execute()
+    env.client(nb, path.parent).execute()
     run = Run(nb, 0.0)
     assert run.errors() == []
     assert "data source: cifar10" in run.stdout_lines()
