@@ -125,12 +125,15 @@ def load_schedule(course_root):
     """Read ``course.toml``: ``[[assignment]]`` tables with ``name`` and ``state``, in course order.
 
     Every assignment of ``solutions/`` must be listed once; without the file, the assignments
-    of ``solutions/`` in name order, all open (no answers ship).
+    of ``solutions/`` in the course's usual order (that of ``ANSWERS``, then by name), all open
+    (no answers ship).
     """
     course_root = Path(course_root)
     known = course.list_assignments(course_root)
     path = course_root / COURSE_FILE
     if not path.is_file():
+        usual = list(ANSWERS)
+        known = sorted(known, key=lambda name: (usual.index(name) if name in usual else len(usual), name))
         return Schedule({name: "open" for name in known})
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

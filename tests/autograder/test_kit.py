@@ -329,3 +329,14 @@ def test_a_kits_folder_others_can_write_is_refused(tmp_path):
     with pytest.raises(kit.KitError, match="only it can write"):
         kit.grading_kit(REPO, "convolution", shared)
     assert list(shared.iterdir()) == []
+
+
+def test_without_a_course_file_the_usual_order_holds_and_nothing_ships(tmp_path):
+    root = tmp_path / "course"
+    for name in ORDER + ["extra"]:
+        (root / "solutions" / name).mkdir(parents=True)
+        (root / "solutions" / name / f"{name}.ipynb").write_text("{}")
+    schedule = kit.load_schedule(root)
+    assert schedule.order == ORDER + ["extra"]
+    assert schedule.withheld() == ORDER + ["extra"]
+    assert schedule.while_open("convnet").states["convolution"] == "closed"
