@@ -438,7 +438,7 @@ except NotImplementedError:
 # | **ZF Net** (Zeiler, Fergus) | 2013 | ILSVRC winner: AlexNet with better hyperparameters, wider middle CONV layers and a smaller stride and filter in the first layer |
 # | **GoogLeNet** (Szegedy et al.) | 2014 | ILSVRC winner: the Inception module cut the parameters to about 4M (AlexNet: 60M), and average pooling replaced the big FC layers at the top |
 # | **VGGNet** (Simonyan, Zisserman) | 2014 | runner-up, and the lesson that depth matters: 16 CONV/FC layers using only 3x3 convolutions and 2x2 pooling. Expensive: about 140M parameters, most in the first FC layer |
-# | **ResNet** (He et al.) | 2015 | ILSVRC winner: skip connections and heavy use of batch normalization make very deep networks trainable; no FC layers at the end. The default choice in practice for years |
+# | **ResNet** (He et al.) | 2015 | ILSVRC winner: skip connections and heavy use of batch normalization make very deep networks trainable; like GoogLeNet it ends with global average pooling and a single FC layer (no big FC layers). The default choice in practice for years |
 #
 # ### Where the memory goes
 #

@@ -522,15 +522,24 @@ else:
     show_position(0)
 
 # %% cs231n={"grading": "skip"}
-# Static overview (works everywhere, e.g. in an exported HTML): every position of filter 0,
-# the receptive field outlined on channel 0 of the padded input, and the output value it gives.
-fig, axes = plt.subplots(DEMO_OUT, DEMO_OUT, figsize=(8, 8))
+# Static overview (works everywhere, e.g. in an exported HTML): every position of filter 0. Each
+# row of panels is one output position; its three panels are the three channels of the padded
+# input with the receptive field outlined, each titled with the sum of its products with the
+# filter's channel. The output value is the sum of the three plus the bias b0.
+fig, axes = plt.subplots(DEMO_OUT * DEMO_OUT, 3, figsize=(8, 2.6 * DEMO_OUT * DEMO_OUT))
 for i in range(DEMO_OUT):
     for j in range(DEMO_OUT):
-        draw_grid(axes[i, j], demo_x_pad[0, 0], f"out[0,0,{i},{j}] = {demo_out[0, 0, i, j]:g}", 0, 4, "Blues",
-                  box=(2 * i, 2 * j, 3), shade_border=True)
-fig.suptitle("stride 2: the receptive field jumps two pixels between neighbouring outputs")
-fig.tight_layout()
+        top, left = 2 * i, 2 * j
+        sums = [np.sum(demo_x_pad[0, c, top:top + 3, left:left + 3] * demo_w[0, c]) for c in range(3)]
+        for c in range(3):
+            title = f"channel {c}: products sum to {sums[c]:g}"
+            if c == 1:  # the middle panel's title carries the sum over the channels
+                title = (f"out[0,0,{i},{j}] = {' + '.join(f'({s:g})' for s in sums)} + b0 ({demo_b[0]:g})"
+                         f" = {demo_out[0, 0, i, j]:g}\n" + title)
+            draw_grid(axes[i * DEMO_OUT + j, c], demo_x_pad[0, c], title, 0, 4, "Blues",
+                      box=(top, left, 3), shade_border=True)
+fig.suptitle("filter 0, stride 2: the receptive field jumps two pixels between outputs")
+fig.tight_layout(rect=(0, 0, 1, 0.98))
 plt.show()
 
 # %% [markdown]

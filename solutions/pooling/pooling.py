@@ -423,24 +423,51 @@ plt.show()
 # ### Small shifts
 #
 # How much does a one-pixel shift of the input change the downsampled output? The cell below
-# shifts 200 digits one pixel to the right and compares three ways of halving the resolution:
-# keeping every other pixel (what a stride alone would do), and $2\times2$ max pooling and
-# $2\times2$ average pooling with your `max_pool_forward_naive` and `avg_pool_forward_naive`
-# (a pooling you have not written yet is left out of the table). It reports the relative change $\lVert y(\text{shifted}) - y\rVert / \lVert y\rVert$ and how many outputs did
-# not change at all.
+# shifts 50 digits one pixel to the right and halves the resolution three ways: keeping every
+# other pixel (what a stride alone would do), and $2\times2$ max and average pooling with your
+# `max_pool_forward_naive` and `avg_pool_forward_naive` (a pooling you have not written yet is
+# left out of the table). It measures the relative change $\lVert y(\text{shifted}) - y\rVert /
+# \lVert y\rVert$ and the share of the outputs that did not change at all (among those that are not
+# zero both times: zero background stays zero whatever the method), on two kinds of input:
 #
-# Pooling is only *approximately* invariant: an output stays put when the feature that decided
-# it stays inside its window, and changes otherwise. But because each output summarises a whole
-# window instead of sampling one pixel of it, a small shift disturbs pooled outputs much less
-# than plain subsampling; stacking several pooling layers extends the tolerance to larger shifts.
+# * **pixels**: the digits themselves, smooth blobs of ink;
+# * **edge features**: what a pooling layer sees inside a network, the ReLU of edge detectors
+#   (four Sobel filters, one per direction) applied to the digits: thin, peaked maps, mostly zero.
+#
+# Pooling is only *approximately* invariant: an output stays put when the value that decided it
+# stays inside its window, and changes otherwise. What to expect (the last lines of the cell
+# check these on the run you just made):
+#
+# * On edge features, max pooling is the least disturbed: its output changes clearly less than
+#   the features themselves and than average pooling's, and more of its outputs stay exactly the
+#   same than of the features themselves (the peak of a window often stays in the window), while
+#   almost none of average pooling's do. This is the invariance max pooling is used for.
+# * On raw pixels, max pooling buys little: the digits' strokes are wide and flat, so the maximum
+#   of a window moves about as much as the picture does. Average pooling, a blur, changes least
+#   there, yet it leaves far fewer outputs exactly unchanged than max pooling, since any pixel
+#   entering or leaving its window moves it.
+#
+# Stacking several pooling layers extends the tolerance to larger shifts.
 
 # %% cs231n={"grading": "skip"}
 from cs231n_lib.data import load_digits  # the 1797 handwritten 8x8 digits bundled with the kit
 
+
 def relative_change(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(a)
 
-digits = np.kron(load_digits()[0][:200], np.ones((4, 4)))[:, None]  # (200, 1, 32, 32)
+
+def edge_features(x):
+    """ReLU of four Sobel responses (edges going right, left, down, up): (N, 1, H, W) -> (N, 4, H, W)."""
+    p = np.pad(x[:, 0], ((0, 0), (1, 1), (1, 1)))
+    smooth_rows = p[:, :-2] + 2 * p[:, 1:-1] + p[:, 2:]           # (N, H, W + 2)
+    smooth_cols = p[:, :, :-2] + 2 * p[:, :, 1:-1] + p[:, :, 2:]  # (N, H + 2, W)
+    gx = smooth_rows[:, :, 2:] - smooth_rows[:, :, :-2]
+    gy = smooth_cols[:, 2:] - smooth_cols[:, :-2]
+    return np.maximum(np.stack([gx, -gx, gy, -gy], axis=1), 0)
+
+
+digits = np.kron(load_digits()[0][:50], np.ones((3, 3)))[:, None]  # (50, 1, 24, 24)
 shifted = np.roll(digits, 1, axis=3)
 param = {"pool_height": 2, "pool_width": 2, "stride": 2}
 downsamplers = {
@@ -448,15 +475,31 @@ downsamplers = {
     "2x2 max pooling": lambda x: max_pool_forward_naive(x, param)[0],
     "2x2 average pooling": lambda x: avg_pool_forward_naive(x, param)[0],
 }
-print(f"{'one-pixel shift':<22}{'relative change':>17}{'outputs unchanged':>19}")
-print(f"{'the input itself':<22}{relative_change(digits, shifted):>17.2f}{np.mean(digits == shifted):>19.0%}")
-for name, down in downsamplers.items():
+inputs = {"pixels": (digits, shifted), "edge features": (edge_features(digits), edge_features(shifted))}
+change = {}
+print(f"{'one-pixel shift':<22}" + "".join(f"{kind + ': change, unchanged':>34}" for kind in inputs))
+rows = [("the input itself", lambda x: x)] + list(downsamplers.items())
+for name, down in rows:
     try:
-        before, after = down(digits), down(shifted)
+        cells = []
+        for kind, (before, after) in inputs.items():
+            y0, y1 = down(before), down(after)
+            active = (y0 != 0) | (y1 != 0)
+            change[name, kind] = relative_change(y0, y1), np.mean(y0[active] == y1[active])
+            cells.append(f"{change[name, kind][0]:>25.2f}{change[name, kind][1]:>9.0%}")
+        print(f"{name:<22}" + "".join(cells))
     except NotImplementedError:
         print(f"{name:<22}  left out: implement {'max' if 'max' in name else 'avg'}_pool_forward_naive first")
-        continue
-    print(f"{name:<22}{relative_change(before, after):>17.2f}{np.mean(before == after):>19.0%}")
+
+if ("2x2 max pooling", "edge features") in change and ("2x2 average pooling", "edge features") in change:
+    edge = {name: change[name, "edge features"] for name in ("the input itself", "2x2 max pooling", "2x2 average pooling")}
+    expected = (edge["2x2 max pooling"][0] < edge["2x2 average pooling"][0] < edge["the input itself"][0]
+                and edge["2x2 max pooling"][1] > edge["the input itself"][1] > edge["2x2 average pooling"][1]
+                and change["2x2 max pooling", "pixels"][1] > change["2x2 average pooling", "pixels"][1])
+    print(("as described above: " if expected else "NOT as described above (look at your pooling): ")
+          + f"on edge features max pooling changed {edge['2x2 max pooling'][0]:.2f}, average pooling "
+          f"{edge['2x2 average pooling'][0]:.2f}, the features {edge['the input itself'][0]:.2f}; unchanged: "
+          f"{edge['2x2 max pooling'][1]:.0%}, {edge['2x2 average pooling'][1]:.0%} and {edge['the input itself'][1]:.0%}")
 
 
 # %% [markdown]

@@ -149,6 +149,25 @@ def test_convnet_solution_overfits_fifty_examples(executed):
     assert found[0] >= 0.99
 
 
+def test_pooling_shift_demo_measures_what_its_text_says(executed):
+    """The one-pixel-shift table: on edge features max pooling changes less than average pooling
+    and than the features, and keeps more outputs unchanged; the cell's verdict line says so."""
+    lines = executed("solutions", "pooling").stdout_lines()
+    assert any(line.startswith("as described above: ") for line in lines), lines
+    assert not any(line.startswith("NOT as described above") for line in lines)
+
+
+def test_curriculum_text_states_what_is_true():
+    """Claims a reader once found wrong (issue 13), pinned to the sources."""
+    text = {a: (REPO / "solutions" / a / f"{a}.py").read_text() for a in ASSIGNMENTS}
+    assert "no FC layers at the end" not in text["convnet"]
+    assert "global average pooling and a single FC layer" in text["convnet"]
+    assert r"$\gamma_j = \sigma_j$" not in text["batchnorm"]
+    assert r"$\gamma_j = \sqrt{\sigma_j^2 + \epsilon}$ and $\beta_j = \mu_j$" in text["batchnorm"]
+    # the conv demo's static overview labels sums over all three channels: it draws all three
+    assert "draw_grid(axes[i * DEMO_OUT + j, c], demo_x_pad[0, c]" in text["convolution"]
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_untouched_release_runs_top_to_bottom_failing_only_in_graded_cells(assignment, executed):
     """A student's first Run All: only solution stubs and check cells may raise, and only
