@@ -79,7 +79,9 @@ def user_folder(prefix="cs231n-user-", parent=None):
 def numba_cache():
     """A NUMBA_CACHE_DIR the user owns, holding a copy of the grader's compiled cs231n_lib kernels."""
     if "dir" not in _NUMBA_CACHE:
-        folder = user_folder("cs231n-user-numba-")
+        # one folder for every test run (refreshed here), not a new one per process
+        folder = Path(tempfile.gettempdir()) / f"cs231n-numba-cache-{GRADER_USER}"
+        folder.mkdir(mode=0o700, exist_ok=True)
         try:
             from numba.core import caching
 
