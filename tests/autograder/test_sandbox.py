@@ -128,7 +128,7 @@ def test_environment_is_scrubbed_and_says_nothing_about_grading(box):
     assert names <= set(sb_mod.KEPT_ENV) | {
         "HOME", "USER", "IPYTHONDIR", "MPLCONFIGDIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR",
         "XDG_CACHE_HOME", "TMPDIR", "MPLBACKEND", "PYTHONDONTWRITEBYTECODE", "NUMBA_CACHE_DIR", "NUMBA_NUM_THREADS",
-        "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED",
+        "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "PYTHONPATH",
         "PYDEVD_USE_FRAME_EVAL", "JPY_PARENT_PID", "JPY_SESSION_NAME", "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER", "TERM"}  # set by ipykernel itself
     assert stdout(run(box, "print(os.environ['HOME'], os.environ['MPLBACKEND'], os.environ['USER'])")).split() == [
         str(box.home), "Agg", "student"]
@@ -298,7 +298,7 @@ def test_the_kernel_imports_the_student_kit_and_not_the_repository(box):
     code = ("import cs231n_lib, cs231n_checks\nprint(cs231n_lib.__file__.startswith(cs231n_checks.__file__.rsplit('/', 2)[0]))\n"
             "try:\n    cs231n_lib.conv_forward(None, None, None, None)\nexcept NotImplementedError as e:\n    print('withheld')\n"
             "try:\n    import autograder.checks\nexcept ImportError:\n    print('no grader')\n")
-    assert stdout(run(box, code)).split() == ["True", "withheld", "no grader"]
+    assert stdout(run(box, code)).splitlines() == ["True", "withheld", "no grader"]
 
 
 @needs_root
