@@ -33,7 +33,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import tomllib
 import zipfile
 from dataclasses import dataclass, field
