@@ -7,13 +7,12 @@ workers spin after every call) never steals the cores from another's measurement
 
 import gc
 import json
-import os
 import sys
 import time
 
 import numpy as np
 
-from .cases import BATCHNORM_CASES, CONV_CASES, DTYPES, POOL_CASES, STEP_BATCH, conv_flops
+from .cases import BATCHNORM_CASES, CONV_CASES, DTYPES, POOL_CASES, STEP_BATCH
 
 
 # Seconds of repeated calls and least number of calls per measurement, quick or full;
@@ -394,7 +393,7 @@ def kind_memory(args):
 
         gc.collect()
         tracemalloc.start()
-        grads = run(x, w, b, p)
+        run(x, w, b, p)
         result["tracemalloc_peak"] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return result

@@ -41,7 +41,6 @@ import tempfile
 import threading
 
 import numba
-import numpy as np
 from numba import njit, prange
 
 # --------------------------------------------------------------------------------------------

@@ -179,7 +179,7 @@ def test_loss_gradients_match_numerical_gradient(seed, N, C):
     assume(float(np.min(np.abs(margins))) > 1e-3)  # a hinge kink inside the stencil is not a bug
     for loss_fn in (softmax_loss, svm_loss):
         _, dx = loss_fn(x, y)
-        assert_gradient_matches(dx, lambda v: loss_fn(v, y)[0], x, np.array(1.0), name=loss_fn.__name__)
+        assert_gradient_matches(dx, lambda v, loss_fn=loss_fn: loss_fn(v, y)[0], x, np.array(1.0), name=loss_fn.__name__)
 
 
 def test_softmax_loss_is_stable_for_huge_scores():

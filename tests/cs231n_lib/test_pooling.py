@@ -92,7 +92,7 @@ def test_backward_matches_numerical_gradients(problem):
         out, cache = forward(x, p)
         dout = problem["rng"].standard_normal(out.shape)
         dx = backward(dout, cache)
-        expected = numerical_gradient(lambda v: forward(v, p)[0], x.copy(), dout)
+        expected = numerical_gradient(lambda v, forward=forward: forward(v, p)[0], x.copy(), dout)
         assert rel_error(dx, expected) < NUMERICAL_GRAD_TOL, forward.__name__
 
 

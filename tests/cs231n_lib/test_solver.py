@@ -172,9 +172,9 @@ def test_log_and_progress_go_to_stdout(capsys):
     Solver(LinearSoftmax(6, 3), data, batch_size=10, num_epochs=2, print_every=3, seed=0).train()
     out = capsys.readouterr()
     lines = out.out.splitlines()
-    iterations = [l.split(")")[0] for l in lines if l.startswith("(Iteration")]
+    iterations = [line.split(")")[0] for line in lines if line.startswith("(Iteration")]
     assert iterations == ["(Iteration 1 / 8", "(Iteration 4 / 8", "(Iteration 7 / 8"]
-    assert sum(l.startswith("(Epoch") for l in lines) == 3
+    assert sum(line.startswith("(Epoch") for line in lines) == 3
     assert out.err == ""
 
     Solver(LinearSoftmax(6, 3), data, batch_size=10, num_epochs=2, verbose=False, progress=True, seed=0).train()

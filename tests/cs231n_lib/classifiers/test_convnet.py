@@ -174,7 +174,7 @@ def test_wrong_input_shape():
 def _converted_scores(model, X):
     """Run ``model`` as a fully convolutional net: every FC becomes a conv (sizing helpers)."""
     out = X
-    for position, layer in enumerate(fc_to_conv_spec([l.text for l in model.layers])[1:], start=1):
+    for position, layer in enumerate(fc_to_conv_spec([layer.text for layer in model.layers])[1:], start=1):
         original = model.layers[position]
         layer = parse_layer(layer)
         if layer.kind == "pool":
