@@ -101,7 +101,10 @@ limited visible case still shows its own trusted information: its description an
 its expected value (shape, dtype, tolerance, an expected name). For the same reason, code cells
 that run after any hidden case show a note instead of their outputs in ``executed_notebook``.
 Visible cases that run before any hidden case keep the full messages (relative error, where the
-largest difference sits, the exception's message, every hint).
+largest difference sits, the exception's message, every hint). To give every visible case that,
+hidden cases wait: each test cell runs its visible cases when execution reaches it, and the hidden
+cases of every test cell run after the notebook's last cell, in cell order, on the functions the
+notebook defines by then. Only a kernel restart (its replay) can make a visible case limited.
 
 A test cell's points are split evenly over its cases (visible and hidden); scores are rounded
 to 3 decimals. After two time-outs in a row within one test cell, its remaining cases are not
@@ -231,6 +234,7 @@ class CellPlan:
     source: str  # what runs (code) or what is shown (test: visible part)
     checks: list = field(default_factory=list)  # test cells: [CheckCall]
     points: float = 0.0
+    answer: bool = False  # a written answer (markdown solution + grade cell) for a person to grade
 
 
 def plan_notebook(source_nb, template_nb, rebuilt_nb, cases="all"):
@@ -238,7 +242,9 @@ def plan_notebook(source_nb, template_nb, rebuilt_nb, cases="all"):
     for index, (src_cell, cell) in enumerate(zip(source_nb.cells, rebuilt_nb.cells)):
         gid = rebuild.grade_id(cell)
         if cell.cell_type != "code":
-            plans.append(CellPlan(index, "markdown", gid, cell.source))
+            answer = rebuild.is_answer_cell(src_cell)
+            plans.append(CellPlan(index, "markdown", gid, cell.source,
+                                  points=rebuild.cell_points(src_cell) if answer else 0.0, answer=answer))
         elif rebuild.is_test_cell(cell):
             label = f"test cell '{gid}' (cell {index + 1})"
             calls = parse_test_cell(src_cell.source, label)  # CheckSpecError: the instructor's to fix
@@ -540,9 +546,26 @@ def feedback_text(test):
 def _notebook_result(status, message="", **extra):
     out = {"status": status, "message": message, "submitted_as": None, "notes": [], "score": 0.0,
            "max_score": 0.0, "tests": [], "cells": [], "solution_sources": {}, "flags": [],
-           "executed_notebook": None}
+           "executed_notebook": None, "answers": []}
     out.update(extra)
     return out
+
+
+def answer_digest(text):
+    """What identifies a written answer: its text without surrounding or trailing white space."""
+    normal = "\n".join(line.rstrip() for line in (text or "").strip().splitlines())
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest()[:16]
+
+
+def written_answer(plan, template_cell, cell):
+    """The entry of a written answer: left for a person (the formgrader) to grade.
+
+    ``answered`` is False when the cell still holds the released text (or nothing): nbgrader
+    gives such a cell 0 points without a person, and so does the gradebook here.
+    """
+    answered = bool(cell.source.strip()) and answer_digest(cell.source) != answer_digest(template_cell.source)
+    return {"grade_id": plan.grade_id, "points": _round(plan.points), "answered": answered,
+            "digest": answer_digest(cell.source)}
 
 
 def _max_score(plans):
@@ -554,11 +577,16 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
     rebuilt, sources, notes = rebuild.rebuild(template_nb, student_nb)
     plans = plan_notebook(source_nb, template_nb, rebuilt, cases)
     runner = _Runner(sandbox, limits, calibration, name)
-    tests, cells = [], []
+    tests, cells, answers = [], [], []
+    # hidden cases wait until every cell has run: the visible cases of every test cell run before
+    # any hidden one, so that all of them get full feedback (see "hidden_ran")
+    deferred = []
     for plan in plans:
         cell = rebuilt.cells[plan.index]
         record = {"index": plan.index, "grade_id": plan.grade_id, "kind": plan.kind, "seconds": 0.0, "status": plan.kind}
         if plan.kind == "markdown":
+            if plan.answer:
+                answers.append(written_answer(plan, template_nb.cells[plan.index], cell))
             cells.append(record)
             continue
         if plan.kind == "skipped":
@@ -579,25 +607,28 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
                 cell.outputs = [nbformat.from_dict(o) for o in result.outputs]
             cells.append(record)
             continue
-        # a test cell
-        entries, timeouts_in_a_row, hidden_count = [], 0, 0
+        # a test cell: its visible cases now, its hidden ones after the last cell
+        test = {"grade_id": plan.grade_id, "points": _round(plan.points), "score": 0.0, "cases": []}
+        pending, hidden_count = [], 0
         for call in plan.checks:
             for case in call.cases:
                 hidden_count += call.hidden
                 description = f"hidden case {hidden_count}" if call.hidden else get_check(call.name).describe(case)
-                if timeouts_in_a_row >= TIMEOUTS_BEFORE_GIVING_UP:
-                    entries.append(runner.skipped_case(call, case, description))
-                    continue
-                entries.append(runner.run_case(call, case, len(entries) + 1, plan.grade_id, description))
-                timeouts_in_a_row = timeouts_in_a_row + 1 if entries[-1]["outcome"] == "timeout" else 0
-        per_case = plan.points / len(entries) if entries else 0.0
-        passed = sum(e["outcome"] == "passed" for e in entries)
-        test = {"grade_id": plan.grade_id, "points": _round(plan.points),
-                "score": _round(per_case * passed), "cases": entries}
+                test["cases"].append(None)
+                pending.append((call, case, len(test["cases"]), description))
+        visible = [item for item in pending if not item[0].hidden]
+        timeouts = _run_cases(runner, plan, test, visible, 0)
         tests.append(test)
-        record.update(seconds=round(sum(e["seconds"] for e in entries), 4), status="test")
+        record["status"] = "test"
         cells.append(record)
         cell.source = plan.source
+        deferred.append((plan, test, record, cell, [item for item in pending if item[0].hidden], timeouts))
+    for plan, test, record, cell, hidden, timeouts in deferred:
+        _run_cases(runner, plan, test, hidden, timeouts)
+        entries = test["cases"]
+        per_case = plan.points / len(entries) if entries else 0.0
+        test["score"] = _round(per_case * sum(e["outcome"] == "passed" for e in entries))
+        record["seconds"] = round(sum(e["seconds"] for e in entries), 4)
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=feedback_text(test))]
     notes.extend(runner.notes)
     runner.read_compile_timer()
@@ -605,8 +636,21 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
     score = _round(sum(t["score"] for t in tests))
     return _notebook_result("graded", "", notes=notes, numba_compile=round(runner.compile_seconds, 3),
                             score=score, max_score=_max_score(plans), tests=tests,
-                            cells=cells, solution_sources=sources, flags=flags,
+                            cells=cells, solution_sources=sources, flags=flags, answers=answers,
                             executed_notebook=json.loads(json.dumps(rebuilt)))
+
+
+def _run_cases(runner, plan, test, items, timeouts_in_a_row):
+    """Run ``items`` (``(call, case, number, description)``) of a test cell, each into its place
+    in ``test["cases"]``; returns the count of timeouts in a row at the end."""
+    for call, case, number, description in items:
+        if timeouts_in_a_row >= TIMEOUTS_BEFORE_GIVING_UP:
+            entry = runner.skipped_case(call, case, description)
+        else:
+            entry = runner.run_case(call, case, number, plan.grade_id, description)
+            timeouts_in_a_row = timeouts_in_a_row + 1 if entry["outcome"] == "timeout" else 0
+        test["cases"][number - 1] = entry
+    return timeouts_in_a_row
 
 
 def _warm_references(source_nb, template_nb, cases):

@@ -236,8 +236,10 @@ def test_right_answer_scores_full_marks(graded):
     assert nb["flags"] == []
     statuses = {c["index"]: c["status"] for c in nb["cells"]}
     assert statuses == {0: "markdown", 1: "ok", 2: "ok", 3: "skipped", 4: "test", 5: "ok", 6: "ok", 7: "test"}
-    # the ordinary cell ran; it runs after hidden cases, so its output is replaced by a note
-    assert nb["executed_notebook"]["cells"][5]["outputs"][0]["text"].startswith("[ok; outputs of cells that run after hidden")
+    # the ordinary cell ran before any hidden case (hidden cases run after the last cell): its
+    # outputs are shown
+    assert not any("outputs of cells that run after hidden" in o.get("text", "")
+                   for o in nb["executed_notebook"]["cells"][5]["outputs"])
     t = r["timings"]
     assert t["kernel_starts"] == 1 and 0 < t["kernel_start"] < t["total"]
     assert isinstance(t["numba_compile"], float) and 0 <= t["numba_compile"] < t["total"]
@@ -251,15 +253,18 @@ def test_scores_split_points_evenly_over_cases(graded):
     assert outcomes(r, 1) == ["wrong"] * 4
     assert [t["score"] for t in nb["tests"]] == [0.5, 0.0]
     assert r["score"] == WRONG_SCORE and r["max_score"] == 5.0
-    assert all("look at the bias" in " ".join(c["hints"]) for c in nb["tests"][1]["cases"])
+    assert all("the bias is missing" in " ".join(c["hints"]) for c in nb["tests"][1]["cases"])
     # a visible case before any hidden one: the full message
     size = nb["tests"][0]["cases"][1]
     assert not size["limited"] and size["message"] == "size: 1 of 1 entries differ; error: as expected; type: as expected"
-    # visible cases after hidden ones (the student's code may hold hidden inputs): fixed words,
-    # plus what the grader knows of the expected value
+    # the visible cases of every test cell run before any hidden case: full messages for all of
+    # them, fixed words for the hidden ones
     forward = nb["tests"][1]["cases"][0]
-    assert forward["limited"] and forward["message"] == "out: wrong values (relative error above the tolerance 1e-08)"
-    assert [c["limited"] for c in nb["tests"][0]["cases"]] == [False, False, True, True]
+    assert not forward["limited"] and forward["message"].startswith("out: relative error ")
+    hidden = nb["tests"][1]["cases"][2]
+    assert hidden["limited"] and hidden["message"] == "out: wrong values"
+    for test in nb["tests"]:
+        assert [c["limited"] for c in test["cases"]] == [False, False, True, True]
 
 
 def test_stub_scores_zero_with_not_implemented(graded):
@@ -322,9 +327,8 @@ def test_student_exceptions_name_the_line(graded):
     tests = graded["raises_visible"]["notebooks"]["conv.ipynb"]["tests"]
     assert outcomes(graded["raises_visible"], 0) == ["passed", "error", "passed", "passed"]
     assert tests[0]["cases"][1]["message"] == "IndexError: index 9 is out of bounds (line 3 of conv_output_size)"
-    # after the hidden cases of the size test, a visible case shows no message: it could be stolen data
-    assert tests[1]["cases"][0]["message"] == \
-        "IndexError (line 3) (messages are not shown for cases that run after hidden cases)"
+    # the forward test's visible cases run before the size test's hidden ones: full messages
+    assert tests[1]["cases"][0]["message"].startswith("IndexError: index 9 is out of bounds (line ")
 
 
 def test_hidden_inputs_cannot_be_carried_out(graded):
@@ -332,8 +336,9 @@ def test_hidden_inputs_cannot_be_carried_out(graded):
     assert outcomes(graded["leaky"], 1) == ["passed", "passed", "error", "passed"]
     outputs = [o for c in nb["executed_notebook"]["cells"] for o in c.get("outputs", [])]
     text = json.dumps(outputs) + json.dumps(nb["tests"])
-    assert "(32, 5, 1, 2)" not in text and "STOLEN" not in text
-    assert "STOLEN" in json.dumps(nb["executed_notebook"])  # in the student's own source, which is fine
+    assert "(32, 5, 1, 2)" not in text  # a hidden case's inputs
+    # the print runs before any hidden case: it shows the visible cases' inputs, which is fine
+    assert "STOLEN [(10, 3, 1, 0), (7, 3, 2, 1), (10, 3, 1, 0)]" in text
 
 
 def test_warnings_and_stderr_never_fail(graded):
@@ -357,7 +362,9 @@ def test_how_tricks_are_classified(graded):
     assert clever["outcome"] == "wrong" and "Clever" in clever["message"]
     huge = graded["hostile_huge_result"]["notebooks"]["conv.ipynb"]["tests"][1]["cases"]
     assert {c["outcome"] for c in huge} == {"wrong"}
-    assert huge[0]["message"] == "the result takes far more space than the expected one: check its shape"
+    # a visible case (before any hidden one): the size is the student's own
+    assert huge[0]["message"].startswith("the result takes ") and \
+        huge[0]["message"].endswith(" MB, far more than the expected one: check its shape")
     kinds = {f["kind"] for f in graded["hostile_harness_patched"]["notebooks"]["conv.ipynb"]["flags"]}
     assert "tampering" in kinds
 
@@ -419,7 +426,9 @@ def test_feedback_never_reveals_hidden_tests(graded, course):
     cell = graded["wrong"]["notebooks"]["conv.ipynb"]["executed_notebook"]["cells"][7]
     assert cell["source"].count("check(") == 1  # visible part only
     feedback = cell["outputs"][0]["text"]
-    assert feedback.startswith("test_conv_forward_naive: 0 / 3 points (0 of 4 cases passed)\n" + engine.LIMITED_NOTE)
+    # every visible case ran before any hidden one: no "short verdicts" note
+    assert feedback.startswith("test_conv_forward_naive: 0 / 3 points (0 of 4 cases passed)\ncase 1 (visible;")
+    assert engine.LIMITED_NOTE not in feedback
     assert "case 1 (visible; conv_forward_naive: x (2, 3, 4, 4), w (3, 3, 4, 4), stride=2, pad=1, float64): WRONG" in feedback
     assert "case 3 (conv_forward_naive, hidden case 1): WRONG\n    out: wrong values\n" in feedback
     assert "case 4 (conv_forward_naive, hidden case 2): WRONG" in feedback
@@ -440,7 +449,7 @@ def test_hostile_students_cannot_carry_hidden_inputs_out(graded, course, name):
     assert_nothing_hidden(student_facing_text(r), course)
     for test in (0, 1):
         for case in _cases(r, test):
-            assert case["limited"] == (case["hidden"] or test == 1)  # test 1 runs after hidden cases
+            assert case["limited"] == case["hidden"]  # every visible case runs before any hidden one
             if case["limited"]:  # nothing the student's code wrote, only fixed words
                 assert "LEAK" not in case["message"] + " ".join(case["hints"]), (name, case)
 
@@ -452,29 +461,36 @@ def test_what_the_hostile_students_see(graded):
     assert outcomes(string, 0) == ["wrong"] * 4 and outcomes(string, 1) == ["wrong"] * 4
     assert "type: expected 'int', found 'LEAK_10_3_1_0'" in _cases(string, 0)[0]["message"]
     assert _cases(string, 0)[2]["message"] == "size: wrong values; error: as expected; type: wrong value"
-    assert _cases(string, 1)[0]["message"] == "out: wrong value (expected 'array of shape (2, 3, 2, 2)')"
+    # visible cases run before any hidden one: they show what the student's code returned
+    assert _cases(string, 1)[0]["message"].startswith("out: expected 'array of shape (2, 3, 2, 2)', found \"LEAK")
+    assert _cases(string, 1)[2]["message"] == "out: wrong value"
 
     exc = graded["leak_exception"]
     assert outcomes(exc, 0) == ["error"] * 4 and outcomes(exc, 1) == ["error"] * 4
     assert _cases(exc, 0)[0]["message"].startswith("LEAK_10_3_1_0_Error: ")
     assert _cases(exc, 0)[2]["message"] == "an exception (line 2) (messages of hidden cases are not shown)"
-    assert _cases(exc, 1)[0]["message"] == \
-        "an exception (line 2) (messages are not shown for cases that run after hidden cases)"
+    assert _cases(exc, 1)[0]["message"] == "LEAK_2_3_4_4: LEAK (line 2 of conv_forward_naive)"
+    assert _cases(exc, 1)[2]["message"] == "an exception (line 2) (messages of hidden cases are not shown)"
 
     stash = graded["leak_stash"]
     assert outcomes(stash, 0) == ["passed", "passed", "passed", "crashed"] and outcomes(stash, 1) == ["error"] * 4
     assert stash["timings"]["kernel_starts"] == 2  # the stash in the file outlived the restart
-    assert _cases(stash, 1)[0]["message"] == \
-        "ValueError (line 2) (messages are not shown for cases that run after hidden cases)"
+    # the visible forward cases ran before the size test's hidden cases: the stash holds
+    # visible inputs only
+    assert _cases(stash, 1)[0]["message"] == ("ValueError: LEAK 10_3_1_0 7_3_2_1 10_3_1_0 [(10, 3, 1, 0), "
+                                              "(7, 3, 2, 1), (10, 3, 1, 0)] (line 2 of conv_forward_naive)")
+    assert _cases(stash, 1)[2]["message"] == "ValueError (line 2) (messages of hidden cases are not shown)"
 
     shape = graded["leak_shape"]
     assert outcomes(shape, 0) == ["passed"] * 4 and outcomes(shape, 1) == ["wrong"] * 4
-    assert _cases(shape, 1)[0]["message"] == "out: wrong shape (expected (2, 3, 2, 2))"
+    assert _cases(shape, 1)[0]["message"] == "out: expected shape (2, 3, 2, 2), found (10, 3, 1, 0)"
     assert _cases(shape, 1)[2]["message"] == "out: wrong shape" and _cases(shape, 1)[2]["hints"] == []
 
     scale = graded["leak_scale"]
     assert outcomes(scale, 1) == ["wrong"] * 4
-    assert [c["hints"] for c in _cases(scale, 1)] == [[]] * 4  # "the result is 3275 times ..." is not shown
+    # visible cases (their own inputs) show the scale; hidden ones never ("3275 times ..." is not shown)
+    assert [c["hints"] for c in _cases(scale, 1)][2:] == [[]] * 2
+    assert _cases(scale, 1)[0]["hints"] == ["the result is 1031 times the expected one: look for a missing or extra scale factor"]
     assert _cases(scale, 1)[3]["message"] == "out: wrong values"
 
     problems = graded["leak_problems"]
