@@ -104,7 +104,7 @@ Visible cases that run before any hidden case keep the full messages (relative e
 largest difference sits, the exception's message, every hint). To give every visible case that,
 hidden cases wait: each test cell runs its visible cases when execution reaches it, and the hidden
 cases of every test cell run after the notebook's last cell, in cell order, on the functions the
-notebook defines by then. Only a kernel restart (its replay) can make a visible case limited.
+notebook defines by then.
 
 A test cell's points are split evenly over its cases (visible and hidden); scores are rounded
 to 3 decimals. After two time-outs in a row within one test cell, its remaining cases are not
