@@ -63,6 +63,35 @@ def common_failures(results, top=12):
     return counter.most_common(top)
 
 
+def _catalogue(check_name):
+    """The known mistakes' hints of a graded function (empty for an unknown name)."""
+    try:
+        from .checks import get_check
+
+        return set(getattr(get_check(check_name), "catalogue", ()))
+    except ValueError:
+        return set()
+
+
+def diagnosed_mistakes(results):
+    """``[((assignment, grade_id, check, mistake), students)]``, most students first: how many
+    students got each known mistake named in a test (a student counts once per test and mistake,
+    however many cases named it), so that an instructor sees what to teach again."""
+    students = collections.defaultdict(set)
+    catalogues = {}
+    for result in results:
+        if result.get("status") != "graded":
+            continue
+        for _, test, case in iter_cases(result):
+            name = case.get("check", "")
+            if name not in catalogues:
+                catalogues[name] = _catalogue(name)
+            for hint in case.get("hints") or []:
+                if hint in catalogues[name]:
+                    students[(result["assignment"], test["grade_id"], name, hint)].add(result["student"])
+    return sorted(((key, len(who)) for key, who in students.items()), key=lambda item: (-item[1], item[0]))
+
+
 def slowest_cells(results, top=10):
     cells = []
     for result in results:
@@ -172,6 +201,13 @@ def write_report(outcome, path):
                          f"{sum(s['scores']) / len(s['scores']):.2f} / {s['points']:g}"]
                         + [str(s["outcomes"][o]) for o in OUTCOMES])
         parts.append(_table(["assignment", "test", "cases passed", "mean score", *OUTCOMES], rows))
+
+    mistakes = diagnosed_mistakes(results)
+    if mistakes:
+        parts.append("<h2>Mistakes the feedback named</h2><p>Students whose results matched a known mistake, "
+                     "per test (each student counted once per test and mistake): what to teach again.</p>")
+        parts.append(_table(["students", "assignment", "test", "function", "mistake"],
+                            [[str(n), _e(a), _e(t), _e(c), _e(m)] for (a, t, c, m), n in mistakes]))
 
     failures = common_failures(results)
     if failures:

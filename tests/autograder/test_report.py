@@ -91,3 +91,28 @@ def test_summary_says_when_the_sandbox_was_weaker(tmp_path):
     text = report.summary(outcome)
     section = text.split("WEAKER SANDBOX: some protections were not available on this host:\n", 1)[1]
     assert section.split("\n\n")[0].splitlines() == [f"  {note}", "  network namespace: EPERM"]
+
+
+def test_the_report_counts_named_mistakes_per_test(tmp_path):
+    """Each student counts once per test and mistake, however many cases named it; hints that
+    are not a catalogued mistake (where the differences sit) are not counted."""
+    from autograder.checks import pooling
+
+    def named(student, hints_per_case):
+        r = _result(student, 0.0, ["wrong"] * len(hints_per_case), ["passed"])
+        for case, hints in zip(r["notebooks"]["hw.ipynb"]["tests"][0]["cases"], hints_per_case):
+            case.update(check="max_pool_backward_naive", hints=hints)
+        return r
+
+    structural = "only some channels (axis 1) are wrong, the others are right"
+    results = [named("amy", [[pooling.ASSIGN_OVERLAP], [pooling.ASSIGN_OVERLAP]]),
+               named("bo", [[pooling.ASSIGN_OVERLAP], [structural]]),
+               named("cy", [[pooling.TIES_TO_ALL], []]),
+               batch.failed_result("dee", "hw", "nothing to grade")]
+    assert report.diagnosed_mistakes(results) == [
+        (("hw", "test_a", "max_pool_backward_naive", pooling.ASSIGN_OVERLAP), 2),
+        (("hw", "test_a", "max_pool_backward_naive", pooling.TIES_TO_ALL), 1)]
+    outcome = _outcome(tmp_path)
+    outcome.results = results
+    page = report.write_report(outcome, tmp_path / "report.html").read_text()
+    assert "Mistakes the feedback named" in page and "<td>2</td><td>hw</td><td>test_a</td>" in page
