@@ -872,6 +872,9 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
             task = (result["student"], result["assignment"])
             outcome.flags_by_task[task] = _engine_flags(result) + list(subs[i].notes) + similar.get(task, [])
             gradebook.record_result(gb, result, subs[i].timestamp, keys[i])
+            if result.get("status") == "graded":
+                # written answers: what the gradebook holds (a person may have graded them)
+                result["manual"] = gradebook.manual_grading(gb, result["assignment"], result["student"])
             write_autograded(out_dir, result)
             if similar.get(task):
                 _flag_notebooks(gb, result)

@@ -83,6 +83,32 @@ def _set_recorded(gb, assignment, student, key, status):
                            f"VALUES (:a, :s, :k, :st)"), params)
 
 
+ANSWERS_TABLE = "cs231n_answers"
+
+
+def _answer_digests(gb, assignment, student):
+    """``{(notebook, grade_id): digest}`` of the written answers last recorded for a submission."""
+    from sqlalchemy import text
+
+    gb.db.execute(text(f"CREATE TABLE IF NOT EXISTS {ANSWERS_TABLE} (assignment VARCHAR(1024) NOT NULL, "
+                       f"student VARCHAR(1024) NOT NULL, notebook VARCHAR(1024) NOT NULL, "
+                       f"grade_id VARCHAR(1024) NOT NULL, digest VARCHAR(64) NOT NULL, "
+                       f"PRIMARY KEY (assignment, student, notebook, grade_id))"))
+    rows = gb.db.execute(text(f"SELECT notebook, grade_id, digest FROM {ANSWERS_TABLE} "
+                              f"WHERE assignment = :a AND student = :s"), {"a": assignment, "s": student})
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+def _set_answer_digest(gb, assignment, student, notebook, grade_id, digest):
+    from sqlalchemy import text
+
+    params = {"a": assignment, "s": student, "n": notebook, "g": grade_id, "d": digest}
+    gb.db.execute(text(f"DELETE FROM {ANSWERS_TABLE} WHERE assignment = :a AND student = :s "
+                       f"AND notebook = :n AND grade_id = :g"), params)
+    gb.db.execute(text(f"INSERT INTO {ANSWERS_TABLE} (assignment, student, notebook, grade_id, digest) "
+                       f"VALUES (:a, :s, :n, :g, :d)"), params)
+
+
 def record_result(gb, result, timestamp=None, key=None):
     """Write one task's result into the gradebook (create or update; idempotent).
 
@@ -116,13 +142,24 @@ def record_result(gb, result, timestamp=None, key=None):
         except Exception:  # a student's timestamp.txt can hold anything
             submission.timestamp = None
     notebooks = result.get("notebooks", {})
+    digests = _answer_digests(gb, assignment, student)
     for nb in submission.notebooks:
         nb_result = notebooks.get(f"{nb.name}.ipynb", {}) if graded else {}
         scores = {t["grade_id"]: float(t.get("score") or 0.0) for t in nb_result.get("tests", [])}
         manual = {cell.name for cell in nb.notebook.solution_cells}
+        answers = {a["grade_id"]: a for a in nb_result.get("answers", [])}
         for grade in nb.grades:
-            if stale_manual:
+            answer = answers.get(grade.name)
+            # a person's grade of a written answer stays while that answer is unchanged
+            same_answer = answer is not None and digests.get((nb.name, grade.name)) == answer["digest"]
+            if stale_manual and not same_answer:
                 grade.manual_score = grade.extra_credit = None
+            if answer is not None:
+                _set_answer_digest(gb, assignment, student, nb.name, grade.name, answer["digest"])
+                if not answer["answered"]:
+                    # the released text, unchanged: 0 points without a person, as nbgrader does
+                    grade.auto_score, grade.needs_manual_grade = 0.0, False
+                    continue
             if graded and grade.name in manual and grade.name not in scores:
                 # a written answer: for a person, until a person has graded it
                 grade.auto_score, grade.needs_manual_grade = None, grade.manual_score is None
@@ -166,6 +203,33 @@ def absent_from_run(gb, results, students=()):
     return absent
 
 
+def manual_grading(gb, assignment, student):
+    """The written answers of a submission as the gradebook holds them (a person grades them in
+    the formgrader): ``{"points", "answers", "pending": [grade_id], "score"}``, where ``score``
+    is what the answers have earned so far (manual grades, and 0 for blank answers), or None when
+    the submission has no written answer."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        submission = gb.find_submission(assignment, student)
+    except MissingEntry:
+        return None
+    points, score, pending, count = 0.0, 0.0, [], 0
+    for nb in submission.notebooks:
+        for grade in nb.grades:
+            if grade.cell.cell_type != "markdown":
+                continue
+            count += 1
+            points += float(grade.max_score or 0.0)
+            if grade.needs_manual_grade:
+                pending.append(grade.name)
+            else:
+                score += float(grade.score or 0.0)
+    if not count:
+        return None
+    return {"points": points, "answers": count, "pending": sorted(pending), "score": score}
+
+
 def submission_scores(gb, assignment, student):
     """``(score, max_score)`` the gradebook holds for a submission (None when there is none)."""
     from nbgrader.api import MissingEntry
@@ -184,17 +248,26 @@ def grades_rows(results, notebooks_by_assignment, flags_by_task=None):
     """Rows of ``grades.csv``: one per (student, assignment) result, sorted.
 
     Columns: student, assignment, status (graded / failed), score, max_score, one column per
-    notebook (``<assignment>/<notebook>``; empty for the other assignments), flags, error.
+    notebook (``<assignment>/<notebook>``; empty for the other assignments; autograded points),
+    manual_grading, flags, error. A submission with written answers (``result["manual"]``, from
+    ``manual_grading``) has them in its score and max_score, at what a person has given so far,
+    and says in manual_grading whether any still needs a person.
     """
     flags_by_task = flags_by_task or {}
     nb_columns = [f"{a}/{nb}" for a in sorted(notebooks_by_assignment) for nb in notebooks_by_assignment[a]]
     rows = []
     for result in sorted(results, key=lambda r: (r["student"], r["assignment"])):
-        row = {c: "" for c in GRADES_COLUMNS + nb_columns + ["flags", "error"]}
+        row = {c: "" for c in GRADES_COLUMNS + nb_columns + ["manual_grading", "flags", "error"]}
         row.update(student=result["student"], assignment=result["assignment"], status=result["status"])
         graded = result["status"] == "graded"
         row["score"] = _fmt(result.get("score", 0.0) if graded else 0.0)
         row["max_score"] = _fmt(result.get("max_score", 0.0)) if graded else ""
+        manual = result.get("manual") if graded else None
+        if manual:
+            # written answers: the totals count what a person has given so far (the gradebook's)
+            row["score"] = _fmt(float(result.get("score") or 0.0) + manual["score"])
+            row["max_score"] = _fmt(float(result.get("max_score") or 0.0) + manual["points"])
+            row["manual_grading"] = manual_text(manual)
         notebooks = result.get("notebooks", {}) if graded else {}
         for nb in notebooks_by_assignment.get(result["assignment"], []):
             # a notebook missing from a graded result, or any notebook of a failed one, holds 0
@@ -203,6 +276,14 @@ def grades_rows(results, notebooks_by_assignment, flags_by_task=None):
         row["error"] = (result.get("error") or "") if not graded else ""
         rows.append(row)
     return nb_columns, rows
+
+
+def manual_text(manual):
+    """How far the written answers of a submission are graded, for grades.csv and the summary."""
+    if manual["pending"]:
+        n = len(manual["pending"])
+        return f"needs manual grading: {n} written answer{'s' if n != 1 else ''} ({', '.join(manual['pending'])})"
+    return f"graded by hand: {manual['score']:g}/{manual['points']:g}"
 
 
 def _fmt(value):
@@ -215,7 +296,8 @@ def write_grades_csv(path, results, notebooks_by_assignment, flags_by_task=None)
 
     nb_columns, rows = grades_rows(results, notebooks_by_assignment, flags_by_task)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=GRADES_COLUMNS + nb_columns + ["flags", "error"], lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=GRADES_COLUMNS + nb_columns + ["manual_grading", "flags", "error"],
+                            lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_atomic(Path(path), buffer.getvalue())

@@ -47,6 +47,12 @@ def is_skipped(source_cell):
     return _dict(_dict(source_cell.get("metadata")).get("cs231n")).get("grading") == "skip"
 
 
+def is_answer_cell(cell):
+    """A written answer graded by a person: a markdown cell that is both solution and grade."""
+    meta = nbgrader_meta(cell)
+    return _dict(cell).get("cell_type") == "markdown" and bool(meta.get("solution")) and bool(meta.get("grade"))
+
+
 def cell_points(cell):
     try:
         return float(nbgrader_meta(cell).get("points", 0) or 0)

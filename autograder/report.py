@@ -284,6 +284,11 @@ def class_table(outcome):
                 row.append("-")
             elif r.get("status") != "graded":
                 row.append("FAILED")
+            elif r.get("manual"):
+                manual = r["manual"]
+                total = float(r.get("score") or 0) + manual["score"]
+                row.append(f"{total:g}/{float(r.get('max_score') or 0) + manual['points']:g}"
+                           + (" +manual" if manual["pending"] else ""))
             else:
                 row.append(f"{float(r.get('score') or 0):g}/{float(r.get('max_score') or 0):g}")
             nflags += len(outcome.flags_by_task.get((student, a), []))
@@ -405,6 +410,11 @@ def summary(outcome, table=True):
     if failed:
         out += ["", f"FAILED TO GRADE ({len(failed)}): score 0 in the gradebook until re-graded; fix and run again."]
         out += [f"  {r['student']} / {r['assignment']}: {r.get('error') or 'unknown error'}" for r in failed]
+    manual = [r for r in graded if r.get("manual") and r["manual"]["pending"]]
+    if manual:
+        out += ["", f"NEEDS MANUAL GRADING ({len(manual)}): written answers for a person in the formgrader "
+                    "(`nbgrader formgrader` in the output folder); '+manual' scores count them as 0 until then."]
+        out += [f"  {r['student']} / {r['assignment']}: {', '.join(r['manual']['pending'])}" for r in manual]
     if flagged:
         out += ["", f"FLAGGED FOR REVIEW ({len(flagged)}): scores stand; please look."]
         for (student, assignment), flags in flagged.items():

@@ -91,7 +91,7 @@ def test_grades_csv_has_one_row_per_submission_with_notebook_columns(tmp_path, g
     read = list(csv.DictReader(open(tmp_path / "grades.csv")))
     assert read == rows
     assert list(read[0]) == ["student", "assignment", "status", "score", "max_score", "other/other.ipynb",
-                             "toy/toy.ipynb", "flags", "error"]
+                             "toy/toy.ipynb", "manual_grading", "flags", "error"]
     table = [(r["student"], r["status"], r["score"], r["max_score"], r["toy/toy.ipynb"], r["flags"], r["error"])
              for r in read]
     assert table == [("alice", "graded", "5", "5", "5", "", ""),
