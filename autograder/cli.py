@@ -105,11 +105,39 @@ def cmd_validate(args):
         return 2
     print(f"Checking {path} (visible cases only) ...", flush=True)
     result = engine.validate_notebook(str(path), str(_course_root(args)))
-    return _print_validation(result)
+    return _print_validation(result, _course_root(args))
 
 
-def _print_validation(result):
-    """Print the engine's validation result; returns 0 when every visible case passes, else 1."""
+def _validation_context(result, course_root):
+    """``(optional grade_ids, allowed library uses by grade_id)`` of the result's assignment."""
+    import nbformat
+
+    from cs231n_checks.validate import is_optional
+
+    from .batch import reference_flags
+
+    assignment = result.get("assignment")
+    optional, allowed = set(), {}
+    if course_root is None or not assignment:
+        return optional, allowed
+    try:
+        for name in course.assignment_notebooks(course_root, assignment):
+            nb = nbformat.read(str(Path(course_root) / course.SOLUTIONS_DIR / assignment / name), as_version=4)
+            optional |= {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+                         if c.metadata.get("nbgrader", {}).get("grade") and is_optional(c)}
+        allowed = reference_flags(course_root, assignment)
+    except Exception:  # noqa: BLE001 - the context only adds words; the checks' verdicts stand
+        pass
+    return optional, allowed
+
+
+def _print_validation(result, course_root=None):
+    """Print the engine's validation result: per test its visible cases and the points they give
+    (optional parts marked), library uses (allowed or not); returns 0 when every visible case of
+    every required test passes, else 1."""
+    from .batch import _flag_names
+
+    optional, allowed = _validation_context(result, course_root)
     ok = result.get("status") == "graded"
     if not ok:
         print(f"Could not check this notebook: {result.get('error')}")
@@ -121,12 +149,22 @@ def _print_validation(result):
             ok = False
             continue
         print(f"{name}: visible checks")
+        earned = total = extra = extra_total = 0.0
         for test in nb.get("tests", []):
             cases = test.get("cases", [])
             passed = sum(c.get("outcome") == "passed" for c in cases)
-            ok &= passed == len(cases)
-            print(f"  [{'ok' if passed == len(cases) else 'FAIL':>4}] {test['grade_id']}: "
-                  f"{passed} of {len(cases)} visible cases passed")
+            is_optional = test["grade_id"] in optional
+            score, points = float(test.get("score") or 0), float(test.get("points") or 0)
+            if is_optional:
+                extra, extra_total = extra + score, extra_total + points
+            else:
+                earned, total = earned + score, total + points
+                ok &= passed == len(cases)
+            undone = all("not implemented" in (c.get("message") or "") for c in cases) and cases and not passed
+            state = "ok" if passed == len(cases) else ("todo" if is_optional and undone else "FAIL")
+            print(f"  [{state:>4}] {test['grade_id']}{' (optional)' if is_optional else ''}: "
+                  f"{passed} of {len(cases)} visible cases passed, {score:g} of {points:g} points"
+                  + (": not done yet (an optional part)" if state == "todo" else ""))
             for number, case in enumerate(cases, 1):
                 if case.get("outcome") == "passed":
                     continue
@@ -142,7 +180,15 @@ def _print_validation(result):
         for flag in nb.get("flags", []):
             from .gradebook import flag_text
 
-            print(f"  [note] {flag_text(flag)}")
+            names = _flag_names(flag) if isinstance(flag, dict) and flag.get("kind") == "library_use" else set()
+            if names and names <= allowed.get(flag.get("grade_id"), set()):
+                print(f"  [  ok] {flag.get('grade_id')} uses {', '.join(sorted(names))}: allowed "
+                      f"(the notebook asks for it)")
+            else:
+                print(f"  [note] {flag_text(flag)}")
+        print(f"  Visible cases give {earned:g} of {total:g} points"
+              + (f", and {extra:g} of {extra_total:g} optional points" if extra_total else "")
+              + " (more cases run at grading).")
     print("All visible checks pass. More cases run when your notebook is graded." if ok
           else "Some visible checks fail: fix them before you submit.")
     return 0 if ok else 1

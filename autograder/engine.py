@@ -772,6 +772,8 @@ def validate_notebook(path, course_root, limits=None, assignment=None):
     if assignment is None:
         assignment = path.parent.name if path.parent.name in names else path.stem
     if assignment not in names:
+        assignment = assignment_of_notebook(path, course_root, names) or assignment
+    if assignment not in names:
         raise ValueError(f"cannot tell the assignment of {path}: expected its folder or file name to be one "
                          f"of {', '.join(sorted(names))}")
     expected = {n for n, _, _ in _load_pair(course_root, assignment)}
@@ -779,6 +781,28 @@ def validate_notebook(path, course_root, limits=None, assignment=None):
     task = GradeTask("validate", assignment, {rel: path.read_bytes()}, str(course_root), limits=limits,
                      cases="visible")
     return grade_submission(task)
+
+
+def _grade_ids(nb):
+    return {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
+
+
+def assignment_of_notebook(path, course_root, names):
+    """The assignment a notebook belongs to, from its own cells' nbgrader metadata (their
+    ``grade_id``s against each released notebook's), whatever the file or folder is called;
+    None when it shares no graded cell with any."""
+    try:
+        own = _grade_ids(nbformat.read(str(path), as_version=4))
+    except Exception:  # noqa: BLE001 - not a notebook: the caller says so
+        return None
+    best, best_shared = None, 0
+    for name in sorted(names):
+        for released in sorted((Path(course_root) / "assignments" / name).glob("*.ipynb")):
+            shared = len(own & {g for g in _grade_ids(nbformat.read(str(released), as_version=4))
+                                if g.startswith("test_") or g not in ("setup", "kit")})
+            if shared > best_shared:
+                best, best_shared = name, shared
+    return best
 
 
 def _sources_digest(course_root, assignment, limits=None):

@@ -57,7 +57,10 @@ def library_uses(source, setup_bindings=None):
         tree = ast.parse(source)
     except SyntaxError:
         return ["cs231n_lib (text)"] if LIBRARY in source else []
-    bindings = dict(setup_bindings or {})
+    # a name the source binds itself (a helper `def im2col`, an argument, an assignment) is its
+    # own, not the library's that the setup cell imported under that name
+    shadowed = _locally_bound(tree)
+    bindings = {k: v for k, v in (setup_bindings or {}).items() if k not in shadowed}
     local = _library_names(tree)
     bindings.update(local)
     uses = set()
@@ -82,6 +85,24 @@ def library_uses(source, setup_bindings=None):
             uses.add(f"the string {node.value[:60]!r}")
     # a bare name used under an attribute chain is reported by the chain; drop the prefix alone
     return sorted(u for u in uses if not any(o != u and o.startswith(u + ".") for o in uses))
+
+
+def _locally_bound(tree):
+    """Names ``tree`` binds anywhere (functions, classes, arguments, assignment targets, imports
+    from elsewhere than the library), at any depth."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names if a.name.split(".")[0] != LIBRARY)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] != LIBRARY:
+            names.update(a.asname or a.name for a in node.names)
+    return names
 
 
 def _defined_functions(source):
@@ -296,6 +317,21 @@ class _Canon(ast.NodeTransformer):
         return node
 
 
+class _Quiet(ast.NodeTransformer):
+    """Drops what computes nothing: asserts and bare constants (docstrings, strings as comments)
+    anywhere, so that a copy with asserts and docstrings added reads as the same code."""
+
+    def generic_visit(self, node):
+        super().generic_visit(node)
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if isinstance(body, list) and body and all(isinstance(s, ast.stmt) for s in body):
+                kept = [s for s in body if not isinstance(s, ast.Assert) and not (
+                    isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+                setattr(node, field, kept or ([ast.Pass()] if field == "body" else []))
+        return node
+
+
 def _drop_docstring(node):
     body = node.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
@@ -314,6 +350,7 @@ def normalise_source(src):
         lines = [re.sub(r"#.*", "", line).strip() for line in src.splitlines()]
         return "\n".join(line for line in lines if line)
     _drop_docstring(tree)
+    tree = _Quiet().visit(tree)
     # imports first, so that module names are known before they are used
     canon = _Canon()
     for node in ast.walk(tree):

@@ -7,9 +7,11 @@ template stub left out. Two students are flagged when the ``difflib`` similarity
 codes is at least ``THRESHOLD`` and both wrote at least ``MIN_CHARS`` normalised characters
 (short functions such as a one-line size formula come out alike when written independently).
 
-``THRESHOLD = 0.95``: on normalised code, independently written correct solutions of these
-notebooks differ in loop structure, indexing and vectorisation and score well below it, while
-a copy with renamed variables, moved comments or reformatting scores 1.0.
+``THRESHOLD = 0.90``, calibrated on the sample class (``tests/autograder/test_integrity.py``): on
+normalised code (names, comments, docstrings, asserts and bare strings gone) the independently
+written convolution solutions of ``examples/`` score 0.79 at most between any two, while a copy
+with renamed variables, new comments, docstrings and asserts added scores 1.0, and one with a
+few statements changed as well stays above 0.9.
 """
 
 import difflib
@@ -19,7 +21,7 @@ import nbformat
 
 from . import course
 
-THRESHOLD = 0.95
+THRESHOLD = 0.90
 MIN_CHARS = 150
 
 

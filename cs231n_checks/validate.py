@@ -22,6 +22,14 @@ def _grade_cells(nb):
             yield index, cell, meta
 
 
+def is_optional(cell):
+    """An optional part's test cell: ``cs231n: {"optional": true}`` in its metadata, or a first
+    comment line starting with ``# OPTIONAL`` (as the notebooks write it)."""
+    if cell.metadata.get("cs231n", {}).get("optional"):
+        return True
+    return cell.source.lstrip().upper().startswith("# OPTIONAL")
+
+
 def _outcome(cell):
     """("ok" | "todo" | "fail", first line of the error) of an executed test cell."""
     for output in cell.get("outputs", []):
@@ -63,7 +71,7 @@ def validate(path, timeout=600):
     failures = 0
     for index, cell, meta in _grade_cells(run):
         points = float(meta.get("points", 0))
-        optional = bool(cell.metadata.get("cs231n", {}).get("optional"))
+        optional = is_optional(cell)
         total += 0 if optional else points
         state, detail = _outcome(cell)
         label = f"{meta.get('grade_id', f'cell {index + 1}')} ({points:g} point{'s' if points != 1 else ''}"

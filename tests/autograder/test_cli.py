@@ -157,3 +157,79 @@ def test_formgrader_api_lists_the_graded_submissions(graded_class):
     assert subs["dave"]["needs_manual_grade"] is True  # failed to grade: listed for a person
     notebooks = {n["student"]: n for n in api.get_notebook_submissions("toy", "toy")}
     assert notebooks["bob"]["score"] == 3.0 and notebooks["alice"]["needs_manual_grade"] is False
+
+
+def _validated(assignment, tests, flags=()):
+    return {"status": "graded", "assignment": assignment, "notes": [],
+            "notebooks": {f"{assignment}.ipynb": {"status": "graded", "tests": tests, "cells": [],
+                                                   "flags": list(flags)}}}
+
+
+def _test(grade_id, points, outcomes, message=""):
+    cases = [{"outcome": o, "description": "x (2, 3)", "message": "" if o == "passed" else message, "hints": []}
+             for o in outcomes]
+    return {"grade_id": grade_id, "points": points, "score": points * outcomes.count("passed") / len(outcomes),
+            "cases": cases}
+
+
+def test_validate_prints_points_per_test_and_marks_optional_parts(capsys):
+    from autograder.cli import _print_validation
+
+    root = Path(__file__).resolve().parents[2]
+    result = _validated("batchnorm", [
+        _test("test_batchnorm_forward", 4, ["passed"] * 4),
+        _test("test_batchnorm_backward", 4, ["passed", "passed", "wrong"], "dx: relative error"),
+        _test("test_layernorm_forward", 1, ["error", "error"], "layernorm_forward is not implemented yet"),
+    ])
+    assert _print_validation(result, root) == 1  # the required backward fails
+    out = capsys.readouterr().out
+    assert "[  ok] test_batchnorm_forward: 4 of 4 visible cases passed, 4 of 4 points" in out
+    assert "[FAIL] test_batchnorm_backward: 2 of 3 visible cases passed, 2.66667 of 4 points" in out
+    assert ("[todo] test_layernorm_forward (optional): 0 of 2 visible cases passed, 0 of 1 points: "
+            "not done yet (an optional part)") in out
+    assert "Visible cases give 6.66667 of 8 points, and 0 of 1 optional points" in out
+    # an optional part left undone is no failure
+    result = _validated("batchnorm", [_test("test_batchnorm_forward", 4, ["passed"]),
+                                      _test("test_layernorm_forward", 1, ["error"], "not implemented yet")])
+    assert _print_validation(result, root) == 0
+
+
+def test_validate_says_which_library_uses_are_allowed(capsys):
+    from autograder.cli import _print_validation
+
+    root = Path(__file__).resolve().parents[2]
+    flags = [{"kind": "library_use", "grade_id": "max_pool_forward_naive", "detail": "uses cs231n_lib.pool_output_size"},
+             {"kind": "library_use", "grade_id": "avg_pool_backward_naive", "detail": "uses cs231n_lib.avg_pool_backward"}]
+    _print_validation(_validated("pooling", [_test("test_max_pool_forward_naive", 3, ["passed"])], flags), root)
+    out = capsys.readouterr().out
+    assert "[  ok] max_pool_forward_naive uses cs231n_lib.pool_output_size: allowed (the notebook asks for it)" in out
+    assert "[note] library_use in avg_pool_backward_naive: uses cs231n_lib.avg_pool_backward" in out
+
+
+def test_validate_finds_the_assignment_from_the_notebooks_own_cells(tmp_path):
+    import shutil
+
+    from autograder.engine import assignment_of_notebook
+
+    root = Path(__file__).resolve().parents[2]
+    copy = tmp_path / "my work (2).ipynb"
+    shutil.copyfile(root / "assignments" / "pooling" / "pooling.ipynb", copy)
+    names = {"convolution", "im2col", "pooling", "batchnorm", "convnet"}
+    assert assignment_of_notebook(copy, root, names) == "pooling"
+    (tmp_path / "empty.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    assert assignment_of_notebook(tmp_path / "empty.ipynb", root, names) is None
+
+
+def test_the_kits_validate_knows_optional_parts_by_metadata_or_comment():
+    import nbformat
+
+    from cs231n_checks.validate import is_optional
+
+    root = Path(__file__).resolve().parents[2]
+    nb = nbformat.read(str(root / "assignments" / "batchnorm" / "batchnorm.ipynb"), as_version=4)
+    optional = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+                if c.metadata.get("nbgrader", {}).get("grade") and is_optional(c)}
+    assert optional == {"test_layernorm_forward", "test_layernorm_backward", "test_spatial_groupnorm_forward",
+                        "test_spatial_groupnorm_backward"}
+    cell = nbformat.v4.new_code_cell("check('x', cases=[])", metadata={"cs231n": {"optional": True}})
+    assert is_optional(cell)

@@ -88,3 +88,85 @@ def test_normalise_source_ignores_names_comments_and_docstrings():
 
 def test_normalise_source_survives_syntax_errors():
     assert normalise_source("def f(:\n    return 1  # x\n\n") == "def f(:\nreturn 1"
+
+
+# ------------------------------------------------------------------------------------------
+# a helper of the student's own named like a library function is not library use
+
+
+def test_a_local_definition_shadows_the_setup_cells_library_name():
+    setup = {"im2col": "cs231n_lib.im2col", "pool_output_size": "cs231n_lib.pool_output_size"}
+    own_helper = ("def max_pool_forward_fast(x, pool_param):\n"
+                  "    def im2col(a, h, w, s):\n"
+                  "        return a\n"
+                  "    return im2col(x, 2, 2, 2), None\n")
+    assert library_uses(own_helper, setup) == []
+    uses_library = "def max_pool_forward_fast(x, pool_param):\n    return im2col(x, 2, 2, 2, 0), None\n"
+    assert library_uses(uses_library, setup) == ["cs231n_lib.im2col"]
+    # an import from the library is the library's, whatever else the cell defines
+    assert library_uses("from cs231n_lib import im2col\ndef f(x):\n    return im2col(x)\n", setup) == \
+        ["cs231n_lib.im2col"]
+
+
+# ------------------------------------------------------------------------------------------
+# the similarity threshold, calibrated on the sample class
+
+
+def _sample_codes(assignment="convolution"):
+    from pathlib import Path
+
+    import nbformat
+
+    from autograder import similarity
+
+    root = Path(__file__).resolve().parents[2]
+    stubs = similarity.template_stubs(root, assignment)
+    codes = {}
+    for folder in sorted((root / "examples" / "submissions").iterdir()):
+        path = folder / assignment / f"{assignment}.ipynb"
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception:  # noqa: BLE001 - absent or broken on purpose (olek, rosa)
+            continue
+        sources = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+                   if c.metadata.get("nbgrader", {}).get("solution")}
+        codes[folder.name] = (sources, similarity.student_code({"notebooks": {"nb": {"solution_sources": sources}}},
+                                                               stubs))
+    return codes, stubs
+
+
+def test_the_threshold_flags_the_sample_classs_copy_and_no_independent_pair():
+    from autograder import similarity
+
+    codes, _ = _sample_codes()
+    pairs = similarity.similar_pairs({k: code for k, (_, code) in codes.items()})
+    assert [(a, b) for a, b, _ in pairs] == [("ada", "farid")]
+    import difflib
+
+    independent = [difflib.SequenceMatcher(None, codes[a][1], codes[b][1], autojunk=False).ratio()
+                   for a in codes for b in codes if a < b and {a, b} != {"ada", "farid"}
+                   and min(len(codes[a][1]), len(codes[b][1])) >= similarity.MIN_CHARS]
+    assert independent and max(independent) < similarity.THRESHOLD - 0.05
+
+
+def test_a_disguised_copy_is_flagged():
+    """ada's code, renamed, re-commented, with docstrings and two asserts added and one
+    statement changed: the kind of copy that scored 0.80-0.94 before asserts and strings
+    were dropped from the normal form."""
+    import re
+
+    from autograder import similarity
+
+    codes, stubs = _sample_codes()
+    sources, original = codes["ada"]
+    disguised = {}
+    for gid, source in sources.items():
+        text = re.sub(r"\bout\b", "result", source)
+        text = re.sub(r"\bstride\b", "step", text).replace("#", "# note:")
+        text = re.sub(r"(def \w+\(.*\):\n)", r'\1    """My own implementation."""\n    assert True, "checked"\n', text)
+        text = text.replace("    return ", "    assert 1 + 1 == 2\n    return ", 1)
+        disguised[gid] = text
+    copy = similarity.student_code({"notebooks": {"nb": {"solution_sources": disguised}}}, stubs)
+    assert copy != original  # the disguise changed the text ...
+    pairs = similarity.similar_pairs({"ada": original, "copycat": copy})
+    assert pairs and pairs[0][2] >= similarity.THRESHOLD  # ... not what it computes
