@@ -206,20 +206,25 @@ def stated_total(nb):
 def point_problems(nb):
     """Where what a notebook states disagrees with its test cells (empty: they agree).
 
-    Checked: the total stated in the text equals the sum of the test cells' ``points``; a test
+    Checked: the total stated in the text equals the sum of the ``points`` of the test cells and of
+    the written answers graded by a person (manually graded markdown cells); a test
     cell's opening comment (``# conv_forward_naive: 4 points, 3 visible cases here, ...``) states
     that cell's points and the number of its visible cases.
     """
     from .testspec import CheckSpecError, parse_test_cell
 
     problems = []
-    tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
-    total = sum(c.metadata["nbgrader"].get("points", 0) for c in tests)
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    tests = [c for c in graded if c.cell_type == "code"]
+    # the total counts the test cells and the written answers graded by a person (markdown cells
+    # with points), as the grader's max_score does
+    total = sum(c.metadata["nbgrader"].get("points", 0) for c in graded)
     stated = stated_total(nb)
     if stated is None:
         problems.append(f"no total stated in the text (e.g. '**Grading: {total:g} points in total.**')")
     elif stated != total:
-        problems.append(f"the text states {stated} points in total; the test cells give {total:g}")
+        what = "the test cells and written answers give" if len(graded) > len(tests) else "the test cells give"
+        problems.append(f"the text states {stated} points in total; {what} {total:g}")
     for cell in tests:
         grade_id = cell.metadata["nbgrader"].get("grade_id")
         match = _CELL_STATEMENT.search(cell.source.split("\n", 1)[0])

@@ -28,6 +28,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from autograder.engine import answer_digest  # noqa: E402
 from autograder.testspec import parse_test_cell  # noqa: E402
 
 OUT = ROOT / "examples" / "submissions"
@@ -361,7 +362,7 @@ def behaviour(**changes):
 
 STUDENTS = {
     # --- honest work
-    "ada": ("complete, written her own way (vectorised over images and filters)",
+    "ada": ("complete, written her own way (vectorised over images and filters); answers a written question",
             {"conv_output_size": SIZE_A, "conv_forward_naive": FORWARD_A, "conv_backward_naive": BACKWARD_A},
             CORRECT, []),
     "ben": ("complete, the reference algorithm (nested loops)", REF, CORRECT, []),
@@ -422,6 +423,14 @@ FAILED = {
 }
 # A second assignment for a few students, to show several assignments in one run.
 OTHER = {"ada": "pooling", "ben": "im2col"}
+# Written answers graded by a person: ada answers one question of the convolution notebook; every
+# other answer cell is left as released (0 points without a person), except mia's, which her
+# tampering overwrites (so it waits for a person too).
+WRITTEN = {"ada": {"q_same_padding": (
+    "With stride 1 the rule gives W - F + 2P + 1, which is W when P = (F - 1)/2: P = 1 for a 3x3 filter.\n"
+    "An even F would need half a pixel of padding on each side, so one side gets one more row.\n"
+    "Keeping the size lets us stack many layers without the image shrinking away, and the border\n"
+    "pixels are seen by as many windows as the centre ones.")}}
 
 
 def student_notebook(assignment, sources):
@@ -454,6 +463,20 @@ def tamper(nb):
                                    "grade_id": "test_conv_output_size", "schema_version": 3}
     nb.cells.append(forged)
     return nb
+
+
+def written_answers(assignment, nb):
+    """{grade_id: "needs manual grading" (answered) or 0.0 (as released)} of nb's written answers."""
+    released = {c.metadata["nbgrader"]["grade_id"]: c.source for c in student_notebook(assignment, {}).cells
+                if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")
+                and c.metadata["nbgrader"].get("grade")}
+    found = {}
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in released and gid not in found:
+            answered = bool(cell.source.strip()) and answer_digest(cell.source) != answer_digest(released[gid])
+            found[gid] = "needs manual grading" if answered else 0.0
+    return found
 
 
 def write_notebook(folder, name, nb):
@@ -493,10 +516,11 @@ def build(OUT=OUT, EXPECTED=EXPECTED):
     OUT.mkdir(parents=True)
     expected = {"about": __doc__.strip().splitlines()[0], "students": {}}
     for student, (description, sources, behaviour_of, flags) in STUDENTS.items():
-        nb = student_notebook(CONV, sources)
+        nb = student_notebook(CONV, dict(sources, **WRITTEN.get(student, {})))
         folder = OUT / student / CONV
         if student == "mia":
             nb = tamper(nb)
+        answers = written_answers(CONV, nb)
         if student == "pat":
             v3 = nbformat.writes(nbformat.convert(nb, 3), version=3)
             with zipfile.ZipFile(OUT / "pat.zip", "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -506,14 +530,17 @@ def build(OUT=OUT, EXPECTED=EXPECTED):
             write_notebook(folder, f"{CONV} (1).ipynb", nb)
         else:
             write_notebook(folder, f"{CONV}.ipynb", nb)
-        entry = {"description": description, "flags": flags, "assignments": {CONV: expected_for(CONV, behaviour_of)}}
+        entry = {"description": description, "flags": flags,
+                 "assignments": {CONV: dict(expected_for(CONV, behaviour_of), answers=answers)}}
         if student in OTHER:
             other = OTHER[student]
-            write_notebook(OUT / student / other, f"{other}.ipynb", student_notebook(other, reference_sources(other)))
+            other_nb = student_notebook(other, reference_sources(other))
+            write_notebook(OUT / student / other, f"{other}.ipynb", other_nb)
             tests = case_lists(other)
             entry["assignments"][other] = {
                 "status": "graded", "score": sum(p for _, p, _ in tests), "max_score": sum(p for _, p, _ in tests),
-                "tests": {g: {"points": p, "score": p, "outcomes": {"passed": len(c)}} for g, p, c in tests}}
+                "tests": {g: {"points": p, "score": p, "outcomes": {"passed": len(c)}} for g, p, c in tests},
+                "answers": written_answers(other, other_nb)}
         expected["students"][student] = entry
     # what cannot be graded
     text = nbformat.writes(student_notebook(CONV, {"conv_output_size": SIZE_A}))

@@ -6,9 +6,10 @@
 # every minibatch. In this notebook you implement it (forward, backward twice, and for
 # convolutional feature maps), then watch what it does to the training of a deep network.
 #
-# **Grading.** The notebook is worth **21 points**: **17 points** for the core
-# (sections 2 to 5) and **4 points** for section 6, which is **optional** (layer
-# normalization and group normalization, one point per function).
+# **Grading.** The notebook is worth **25 points**: 21 points for the functions, checked
+# automatically (**17 points** for the core, sections 2 to 5, and **4 points** for section 6, which
+# is **optional**: layer normalization and group normalization, one point per function), and
+# **4 points** for two written answers, graded by a person (not by the checks).
 #
 # | function | points |
 # |---|---|
@@ -19,6 +20,7 @@
 # | `spatial_batchnorm_backward` | 3 |
 # | *optional:* `layernorm_forward`, `layernorm_backward` | 1 + 1 |
 # | *optional:* `spatial_groupnorm_forward`, `spatial_groupnorm_backward` | 1 + 1 |
+# | written answers: test mode (section 2), small batches (section 7) | 2 + 2 |
 #
 # **How to work.** Write your code where a cell says `# YOUR CODE HERE` and
 # `raise NotImplementedError()`, then run the check cell below it. A check compares your
@@ -237,6 +239,26 @@ try:
 except NotImplementedError:
     print("implement batchnorm_forward first")
 
+
+# %% [markdown]
+# **Written answer (2 points, graded by a person).** At training time batch normalization uses the
+# mean and variance of the current minibatch; at test time it uses running averages. Give two
+# reasons why the test-time layer must not use the statistics of the test batch, and say what is
+# wrong with the running averages if you forget to update them during training.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_bn_test_mode", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# Rubric (2 points):
+# - 1 point, any two of: a prediction must depend on its input only, not on which other examples
+#   happen to be in the batch (deterministic output, the same answer for the same image); at test
+#   time one may have a single example (batch of 1: the variance is 0 and every output is beta);
+#   test batches can be small or unrepresentative (sorted, one class), so their statistics are
+#   noisy or biased.
+# - 1 point: the running averages estimate the training data's statistics, so test time applies one
+#   fixed affine map (the same one the network was trained for). Never updated, they keep their
+#   initial values (mean 0, variance 1): the test-time layer then does not normalise at all and the
+#   outputs are on a different scale than in training, so accuracy collapses.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## 3. Backward pass through the computation graph
@@ -923,15 +945,32 @@ for ax in axes:
 plt.show()
 
 # %% [markdown]
+# **Written answer (2 points, graded by a person).** In experiment 3, why do the smallest batches hurt
+# the batchnorm network's *validation* accuracy more than its training accuracy? Relate your answer to
+# the difference between the statistics used in training and at test time, and name a normalization
+# from section 6 that avoids the problem.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_bn_small_batches", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# Rubric (2 points):
+# - 1 point: with tiny batches the batch mean and variance are very noisy estimates; in training each
+#   example is normalised by its own batch (noise the network partly fits, and that also normalises
+#   the batch by itself, so the training accuracy still looks fine), while at test time the running
+#   averages are used, which differ from what each training batch saw: train and test layers compute
+#   different functions, so validation accuracy drops (and the running variance of tiny batches is
+#   biased low).
+# - 1 point: layer normalization or group normalization: their statistics are per example, computed
+#   the same way in training and at test time, and independent of the batch size.
+# ### END SOLUTION
+
+# %% [markdown]
 # **Questions to think about** (not graded):
 #
 # 1. In experiment 2, at which scales does the baseline fail to learn, and why does batch
 #    normalization rescue it? Does batch normalization make the network insensitive to the
 #    scale of the weights *feeding into* a batchnorm layer? (Hint: what happens to
 #    $\hat x$ if you multiply $x$ by a constant?)
-# 2. In experiment 3, why do the smallest batches hurt the batchnorm network's *validation*
-#    accuracy more than its training accuracy?
-# 3. At test time a batchnorm layer is an affine function of its input. How could you fold it
+# 2. At test time a batchnorm layer is an affine function of its input. How could you fold it
 #    into the preceding affine or convolutional layer to make inference free of it?
 #
 # ## Summary

@@ -14,7 +14,8 @@
 # 4. write the **loss and gradients of a three-layer ConvNet**, check them numerically, overfit a
 #    tiny training set, train the network and look at the filters it learned.
 #
-# **Grading: 12 points in total.**
+# **Grading: 16 points in total**: 12 points for the functions, checked automatically, and 4 points
+# for two written answers, graded by a person (not by the checks).
 #
 # | graded function | points |
 # |---|---|
@@ -22,6 +23,7 @@
 # | `receptive_field` | 2 |
 # | `fc_to_conv` | 2 |
 # | `three_layer_convnet_loss` | 4 |
+# | written answers: stacks of 3x3 filters (part 2), FC layers as convolutions (part 4) | 2 + 2 |
 #
 # Write your code between the lines `# YOUR CODE HERE` and the end of the cell, replacing
 # `raise NotImplementedError()`. Each graded function is followed by a check cell: run it, and it
@@ -427,6 +429,24 @@ except NotImplementedError:
 
 
 # %% [markdown]
+# **Written answer (2 points, graded by a person).** Three stacked 3x3 convolutions (stride 1) see a
+# 7x7 region of the input, like a single 7x7 convolution. With $C$ channels in and out at every
+# layer, compare their numbers of weights, and give two reasons why the stack is usually preferred.
+# What does the stack cost in exchange?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_stacked_3x3", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# Rubric (2 points):
+# - 1 point: weights: one 7x7 layer has $49C^2$, the stack $3 \times 9C^2 = 27C^2$ (biases aside),
+#   about 45% fewer.
+# - 1 point, two of: more non-linearities (three ReLUs instead of one), so more expressive features
+#   for the same receptive field; fewer parameters (less overfitting, less memory for weights and
+#   optimizer state); fewer multiply-adds. The cost: three layers of activations to store for the
+#   backward pass (more memory during training) and a deeper network to optimise.
+# Half a point for a count without the factor of C squared.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Part 3. Named architectures
 #
 # The networks that made the field, each a variation on the pattern of Part 1:
@@ -607,6 +627,25 @@ else:
         converted = [f"INPUT {side}x{side}x3"] + VGG16[1:-3] + as_conv
         print(f"score map on {side} x {side}:", size_network(converted)["shapes"][-1])
 
+
+# %% [markdown]
+# **Written answer (2 points, graded by a person).** You converted an FC layer into a convolution with
+# the same weights. What does the converted network compute when you feed it an image *larger*
+# than the one it was trained on, and why is that cheaper than cropping the large image into many
+# training-size crops and running the original network on each?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_fc_as_conv", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# Rubric (2 points):
+# - 1 point: the converted network is fully convolutional, so on a larger image it outputs a spatial
+#   map of class scores: one score vector per position of the training-size window sliding over the
+#   image (with the network's total stride, e.g. 32 pixels for a 224 network on a 384 image gives a
+#   6x6 grid); the scores can be averaged or read as a coarse map.
+# - 1 point: the crops overlap heavily, and the convolutions share the computation of the overlapping
+#   parts: each activation is computed once in one forward pass, instead of once per crop that
+#   contains it. (With a stride smaller than the network's, one can shift the input and run it a few
+#   times.)
+# ### END SOLUTION
 
 # %% [markdown]
 # ## Part 5. A three-layer ConvNet

@@ -15,7 +15,8 @@
 #    numerical gradients;
 # 5. meet **1x1 convolutions** and **dilated convolutions** (the last, optional graded part).
 #
-# **Grading: 11 points in total.**
+# **Grading: 15 points in total**: 11 points for the functions, checked automatically, and 4 points
+# for two written answers, graded by a person (not by the checks).
 #
 # | graded function | points |
 # |---|---|
@@ -23,6 +24,7 @@
 # | `conv_forward_naive` | 4 |
 # | `conv_backward_naive` | 4 |
 # | `conv_forward_naive` with dilation (*optional*) | 1 |
+# | written answers: same padding (section 2), shared gradients (section 7) | 2 + 2 |
 #
 # Write your code between `# YOUR CODE HERE` and the end of its block, replacing
 # `raise NotImplementedError()`. Every graded function is followed by a check cell: run it and it
@@ -269,6 +271,26 @@ for W, F, S, P in settings:
         break
     except ValueError as err:
         print(f"W={W:3d} F={F:2d} S={S} P={P}: ValueError: {err}")
+
+# %% [markdown]
+# **Written answer (2 points, graded by a person).** With stride 1, a 3x3 filter and zero padding $P = 1$
+# the output has the same width and height as the input. Use the output-size rule to say why, give
+# the padding that keeps the size for any odd filter size $F$, and say what goes wrong with an even $F$.
+# Then give one reason, beyond bookkeeping, why keeping the spatial size is useful in a deep network.
+# Write your answer in the cell below.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_same_padding", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# Rubric (2 points):
+# - 1 point: with $S = 1$ the rule gives $W - F + 2P + 1$, which equals $W$ exactly when $2P = F - 1$,
+#   i.e. $P = (F - 1)/2$ (so $P = 1$ for $F = 3$, $P = 2$ for $F = 5$). For an even $F$, $(F-1)/2$ is not
+#   an integer: the padding would have to be uneven (one more row/column on one side).
+# - 1 point: one real reason: without padding every layer shrinks the map by $F - 1$, so a deep stack
+#   runs out of pixels and the border is used by fewer windows than the centre (information at the
+#   edges is washed out); with "same" padding the depth of the network and the spatial size can be
+#   chosen independently, and the downsampling is left to the pooling/strided layers.
+# Half a point for the formula without the reason for even F.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## 3. Parameter sharing
@@ -793,6 +815,27 @@ else:
     print("the first few entries of dw, side by side:")
     print("  analytic:", dw.ravel()[:5])
     print("  numeric: ", dw_num.ravel()[:5])
+
+# %% [markdown]
+# **Written answer (2 points, graded by a person).** In your backward pass, `dw` for one filter is a
+# *sum* over every image in the batch and every output position, while `dx` at one input pixel gets
+# contributions only from a few filters' taps. Explain why, in terms of parameter sharing and
+# local connectivity, and say what the sum in `dw` would become if the layer were a locally connected
+# layer (a different filter at every position) instead of a convolution.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_shared_gradient", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# Rubric (2 points):
+# - 1 point: parameter sharing: the same weights are used at every output position (and for every
+#   image), so by the multivariate chain rule their gradient is the sum of the contributions of
+#   every place they were used; this is why `dw` accumulates over n, i, j.
+# - 1 point: local connectivity: an input pixel only lies inside the windows that cover it (at most
+#   $F \times F$ positions per filter, fewer at the borders and with a stride), so `dx` at that pixel
+#   sums only over those windows' taps (and over the filters). For a locally connected layer each
+#   position has its own weights: `dw` at a position is the contribution of that position alone
+#   (summed over the batch only), with no sum over positions.
+# Half a point for "the gradient is summed because the weights are shared" with no reason.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## 8. 1x1 convolutions

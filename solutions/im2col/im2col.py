@@ -22,7 +22,8 @@
 # 6. **time** the naive loops against your im2col version, and see where the time of a larger
 #    layer goes.
 #
-# **Grading: 10 points in total.**
+# **Grading: 14 points in total**: 10 points for the functions, checked automatically, and 4 points
+# for two written answers, graded by a person (not by the checks).
 #
 # | graded function | points |
 # |---|---|
@@ -30,6 +31,7 @@
 # | `col2im` | 3 |
 # | `conv_forward_im2col` | 2 |
 # | `conv_backward_im2col` | 2 |
+# | written answers: the cost of the column matrix (section 2), why `col2im` adds (section 4) | 2 + 2 |
 #
 # Write your code between `# YOUR CODE HERE` and the end of its block, replacing
 # `raise NotImplementedError()`. Each graded function is followed by a check cell that compares
@@ -260,6 +262,27 @@ for label, shape in (("VGG-16 conv1_2 (input 64 x 224 x 224), one image", (1, 64
 # the whole matrix is fine.
 
 # %% [markdown]
+# **Written answer (2 points, graded by a person).** The column matrix repeats every input value many
+# times. For an input of shape $(N, C, H, W)$, filters $F \times F$ with stride $S$ and an output of
+# $H' \times W'$ positions, how many numbers does the column matrix hold, and roughly how many times
+# larger than the input is it for a 3x3 filter with stride 1? Why is the convolution with im2col
+# still much faster than the loops, despite copying all of that?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_im2col_cost", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# Rubric (2 points):
+# - 1 point: the column matrix has $C F^2$ rows and $N H' W'$ columns, $C F^2 N H' W'$ numbers; with
+#   $F = 3$, $S = 1$ and "same" padding $H'W' \approx HW$, so it is about $F^2 = 9$ times the input
+#   (each input value appears in up to 9 windows). Memory grows with $F^2/S^2$.
+# - 1 point: it is still faster because the work becomes one large matrix product (GEMM): optimised
+#   BLAS code with cache blocking and SIMD (and several cores), instead of millions of small
+#   Python-level operations; the copy is linear in the size of the matrix while the multiply does
+#   $C F^2$ multiply-adds per entry of the output, and memory is cheap compared with the interpreter's
+#   overhead. A note that the extra memory can become the limit for big layers (hence other
+#   algorithms: FFT, Winograd, implicit GEMM) is welcome but not required.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## 3. The forward pass as one matrix product
 #
 # With `cols` from `im2col` and the filters flattened to rows,
@@ -479,6 +502,24 @@ check("conv_backward_im2col", cases=[
     {"x": (8, 3, 16, 16), "w": (8, 3, 3, 3), "stride": 1, "pad": 1, "seed": 26, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# **Written answer (2 points, graded by a person).** `col2im` must *add* each column entry into the
+# image (`+=`), not assign it (`=`). Explain why, and describe a case (filter size, stride) where
+# assignment gives the right result anyway, so that a check on only that case would not catch the
+# mistake.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_col2im_adds", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# Rubric (2 points):
+# - 1 point: an input pixel is copied into the column matrix once for every window that covers it;
+#   in the backward pass each copy carries its own gradient, and the gradient of a value used several
+#   times is the sum of the gradients of its uses. Assignment keeps only the last window's
+#   contribution and drops the others.
+# - 1 point: when windows do not overlap (stride $S \ge F$, e.g. 2x2 with stride 2, or a 1x1 filter)
+#   every pixel is in at most one window, so `=` and `+=` agree; a test needs overlapping windows
+#   (stride smaller than the filter) to see the difference.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## 5. The backward pass is a convolution with flipped filters

@@ -5,7 +5,8 @@
 # (pooling). In this notebook you write the pooling layers yourself: max pooling and average
 # pooling, forward and backward, first as plain loops and then as a fast vectorised version.
 #
-# **Grading.** This notebook is worth **13 points**:
+# **Grading.** This notebook is worth **17 points**: 13 points for the functions, checked
+# automatically, and 4 points for two written answers, graded by a person (not by the checks):
 #
 # | function | points |
 # |---|---|
@@ -14,6 +15,7 @@
 # | `avg_pool_forward_naive` | 2 |
 # | `avg_pool_backward_naive` | 2 |
 # | `max_pool_forward_fast` | 3 |
+# | written answers: ties in max pooling's backward pass (section 3), pooling or strided convolution (section 6) | 2 + 2 |
 #
 # **How to work.** Write your code between the lines `# YOUR CODE HERE` in the cells that
 # `raise NotImplementedError()`, then run the check cell right below. Each check compares your
@@ -284,6 +286,26 @@ try:
 except NotImplementedError:
     print("implement max_pool_forward_naive and max_pool_backward_naive first")
 
+
+# %% [markdown]
+# **Written answer (2 points, graded by a person).** In the backward pass of max pooling, the
+# upstream gradient of a window goes to the position of its maximum. What should happen when two
+# entries of a window tie for the maximum, what does your implementation do, and why is sending the
+# full gradient to *every* tied entry wrong? How likely are ties with real-valued activations, and
+# where do they become common?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_max_pool_ties", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# Rubric (2 points):
+# - 1 point: max is not differentiable at a tie; any convex combination of the tied positions is a
+#   valid subgradient, and the convention (as in the reference) is to route the whole gradient to one
+#   of them, e.g. the first maximum found in scan order (as `argmax` does). Giving the full gradient
+#   to every tied entry multiplies it: the gradients no longer sum to the upstream gradient and fail
+#   a numerical check (splitting it evenly would be a valid alternative).
+# - 1 point: with continuous random inputs ties almost never happen, but they are common after a
+#   ReLU (many exact zeros), with quantised inputs such as uint8 images, or with constant regions
+#   (padding); so the rule matters in practice and a test should plant ties on purpose.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## 4. Average pooling
@@ -583,6 +605,23 @@ else:
         print(f"MISMATCH: the stride-2 convolution differs from your 2x2 average pooling by {difference:.1e}; "
               "see what the check of avg_pool_forward_naive says")
 
+
+# %% [markdown]
+# **Written answer (2 points, graded by a person).** Some architectures drop pooling and downsample
+# with a convolution of stride 2 instead. Give one thing a 2x2 max pool with stride 2 has that a
+# stride-2 convolution does not, and one thing the convolution has that the pool does not.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_pool_or_stride", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# Rubric (2 points), 1 point per side, any correct pair:
+# - max pooling: no parameters and little computation; a built-in small invariance to where in the
+#   window the feature lies (the maximum survives a one-pixel shift inside the window); a fixed,
+#   simple gradient (switches).
+# - strided convolution: it learns how to downsample (can learn max-like, average-like or any
+#   weighting, and mix channels), it does not throw away 75% of the activations by a fixed rule, and
+#   it keeps the network fully convolutional with one kind of layer; it is used e.g. in generative
+#   models (GANs, VAEs) and in all-convolutional networks (Springenberg et al.).
+# ### END SOLUTION
 
 # %% [markdown]
 # ## 7. Fast max pooling

@@ -41,6 +41,29 @@ def test_stated_total_and_test_cell_comments_match_the_points(assignment):
     assert authoring.point_problems(nb) == []
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_written_answers_are_graded_by_a_person_and_their_rubric_stays_with_the_instructor(assignment):
+    """At least two written answers per notebook (issue 13): markdown cells graded by hand, each
+    after its question, with a rubric in the source that the release replaces by nbgrader's stub."""
+    def answers(nb):
+        return {c.metadata["nbgrader"]["grade_id"]: (i, c) for i, c in enumerate(nb.cells)
+                if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")}
+
+    source = nbformat.read(_stored(assignment), as_version=4)
+    released = nbformat.read(REPO / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
+    mine, theirs = answers(source), answers(released)
+    assert len(mine) >= 2 and set(mine) == set(theirs)
+    text = (REPO / "assignments" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8")
+    for grade_id, (i, cell) in mine.items():
+        meta = cell.metadata["nbgrader"]
+        assert grade_id.startswith("q_") and meta["solution"] and not meta["locked"] and 1 <= meta["points"] <= 2
+        assert "written answer" in source.cells[i - 1].source.lower()  # the question, right above
+        assert cell.source.startswith("### BEGIN SOLUTION\nRubric") and cell.source.endswith("### END SOLUTION")
+        assert theirs[grade_id][1].source.strip() == "YOUR ANSWER HERE"
+        rubric = cell.source.splitlines()[2:-1]
+        assert not [line for line in rubric if len(line) > 30 and line in text], grade_id
+
+
 def test_point_problems_name_each_disagreement():
     nb = nbformat.read(_stored("convolution"), as_version=4)
     test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_conv_forward_naive")
@@ -49,7 +72,7 @@ def test_point_problems_name_each_disagreement():
     test.source = test.source.replace("cases=[\n", "cases=[\n" + new_case, 1)
     problems = authoring.point_problems(nb)
     assert problems == [
-        "the text states 11 points in total; the test cells give 12",
+        "the text states 15 points in total; the test cells and written answers give 16",
         "test cell test_conv_forward_naive: its comment states 4 points, its metadata gives 5",
         "test cell test_conv_forward_naive: its comment states 3 visible cases, its check calls hold 4",
     ]

@@ -83,6 +83,11 @@ def test_every_student_gets_the_expected_outcome(whole_class):
                     outcomes[case["outcome"]] = outcomes.get(case["outcome"], 0) + 1
                 if outcomes != test["outcomes"]:
                     problems.append(f"{student}/{assignment}/{grade_id}: {outcomes}, expected {test['outcomes']}")
+            # written answers: answered ones wait for a person, blank ones get 0
+            answers = {a["grade_id"]: "needs manual grading" if a["answered"] else 0.0
+                       for nb in got["notebooks"].values() for a in nb.get("answers", [])}
+            if answers != want.get("answers", {}):
+                problems.append(f"{student}/{assignment}: written answers {answers}, expected {want.get('answers', {})}")
     assert not problems, "\n".join(problems)
 
 
@@ -110,6 +115,7 @@ def test_grades_csv_and_nbgrader_export_agree(whole_class):
     for key, row in rows.items():
         assert exported[key] == pytest.approx(float(row["score"])), key
     assert rows[("olek", "convolution")]["status"] == "failed" and exported[("olek", "convolution")] == 0.0
+    assert rows[("ada", "convolution")]["manual_grading"] == "needs manual grading: 1 written answer (q_same_padding)"
 
 
 def test_no_hidden_test_material_in_feedback_or_graded_notebooks(whole_class):
