@@ -72,7 +72,7 @@ def solution_sources(assignment):
     nb = nbformat.read(str(ROOT / "solutions" / assignment / f"{assignment}.ipynb"), as_version=4)
     return {c.metadata["nbgrader"]["grade_id"]: "\n".join(
         line for line in c.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")) + "\n"
-        for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+        for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
 
 
 def build(out=OUT, expected_path=EXPECTED):

@@ -34,14 +34,14 @@ def _notebook(assignment):
 
 def solution_cells(assignment):
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in _notebook(assignment).cells
-            if c.metadata.get("nbgrader", {}).get("solution")}
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
 
 
 def notebook_cases(assignment, name):
     """``[(case, hidden)]`` of check ``name`` in the notebook's test cells."""
     found = []
     for cell in _notebook(assignment).cells:
-        if cell.metadata.get("nbgrader", {}).get("grade"):
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
             for call in parse_test_cell(cell.source):
                 if call.name == name:
                     found += [(case, call.hidden) for case in call.cases]

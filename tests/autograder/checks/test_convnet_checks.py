@@ -50,7 +50,7 @@ def _notebook_cases():
     cases = []
     for cell in _notebook().cells:
         meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
+        if cell.cell_type == "code" and meta.get("grade"):
             for call in parse_test_cell(cell.source, meta["grade_id"]):
                 for number, case in enumerate(call.cases):
                     label = f"{call.name}-{'hidden' if call.hidden else 'visible'}-{number}"
@@ -81,7 +81,7 @@ def test_notebook_grades_every_function_with_visible_and_hidden_cases():
     graded = {}
     for cell in _notebook().cells:
         meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
+        if cell.cell_type == "code" and meta.get("grade"):
             calls = parse_test_cell(cell.source, meta["grade_id"])
             graded[meta["grade_id"]] = ({c.name for c in calls}, {c.hidden for c in calls}, meta["points"])
             assert meta["schema_version"] == 3 and meta["locked"] and not meta["solution"]
@@ -90,7 +90,10 @@ def test_notebook_grades_every_function_with_visible_and_hidden_cases():
         names, hidden, points = graded[f"test_{name}"]
         assert names == {name} and hidden == {False, True} and points > 0
     total = sum(points for _, _, points in graded.values())
-    assert f"{total} points in total" in _notebook().cells[0].source
+    # the stated total also counts the written answers a person grades
+    written = sum(c.metadata["nbgrader"]["points"] for c in _notebook().cells
+                  if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade"))
+    assert f"{total + written} points in total**: {total} points for the functions" in _notebook().cells[0].source
 
 
 def test_notebook_is_stored_without_outputs_and_skips_training_cells():

@@ -17,7 +17,7 @@ NOTEBOOK = ROOT / "solutions" / "convolution" / "convolution.ipynb"
 
 def _cells(kind):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    return [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get(kind)]
+    return [c for c in notebook.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get(kind)]
 
 
 @pytest.fixture(scope="module")

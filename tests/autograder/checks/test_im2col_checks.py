@@ -20,7 +20,7 @@ NOTEBOOK = ROOT / "solutions" / "im2col" / "im2col.ipynb"
 
 def _cells(kind):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    return [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get(kind)]
+    return [c for c in notebook.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get(kind)]
 
 
 def _load_solution():
