@@ -462,7 +462,7 @@ def visible_case_data(course_root, assignment):
                 inputs = check.make_inputs(case)
                 expected = check.reference({k: np.array(v, copy=True) for k, v in inputs.items()})
                 mistakes = check.mistakes(case, inputs)
-                entries.update(pack_case(case_key(call.name, case), inputs, expected, mistakes))
+                entries.update(pack_case(case_key(call.name, case), inputs, expected, mistakes, call.name, case))
     return entries
 
 

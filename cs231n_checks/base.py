@@ -257,9 +257,12 @@ def case_key(name, case):
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def pack_case(key, inputs, expected, mistakes):
-    """The ``.npz`` entries of one case (plain arrays and strings: no pickles)."""
+def pack_case(key, inputs, expected, mistakes, name=None, case=None):
+    """The ``.npz`` entries of one case (plain arrays and strings: no pickles); with ``name`` and
+    ``case``, also which check and case it is (so that a notebook can list a check's cases)."""
     entries = {f"{key}.in.{k}": np.asarray(v) for k, v in inputs.items()}
+    if name is not None:
+        entries[f"{key}.check"] = np.array(json.dumps([name, case], default=list))
     entries.update({f"{key}.out.{k}": np.asarray(v) for k, v in expected.items()})
     for number, (hint, variant) in enumerate(mistakes):
         entries[f"{key}.m{number}"] = np.array(hint)
@@ -281,7 +284,9 @@ class _Store:
                 for entry in data.files:
                     key, part, *rest = entry.split(".", 2)
                     record = cases.setdefault(key, {"in": {}, "out": {}, "mistakes": {}})
-                    if part in ("in", "out"):
+                    if part == "check":
+                        record["check"] = json.loads(str(data[entry]))
+                    elif part in ("in", "out"):
                         record[part][rest[0]] = data[entry]
                     elif not rest:
                         record["mistakes"].setdefault(part, [None, {}])[0] = str(data[entry])
@@ -297,6 +302,12 @@ class _Store:
             return None
         mistakes = [tuple(record["mistakes"][m]) for m in sorted(record["mistakes"], key=lambda m: int(m[1:]))]
         return record["in"], record["out"], mistakes
+
+    def cases_of(self, name):
+        """The visible cases of check ``name`` this kit holds (as the notebook wrote them)."""
+        if self.cases is None:
+            self.load()
+        return [_tuples(r["check"][1]) for r in self.cases.values() if r.get("check", [None])[0] == name]
 
 
 STORE = _Store(EXPECTED_DIR)
@@ -325,6 +336,58 @@ def case_data(name, case):
     inputs = trusted.make_inputs(case)
     expected = trusted.reference({k: np.array(v, copy=True) for k, v in inputs.items()})
     return inputs, expected, trusted.mistakes(case, inputs)
+
+
+def _tuples(case):
+    """A case read back from JSON: lists become tuples again, as the notebook wrote them."""
+    return {k: tuple(_tuples(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+            for k, v in case.items()}
+
+
+def _visible_cases(name):
+    """The visible cases of ``name``: the kit's, or (in the instructor's repository, which has no
+    built data) those of the source notebooks' test cells."""
+    cases = STORE.cases_of(name)
+    if cases:
+        return cases
+    try:
+        import nbformat
+
+        from autograder.testspec import parse_test_cell
+    except ImportError:
+        return []
+    root = Path(__file__).resolve().parents[1] / "solutions"
+    for path in sorted(root.glob("*/*.ipynb")):
+        for cell in nbformat.read(str(path), as_version=4).cells:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+                cases += [case for call in parse_test_cell(cell.source) if call.name == name and not call.hidden
+                          for case in call.cases]
+    return cases
+
+
+def visible_check_passes(name, namespace=None):
+    """True when the student's code passes every visible case of check ``name`` (run quietly),
+    False when one fails or raises, None when there is no case or nothing is implemented yet.
+
+    The gradient-check cells use it to tell a wrong forward pass (the numerical gradient is
+    computed from it) from a wrong backward pass."""
+    kind = get_check(name)
+    if namespace is None:
+        namespace = sys._getframe(1).f_globals
+    cases = _visible_cases(name)
+    if not cases:
+        return None
+    for case in cases:
+        inputs, expected, mistakes = case_data(name, case)
+        try:
+            found = kind.call(namespace, _copy_inputs(inputs))
+        except NotImplementedError:
+            return None
+        except Exception:  # noqa: BLE001 - a forward pass that raises is not right
+            return False
+        if not judge(kind, case, expected, found, inputs=inputs, mistakes=mistakes)[0]:
+            return False
+    return True
 
 
 def _copy_inputs(inputs):

@@ -93,13 +93,16 @@ def rel_error(x, y):
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
-def report_gradient_errors(errors, tolerance, look_at=""):
+def report_gradient_errors(errors, tolerance, look_at="", forward="", forward_ok=None):
     """Print each gradient's relative error, then one verdict line: ``OK: ...`` or ``MISMATCH: ...``.
 
     Inputs:
     - errors: dict {gradient name: relative error against the numerical gradient}, non-empty
     - tolerance: the largest error that counts as a match
-    - look_at: the function to look at when a gradient does not match (named in the verdict)
+    - look_at: the function to look at when a gradient does not match (the backward pass)
+    - forward, forward_ok: the forward pass the numerical gradient comes from, and whether it
+      passes its own visible check (True, False, or None when unknown). When it does not, the
+      verdict says to fix the forward pass first rather than pointing at ``look_at``.
 
     Returns True when every error is below ``tolerance``.
     """
@@ -112,8 +115,14 @@ def report_gradient_errors(errors, tolerance, look_at=""):
         print(f"OK: {', '.join(errors)} match the numerical gradients "
               f"(largest relative error {errors[worst]:.1e} < {tolerance:.0e})")
         return True
+    where = f": look at {look_at}" if look_at else ""
+    if forward and forward_ok is False:
+        where = (f": the forward pass {forward} fails its own check, and the numerical gradient is computed "
+                 f"from it: fix {forward} first")
+    elif forward and forward_ok and look_at:
+        where = f": {forward} passes its check, so look at {look_at}"
     print(f"MISMATCH: {worst} differs from the numerical gradient (relative error {errors[worst]:.1e}, "
-          f"expected < {tolerance:.0e})" + (f": look at {look_at}" if look_at else ""))
+          f"expected < {tolerance:.0e})" + where)
     return False
 
 

@@ -351,6 +351,7 @@ check("batchnorm_backward", cases=[
 
 # %% cs231n={"grading": "skip"}
 from cs231n_lib.gradient_check import report_gradient_errors
+from cs231n_checks import visible_check_passes
 
 rng = np.random.default_rng(231)
 N, D = 4, 5
@@ -365,7 +366,8 @@ try:
     dbeta_num = eval_numerical_gradient_array(lambda b: forward(x, gamma, b), beta, dout)
     errors = {"dx": rel_error(dx, dx_num), "dgamma": rel_error(dgamma, dgamma_num),
               "dbeta": rel_error(dbeta, dbeta_num)}
-    report_gradient_errors(errors, 1e-7, look_at="batchnorm_backward")
+    report_gradient_errors(errors, 1e-7, look_at="batchnorm_backward", forward="batchnorm_forward",
+                           forward_ok=visible_check_passes("batchnorm_forward"))
 except NotImplementedError:
     print("implement batchnorm_forward and batchnorm_backward first")
 

@@ -792,6 +792,7 @@ check("conv_backward_naive", cases=[
 
 # %% cs231n={"grading": "skip"}
 from cs231n_lib.gradient_check import report_gradient_errors
+from cs231n_checks import visible_check_passes
 
 grad_rng = np.random.default_rng(7)
 gx = grad_rng.standard_normal((2, 3, 5, 5))
@@ -810,7 +811,8 @@ else:
     dw_num = eval_numerical_gradient_array(lambda v: conv_forward_naive(gx, v, gb, gparam)[0], gw, gdout)
     db_num = eval_numerical_gradient_array(lambda v: conv_forward_naive(gx, gw, v, gparam)[0], gb, gdout)
     errors = {"dx": rel_error(dx, dx_num), "dw": rel_error(dw, dw_num), "db": rel_error(db, db_num)}
-    report_gradient_errors(errors, 1e-6, look_at="conv_backward_naive")
+    report_gradient_errors(errors, 1e-6, look_at="conv_backward_naive", forward="conv_forward_naive",
+                           forward_ok=visible_check_passes("conv_forward_naive"))
     print()
     print("the first few entries of dw, side by side:")
     print("  analytic:", dw.ravel()[:5])
