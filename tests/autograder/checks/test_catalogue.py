@@ -136,7 +136,7 @@ PLANTED += [Planted(C, "conv_forward_dilated", p.hint, "conv_forward_naive", *p.
                     where=("visible",) if p.hint == conv.TRANSPOSED_TAPS else ("visible", "hidden"))
             for p in PLANTED if p.check == "conv_forward_naive"]
 
-I = "im2col"
+IM = "im2col"
 SEEN = "seen = x_pad[:, :, i:i + stride * H_out:stride, j:j + stride * W_out:stride]"
 BLOCKS = "blocks = np.empty((C, HH, WW, N, H_out, W_out), dtype=x.dtype)"
 FILL = "blocks[:, i, j] = seen.transpose(1, 0, 2, 3)"
@@ -144,66 +144,66 @@ IM2COL_SIZE = "H_out = (H - HH + 2 * pad) // stride + 1\n    W_out = (W - WW + 2
 FOLD = "dx_pad[:, :, i:i + stride * H_out:stride, j:j + stride * W_out:stride] +="
 UNFOLD = "blocks = cols.reshape(C, HH, WW, N, H_out, W_out)"
 PLANTED += [
-    Planted(I, "im2col", cols.ROWS_TAPS_FIRST, "im2col", (BLOCKS, BLOCKS.replace("(C, HH, WW,", "(HH, WW, C,")),
+    Planted(IM, "im2col", cols.ROWS_TAPS_FIRST, "im2col", (BLOCKS, BLOCKS.replace("(C, HH, WW,", "(HH, WW, C,")),
             (FILL, "blocks[i, j] = seen.transpose(1, 0, 2, 3)")),
-    Planted(I, "im2col", cols.ROWS_TAPS_SWAPPED, "im2col", (BLOCKS, BLOCKS.replace("(C, HH, WW,", "(C, WW, HH,")),
+    Planted(IM, "im2col", cols.ROWS_TAPS_SWAPPED, "im2col", (BLOCKS, BLOCKS.replace("(C, HH, WW,", "(C, WW, HH,")),
             (FILL, "blocks[:, j, i] = seen.transpose(1, 0, 2, 3)")),
-    Planted(I, "im2col", cols.COLUMNS_SAMPLE_LAST, "im2col",
+    Planted(IM, "im2col", cols.COLUMNS_SAMPLE_LAST, "im2col",
             (BLOCKS, BLOCKS.replace("N, H_out, W_out)", "H_out, W_out, N)")),
             (FILL, "blocks[:, i, j] = seen.transpose(1, 2, 3, 0)")),
-    Planted(I, "im2col", cols.COLUMNS_TRANSPOSED, "im2col",
+    Planted(IM, "im2col", cols.COLUMNS_TRANSPOSED, "im2col",
             ("cols = blocks.reshape(C * HH * WW, N * H_out * W_out)",
              "cols = blocks.reshape(C * HH * WW, N * H_out * W_out).T")),
-    Planted(I, "im2col", conv.PAD_MISSING, "im2col",
+    Planted(IM, "im2col", conv.PAD_MISSING, "im2col",
             (IM2COL_SIZE, IM2COL_SIZE.replace(" + 2 * pad", "")),
             ("x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))", "x_pad = x")),
-    Planted(I, "im2col", conv.PAD_ONE_SIDE, "im2col", ("(pad, pad), (pad, pad)))", "(2 * pad, 0), (2 * pad, 0)))")),
-    Planted(I, "im2col", conv.STRIDE_ROWS, "im2col", (SEEN, SEEN.replace("i:i + stride * H_out:stride", "i:i + H_out"))),
-    Planted(I, "im2col", conv.STRIDE_COLUMNS, "im2col", (SEEN, SEEN.replace("j:j + stride * W_out:stride", "j:j + W_out"))),
-    Planted(I, "col2im", cols.ASSIGN_FOLD, "col2im", (FOLD, FOLD.replace("+=", "="))),
-    Planted(I, "col2im", conv.CROP_EMPTY, "col2im", (CROP, "dx = dx_pad[:, :, pad:-pad, pad:-pad]")),
-    Planted(I, "col2im", conv.CROP_ONE, "col2im", (CROP, "dx = dx_pad[:, :, 1:-1, 1:-1]")),
-    Planted(I, "col2im", conv.CROP_NONE, "col2im", (CROP, "dx = dx_pad")),
-    Planted(I, "col2im", conv.CROP_START, "col2im", (CROP, "dx = dx_pad[:, :, pad:, pad:]")),
-    Planted(I, "col2im", cols.ROWS_TAPS_FIRST, "col2im",
+    Planted(IM, "im2col", conv.PAD_ONE_SIDE, "im2col", ("(pad, pad), (pad, pad)))", "(2 * pad, 0), (2 * pad, 0)))")),
+    Planted(IM, "im2col", conv.STRIDE_ROWS, "im2col", (SEEN, SEEN.replace("i:i + stride * H_out:stride", "i:i + H_out"))),
+    Planted(IM, "im2col", conv.STRIDE_COLUMNS, "im2col", (SEEN, SEEN.replace("j:j + stride * W_out:stride", "j:j + W_out"))),
+    Planted(IM, "col2im", cols.ASSIGN_FOLD, "col2im", (FOLD, FOLD.replace("+=", "="))),
+    Planted(IM, "col2im", conv.CROP_EMPTY, "col2im", (CROP, "dx = dx_pad[:, :, pad:-pad, pad:-pad]")),
+    Planted(IM, "col2im", conv.CROP_ONE, "col2im", (CROP, "dx = dx_pad[:, :, 1:-1, 1:-1]")),
+    Planted(IM, "col2im", conv.CROP_NONE, "col2im", (CROP, "dx = dx_pad")),
+    Planted(IM, "col2im", conv.CROP_START, "col2im", (CROP, "dx = dx_pad[:, :, pad:, pad:]")),
+    Planted(IM, "col2im", cols.ROWS_TAPS_FIRST, "col2im",
             (UNFOLD, "blocks = cols.reshape(HH, WW, C, N, H_out, W_out).transpose(2, 0, 1, 3, 4, 5)")),
-    Planted(I, "col2im", cols.COLUMNS_SAMPLE_LAST, "col2im",
+    Planted(IM, "col2im", cols.COLUMNS_SAMPLE_LAST, "col2im",
             (UNFOLD, "blocks = cols.reshape(C, HH, WW, H_out, W_out, N).transpose(0, 1, 2, 5, 3, 4)")),
-    Planted(I, "col2im", conv.STRIDE_ROWS, "col2im", (FOLD, FOLD.replace("i:i + stride * H_out:stride", "i:i + H_out"))),
-    Planted(I, "col2im", conv.STRIDE_COLUMNS, "col2im",
+    Planted(IM, "col2im", conv.STRIDE_ROWS, "col2im", (FOLD, FOLD.replace("i:i + stride * H_out:stride", "i:i + H_out"))),
+    Planted(IM, "col2im", conv.STRIDE_COLUMNS, "col2im",
             (FOLD, FOLD.replace("j:j + stride * W_out:stride", "j:j + W_out"))),
-    Planted(I, "conv_forward_im2col", cols.WEIGHTS_TAPS_FIRST, "conv_forward_im2col",
+    Planted(IM, "conv_forward_im2col", cols.WEIGHTS_TAPS_FIRST, "conv_forward_im2col",
             ("out = w.reshape(F, -1) @ cols", "out = w.transpose(0, 2, 3, 1).reshape(F, -1) @ cols")),
-    Planted(I, "conv_forward_im2col", cols.OUTPUT_NOT_TRANSPOSED, "conv_forward_im2col",
+    Planted(IM, "conv_forward_im2col", cols.OUTPUT_NOT_TRANSPOSED, "conv_forward_im2col",
             ("out = out.reshape(F, N, H_out, W_out).transpose(1, 0, 2, 3)", "out = out.reshape(N, F, H_out, W_out)")),
-    Planted(I, "conv_forward_im2col", conv.PAD_MISSING, "conv_forward_im2col",
+    Planted(IM, "conv_forward_im2col", conv.PAD_MISSING, "conv_forward_im2col",
             (IM2COL_SIZE, IM2COL_SIZE.replace(" + 2 * pad", "")),
             ("cols = im2col(x, HH, WW, stride, pad)", "cols = im2col(x, HH, WW, stride, 0)")),
-    Planted(I, "conv_forward_im2col", conv.PAD_ONE_SIDE, "im2col",
+    Planted(IM, "conv_forward_im2col", conv.PAD_ONE_SIDE, "im2col",
             ("(pad, pad), (pad, pad)))", "(0, 2 * pad), (0, 2 * pad)))")),
-    Planted(I, "conv_forward_im2col", conv.STRIDE_ROWS, "im2col",
+    Planted(IM, "conv_forward_im2col", conv.STRIDE_ROWS, "im2col",
             (SEEN, SEEN.replace("i:i + stride * H_out:stride", "i:i + H_out"))),
-    Planted(I, "conv_forward_im2col", conv.STRIDE_COLUMNS, "im2col",
+    Planted(IM, "conv_forward_im2col", conv.STRIDE_COLUMNS, "im2col",
             (SEEN, SEEN.replace("j:j + stride * W_out:stride", "j:j + W_out"))),
-    Planted(I, "conv_forward_im2col", conv.FLIPPED, "conv_forward_im2col",
+    Planted(IM, "conv_forward_im2col", conv.FLIPPED, "conv_forward_im2col",
             ("out = w.reshape(F, -1) @ cols", "out = w[:, :, ::-1, ::-1].reshape(F, -1) @ cols")),
-    Planted(I, "conv_forward_im2col", conv.TRANSPOSED_TAPS, "conv_forward_im2col",
+    Planted(IM, "conv_forward_im2col", conv.TRANSPOSED_TAPS, "conv_forward_im2col",
             ("out = w.reshape(F, -1) @ cols", "out = w.transpose(0, 1, 3, 2).reshape(F, -1) @ cols")),
-    Planted(I, "conv_forward_im2col", conv.NO_BIAS, "conv_forward_im2col", (" + b[:, None]", "")),
-    Planted(I, "conv_forward_im2col", conv.BIAS_PER_CHANNEL, "conv_forward_im2col", ("+ b[:, None]", "+ C * b[:, None]"),
+    Planted(IM, "conv_forward_im2col", conv.NO_BIAS, "conv_forward_im2col", (" + b[:, None]", "")),
+    Planted(IM, "conv_forward_im2col", conv.BIAS_PER_CHANNEL, "conv_forward_im2col", ("+ b[:, None]", "+ C * b[:, None]"),
             ("F, _, HH, WW = w.shape", "F, C, HH, WW = w.shape")),
-    Planted(I, "conv_backward_im2col", cols.DOUT_NOT_TRANSPOSED, "conv_backward_im2col",
+    Planted(IM, "conv_backward_im2col", cols.DOUT_NOT_TRANSPOSED, "conv_backward_im2col",
             ("dout_mat = dout.transpose(1, 0, 2, 3).reshape(F, -1)", "dout_mat = dout.reshape(F, -1)")),
-    Planted(I, "conv_backward_im2col", cols.DW_TRANSPOSED, "conv_backward_im2col",
+    Planted(IM, "conv_backward_im2col", cols.DW_TRANSPOSED, "conv_backward_im2col",
             ("dw = (dout_mat @ cols.T).reshape(w.shape)", "dw = (cols @ dout_mat.T).reshape(w.shape)")),
-    Planted(I, "conv_backward_im2col", cols.ASSIGN_FOLD, "col2im", (FOLD, FOLD.replace("+=", "="))),
-    Planted(I, "conv_backward_im2col", conv.CROP_EMPTY, "col2im", (CROP, "dx = dx_pad[:, :, pad:-pad, pad:-pad]")),
-    Planted(I, "conv_backward_im2col", conv.CROP_ONE, "col2im", (CROP, "dx = dx_pad[:, :, 1:-1, 1:-1]")),
-    Planted(I, "conv_backward_im2col", conv.CROP_NONE, "col2im", (CROP, "dx = dx_pad")),
-    Planted(I, "conv_backward_im2col", conv.CROP_START, "col2im", (CROP, "dx = dx_pad[:, :, pad:, pad:]")),
-    Planted(I, "conv_backward_im2col", conv.FLIP_DX, "conv_backward_im2col",
+    Planted(IM, "conv_backward_im2col", cols.ASSIGN_FOLD, "col2im", (FOLD, FOLD.replace("+=", "="))),
+    Planted(IM, "conv_backward_im2col", conv.CROP_EMPTY, "col2im", (CROP, "dx = dx_pad[:, :, pad:-pad, pad:-pad]")),
+    Planted(IM, "conv_backward_im2col", conv.CROP_ONE, "col2im", (CROP, "dx = dx_pad[:, :, 1:-1, 1:-1]")),
+    Planted(IM, "conv_backward_im2col", conv.CROP_NONE, "col2im", (CROP, "dx = dx_pad")),
+    Planted(IM, "conv_backward_im2col", conv.CROP_START, "col2im", (CROP, "dx = dx_pad[:, :, pad:, pad:]")),
+    Planted(IM, "conv_backward_im2col", conv.FLIP_DX, "conv_backward_im2col",
             ("dcols = w.reshape(F, -1).T @ dout_mat", "dcols = w[:, :, ::-1, ::-1].reshape(F, -1).T @ dout_mat")),
-    Planted(I, "conv_backward_im2col", conv.DB_AXES, "conv_backward_im2col",
+    Planted(IM, "conv_backward_im2col", conv.DB_AXES, "conv_backward_im2col",
             ("db = dout_mat.sum(axis=1)", "db = dout.sum(axis=(1, 2, 3))")),
 ]
 
@@ -478,7 +478,7 @@ def test_the_honest_solution_names_nothing():
         ns = namespace(assignment)
         for name in {p.check for p in PLANTED if p.assignment == assignment}:
             kind = get_check(name)
-            for case, hidden in notebook_cases(assignment, name):
+            for case, _ in notebook_cases(assignment, name):
                 inputs = kind.make_inputs(case)
                 found = kind.call(ns, {k: np.array(a, copy=True) for k, a in inputs.items()})
                 assert judge(kind, case, kind.reference(inputs), found)[0], (name, case)

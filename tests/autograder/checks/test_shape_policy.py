@@ -1,7 +1,6 @@
 """The shape policy: a per-feature vector kept with keepdims passes, with a note, when its values
 are right; a check can be made strict; other shapes stay wrong."""
 
-import numpy as np
 import pytest
 
 from autograder.checks import get_check, judge
