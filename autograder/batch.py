@@ -625,7 +625,7 @@ def _calibration(out_dir, course_root, assignment, engine_spec, limits, problems
     if engine_spec != DEFAULT_ENGINE:
         return None
     engine = engine_module()
-    for attempt in range(1 + INFRA_RETRIES):
+    for _ in range(1 + INFRA_RETRIES):
         try:
             return engine.cached_calibration(str(course_root), assignment, Path(out_dir) / ".cache", limits or None)
         except RuntimeError as exc:

@@ -34,7 +34,7 @@ def test_stats(results):
     for result in results:
         if result.get("status") != "graded":
             continue
-        for nb_name, nb in sorted(result.get("notebooks", {}).items()):
+        for _, nb in sorted(result.get("notebooks", {}).items()):
             for test in nb.get("tests", []):
                 key = (result["assignment"], test["grade_id"])
                 entry = stats.setdefault(key, {"outcomes": collections.Counter(), "scores": [],

@@ -412,7 +412,7 @@ def assert_nothing_hidden(text, course):
         assert f'"seed": {seed}' not in text and f"seed={seed}" not in text and f"'seed': {seed}" not in text
     for name, case in hidden_cases(course):
         inputs = get_check(name).make_inputs(case)
-        for key, value in inputs.items():
+        for value in inputs.values():
             for number in np.asarray(value, dtype=np.float64).ravel()[:5]:
                 if abs(number) > 1e-3 and not float(number).is_integer():
                     assert f"{number:.6f}" not in text and f"{number:.4g}" not in text

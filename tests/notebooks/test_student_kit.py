@@ -42,8 +42,8 @@ def test_the_student_environment_imports_the_kit_and_never_the_repository(studen
     assert "not in the student kit while the assignment 'convolution' is open" in out["stub"]
 
 
-@pytest.mark.parametrize("assignment", ["convolution", "pooling"])
-def test_validate_in_the_student_environment_gives_the_points_of_the_visible_cases(student_env, assignment):
+def test_validate_in_the_student_environment_gives_the_points_of_the_visible_cases(student_env):
+    assignment = "pooling"  # a later assignment: its kit ships the earlier ones' layers it uses
     env = student_env(assignment)
     released = env.notebook_copy()
     done = subprocess.run([str(env.script("cs231n-grade")), "validate", str(released)], cwd=env.work,
