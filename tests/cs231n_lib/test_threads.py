@@ -4,6 +4,7 @@ survive a fork; and the layers give the same numbers pooled and not pooled."""
 
 import _thread
 import multiprocessing
+import signal
 import threading
 import time
 
@@ -101,6 +102,16 @@ def test_after_an_error_no_task_is_left_running():
 
 @pytest.mark.timeout(60)
 def test_after_ctrl_c_no_task_is_left_running_and_the_next_run_works():
+    # Ctrl-C reaches Python as KeyboardInterrupt only under the default handler; a library used
+    # by an earlier test in the same process may have left SIGINT ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _run_interrupted()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_interrupted():
     work, state = _tracked(interrupt_in=2)
     with pytest.raises(KeyboardInterrupt):
         _threads.run(work, list(range(8)))
