@@ -2,4 +2,3 @@
 ``cs231n_checks.compare`` (the visible checks and the grader compare with the same code)."""
 
 from cs231n_checks.compare import *  # noqa: F401,F403
-from cs231n_checks.compare import FIXED_HINTS, Comparison, coerce, compare_output, relative_error  # noqa: F401

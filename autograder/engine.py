@@ -657,8 +657,8 @@ def _warm_references(source_nb, template_nb, cases):
     """Compute every case's reference once before the kernel starts.
 
     This compiles (or loads) the cs231n_lib Numba kernels the references use in the grader's
-    own cache, which the sandbox then copies: without it, the first kernel of a fresh worker
-    may compile them itself (about 10 s here) inside a case's time limit.
+    own process before any kernel waits on it (the kernel's own compiled kernels come from the
+    student kit's cache, warmed by ``kit.grading_kit``).
     """
     rebuilt, _, _ = rebuild.rebuild(template_nb, None)
     for plan in plan_notebook(source_nb, template_nb, rebuilt, cases):
