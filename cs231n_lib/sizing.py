@@ -614,3 +614,109 @@ def score_map_size(spec, height, width=None):
     """
     converted = with_input_size(fc_to_conv_spec(spec), height, width)
     return describe(converted).output_shape
+
+
+# ----------------------------------------------------------------------------------------------
+# Memory for training, and networks designed from the notes' pattern.
+# ----------------------------------------------------------------------------------------------
+
+#: Arrays of the size of the parameters that each update rule keeps between steps.
+OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1, "adam": 2}
+
+
+def _optimizer_buffers(optimizer):
+    try:
+        return OPTIMIZER_STATE[optimizer]
+    except (KeyError, TypeError):
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_STATE)}; found {optimizer!r}") from None
+
+
+def training_memory(params, activations, batch_size, optimizer="sgd", bytes_per_value=4):
+    """Bytes one training step needs for a network's numbers (the notes' three sources, without
+    the miscellaneous ones).
+
+    Inputs:
+    - params: the network's parameter count; activations: its activations per image (every
+      layer's output, the input included)
+    - batch_size: images per step; optimizer: a key of ``OPTIMIZER_STATE`` ("sgd" keeps no
+      state, "momentum" one velocity per parameter, "adam" two moments)
+    - bytes_per_value: 4 for float32, 8 for float64
+
+    Returns a dict of byte counts: "activations" (batch_size * activations), "activation_grads"
+    (as many again, for the backward pass), "params", "param_grads", "optimizer_state" and their
+    "total".
+    """
+    params = nonnegative_int("params", params)
+    activations = nonnegative_int("activations", activations)
+    batch_size = nonnegative_int("batch_size", batch_size)
+    size = positive_int("bytes_per_value", bytes_per_value)
+    memory = {
+        "activations": size * batch_size * activations,
+        "activation_grads": size * batch_size * activations,
+        "params": size * params,
+        "param_grads": size * params,
+        "optimizer_state": size * _optimizer_buffers(optimizer) * params,
+    }
+    memory["total"] = sum(memory.values())
+    return memory
+
+
+def largest_batch(params, activations, memory_bytes, optimizer="sgd", bytes_per_value=4):
+    """The largest batch size whose ``training_memory`` total fits in ``memory_bytes``; 0 when
+    the parameters, their gradients and the optimizer state alone do not leave room for one image.
+    """
+    fixed = training_memory(params, activations, 0, optimizer, bytes_per_value)["total"]
+    per_image = training_memory(params, activations, 1, optimizer, bytes_per_value)["total"] - fixed
+    if per_image == 0:
+        raise ValueError("activations must be positive: with none, any batch fits")
+    room = nonnegative_int("memory_bytes", memory_bytes) - fixed
+    return room // per_image if room >= 0 else 0
+
+
+def pattern_spec(input_shape, N, M, K, filters, hidden, num_classes, pool=True):
+    """The notes' pattern INPUT -> [[CONV -> RELU]*N -> POOL?]*M -> [FC -> RELU]*K -> FC as a spec.
+
+    Inputs:
+    - input_shape: (H, W, D) of the image
+    - N, M, K: the pattern's repetitions
+    - filters: filters of the CONV3 layers of the first group; each later group doubles them
+    - hidden: outputs of each of the K hidden FC layers; num_classes: outputs of the last FC
+    - pool: whether each group ends with a POOL2
+
+    Returns the list of layer strings (ReLUs implied), e.g. (32, 32, 3), N=2, M=2, K=1,
+    filters=16, hidden=100, num_classes=10 gives INPUT 32x32x3, CONV3-16, CONV3-16, POOL2,
+    CONV3-32, CONV3-32, POOL2, FC-100, FC-10.
+    """
+    H, W, D = (positive_int(n, v) for n, v in zip("HWD", input_shape))
+    N, M, K = (nonnegative_int(n, v) for n, v in zip("NMK", (N, M, K)))
+    filters, hidden = positive_int("filters", filters), positive_int("hidden", hidden)
+    spec = [f"INPUT {H}x{W}x{D}"]
+    for group in range(M):
+        spec += [f"CONV3-{filters * 2 ** group}"] * N + (["POOL2"] if pool else [])
+    return spec + [f"FC-{hidden}"] * K + [f"FC-{positive_int('num_classes', num_classes)}"]
+
+
+def widest_pattern(input_shape, N, M, K, hidden, num_classes, max_params):
+    """The largest first-group filter count for which ``pattern_spec`` stays within a parameter
+    budget: designing a network from the pattern under a constraint.
+
+    Returns the largest ``filters`` >= 1 with ``describe(pattern_spec(...)).params <=
+    max_params``, or 0 when even one filter is over the budget. The count only grows with the
+    filters, so the search doubles, then halves the gap (a binary search). Raises ``ValueError``
+    (from ``describe``) when the pools do not tile the input.
+    """
+    def params(filters):
+        return describe(pattern_spec(input_shape, N, M, K, filters, hidden, num_classes)).params
+
+    budget = nonnegative_int("max_params", max_params)
+    if params(1) > budget:
+        return 0
+    if N == 0 or M == 0:
+        raise ValueError("with no CONV layer (N = 0 or M = 0) the filters do not matter: any number fits")
+    low, high = 1, 2
+    while params(high) <= budget:
+        low, high = high, 2 * high
+    while high - low > 1:  # params(low) <= budget < params(high)
+        middle = (low + high) // 2
+        low, high = (middle, high) if params(middle) <= budget else (low, middle)
+    return low
