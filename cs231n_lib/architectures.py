@@ -16,6 +16,8 @@ builder                   variant                                           para
                           64-192-384-256-256 filters, no groups
 ``vgg16()``               configuration D of Simonyan & Zisserman (the       138,357,544
                           notes' table; torchvision's vgg16)
+``googlenet("paper")``    Szegedy et al. 2014, Table 1, without the           6,998,552
+                          auxiliary classifiers (convs with biases)
 ``googlenet()``           torchvision's googlenet without the auxiliary       6,624,904
                           classifiers (batchnorm after every conv, conv
                           biases dropped, 3x3 convs in the "5x5" branch)
@@ -229,36 +231,55 @@ GOOGLENET_MODULES = {
 }
 
 
-def inception(net, name, c1, r3, c3, r5, c5, proj, five_by_five=3):
+def inception(net, name, c1, r3, c3, r5, c5, proj, paper=False):
     """One inception module: four branches from the same volume, concatenated along channels.
-    torchvision's model uses a 3x3 conv where the paper has 5x5 (``five_by_five=3``)."""
+    The paper's convs have biases and a 5x5 conv in the third branch; torchvision's are conv +
+    batchnorm, with a 3x3 conv in that branch."""
+    def conv(branch, suffix, K, F, P=0):
+        if paper:
+            return branch.conv(f"{name}/{suffix}", K, F, P=P)
+        return branch.conv_bn(f"{name}/{suffix}", K, F, P=P)
+
+    big = 5 if paper else 3
     branches = [
-        net.branch().conv_bn(f"{name}/1x1", c1, 1),
-        net.branch().conv_bn(f"{name}/3x3reduce", r3, 1).conv_bn(f"{name}/3x3", c3, 3, P=1),
-        net.branch().conv_bn(f"{name}/5x5reduce", r5, 1).conv_bn(f"{name}/5x5", c5, five_by_five,
-                                                                  P=five_by_five // 2),
-        net.branch().pool(f"{name}/pool", 3, 1, P=1, ceil=True).conv_bn(f"{name}/poolproj", proj, 1),
+        conv(net.branch(), "1x1", c1, 1),
+        conv(conv(net.branch(), "3x3reduce", r3, 1), "3x3", c3, 3, P=1),
+        conv(conv(net.branch(), "5x5reduce", r5, 1), "5x5", c5, big, P=big // 2),
+        conv(net.branch().pool(f"{name}/pool", 3, 1, P=1, ceil=True), "poolproj", proj, 1),
     ]
     return net.merge(f"INCEPTION{name}", branches, "concat")
 
 
-def googlenet(num_classes=1000):
-    """GoogLeNet as torchvision builds it, without the auxiliary classifiers used in training:
-    every conv is conv (no bias) + batchnorm, the pools round up, and global average pooling
-    feeds a single FC layer. 6,624,904 parameters."""
+def googlenet(variant="torchvision", num_classes=1000):
+    """GoogLeNet without the auxiliary classifiers (used only in training); the pools round up,
+    and global average pooling feeds a single FC layer.
+
+    - variant "torchvision": every conv is conv (no bias) + batchnorm, 3x3 convs in the "5x5"
+      branch: 6,624,904 parameters.
+    - variant "paper": the layers of Table 1 of Szegedy et al. (2014), convs with biases, 5x5
+      convs, no batchnorm (its local response normalisation has no parameters): 6,998,552.
+    """
+    if variant not in ("torchvision", "paper"):
+        raise ValueError(f"GoogLeNet variant must be 'paper' or 'torchvision'; found {variant!r}")
+    paper = variant == "paper"
     net = NetworkCounter(3, 224, 224)
-    net.conv_bn("CONV1", 64, 7, S=2, P=3).pool("POOL1", 3, 2, ceil=True)
-    net.conv_bn("CONV2", 64, 1).conv_bn("CONV3", 192, 3, P=1).pool("POOL2", 3, 2, ceil=True)
+    if paper:
+        net.conv("CONV1", 64, 7, S=2, P=3).pool("POOL1", 3, 2, ceil=True)
+        net.conv("CONV2", 64, 1).conv("CONV3", 192, 3, P=1).pool("POOL2", 3, 2, ceil=True)
+    else:
+        net.conv_bn("CONV1", 64, 7, S=2, P=3).pool("POOL1", 3, 2, ceil=True)
+        net.conv_bn("CONV2", 64, 1).conv_bn("CONV3", 192, 3, P=1).pool("POOL2", 3, 2, ceil=True)
     for name in ("3a", "3b"):
-        inception(net, name, *GOOGLENET_MODULES[name])
+        inception(net, name, *GOOGLENET_MODULES[name], paper=paper)
     net.pool("POOL3", 3, 2, ceil=True)
     for name in ("4a", "4b", "4c", "4d", "4e"):
-        inception(net, name, *GOOGLENET_MODULES[name])
+        inception(net, name, *GOOGLENET_MODULES[name], paper=paper)
     net.pool("POOL4", 2, 2, ceil=True)
     for name in ("5a", "5b"):
-        inception(net, name, *GOOGLENET_MODULES[name])
+        inception(net, name, *GOOGLENET_MODULES[name], paper=paper)
     net.global_avg_pool().fc("FC", num_classes)
-    return net.build("GoogLeNet", "torchvision, no auxiliary classifiers, 224x224 input")
+    label = "Szegedy et al. 2014, no auxiliary classifiers" if paper else "torchvision, no auxiliary classifiers"
+    return net.build("GoogLeNet", label + ", 224x224 input")
 
 
 RESNET_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
@@ -305,5 +326,5 @@ def named_architectures():
     """The architectures of Part 3 of the convnet notebook, by name."""
     return {
         "AlexNet (paper)": alexnet("paper"), "AlexNet (torchvision)": alexnet(),
-        "VGG-16": vgg16(), "GoogLeNet": googlenet(), "ResNet-18": resnet(18), "ResNet-34": resnet(34),
+        "VGG-16": vgg16(), "GoogLeNet (paper)": googlenet("paper"), "GoogLeNet (torchvision)": googlenet(), "ResNet-18": resnet(18), "ResNet-34": resnet(34),
     }

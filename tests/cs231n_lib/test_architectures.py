@@ -18,12 +18,14 @@ from cs231n_lib.architectures import (
 from cs231n_lib.sizing import describe, largest_batch, pattern_spec, training_memory, widest_pattern
 
 # Published parameter counts, written out as literals: torchvision's model documentation
-# (num_params of the IMAGENET1K_V1 weights) and, for the two-group AlexNet, the paper's layers.
+# (num_params of the IMAGENET1K_V1 weights) and, for the two-group AlexNet, the paper's layers
+# (60,965,224, the figure usually quoted as AlexNet's "60M").
 PUBLISHED = {
     "AlexNet (paper)": 60_965_224,
     "AlexNet (torchvision)": 61_100_840,
     "VGG-16": 138_357_544,
-    "GoogLeNet": 6_624_904,
+    "GoogLeNet (torchvision)": 6_624_904,
+    "GoogLeNet (paper)": 6_998_552,  # our count of the paper's Table 1 (no published total to quote)
     "ResNet-18": 11_689_512,
     "ResNet-34": 21_797_672,
 }
@@ -71,6 +73,7 @@ def test_vgg16_builder_is_the_notes_table():
 
 
 def test_spatial_sizes_of_the_named_networks():
+    assert {r.name: r.shape for r in googlenet("paper").rows}["INCEPTION5b"] == (1024, 7, 7)
     shapes = {r.name: r.shape for r in googlenet().rows}
     assert shapes["POOL1"] == (64, 56, 56) and shapes["POOL2"] == (192, 28, 28)
     assert shapes["INCEPTION3b"] == (480, 28, 28) and shapes["INCEPTION4e"] == (832, 14, 14)
