@@ -38,6 +38,7 @@ from jupytext.combine import map_outputs_to_inputs
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
 from . import course
+from .files import write_atomic
 
 # The script: percent format, no YAML header (the notebook metadata stays in the .ipynb), so the
 # file does not change with the jupytext version. solutions/jupytext.toml says the same to JupyterLab.
@@ -291,10 +292,7 @@ def _load_state(course_root):
 
 
 def _save_state(course_root, state):
-    path = _state_path(course_root)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(_state_path(course_root), json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
 def _committed_fingerprints(notebook, script):
@@ -313,14 +311,6 @@ def _committed_fingerprints(notebook, script):
             except Exception:  # a committed file that does not parse is no record of a sync
                 pass
     return prints
-
-
-def _write(path, text):
-    """Replace ``path`` with ``text`` in one step (a reader never sees half a notebook)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _differing_cells(a, b):
@@ -354,7 +344,7 @@ def sync_pair(notebook, *, state=None, prefer=None, check=False):
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 result.written.append(path)
                 if not check:
-                    _write(path, text)
+                    write_atomic(path, text)  # a reader never sees half a notebook
         if not check:
             state[key] = fingerprint(nb)
         result.warnings = point_problems(nb)

@@ -37,9 +37,10 @@ import time
 import traceback
 import unicodedata
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from . import course
+from .files import is_notebook_file_name, safe_relative_parts, write_atomic
 
 MAX_FILE_BYTES = 20 * 2**20
 MAX_SUBMISSION_BYTES = 50 * 2**20
@@ -130,18 +131,6 @@ def _read_folder(folder, budget, prefix=""):
     return files
 
 
-def _safe_member_path(name):
-    """The parts of a zip member name, or None when it is absolute or climbs out of the archive."""
-    name = name.replace("\\", "/")
-    path = PurePosixPath(name)
-    if path.is_absolute() or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        return None
-    parts = [p for p in path.parts if p not in ("", ".")]
-    if not parts or any(p == ".." for p in parts):
-        return None
-    return parts
-
-
 def _read_zip(path, budget):
     """Members of a zip as relative posix path -> bytes, refusing unsafe names and bombs."""
     files = {}
@@ -154,7 +143,7 @@ def _read_zip(path, budget):
         for info in archive.infolist():
             if info.is_dir():
                 continue
-            parts = _safe_member_path(info.filename)
+            parts = safe_relative_parts(info.filename)
             if parts is None:
                 budget.notes.append(f"{info.filename}: refused, the name points outside the archive")
                 continue
@@ -388,18 +377,6 @@ class ResultCache:
 
     def store(self, key, result):
         write_atomic(self.path(key), json.dumps(result, sort_keys=True))
-
-
-def write_atomic(path, text):
-    """Write ``text`` to ``path`` through a temporary file and a rename (no torn files)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------------------------------
@@ -642,11 +619,6 @@ def _hidden_paths(course_root, submissions_root, out_dir):
     return sorted({str(p.resolve()) for p in paths})
 
 
-def _safe_notebook_name(name):
-    return isinstance(name, str) and name.endswith(".ipynb") and "/" not in name and "\\" not in name \
-        and name not in (".ipynb", "..ipynb") and not name.startswith(".")
-
-
 def write_autograded(out_dir, result):
     """Write the engine's executed notebooks to ``autograded/<student>/<assignment>/`` (or remove them)."""
     import nbformat
@@ -660,7 +632,7 @@ def write_autograded(out_dir, result):
     wanted = set()
     for name, nb_result in sorted(result.get("notebooks", {}).items()):
         executed = nb_result.get("executed_notebook")
-        if not _safe_notebook_name(name) or not executed:
+        if not is_notebook_file_name(name) or not executed:
             continue
         text = nbformat.writes(nbformat.from_dict(executed))
         path = folder / name

@@ -25,24 +25,13 @@ from pathlib import Path
 
 import nbformat
 
+from .files import file_lock, write_atomic  # noqa: F401  (file_lock: kit uses course.file_lock)
+
 COURSE_ID = "cs231n"
 SOLUTIONS_DIR = "solutions"
 ASSIGNMENTS_DIR = "assignments"
 # Files and folders that are never part of an assignment.
 IGNORED_NAMES = {".ipynb_checkpoints", "__pycache__", ".DS_Store", "gradebook.db"}
-
-
-@contextlib.contextmanager
-def file_lock(path):
-    """Hold an exclusive lock on ``path`` (created if missing) for the duration of the block."""
-    import fcntl
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 class CourseError(RuntimeError):
@@ -366,9 +355,7 @@ def prepare_grading_course(out_dir, course_root, assignments):
             continue
         _sync_folder(Path(course_root) / SOLUTIONS_DIR / name, out_dir / "source" / name)
         generate_assignment(config, name)
-        tmp = stamp.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"digest": digest}))
-        os.replace(tmp, stamp)
+        write_atomic(stamp, json.dumps({"digest": digest}))
     return config
 
 

@@ -129,6 +129,7 @@ from . import __version__, course, integrity, kit, rebuild
 from .checks import get_check, judge
 from .checks.base import MISSING
 from .compare import coerce
+from .files import safe_relative_path, write_atomic
 from .sandbox import Limits, Sandbox, sandbox_protections
 from .testspec import parse_test_cell
 
@@ -756,8 +757,7 @@ def course_hidden_paths(course_root):
 
 
 def rebuild_path(rel):
-    from .sandbox import safe_relative_path
-
+    """``rel`` as the posix path the student's file is written to; ValueError when unsafe."""
     return safe_relative_path(rel).as_posix()
 
 
@@ -852,8 +852,5 @@ def cached_calibration(course_root, assignment, cache_dir, limits=None):
     except (OSError, ValueError):
         pass
     cal = calibrate(course_root, assignment, limits)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(cal, sort_keys=True))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(cal, sort_keys=True))
     return cal

@@ -24,6 +24,7 @@ import shutil
 from pathlib import Path
 
 from . import course
+from .files import is_notebook_file_name, write_atomic
 
 INFRASTRUCTURE_TEXT = ("The grader had a problem of its own while grading it (not necessarily caused by "
                        "your notebook). Your instructor sees the details; it will be graded again.")
@@ -77,11 +78,6 @@ def render(result, notebook, notes=(), detailed=True):
     return "\n".join(parts)
 
 
-def _safe(name):
-    return isinstance(name, str) and name.endswith(".ipynb") and "/" not in name and "\\" not in name \
-        and not name.startswith(".") and name != ".ipynb"
-
-
 def write(out_dir, course_root, result, notebooks=None, notes=()):
     """Replace the feedback of a failed submission by its failure pages; returns ``(paths, problems)``.
 
@@ -91,12 +87,12 @@ def write(out_dir, course_root, result, notebooks=None, notes=()):
       ``<assignment>.ipynb``)
     - notes: notes on the student's files (``batch.Submission.notes``)
     """
-    from . import batch, feedback
+    from . import feedback
 
     student, assignment = result["student"], result["assignment"]
     folder = Path(out_dir) / "feedback" / student / assignment
     shutil.rmtree(folder, ignore_errors=True)
-    names = [n for n in (notebooks or sorted(result.get("notebooks") or {}) or [f"{assignment}.ipynb"]) if _safe(n)]
+    names = [n for n in (notebooks or sorted(result.get("notebooks") or {}) or [f"{assignment}.ipynb"]) if is_notebook_file_name(n)]
     paths, problems = [], []
     for name in names:
         page = render(result, name, notes)
@@ -107,6 +103,6 @@ def write(out_dir, course_root, result, notebooks=None, notes=()):
             problems.append(f"{Path(name).stem}.html: the reason was left out, it showed hidden-test material "
                             f"({found[0][:60]!r})")
         path = folder / f"{Path(name).stem}.html"
-        batch.write_atomic(path, page)
+        write_atomic(path, page)
         paths.append(path)
     return paths, problems

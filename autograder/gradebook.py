@@ -28,6 +28,7 @@ import warnings
 from pathlib import Path
 
 from .course import nbgrader_config, patch_nbgrader
+from .files import write_atomic
 
 
 def open_gradebook(out_dir):
@@ -292,8 +293,6 @@ def _fmt(value):
 
 def write_grades_csv(path, results, notebooks_by_assignment, flags_by_task=None):
     """Write ``grades.csv`` (see ``grades_rows``) atomically; returns the rows."""
-    from .batch import write_atomic
-
     nb_columns, rows = grades_rows(results, notebooks_by_assignment, flags_by_task)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=GRADES_COLUMNS + nb_columns + ["manual_grading", "flags", "error"],

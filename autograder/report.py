@@ -13,6 +13,8 @@ import io
 import re
 from pathlib import Path
 
+from .files import write_atomic
+
 OUTCOMES = ("passed", "wrong", "error", "timeout", "crashed", "tampered", "not_run")
 
 
@@ -161,8 +163,6 @@ th{background:#f3f3f3}.failed{color:#b00}.flag{color:#a60}img{margin:.5em 1em .5
 
 def write_report(outcome, path):
     """Write ``report.html`` for a run (a ``batch.RunOutcome``); returns its path."""
-    from .batch import write_atomic
-
     results = outcome.results
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Grading report</title>"
              f"<style>{CSS}</style></head><body><h1>Grading report</h1>"]

@@ -76,6 +76,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import file_lock, safe_relative_path, write_atomic
+
 SANDBOX_USER_PREFIX = "cs231n-sbx-"
 MAX_SLOTS = 32
 # Environment variables passed to the kernel (values from the grader's environment when set).
@@ -149,16 +151,6 @@ def _is_root():
     return os.geteuid() == 0
 
 
-@contextlib.contextmanager
-def _file_lock(path):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _state_dir():
     """Root-owned folder for slot locks (never inside a folder the sandbox can see)."""
     path = Path(tempfile.gettempdir()) / f"cs231n-grade-state-{os.getuid()}"
@@ -173,7 +165,7 @@ def _ensure_user(name):
         return entry.pw_uid, entry.pw_gid
     except KeyError:
         pass
-    with _file_lock(_state_dir() / "useradd.lock"):
+    with file_lock(_state_dir() / "useradd.lock"):
         try:
             entry = pwd.getpwnam(name)
         except KeyError:
@@ -981,12 +973,8 @@ class Sandbox:
 
     def _write_launch(self, transport):
         self.launch["transport"] = transport
-        path = Path(self.root) / "launch.json"
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(self.launch, fh)
-        os.replace(tmp, path)
+        # read by the wrapper as root: only the grader's user may read it, from its first byte
+        write_atomic(Path(self.root) / "launch.json", json.dumps(self.launch), mode=0o600)
 
     # --- kernel life cycle ----------------------------------------------------------------------
     def start(self):
@@ -1257,14 +1245,6 @@ def _chown_tree(path, uid, gid):
     for dirpath, dirnames, filenames in os.walk(path):
         for name in dirnames + filenames:
             os.lchown(os.path.join(dirpath, name), uid, gid)
-
-
-def safe_relative_path(rel):
-    """``rel`` as a relative path that stays inside its folder; ValueError otherwise."""
-    parts = [p for p in str(rel).replace("\\", "/").split("/") if p not in ("", ".")]
-    if not parts or any(p == ".." for p in parts) or str(rel).startswith("/"):
-        raise ValueError(f"expected a relative path inside the submission; found {rel!r}")
-    return Path(*parts)
 
 
 if __name__ == "__main__":
