@@ -79,7 +79,9 @@ ANSWERS = {
                             "batchnorm_channels_backward"],
     },
     "convnet": {
-        "sizing.py": ["describe", "_apply_layer", "receptive_field", "fc_to_conv_weights"],
+        "sizing.py": ["describe", "_apply_layer", "receptive_field", "fc_to_conv_weights", "training_memory",
+                      "largest_batch", "pattern_spec", "widest_pattern"],
+        "architectures.py": ["resnet", "basic_block"],
         "classifiers/cnn.py": ["ThreeLayerConvNet"],
     },
 }

@@ -221,3 +221,171 @@ class ThreeLayerConvNetLoss(Check):
         out = {"scores": scores, "loss": np.asarray(loss)}
         out.update({f"d{name}": grads[name] for name in PARAM_NAMES})
         return out
+
+
+# ------------------------------------------------------------------------------------------
+# Memory budgets, named architectures and designs under a budget (Part 3)
+
+MEMORY_KEYS = ("activations", "activation_grads", "params", "param_grads", "optimizer_state", "total")
+NO_ACTIVATION_GRADS = ("the backward pass keeps one gradient per activation, as many numbers as the activations: "
+                       "count them too")
+NO_PARAM_GRADS = "every parameter gets a gradient of its own size: count the parameter gradients too"
+NO_BATCH = "the activations (and their gradients) are per image: multiply them by the batch size"
+ADAM_ONE_BUFFER = "Adam keeps two arrays the size of the parameters (the first and second moments), not one"
+NO_OPTIMIZER_STATE = ("momentum, RMSProp and Adagrad keep one array the size of the parameters between steps "
+                      "(Adam two): count the optimizer's state")
+COUNTS_NOT_BYTES = "the results are bytes: multiply the numbers of values by bytes_per_value"
+ROUNDED_UP = "the batch must fit: round the number of images down, not up or to the nearest"
+PARAMS_IGNORED = "the parameters, their gradients and the optimizer state take their share before any image"
+CONV_BIASES = ("ResNet's convolutions have no bias (the batchnorm after each one has a beta that would "
+               "cancel it): count F*F*C*K weights per conv")
+NO_BATCHNORM = "each batchnorm layer has two parameters per channel (gamma and beta): count them"
+NO_PROJECTION = ("a block that changes the channels or halves the size needs a 1x1 conv (with its batchnorm) on "
+                 "the shortcut: count it where the stage starts, except the first stage")
+PROJECTION_EVERYWHERE = "only the first block of a stage that changes the size or channels has a projection shortcut"
+NO_FC_BIAS = "the last FC layer has one bias per class too"
+NO_DOUBLING = "the filters double from one group to the next: filters, 2*filters, 4*filters, ..."
+POOL_PER_CONV = "a group is N CONV3 layers followed by one POOL2, not a POOL2 after every CONV"
+FIRST_OVER = "return the widest network within the budget, not the first one over it"
+
+
+def _ints(inputs, *keys):
+    return [int(np.asarray(inputs[k]).item()) for k in keys]
+
+
+@register
+class TrainingMemory(Check):
+    """training_memory(params, activations, batch_size, optimizer, bytes_per_value) -> dict of
+    bytes: activations, activation_grads, params, param_grads, optimizer_state, total.
+
+    Case: {"params": 138357544, "activations": 15237608, "batch_size": 32, "optimizer": "adam",
+           "bytes_per_value": 4}
+    """
+
+    name = "training_memory"
+    tolerance_for = staticmethod(_exact)
+    fixed_hints = (NO_ACTIVATION_GRADS, NO_PARAM_GRADS, NO_BATCH, ADAM_ONE_BUFFER, NO_OPTIMIZER_STATE,
+                   COUNTS_NOT_BYTES)
+
+    def describe(self, case):
+        return (f"{case['params']:,} parameters, {case['activations']:,} activations per image, batch "
+                f"{case['batch_size']}, {case['optimizer']}, {case.get('bytes_per_value', 4)} bytes per value")
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        params, activations, batch, size = _ints(inputs, "params", "activations", "batch_size", "bytes_per_value")
+        result = fn(params, activations, batch, str(inputs["optimizer"]), size)
+        if not isinstance(result, dict):
+            raise TypeError(f"training_memory must return a dict; found {type(result).__name__}")
+        return {key: np.asarray(result[key]) for key in MEMORY_KEYS if key in result}
+
+
+@register
+class LargestBatch(Check):
+    """largest_batch(params, activations, memory_bytes, optimizer, bytes_per_value) -> int, the
+    largest batch whose training memory fits (0 when none does).
+
+    Case: {"params": 11689512, "activations": 6072808, "memory_bytes": 8 * 2**30,
+           "optimizer": "momentum", "bytes_per_value": 4}
+    """
+
+    name = "largest_batch"
+    tolerance_for = staticmethod(_exact)
+    fixed_hints = (NO_ACTIVATION_GRADS, ROUNDED_UP, PARAMS_IGNORED, NO_OPTIMIZER_STATE, ADAM_ONE_BUFFER)
+
+    def describe(self, case):
+        return (f"{case['params']:,} parameters, {case['activations']:,} activations per image, "
+                f"{case['memory_bytes']:,} bytes, {case['optimizer']}, {case.get('bytes_per_value', 4)} bytes per value")
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        params, activations, memory, size = _ints(inputs, "params", "activations", "memory_bytes", "bytes_per_value")
+        n = fn(params, activations, memory, str(inputs["optimizer"]), size)
+        if isinstance(n, float) and n.is_integer():
+            n = int(n)
+        return {"batch_size": np.asarray(n)}
+
+
+@register
+class ResnetParams(Check):
+    """resnet_params(blocks, widths, num_classes) -> int, the parameters of a ResNet of basic
+    blocks (torchvision's layout: 7x7 stem, batchnorm after every conv, projection shortcuts).
+
+    Case: {"blocks": (2, 2, 2, 2), "widths": (64, 128, 256, 512), "num_classes": 1000}
+    """
+
+    name = "resnet_params"
+    tolerance_for = staticmethod(_exact)
+    fixed_hints = (CONV_BIASES, NO_BATCHNORM, NO_PROJECTION, PROJECTION_EVERYWHERE, NO_FC_BIAS)
+
+    def describe(self, case):
+        return f"blocks {tuple(case['blocks'])}, widths {tuple(case['widths'])}, {case['num_classes']} classes"
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        blocks = tuple(int(b) for b in inputs["blocks"])
+        widths = tuple(int(w) for w in inputs["widths"])
+        n = fn(blocks, widths, int(np.asarray(inputs["num_classes"]).item()))
+        if isinstance(n, float) and n.is_integer():
+            n = int(n)
+        return {"params": np.asarray(n)}
+
+
+def _pattern_args(inputs):
+    shape = tuple(int(v) for v in inputs["input_shape"])
+    N, M, K, hidden, classes = _ints(inputs, "N", "M", "K", "hidden", "num_classes")
+    return shape, N, M, K, hidden, classes
+
+
+def _pattern_text(case):
+    H, W, D = case["input_shape"]
+    return (f"INPUT {H}x{W}x{D}, N={case['N']}, M={case['M']}, K={case['K']}, hidden {case['hidden']}, "
+            f"{case['num_classes']} classes")
+
+
+@register
+class PatternSpec(Check):
+    """pattern_spec(input_shape, N, M, K, filters, hidden, num_classes) -> list of layer strings
+    for INPUT -> [[CONV3 -> RELU]*N -> POOL2]*M -> [FC -> RELU]*K -> FC, the filters doubling
+    from group to group.
+
+    Case: {"input_shape": (32, 32, 3), "N": 2, "M": 2, "K": 1, "filters": 16, "hidden": 100,
+           "num_classes": 10}
+    """
+
+    name = "pattern_spec"
+    fixed_hints = (NO_DOUBLING, POOL_PER_CONV)
+
+    def describe(self, case):
+        return _pattern_text(case) + f", {case['filters']} filters first"
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        shape, N, M, K, hidden, classes = _pattern_args(inputs)
+        spec = fn(shape, N, M, K, int(np.asarray(inputs["filters"]).item()), hidden, classes)
+        return {"spec": np.array([str(layer).replace(" ", "").upper() for layer in spec], dtype=str)}
+
+
+@register
+class WidestPattern(Check):
+    """widest_pattern(input_shape, N, M, K, hidden, num_classes, max_params) -> int, the largest
+    first-group filter count whose pattern_spec network has at most max_params parameters (0 if none).
+
+    Case: {"input_shape": (32, 32, 3), "N": 2, "M": 3, "K": 1, "hidden": 256, "num_classes": 10,
+           "max_params": 1000000}
+    """
+
+    name = "widest_pattern"
+    tolerance_for = staticmethod(_exact)
+    fixed_hints = (FIRST_OVER,)
+
+    def describe(self, case):
+        return _pattern_text(case) + f", at most {case['max_params']:,} parameters"
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        shape, N, M, K, hidden, classes = _pattern_args(inputs)
+        n = fn(shape, N, M, K, hidden, classes, int(np.asarray(inputs["max_params"]).item()))
+        if isinstance(n, float) and n.is_integer():
+            n = int(n)
+        return {"filters": np.asarray(n)}

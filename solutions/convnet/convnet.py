@@ -9,18 +9,25 @@
 #    table of the course notes (where you will find a total that does not add up);
 # 2. compute the **receptive field** of stacked convolutions and see why three 3x3 layers beat
 #    one 7x7 layer;
-# 3. **convert fully connected layers into convolutions**, and verify numerically that the
+# 3. count the **memory of a training step** (activations, gradients, optimizer state) and the
+#    largest batch that fits, count the parameters of **ResNet**, check them against the published
+#    figures of the named architectures, and **design a network** from the notes' pattern under a
+#    parameter budget;
+# 4. **convert fully connected layers into convolutions**, and verify numerically that the
 #    converted network slides the original one over a larger image in a single pass;
-# 4. write the **loss and gradients of a three-layer ConvNet**, check them numerically, overfit a
+# 5. write the **loss and gradients of a three-layer ConvNet**, check them numerically, overfit a
 #    tiny training set, train the network and look at the filters it learned.
 #
-# **Grading: 16 points in total**: 12 points for the functions, checked automatically, and 4 points
+# **Grading: 27 points in total**: 23 points for the functions, checked automatically, and 4 points
 # for two written answers, graded by a person (not by the checks).
 #
 # | graded function | points |
 # |---|---|
 # | `size_network` | 4 |
 # | `receptive_field` | 2 |
+# | `training_memory`, `largest_batch` | 2 + 2 |
+# | `resnet_params` | 3 |
+# | `pattern_spec`, `widest_pattern` | 2 + 2 |
 # | `fc_to_conv` | 2 |
 # | `three_layer_convnet_loss` | 4 |
 # | written answers: stacks of 3x3 filters (part 2), FC layers as convolutions (part 4) | 2 + 2 |
@@ -86,7 +93,8 @@ from cs231n_lib import (
     rel_error,
     softmax_loss,
 )
-from cs231n_lib.sizing import conv_output_size, parse_layer, pool_output_size
+from cs231n_lib.architectures import alexnet, googlenet, vgg16
+from cs231n_lib.sizing import OPTIMIZER_STATE, conv_output_size, parse_layer, pool_output_size
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -456,24 +464,372 @@ except NotImplementedError:
 # | **LeNet** (LeCun et al.) | 1990s | the first successful ConvNets, used to read digits and zip codes |
 # | **AlexNet** (Krizhevsky, Sutskever, Hinton) | 2012 | won ImageNet (ILSVRC) with 16% top-5 error against 26% for the runner-up; like LeNet but deeper and bigger, and with CONV layers stacked directly on each other instead of always alternating with POOL |
 # | **ZF Net** (Zeiler, Fergus) | 2013 | ILSVRC winner: AlexNet with better hyperparameters, wider middle CONV layers and a smaller stride and filter in the first layer |
-# | **GoogLeNet** (Szegedy et al.) | 2014 | ILSVRC winner: the Inception module cut the parameters to about 4M (AlexNet: 60M), and average pooling replaced the big FC layers at the top |
+# | **GoogLeNet** (Szegedy et al.) | 2014 | ILSVRC winner: the Inception module cut the parameters to about 7M (AlexNet: 61M; the notes say 4M, see the counts below), and average pooling replaced the big FC layers at the top |
 # | **VGGNet** (Simonyan, Zisserman) | 2014 | runner-up, and the lesson that depth matters: 16 CONV/FC layers using only 3x3 convolutions and 2x2 pooling. Expensive: about 140M parameters, most in the first FC layer |
 # | **ResNet** (He et al.) | 2015 | ILSVRC winner: skip connections and heavy use of batch normalization make very deep networks trainable; like GoogLeNet it ends with global average pooling and a single FC layer (no big FC layers). The default choice in practice for years |
 #
 # ### Where the memory goes
 #
-# When a network does not fit on the GPU, count three things:
+# When a network does not fit on the GPU, count three things (the notes' list):
 #
-# 1. **activations** of every layer (mostly in the early CONV layers) and, for training, their
-#    gradients, which are as large. At test time only the current layer's activations need to be
-#    kept, which saves a lot;
-# 2. **parameters**, their gradients and the optimizer's state (momentum, Adagrad or RMSProp
-#    caches): at least about three times the parameter count;
-# 3. **everything else**: the batch of images, augmented copies, buffers.
+# 1. **activations**: the output of every layer, kept from the forward pass because the backward
+#    pass needs them, and during training **their gradients**, one per activation. Both grow with
+#    the batch. (At test time only the current layer's output must be kept, which saves most of it.)
+# 2. **parameters**, their **gradients**, and the **optimizer's state**: nothing for plain SGD, one
+#    array the size of the parameters for momentum (the velocity), RMSProp or Adagrad (the cache),
+#    two for Adam (first and second moments). So the parameters cost at least 2x to 4x their count.
+# 3. **everything else**: the batch of images, augmented copies, framework buffers. We leave it out.
 #
-# Multiply the count of numbers by 4 bytes (float32) or 8 (float64) and divide by 1024 repeatedly
-# for KiB, MiB and GiB. Activations usually dominate and scale with the batch, so the usual fix
-# for a network that does not fit is a smaller batch.
+# Multiply the number of values by 4 bytes (float32) or 8 (float64); divide by $2^{30}$ for GiB.
+# With $P$ parameters, $A$ activations per image (the input included, as in the VGG table),
+# a batch of $B$ images, $s$ optimizer arrays and $b$ bytes per value, a training step needs
+#
+# $$
+# \text{bytes} = b \,\big( \underbrace{2 B A}_{\text{activations and their gradients}}
+#   + \underbrace{(2 + s) P}_{\text{parameters, gradients, optimizer state}} \big).
+# $$
+#
+# The activation term scales with the batch, the parameter term does not. That is why the usual
+# way to make a network fit is a smaller batch.
+#
+# ### Exercise 3 (2 points): `training_memory`
+#
+# Return the five terms and their total, in bytes. `optimizer` is one of `"sgd"` (no state),
+# `"momentum"`, `"nesterov"`, `"rmsprop"`, `"adagrad"` (one array each) and `"adam"` (two);
+# `OPTIMIZER_STATE` (imported in the setup cell) holds that table.
+
+# %% nbgrader={"grade": false, "grade_id": "training_memory", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def training_memory(params, activations, batch_size, optimizer, bytes_per_value=4):
+    """Bytes a training step needs for the activations, the parameters and their companions.
+
+    Inputs:
+    - params: number of parameters of the network (int)
+    - activations: number of activations of one image, summed over every layer's output (int)
+    - batch_size: images per step (int)
+    - optimizer: "sgd", "momentum", "nesterov", "rmsprop", "adagrad" or "adam"
+    - bytes_per_value: 4 for float32, 8 for float64
+
+    Returns a dict of ints (bytes) with the keys "activations", "activation_grads", "params",
+    "param_grads", "optimizer_state" and "total" (the sum of the other five).
+    """
+    ### BEGIN SOLUTION
+    buffers = OPTIMIZER_STATE[optimizer]
+    memory = {
+        "activations": bytes_per_value * batch_size * activations,
+        "activation_grads": bytes_per_value * batch_size * activations,
+        "params": bytes_per_value * params,
+        "param_grads": bytes_per_value * params,
+        "optimizer_state": bytes_per_value * buffers * params,
+    }
+    memory["total"] = sum(memory.values())
+    return memory
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_training_memory", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# training_memory: 2 points, 3 visible cases here, more when graded.
+check("training_memory", cases=[
+    {"params": 138357544, "activations": 15237608, "batch_size": 32, "optimizer": "adam", "bytes_per_value": 4},
+    {"params": 11689512, "activations": 6072808, "batch_size": 64, "optimizer": "momentum", "bytes_per_value": 4},
+    {"params": 1000, "activations": 250, "batch_size": 3, "optimizer": "sgd", "bytes_per_value": 8},
+])
+### BEGIN HIDDEN TESTS
+check("training_memory", cases=[
+    {"params": 61100840, "activations": 733032, "batch_size": 128, "optimizer": "rmsprop", "bytes_per_value": 4},
+    {"params": 6624904, "activations": 9257928, "batch_size": 1, "optimizer": "adam", "bytes_per_value": 8},
+    {"params": 21797672, "activations": 9208808, "batch_size": 0, "optimizer": "nesterov", "bytes_per_value": 4},
+    {"params": 5, "activations": 7, "batch_size": 11, "optimizer": "adagrad", "bytes_per_value": 2},
+])
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 4 (2 points): `largest_batch`
+#
+# Turn the formula around: how many images fit in a given memory? Return the largest batch size
+# $B$ whose `training_memory(...)["total"]` is at most `memory_bytes`, and 0 when the parameters,
+# their gradients and the optimizer state leave no room for a single image. Integer arithmetic
+# (`//`) keeps it exact; no loop over batch sizes is needed.
+
+# %% nbgrader={"grade": false, "grade_id": "largest_batch", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def largest_batch(params, activations, memory_bytes, optimizer, bytes_per_value=4):
+    """The largest batch whose training step fits in memory_bytes.
+
+    Inputs:
+    - params, activations, optimizer, bytes_per_value: as for training_memory
+    - memory_bytes: the memory available, in bytes (int), e.g. 12 * 2**30 for 12 GiB
+
+    Returns an int >= 0.
+    """
+    ### BEGIN SOLUTION
+    fixed = training_memory(params, activations, 0, optimizer, bytes_per_value)["total"]
+    per_image = 2 * activations * bytes_per_value
+    if memory_bytes < fixed:
+        return 0
+    return (memory_bytes - fixed) // per_image
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_largest_batch", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# largest_batch: 2 points, 3 visible cases here, more when graded.
+check("largest_batch", cases=[
+    {"params": 138357544, "activations": 15237608, "memory_bytes": 12884901888, "optimizer": "adam", "bytes_per_value": 4},
+    {"params": 11689512, "activations": 6072808, "memory_bytes": 8589934592, "optimizer": "momentum", "bytes_per_value": 4},
+    {"params": 1000, "activations": 100, "memory_bytes": 15000, "optimizer": "sgd", "bytes_per_value": 8},
+])
+### BEGIN HIDDEN TESTS
+check("largest_batch", cases=[
+    {"params": 61100840, "activations": 733032, "memory_bytes": 4294967296, "optimizer": "rmsprop", "bytes_per_value": 4},
+    {"params": 21797672, "activations": 9208808, "memory_bytes": 25769803776, "optimizer": "adam", "bytes_per_value": 8},
+    {"params": 1000, "activations": 10, "memory_bytes": 15999, "optimizer": "adam", "bytes_per_value": 4},
+    {"params": 100, "activations": 50, "memory_bytes": 2400, "optimizer": "sgd", "bytes_per_value": 4},
+])
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### The named networks, counted
+#
+# `cs231n_lib.architectures` walks each network of the table above layer by layer (GoogLeNet's
+# inception modules and ResNet's residual blocks branch, so a plain list of layers cannot write
+# them). Published parameter counts come in several **variants**, so each row says which one it is:
+#
+# | network (variant) | parameters | activations per image |
+# |---|---|---|
+# | AlexNet, the paper's (227x227 input, 96-256-384-384-256 filters, three CONV layers split in two groups, one per GPU) | 60,965,224 | 936,323 |
+# | AlexNet, torchvision's single tower (224x224, 64-192-384-256-256 filters) | 61,100,840 | 733,032 |
+# | VGG-16 (configuration D, the notes' table) | 138,357,544 | 15,237,608 |
+# | GoogLeNet, the paper's Table 1 (no auxiliary classifiers) | 6,998,552 | 6,031,768 |
+# | GoogLeNet, torchvision's (batchnorm after every conv, no auxiliary classifiers) | 6,624,904 | 9,257,928 |
+# | ResNet-18 (He et al.; torchvision's resnet18) | 11,689,512 | 6,072,808 |
+# | ResNet-34 (torchvision's resnet34) | 21,797,672 | 9,208,808 |
+#
+# The parameter counts are the published ones (torchvision's documentation; for the paper's
+# AlexNet the usual "60M"); the notes' "4M" for GoogLeNet is below both of its counts. What
+# counts as an activation here: the output of every layer of the table, the input image, every
+# CONV, BATCHNORM, POOL and FC, the sum of a residual block and the concatenation of an
+# inception module; ReLUs overwrite their input and add nothing. A framework keeps more
+# (ReLU masks, pooling switches, workspace), so read these as lower bounds. ResNet's rows are
+# your job (Exercise 5); the cell below prints the others.
+
+# %% cs231n={"grading": "skip"}
+for net in (alexnet("paper"), alexnet(), vgg16(), googlenet("paper"), googlenet()):
+    print(f"{net.name:9s} ({net.variant}): {net.params:,} parameters, {net.activations:,} activations per image")
+print("\nThe first rows of torchvision's GoogLeNet (a branch's rows are listed one after the other):")
+for row in googlenet().rows[:14]:
+    print(f"  {row.name:22s} {str(row.shape):16s} params {row.params:>8,}")
+
+
+# %% [markdown]
+# ### The ResNet case study
+#
+# ResNet (He et al., 2015) is built from **residual blocks**: two 3x3 convolutions, each followed
+# by batch normalization (the first also by a ReLU), and a **shortcut** that adds the block's
+# input to its output before the last ReLU:
+#
+# $$ \text{out} = \text{ReLU}\big(\text{BN}(\text{conv}(\text{ReLU}(\text{BN}(\text{conv}(x))))) + \text{shortcut}(x)\big). $$
+#
+# The shortcut is the identity, except in the first block of a stage that halves the size
+# (stride 2 in its first conv) or changes the channels: there a 1x1 conv with stride 2 and its
+# batchnorm (a *projection*) bring $x$ to the block's shape. The convolutions have **no bias**:
+# the batchnorm after each one subtracts the mean, so a bias would be removed anyway, and
+# batchnorm's $\beta$ plays its role. Each batchnorm has two parameters per channel ($\gamma$, $\beta$).
+#
+# The whole network: a **stem** (7x7 conv with 64 filters, stride 2, pad 3, no bias, batchnorm,
+# ReLU, 3x3 max pool with stride 2), then four **stages** of blocks with 64, 128, 256 and 512
+# channels (every stage after the first starts with a stride-2 block), then **global average
+# pooling** and **one FC layer** to the classes. ResNet-18 has (2, 2, 2, 2) blocks per stage,
+# ResNet-34 (3, 4, 6, 3): with the stem and the FC, $2 + 2 \cdot 8 = 18$ and $2 + 2 \cdot 16 = 34$
+# weight layers.
+#
+# ### Exercise 5 (3 points): `resnet_params`
+#
+# Count the parameters of such a ResNet. The spatial sizes do not matter for the count; only the
+# channels do. Check: ResNet-18 has 11,689,512 parameters and ResNet-34 21,797,672 (torchvision).
+
+# %% nbgrader={"grade": false, "grade_id": "resnet_params", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def resnet_params(blocks, widths=(64, 128, 256, 512), num_classes=1000):
+    """Parameters of a ResNet of basic blocks on RGB images.
+
+    Inputs:
+    - blocks: blocks per stage, e.g. (2, 2, 2, 2) for ResNet-18
+    - widths: channels of each stage (same length as blocks); the stem has widths[0] filters
+    - num_classes: outputs of the final FC layer
+
+    Returns the number of parameters (int): conv weights (no conv biases), batchnorm gamma and
+    beta, projection shortcuts where a block changes the size or the channels, FC weights and biases.
+    """
+    ### BEGIN SOLUTION
+    def conv_bn(C, K, F):
+        return F * F * C * K + 2 * K
+
+    total = conv_bn(3, widths[0], 7)
+    C = widths[0]
+    for stage, (repeats, K) in enumerate(zip(blocks, widths)):
+        for i in range(repeats):
+            downsample = stage > 0 and i == 0
+            total += conv_bn(C, K, 3) + conv_bn(K, K, 3)
+            if downsample or C != K:
+                total += conv_bn(C, K, 1)
+            C = K
+    return total + C * num_classes + num_classes
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_resnet_params", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# resnet_params: 3 points, 3 visible cases here, more when graded.
+check("resnet_params", cases=[
+    {"blocks": (2, 2, 2, 2), "widths": (64, 128, 256, 512), "num_classes": 1000},
+    {"blocks": (1, 1), "widths": (8, 16), "num_classes": 10},
+    {"blocks": (2, 1, 1), "widths": (16, 16, 32), "num_classes": 5},
+])
+### BEGIN HIDDEN TESTS
+check("resnet_params", cases=[
+    {"blocks": (3, 4, 6, 3), "widths": (64, 128, 256, 512), "num_classes": 1000},
+    {"blocks": (1, 1, 1, 1), "widths": (64, 128, 256, 512), "num_classes": 100},
+    {"blocks": (3,), "widths": (4,), "num_classes": 2},
+    {"blocks": (1, 2), "widths": (12, 24), "num_classes": 7},
+])
+### END HIDDEN TESTS
+
+# %% [markdown]
+# With your two functions, the memory of a training step for each network, and the largest batch
+# that fits on a 12 GiB GPU, in float32 with Adam. ResNet's activation counts are given (counted
+# by the library's `architectures.resnet`, which the kit withholds while this assignment is open).
+
+# %% cs231n={"grading": "skip"}
+RESNET_ACTIVATIONS = {"ResNet-18": ((2, 2, 2, 2), 6_072_808), "ResNet-34": ((3, 4, 6, 3), 9_208_808)}
+GPU = 12 * 2**30
+try:
+    counted = [(f"{net.name} ({net.variant.split(',')[0]})", net.params, net.activations)
+               for net in (alexnet("paper"), alexnet(), vgg16(), googlenet())]
+    counted += [(name, resnet_params(blocks), acts) for name, (blocks, acts) in RESNET_ACTIVATIONS.items()]
+    print(f"{'network':52s} {'params':>12s} {'batch 32, Adam':>15s} {'largest batch in 12 GiB':>24s}")
+    for name, params, acts in counted:
+        gib = training_memory(params, acts, 32, "adam")["total"] / 2**30
+        print(f"{name:52s} {params:>12,} {gib:>11.2f} GiB {largest_batch(params, acts, GPU, 'adam'):>24,}")
+except NotImplementedError:
+    print("Implement training_memory, largest_batch and resnet_params first.")
+
+
+# %% [markdown]
+# VGG-16 needs about 5.7 GiB for a batch of 32 with Adam, and a 12 GiB GPU holds 87 of its images
+# per step; its 138M parameters with gradients and two Adam moments already take 2.06 GiB.
+# ResNet-18 has less than a tenth of VGG's parameters and 40% of its activations: 261 images fit.
+#
+# ### Designing a network under a budget
+#
+# The pattern of Part 1 leaves you the numbers $N$, $M$, $K$ and the widths. Fix a concrete
+# family: every CONV is a CONV3 (stride 1, "same" padding), each of the $M$ groups has $N$ of them
+# and ends with a POOL2, the groups have `filters`, `2*filters`, `4*filters`, ... filters (twice
+# the filters when the pool halves the size, the usual rule), then $K$ layers FC-`hidden` and the
+# last FC with the classes:
+#
+# `INPUT -> [[CONV3-f]*N -> POOL2] -> [[CONV3-2f]*N -> POOL2] -> ... (M groups) -> [FC-hidden]*K -> FC-classes`
+#
+# ### Exercise 6 (2 points): `pattern_spec`
+#
+# Write this network as a list of layer strings (the notation of Part 1; ReLUs implied). With
+# $M = 0$ there is no CONV and no POOL; with $K = 0$ the last FC reads the last volume directly.
+
+# %% nbgrader={"grade": false, "grade_id": "pattern_spec", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def pattern_spec(input_shape, N, M, K, filters, hidden, num_classes):
+    """The pattern INPUT -> [[CONV3]*N -> POOL2]*M -> [FC]*K -> FC as a list of layer strings.
+
+    Inputs:
+    - input_shape: (H, W, D) of the image
+    - N, M, K: CONV3 layers per group, groups, hidden FC layers
+    - filters: filters of the first group's CONV3 layers, doubled in each later group
+    - hidden: outputs of each hidden FC layer; num_classes: outputs of the last FC
+
+    Returns a list of strings, e.g. ["INPUT 32x32x3", "CONV3-16", "POOL2", "FC-10"].
+    """
+    ### BEGIN SOLUTION
+    H, W, D = input_shape
+    spec = [f"INPUT {H}x{W}x{D}"]
+    for group in range(M):
+        spec += [f"CONV3-{filters * 2 ** group}"] * N + ["POOL2"]
+    return spec + [f"FC-{hidden}"] * K + [f"FC-{num_classes}"]
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pattern_spec", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# pattern_spec: 2 points, 3 visible cases here, more when graded.
+check("pattern_spec", cases=[
+    {"input_shape": (32, 32, 3), "N": 2, "M": 2, "K": 1, "filters": 16, "hidden": 100, "num_classes": 10},
+    {"input_shape": (28, 28, 1), "N": 1, "M": 2, "K": 0, "filters": 8, "hidden": 50, "num_classes": 10},
+    {"input_shape": (8, 8, 3), "N": 3, "M": 0, "K": 2, "filters": 4, "hidden": 20, "num_classes": 5},
+])
+### BEGIN HIDDEN TESTS
+check("pattern_spec", cases=[
+    {"input_shape": (224, 224, 3), "N": 3, "M": 5, "K": 2, "filters": 64, "hidden": 4096, "num_classes": 1000},
+    {"input_shape": (64, 48, 3), "N": 0, "M": 3, "K": 1, "filters": 7, "hidden": 12, "num_classes": 3},
+    {"input_shape": (16, 16, 2), "N": 2, "M": 3, "K": 0, "filters": 5, "hidden": 9, "num_classes": 4},
+])
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 7 (2 points): `widest_pattern`
+#
+# Now a design question: for given $N$, $M$, $K$, hidden units and classes, what is the **widest**
+# network of this family, i.e. the largest `filters`, whose parameter count stays within a budget
+# (say, what fits a phone app)? Use your `pattern_spec` and `size_network`. The count only grows
+# with `filters`, so you may walk up one filter at a time, or, faster, double until you are over
+# the budget and then halve the gap (a binary search). Return 0 when even `filters = 1` is over.
+
+# %% nbgrader={"grade": false, "grade_id": "widest_pattern", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def widest_pattern(input_shape, N, M, K, hidden, num_classes, max_params):
+    """The largest first-group filter count whose pattern_spec network has at most max_params parameters.
+
+    Inputs:
+    - input_shape, N, M, K, hidden, num_classes: as for pattern_spec (N >= 1 and M >= 1)
+    - max_params: the parameter budget (int)
+
+    Returns an int >= 0 (0 when filters = 1 is over the budget already).
+    """
+    ### BEGIN SOLUTION
+    def params(filters):
+        return size_network(pattern_spec(input_shape, N, M, K, filters, hidden, num_classes))["params"]
+
+    if params(1) > max_params:
+        return 0
+    low, high = 1, 2
+    while params(high) <= max_params:
+        low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        if params(middle) <= max_params:
+            low = middle
+        else:
+            high = middle
+    return low
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_widest_pattern", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# widest_pattern: 2 points, 3 visible cases here, more when graded.
+check("widest_pattern", cases=[
+    {"input_shape": (32, 32, 3), "N": 2, "M": 3, "K": 1, "hidden": 256, "num_classes": 10, "max_params": 1000000},
+    {"input_shape": (28, 28, 1), "N": 1, "M": 2, "K": 0, "hidden": 10, "num_classes": 10, "max_params": 50000},
+    {"input_shape": (8, 8, 3), "N": 1, "M": 1, "K": 1, "hidden": 100, "num_classes": 10, "max_params": 1000},
+])
+### BEGIN HIDDEN TESTS
+check("widest_pattern", cases=[
+    {"input_shape": (64, 64, 3), "N": 2, "M": 4, "K": 2, "hidden": 128, "num_classes": 100, "max_params": 2500000},
+    {"input_shape": (32, 32, 3), "N": 3, "M": 2, "K": 0, "hidden": 1, "num_classes": 10, "max_params": 123456},
+    {"input_shape": (16, 16, 1), "N": 1, "M": 4, "K": 1, "hidden": 32, "num_classes": 2, "max_params": 5000},
+])
+### END HIDDEN TESTS
+
+# %% cs231n={"grading": "skip"}
+try:
+    for budget in (100_000, 1_000_000, 10_000_000):
+        f = widest_pattern((32, 32, 3), 2, 3, 1, 256, 10, budget)
+        spec = pattern_spec((32, 32, 3), 2, 3, 1, f, 256, 10)
+        sizes = size_network(spec)
+        print(f"budget {budget:>10,}: filters {f:>3} -> {sizes['params']:>10,} parameters, "
+              f"{sizes['activations']:>9,} activations per image: {' -> '.join(spec)}")
+except NotImplementedError:
+    print("Implement pattern_spec, widest_pattern and size_network first.")
+
 
 # %% [markdown]
 # ## Part 4. Converting FC layers into CONV layers
@@ -510,7 +866,7 @@ except NotImplementedError:
 # conv filter bank has shape $(K, C, H, W)$, and filter $k$ must hold, at position $(c, h, w)$,
 # the weight that output $k$ of the FC layer gives to that input value.
 #
-# ### Exercise 3 (2 points): `fc_to_conv`
+# ### Exercise 8 (2 points): `fc_to_conv`
 
 # %% nbgrader={"grade": false, "grade_id": "fc_to_conv", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def fc_to_conv(W_fc, b_fc, C, H, W):
@@ -681,7 +1037,7 @@ else:
 # `affine_forward` / `affine_backward`, `softmax_loss`. Each forward returns a cache; hand it to
 # the matching backward, in reverse order.
 #
-# ### Exercise 4 (4 points): `three_layer_convnet_loss`
+# ### Exercise 9 (4 points): `three_layer_convnet_loss`
 
 # %% nbgrader={"grade": false, "grade_id": "three_layer_convnet_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def three_layer_convnet_loss(params, X, y=None, reg=0.0):

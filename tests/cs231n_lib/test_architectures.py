@@ -246,3 +246,25 @@ def test_widest_pattern_is_the_last_width_within_the_budget(N, M, K, hidden, bud
 def test_widest_pattern_refuses_a_pattern_that_does_not_tile():
     with pytest.raises(ValueError, match="not an integer"):
         widest_pattern((20, 20, 3), 1, 3, 0, 10, 10, 10**6)
+
+
+# ------------------------------------------------------------------------------------------
+# What the convnet notebook states (Part 3), pinned to the library's counts
+
+
+def test_the_convnet_notebook_states_the_counted_figures():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "solutions" / "convnet" / "convnet.py").read_text()
+    for net in named_architectures().values():
+        assert f"| {net.params:,} | {net.activations:,} |" in text, net.name
+    for depth, blocks in ((18, "(2, 2, 2, 2)"), (34, "(3, 4, 6, 3)")):
+        assert f'"ResNet-{depth}": ({blocks}, {resnet(depth).activations:_})' in text
+    vgg, r18 = vgg16(), resnet(18)
+    assert largest_batch(vgg.params, vgg.activations, 12 * 2**30, "adam") == 87
+    assert "holds 87 of its images" in text
+    assert f"{training_memory(vgg.params, vgg.activations, 32, 'adam')['total'] / 2**30:.1f} GiB" == "5.7 GiB"
+    assert f"{training_memory(vgg.params, vgg.activations, 0, 'adam')['total'] / 2**30:.2f} GiB" == "2.06 GiB"
+    assert "about 5.7 GiB for a batch of 32 with Adam" in text and "already take 2.06 GiB" in text
+    assert largest_batch(r18.params, r18.activations, 12 * 2**30, "adam") == 261
+    assert "activations: 261 images fit" in text

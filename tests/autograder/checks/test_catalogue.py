@@ -18,6 +18,7 @@ import pytest
 
 from autograder.checks import CHECKS, get_check, judge
 from autograder.checks import batchnorm as bn
+from cs231n_checks import convnet as cn
 from autograder.checks import convolution as conv
 from autograder.checks import im2col as cols
 from autograder.checks import pooling as pool
@@ -53,7 +54,10 @@ def namespace(assignment, sources=None):
     import cs231n_lib
 
     sources = sources or {}
-    ns = {"np": np, "im2col": cs231n_lib.im2col, "pool_output_size": cs231n_lib.pool_output_size}
+    from cs231n_lib.sizing import OPTIMIZER_STATE, conv_output_size, parse_layer
+
+    ns = {"np": np, "im2col": cs231n_lib.im2col, "pool_output_size": cs231n_lib.pool_output_size,
+          "OPTIMIZER_STATE": OPTIMIZER_STATE, "conv_output_size": conv_output_size, "parse_layer": parse_layer}
     for grade_id, text in solution_cells(assignment).items():
         exec(compile(sources.get(grade_id, text), f"<{grade_id}>", "exec"), ns)
     return ns
@@ -420,6 +424,51 @@ PLANTED += [Planted(B, check, hint, check, *edits,
 
 
 # ------------------------------------------------------------------------------------------
+# convnet, Part 3: memory, ResNet's parameters, the pattern (the rest of convnet is exempt)
+
+N5 = "convnet"
+ACTS = "bytes_per_value * batch_size * activations"
+FIXED = "training_memory(params, activations, 0, optimizer, bytes_per_value)"
+PLANTED += [
+    Planted(N5, "training_memory", cn.NO_ACTIVATION_GRADS, "training_memory",
+            (f'"activation_grads": {ACTS},', '"activation_grads": 0,')),
+    Planted(N5, "training_memory", cn.NO_PARAM_GRADS, "training_memory",
+            ('"param_grads": bytes_per_value * params,', '"param_grads": 0,')),
+    Planted(N5, "training_memory", cn.NO_BATCH, "training_memory", (ACTS, "bytes_per_value * activations")),
+    Planted(N5, "training_memory", cn.ADAM_ONE_BUFFER, "training_memory",
+            ("buffers = OPTIMIZER_STATE[optimizer]", "buffers = min(OPTIMIZER_STATE[optimizer], 1)")),
+    Planted(N5, "training_memory", cn.NO_OPTIMIZER_STATE, "training_memory",
+            ("buffers = OPTIMIZER_STATE[optimizer]", 'buffers = 2 if optimizer == "adam" else 0')),
+    Planted(N5, "training_memory", cn.COUNTS_NOT_BYTES, "training_memory",
+            ('memory["total"] = sum(memory.values())',
+             'memory = {k: v // bytes_per_value for k, v in memory.items()}\n    memory["total"] = sum(memory.values())')),
+    Planted(N5, "largest_batch", cn.NO_ACTIVATION_GRADS, "largest_batch",
+            ("per_image = 2 * activations * bytes_per_value", "per_image = activations * bytes_per_value")),
+    Planted(N5, "largest_batch", cn.ROUNDED_UP, "largest_batch",
+            ("return (memory_bytes - fixed) // per_image", "return -(-(memory_bytes - fixed) // per_image)")),
+    Planted(N5, "largest_batch", cn.PARAMS_IGNORED, "largest_batch", (f'fixed = {FIXED}["total"]', "fixed = 0")),
+    Planted(N5, "largest_batch", cn.NO_OPTIMIZER_STATE, "largest_batch",
+            (FIXED, 'training_memory(params, activations, 0, "adam" if optimizer == "adam" else "sgd", bytes_per_value)')),
+    Planted(N5, "largest_batch", cn.ADAM_ONE_BUFFER, "largest_batch",
+            (FIXED, 'training_memory(params, activations, 0, "momentum" if optimizer == "adam" else optimizer, '
+                    'bytes_per_value)')),
+    Planted(N5, "resnet_params", cn.CONV_BIASES, "resnet_params",
+            ("return F * F * C * K + 2 * K", "return F * F * C * K + 3 * K")),
+    Planted(N5, "resnet_params", cn.NO_BATCHNORM, "resnet_params", ("return F * F * C * K + 2 * K", "return F * F * C * K")),
+    Planted(N5, "resnet_params", cn.NO_PROJECTION, "resnet_params", ("if downsample or C != K:", "if False:")),
+    Planted(N5, "resnet_params", cn.PROJECTION_EVERYWHERE, "resnet_params", ("if downsample or C != K:", "if True:")),
+    Planted(N5, "resnet_params", cn.NO_FC_BIAS, "resnet_params",
+            ("return total + C * num_classes + num_classes", "return total + C * num_classes")),
+    Planted(N5, "pattern_spec", cn.NO_DOUBLING, "pattern_spec", ("filters * 2 ** group", "filters")),
+    Planted(N5, "pattern_spec", cn.POOL_PER_CONV, "pattern_spec",
+            ('[f"CONV3-{filters * 2 ** group}"] * N + ["POOL2"]', '[f"CONV3-{filters * 2 ** group}", "POOL2"] * N')),
+    Planted(N5, "widest_pattern", cn.FIRST_OVER, "widest_pattern", ("    return low\n", "    return high\n")),
+]
+CONVNET_EXEMPT = {"receptive_field", "size_network", "fc_to_conv", "three_layer_convnet_loss"}
+CONVNET_FEW_MISTAKES = {"training_memory", "largest_batch", "resnet_params", "pattern_spec", "widest_pattern"}
+
+
+# ------------------------------------------------------------------------------------------
 # the tests
 
 
@@ -462,13 +511,13 @@ def test_every_catalogued_mistake_is_planted():
     planted = {(p.check, p.hint) for p in PLANTED}
     for name, kind in CHECKS.items():
         for hint in getattr(kind, "catalogue", ()):
-            if name in {"receptive_field", "size_network", "fc_to_conv", "three_layer_convnet_loss"}:
+            if name in CONVNET_EXEMPT:
                 continue
             assert (name, hint) in planted, f"{name}: {hint!r} is catalogued but never planted"
 
 
-@pytest.mark.parametrize("name", sorted(n for n in CHECKS if n not in {
-    "receptive_field", "size_network", "fc_to_conv", "three_layer_convnet_loss", "conv_output_size"}))
+@pytest.mark.parametrize("name", sorted(n for n in CHECKS if n not in CONVNET_EXEMPT | CONVNET_FEW_MISTAKES | {
+    "conv_output_size"}))
 def test_every_layer_function_has_at_least_six_mistakes(name):
     assert len(CHECKS[name].catalogue) >= 6, CHECKS[name].catalogue
 

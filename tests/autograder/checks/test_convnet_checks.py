@@ -23,7 +23,8 @@ from autograder.testspec import parse_test_cell
 
 ROOT = Path(__file__).resolve().parents[3]
 NOTEBOOK = ROOT / "solutions" / "convnet" / "convnet.ipynb"
-CHECK_NAMES = ("size_network", "receptive_field", "fc_to_conv", "three_layer_convnet_loss")
+CHECK_NAMES = ("size_network", "receptive_field", "training_memory", "largest_batch", "resnet_params", "pattern_spec",
+               "widest_pattern", "fc_to_conv", "three_layer_convnet_loss")
 
 
 # --------------------------------------------------------------------------------------------
