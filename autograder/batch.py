@@ -39,7 +39,7 @@ import unicodedata
 import zipfile
 from pathlib import Path
 
-from . import course
+from . import course, rebuild
 from .files import is_notebook_file_name, safe_relative_parts, write_atomic
 
 MAX_FILE_BYTES = 20 * 2**20
@@ -126,9 +126,32 @@ def _read_folder(folder, budget, prefix=""):
             if path.is_symlink() or not path.is_file():
                 budget.notes.append(f"{prefix}{rel}: skipped, not a regular file (symbolic links are not followed)")
                 continue
-            if budget.admit(prefix + rel, path.stat().st_size):
+            size = path.stat().st_size
+            if _is_large_notebook(rel, size):
+                _admit_large_notebook(files, rel, size, lambda p=path: open(p, "rb"), budget, prefix)
+            elif budget.admit(prefix + rel, size):
                 files[rel] = path.read_bytes()[:MAX_FILE_BYTES]
     return files
+
+
+def _is_large_notebook(rel, size):
+    return rel.lower().endswith(".ipynb") and size > MAX_FILE_BYTES
+
+
+def _admit_large_notebook(files, rel, size, opener, budget, prefix=""):
+    """A notebook over the file cap: kept without its outputs when the rest fits (outputs never count
+    against a cap); else a note saying its size and the cap. A file over the hard cap is not read."""
+    try:
+        with opener() as stream:
+            data = rebuild.without_outputs(stream, size)
+    except rebuild.NotebookUnreadable as exc:
+        budget.notes.append(f"{prefix}{rel}: skipped, {exc}")
+        return
+    except (OSError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
+        budget.notes.append(f"{prefix}{rel}: unreadable ({type(exc).__name__})")
+        return
+    if budget.admit(prefix + rel, len(data)):
+        files[rel] = data
 
 
 def _read_zip(path, budget):
@@ -150,6 +173,9 @@ def _read_zip(path, budget):
             if any(_is_ignored(p) for p in parts) or parts[0] == "__MACOSX":
                 continue
             rel = "/".join(parts)
+            if _is_large_notebook(rel, info.file_size):
+                _admit_large_notebook(files, rel, info.file_size, lambda i=info: archive.open(i), budget)
+                continue
             if not budget.admit(rel, info.file_size):
                 continue
             try:
@@ -686,6 +712,19 @@ def drop_expected_flags(result, allowed):
     return result
 
 
+def explain_nothing_to_grade(result, notes):
+    """A failed result whose files were skipped while reading says why (a notebook over every size
+    cap, say), rather than that the submission was empty."""
+    if result.get("status") != "failed" or not notes or result.get("infrastructure"):
+        return result
+    error = result.get("error") or ""
+    if error.endswith("the submission is empty"):
+        result["error"] = "nothing to grade: " + "; ".join(notes)
+    elif not any(note in error for note in notes):
+        result["error"] = f"{error} ({'; '.join(notes)})"
+    return result
+
+
 def _engine_flags(result):
     """The engine's flags and notes of a result, as lines for people (notes: renamed notebook, ...)."""
     out = [str(note) for note in result.get("notes", [])]
@@ -739,6 +778,7 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
     """
     from . import feedback as feedback_mod
     from . import gradebook, similarity
+    from .assignment_digest import source_digest
 
     started = time.perf_counter()
     engine_spec = engine or os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE
@@ -750,10 +790,10 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
     collection = collect_submissions(submissions_root, course_root, all_assignments)
     subs = collection.submissions
     assignments = sorted({s.assignment for s in subs})
-    course.prepare_grading_course(out_dir, course_root, assignments)
+    gradebook.prepare_grading_course(out_dir, course_root, assignments)
     phases = {"prepare": time.perf_counter() - started}
     version = grader_version(engine_spec)
-    digests = {a: course.source_digest(course_root, a) for a in assignments}
+    digests = {a: source_digest(course_root, a) for a in assignments}
     cache = ResultCache(out_dir)
     # The calibration (time limits) is part of every task's key, so it is needed first; the
     # engine keeps it in <out>/.cache, so a run with nothing new only reads it back.
@@ -842,6 +882,7 @@ def autograde(submissions, out_dir="grading-output", *, course_root=None, worker
         similar = similarity.find_similar(outcome.results, course_root)
         for i, result in enumerate(outcome.results):
             task = (result["student"], result["assignment"])
+            explain_nothing_to_grade(result, subs[i].notes)
             outcome.flags_by_task[task] = _engine_flags(result) + list(subs[i].notes) + similar.get(task, [])
             gradebook.record_result(gb, result, subs[i].timestamp, keys[i])
             if result.get("status") == "graded":

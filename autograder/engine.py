@@ -57,7 +57,9 @@ Result of ``grade_submission``
          "status": "graded" | "missing" | "unreadable",
          "message": str,              # for missing/unreadable: why (for the student)
          "submitted_as": str | None,  # the submitted file that was graded
-         "notes": [str],              # rebuild notes (duplicated/missing solution cells, ...)
+         "notes": [str],              # for review: solution cells or answers not found, the stub graded
+         "found": [str],              # answers graded from another cell than their own (not for review),
+                                      # e.g. "max_pool_forward_naive found in cell 14, not in its own cell: graded"
          "score", "max_score",
          "tests": [{"grade_id", "points", "score",
                     "cases": [{"check", "hidden",
@@ -125,7 +127,8 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from . import __version__, course, integrity, kit, rebuild
+from . import __version__, integrity, kit, rebuild
+from .assignment_digest import source_digest
 from .checks import get_check, judge
 from .checks.base import MISSING
 from .compare import coerce
@@ -165,8 +168,8 @@ class GradeTask:
 
 
 # Everything a grade depends on: the engine, the checks and the library computing the references.
-_ENGINE_FILES = ("engine.py", "sandbox.py", "rebuild.py", "testspec.py", "integrity.py", "kit.py", "checks",
-                 "../cs231n_checks", "../cs231n_lib")
+_ENGINE_FILES = ("engine.py", "sandbox.py", "rebuild.py", "matching.py", "notebook_bytes.py", "testspec.py",
+                 "integrity.py", "kit.py", "checks", "../cs231n_checks", "../cs231n_lib")
 
 
 def grader_version():
@@ -547,7 +550,7 @@ def feedback_text(test):
 def _notebook_result(status, message="", **extra):
     out = {"status": status, "message": message, "submitted_as": None, "notes": [], "score": 0.0,
            "max_score": 0.0, "tests": [], "cells": [], "solution_sources": {}, "flags": [],
-           "executed_notebook": None, "answers": []}
+           "executed_notebook": None, "answers": [], "found": []}
     out.update(extra)
     return out
 
@@ -575,7 +578,8 @@ def _max_score(plans):
 
 def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, calibration, cases="all"):
     """Grade one notebook in a started ``sandbox``; returns the notebook entry of the result."""
-    rebuilt, sources, notes = rebuild.rebuild(template_nb, student_nb)
+    matched = rebuild.rebuild(template_nb, student_nb)
+    rebuilt, sources, notes = matched.notebook, matched.sources, matched.notes
     plans = plan_notebook(source_nb, template_nb, rebuilt, cases)
     runner = _Runner(sandbox, limits, calibration, name)
     tests, cells, answers = [], [], []
@@ -606,6 +610,10 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
                 cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=note)]
             else:
                 cell.outputs = [nbformat.from_dict(o) for o in result.outputs]
+            if plan.grade_id in matched.found:
+                # where the graded code came from, said where the student looks for it
+                said = "".join(f"[grader] {line}\n" for line in matched.found[plan.grade_id])
+                cell.outputs.insert(0, nbformat.v4.new_output("stream", name="stdout", text=said))
             cells.append(record)
             continue
         # a test cell: its visible cases now, its hidden ones after the last cell
@@ -638,6 +646,7 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
     return _notebook_result("graded", "", notes=notes, numba_compile=round(runner.compile_seconds, 3),
                             score=score, max_score=_max_score(plans), tests=tests,
                             cells=cells, solution_sources=sources, flags=flags, answers=answers,
+                            found=[line for gid in sorted(matched.found) for line in matched.found[gid]],
                             executed_notebook=json.loads(json.dumps(rebuilt)))
 
 
@@ -661,7 +670,7 @@ def _warm_references(source_nb, template_nb, cases):
     own process before any kernel waits on it (the kernel's own compiled kernels come from the
     student kit's cache, warmed by ``kit.grading_kit``).
     """
-    rebuilt, _, _ = rebuild.rebuild(template_nb, None)
+    rebuilt = rebuild.rebuild(template_nb, None).notebook
     for plan in plan_notebook(source_nb, template_nb, rebuilt, cases):
         for call in plan.checks:
             check = get_check(call.name)
@@ -670,7 +679,7 @@ def _warm_references(source_nb, template_nb, cases):
 
 
 def _unrun_notebook(status, message, source_nb, template_nb, cases="all"):
-    rebuilt, _, _ = rebuild.rebuild(template_nb, None)
+    rebuilt = rebuild.rebuild(template_nb, None).notebook
     plans = plan_notebook(source_nb, template_nb, rebuilt, cases)
     return _notebook_result(status, message, max_score=_max_score(plans))
 
@@ -809,7 +818,7 @@ def _sources_digest(course_root, assignment, limits=None):
     limits = Limits.coerce(limits)
     h = hashlib.sha256(grader_version().encode())
     h.update(repr((limits.case_timeout_floor, limits.timeout_multiple, limits.cell_timeout_floor)).encode())
-    h.update(course.source_digest(course_root, assignment).encode())
+    h.update(source_digest(course_root, assignment).encode())
     return h.hexdigest()[:32]
 
 

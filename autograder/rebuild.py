@@ -1,18 +1,32 @@
-"""Rebuild the notebook that runs at grading: the released template plus the student's solution sources.
+"""Rebuild the notebook that runs at grading: the released template plus the student's answers.
 
-Nothing else the student sent is used: not their tags, metadata, kernelspec, outputs, extra,
-deleted or duplicated cells, nor their copies of setup and test cells. The solution cells are
-found by the ``grade_id`` of the *template's* solution cells; when the student's notebook holds
-that ``grade_id`` twice, the first one counts (and a note says so); when it lacks it, the
-released stub is graded (and a note says so).
+Nothing else the student sent runs as it stands: not their tags, metadata, kernelspec, outputs,
+nor their copies of setup and test cells, nor the top-level code of extra cells. Each solution
+cell of the *template* gets the student's answer to it, found as ``autograder.matching`` says: a
+code cell by the definitions its released stub asks for (the last ones in the student's notebook,
+wherever they stand, with what they need from their cells), a written answer by its ``grade_id``
+or the question before it. What was found elsewhere is said in one line per cell (``found``, not
+a flag); what was not found at all is a note for a person, and the released stub is graded.
+
+A notebook file over ``MAX_NOTEBOOK_BYTES`` is read without its outputs (``notebook_bytes``).
 """
 
+import ast
 import copy
+import io
 import json
+from dataclasses import dataclass
 
 import nbformat
 
+from . import matching
+from .notebook_bytes import NotJson, TooLarge, strip_outputs
+
+#: a notebook is read in full up to this size; above it, it is read with its outputs dropped, and
+#: what remains (sources and metadata) must fit this size
 MAX_NOTEBOOK_BYTES = 20 * 2**20
+#: a notebook file larger than this, outputs included, is refused without being read
+MAX_RAW_NOTEBOOK_BYTES = 1 << 30
 MAX_SOLUTION_CHARS = 1_000_000
 
 
@@ -60,14 +74,56 @@ def cell_points(cell):
         return 0.0
 
 
+def _megabytes(size):
+    return f"{size / 2**20:.1f} MB"
+
+
+def too_large_message(size):
+    """Why a notebook file of ``size`` bytes is not read at all, or None when it is read."""
+    if size > MAX_RAW_NOTEBOOK_BYTES:
+        return (f"the notebook file is {_megabytes(size)}: over the {MAX_RAW_NOTEBOOK_BYTES // 2**20} MB "
+                f"a notebook may have with its outputs, so it was not read (clear the outputs and submit again)")
+    return None
+
+
+def without_outputs(stream, size):
+    """The bytes of a notebook over ``MAX_NOTEBOOK_BYTES`` (``size`` bytes, read from the binary
+    ``stream``) with its cells' outputs dropped; raises ``NotebookUnreadable`` saying the sizes."""
+    refused = too_large_message(size)
+    if refused:
+        raise NotebookUnreadable(refused)
+    try:
+        return strip_outputs(_Bounded(stream, MAX_RAW_NOTEBOOK_BYTES), MAX_NOTEBOOK_BYTES)
+    except TooLarge:
+        raise NotebookUnreadable(
+            f"the notebook is {_megabytes(size)} and over {MAX_NOTEBOOK_BYTES // 2**20} MB even without its "
+            f"outputs: at most {MAX_NOTEBOOK_BYTES // 2**20} MB of cells are read") from None
+    except NotJson as exc:
+        raise NotebookUnreadable(f"the notebook is not valid JSON ({exc}); was it saved completely?") from None
+
+
+class _Bounded:
+    """A binary stream that raises ``TooLarge`` past ``limit`` bytes (a zip member whose header lies)."""
+
+    def __init__(self, stream, limit):
+        self.stream, self.limit, self.count = stream, limit, 0
+
+    def read(self, n):
+        data = self.stream.read(n)
+        self.count += len(data)
+        if self.count > self.limit:
+            raise NotebookUnreadable(too_large_message(self.count))
+        return data
+
+
 def read_submitted(data):
     """Parse a submitted notebook's bytes into an nbformat v4 notebook (v3 and older converted).
 
+    A notebook over ``MAX_NOTEBOOK_BYTES`` is read without its outputs (grading never uses them).
     Raises ``NotebookUnreadable`` with a reason a student can act on.
     """
     if len(data) > MAX_NOTEBOOK_BYTES:
-        raise NotebookUnreadable(f"the notebook is {len(data) / 2**20:.1f} MB; at most "
-                                 f"{MAX_NOTEBOOK_BYTES // 2**20} MB are read (clear the outputs before submitting)")
+        data = without_outputs(io.BytesIO(data), len(data))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -89,58 +145,143 @@ def read_submitted(data):
 
 
 def _source_text(cell):
-    source = cell.get("source", "")
-    if isinstance(source, list):
-        source = "".join(s for s in source if isinstance(s, str))
-    return source if isinstance(source, str) else ""
+    return matching.cell_text(cell)
+
+
+def _defined_names(source):
+    """Top-level functions and classes a released solution cell defines (what it asks for)."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return []
+    return [n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+
+
+def _provided_names(template):
+    """Names the rebuilt notebook binds itself: its setup cells' and every graded definition."""
+    names = set()
+    for cell in template.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        try:
+            body = ast.parse(matching.as_python(_source_text(cell))).body
+        except (SyntaxError, ValueError):
+            continue
+        for node in body:
+            if is_solution_cell(cell):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names.add(node.name)
+            else:
+                names |= matching.bound_names(node)
+    return names
+
+
+@dataclass
+class Matched:
+    """The student's answers to the template's solution cells (see ``solution_sources``)."""
+
+    sources: dict  # {grade_id: source}
+    notes: list  # for a person to review: what could not be matched, and what was graded instead
+    found: dict  # {grade_id: [lines]} for the student and the summary: answers graded from another place
 
 
 def solution_sources(template, student):
-    """``({grade_id: source}, notes)``: the student's sources of the template's solution cells."""
-    wanted = {grade_id(c): c.get("cell_type") for c in template.cells if is_solution_cell(c) and grade_id(c)}
-    found, notes, seen = {}, [], {}
-    for index, cell in enumerate(student.cells if student is not None else []):
-        if not isinstance(cell, dict):
+    """The student's answers to the template's solution cells, found as ``autograder.matching`` says.
+
+    A code solution cell is answered by the last definitions, in notebook order, of the functions
+    its released stub defines (its own cell first when it holds them); a written answer by its
+    ``grade_id``, else by the question before it. Returns a ``Matched``.
+    """
+    cells = [c for c in (student.cells if student is not None else []) if isinstance(c, dict)]
+    usable, notes, found, sources = [], [], {}, {}
+    for cell in cells:
+        if len(_source_text(cell)) > MAX_SOLUTION_CHARS:
+            if grade_id(cell):
+                notes.append(f"the cell '{grade_id(cell)}' is longer than {MAX_SOLUTION_CHARS} characters; "
+                             "it was not graded")
+            usable.append({"cell_type": "raw", "source": "", "metadata": {}})  # keeps the numbering
+        else:
+            usable.append(cell)
+    if student is None:
+        return Matched(sources, notes, found)
+    by_id = {}
+    for index, cell in enumerate(usable):
+        if grade_id(cell):
+            by_id.setdefault(grade_id(cell), []).append(index)
+    kinds = {grade_id(c): c.get("cell_type") for c in template.cells if is_solution_cell(c) and grade_id(c)}
+    running = [i for gid, ids in by_id.items() if kinds.get(gid) == "code" for i in ids
+               if usable[i].get("cell_type") == "code"]
+    code = matching.StudentCode(usable, _provided_names(template), running)
+    for t_index, t_cell in enumerate(template.cells):
+        gid = grade_id(t_cell)
+        if not is_solution_cell(t_cell) or not gid:
             continue
-        gid = grade_id(cell)
-        if gid not in wanted:
+        kind = t_cell.get("cell_type")
+        with_id = by_id.get(gid, [])
+        own = [i for i in with_id if usable[i].get("cell_type") == kind]
+        wrong_type = [i for i in with_id if usable[i].get("cell_type") != kind]
+        if kind == "code":
+            names = _defined_names(_source_text(t_cell))
+            if names:
+                answer = matching.answer_code_cell(code, gid, names, own, _source_text(t_cell))
+            elif own:  # a solution cell that defines nothing: by its grade_id only
+                answer = matching.Answer(_source_text(usable[own[0]]))
+                if len(own) > 1:
+                    answer.notes.append(f"the cell '{gid}' appears more than once; the first one "
+                                        f"(cell {own[0] + 1}) was graded")
+            else:
+                answer = matching.Answer(None)
+            notes += answer.notes
+            if answer.found:
+                found[gid] = answer.found
+            if answer.source is not None:
+                sources[gid] = answer.source
+                continue
+            what = f" and no cell defines {', '.join(names)}" if names else ""
+            if wrong_type:
+                notes.append(f"the cell '{gid}' is a {usable[wrong_type[0]].get('cell_type')} cell, expected "
+                             f"{kind}{what}; the released stub was graded")
+            else:
+                notes.append(f"the cell '{gid}' was not found in the submission{what}; the released stub was graded")
             continue
-        seen[gid] = seen.get(gid, 0) + 1
-        if seen[gid] > 1:
-            if seen[gid] == 2:
-                notes.append(f"the cell '{gid}' appears more than once; the first one (cell {found[gid][1] + 1}) was graded")
+        # a written answer (or another non-code solution cell)
+        if own:
+            sources[gid] = _source_text(usable[own[0]])
+            if len(own) > 1:
+                found[gid] = [f"the cell '{gid}' appears {len(own)} times; the first one (cell {own[0] + 1}) was graded"]
             continue
-        if cell.get("cell_type") != wanted[gid]:
-            notes.append(f"the cell '{gid}' is a {cell.get('cell_type')} cell, expected {wanted[gid]}; the released stub was graded")
-            found[gid] = (None, index)
-            continue
-        source = _source_text(cell)
-        if len(source) > MAX_SOLUTION_CHARS:
-            notes.append(f"the cell '{gid}' is longer than {MAX_SOLUTION_CHARS} characters; the released stub was graded")
-            source = None
-        found[gid] = (source, index)
-    sources = {gid: src for gid, (src, _) in found.items() if src is not None}
-    if student is not None:
-        for gid in wanted:
-            if gid not in found:
-                notes.append(f"the cell '{gid}' was not found in the submission; the released stub was graded")
-    return sources, notes
+        place = matching.match_answer(template.cells, t_index, usable)
+        if place is not None and place not in {i for ids in by_id.values() for i in ids}:
+            sources[gid] = _source_text(usable[place])
+            found[gid] = [f"the answer '{gid}' found in cell {place + 1}, after its question: graded"]
+        else:
+            notes.append(f"the answer '{gid}' was not found (no cell carries its grade_id, and no cell "
+                         "follows its question): a person should look for it in the submission")
+    return Matched(sources, notes, found)
+
+
+@dataclass
+class Rebuilt:
+    notebook: object  # the nbformat notebook that runs
+    sources: dict  # {grade_id: the student's source put in that cell}
+    notes: list  # for a person to review
+    found: dict  # {grade_id: [lines]}: answers graded from another place than their own cell (not for review)
 
 
 def rebuild(template, student):
-    """``(notebook, sources, notes)``: a deep copy of ``template`` with the student's solution sources.
+    """A ``Rebuilt``: a deep copy of ``template`` with the student's solution sources.
 
     ``student`` may be None (no submission): the template runs as released.
     """
-    sources, notes = solution_sources(template, student)
+    matched = solution_sources(template, student)
     nb = copy.deepcopy(template)
     for cell in nb.cells:
-        if is_solution_cell(cell) and grade_id(cell) in sources:
-            cell.source = sources[grade_id(cell)]
+        if is_solution_cell(cell) and grade_id(cell) in matched.sources:
+            cell.source = matched.sources[grade_id(cell)]
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-    return nb, sources, notes
+    return Rebuilt(nb, matched.sources, matched.notes, matched.found)
 
 
 def visible_test_source(source):

@@ -16,6 +16,11 @@ def _sources(nb):
     return [c.source for c in nb.cells]
 
 
+def _rebuild(template, student):
+    built = rebuild.rebuild(template, student)
+    return built.notebook, built.sources, built.notes
+
+
 def test_only_solution_sources_are_copied(course):
     template = released(course)
     student = student_nb(course, {"conv_output_size": SIZE_WRONG, "conv_forward_naive": FORWARD_RIGHT})
@@ -28,7 +33,7 @@ def test_only_solution_sources_are_copied(course):
             cell.outputs = [nbformat.v4.new_output("stream", text="fake output")]
     student.metadata["kernelspec"] = {"name": "evil", "display_name": "evil", "language": "python"}
     student.cells.append(nbformat.v4.new_code_cell("print('extra cell')"))
-    nb, sources, notes = rebuild.rebuild(template, student)
+    nb, sources, notes = _rebuild(template, student)
     assert sources == {"conv_output_size": SIZE_WRONG, "conv_forward_naive": FORWARD_RIGHT}
     assert notes == []
     assert len(nb.cells) == len(template.cells)
@@ -43,38 +48,46 @@ def test_only_solution_sources_are_copied(course):
     assert nb.metadata == template.metadata
 
 
-def test_duplicated_grade_id_takes_the_first_and_notes_it(course):
+def test_duplicated_grade_id_grades_the_last_definition_as_the_kernel_would(course):
     template = released(course)
     student = student_nb(course, {"conv_output_size": SIZE_RIGHT})
-    dup = copy.deepcopy(next(c for c in student.cells if rebuild.grade_id(c) == "conv_output_size"))
+    first = next(i for i, c in enumerate(student.cells) if rebuild.grade_id(c) == "conv_output_size")
+    dup = copy.deepcopy(student.cells[first])
     dup.source = SIZE_WRONG
     student.cells.append(dup)
-    _, sources, notes = rebuild.rebuild(template, student)
-    assert sources["conv_output_size"] == SIZE_RIGHT
-    assert len(notes) == 1 and "conv_output_size" in notes[0] and "more than once" in notes[0]
+    built = rebuild.rebuild(template, student)
+    assert built.sources["conv_output_size"] == SIZE_WRONG
+    assert built.notes == []  # found and graded: nothing for a person to review
+    assert built.found["conv_output_size"] == [
+        f"the cell 'conv_output_size' appears 2 times (cells {first + 1}, {len(student.cells)}); "
+        f"cell {len(student.cells)}, the last definition, was graded"]
 
 
 def test_deleted_solution_cell_keeps_the_stub(course):
     template = released(course)
     student = student_nb(course, {"conv_output_size": SIZE_RIGHT})
     student.cells = [c for c in student.cells if rebuild.grade_id(c) != "conv_forward_naive"]
-    nb, sources, notes = rebuild.rebuild(template, student)
+    nb, sources, notes = _rebuild(template, student)
     stub = next(c for c in nb.cells if rebuild.grade_id(c) == "conv_forward_naive")
     assert "NotImplementedError" in stub.source
     assert "conv_forward_naive" not in sources
     assert any("'conv_forward_naive' was not found" in n for n in notes)
 
 
-def test_renamed_grade_id_and_wrong_cell_type(course):
+def test_a_markdown_cell_with_the_grade_id_is_not_code(course):
     template = released(course)
     student = student_nb(course, {"conv_output_size": SIZE_RIGHT})
     cell = next(c for c in student.cells if rebuild.grade_id(c) == "conv_output_size")
     markdown = nbformat.v4.new_markdown_cell(SIZE_WRONG)
     markdown.metadata = copy.deepcopy(cell.metadata)
     student.cells.insert(0, markdown)
-    _, sources, notes = rebuild.rebuild(template, student)
-    assert "conv_output_size" not in sources  # the first cell with that id is not code: stub
-    assert any("markdown cell" in n for n in notes)
+    _, sources, notes = _rebuild(template, student)
+    assert sources["conv_output_size"] == SIZE_RIGHT  # the code cell with that id still answers
+    assert notes == []
+    student.cells = [c for c in student.cells if c is not cell]  # only the markdown copy is left
+    _, sources, notes = _rebuild(template, student)
+    assert "conv_output_size" not in sources
+    assert any("markdown cell" in n and "no cell defines conv_output_size" in n for n in notes)
 
 
 @pytest.mark.parametrize("data, reason", [
@@ -103,7 +116,7 @@ def test_nbformat_v3_is_converted(course):
     data = json.dumps(old).encode()
     nb = rebuild.read_submitted(data)
     assert nb.nbformat == 4
-    _, sources, _ = rebuild.rebuild(template, nb)
+    _, sources, _ = _rebuild(template, nb)
     assert sources == {"conv_output_size": SIZE_RIGHT}
 
 
@@ -111,7 +124,7 @@ def test_list_sources_are_joined(course):
     template = released(course)
     raw = json.loads(nbformat.writes(student_nb(course, {"conv_output_size": SIZE_RIGHT})))
     nb = rebuild.read_submitted(json.dumps(raw).encode())
-    _, sources, _ = rebuild.rebuild(template, nb)
+    _, sources, _ = _rebuild(template, nb)
     assert sources["conv_output_size"] == SIZE_RIGHT
 
 
@@ -147,7 +160,7 @@ def test_any_json_is_read_or_refused_never_crashes(course, cells, top):
         nb = rebuild.read_submitted(json.dumps(doc).encode())
     except rebuild.NotebookUnreadable:
         return
-    built, sources, notes = rebuild.rebuild(template, nb)
+    built, sources, notes = _rebuild(template, nb)
     assert len(built.cells) == len(template.cells)
     assert set(sources) <= {"conv_output_size", "conv_forward_naive"}
     assert all(isinstance(v, str) for v in sources.values())
