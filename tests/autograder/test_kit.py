@@ -62,8 +62,10 @@ def test_while_open_closes_the_earlier_assignments_and_withholds_the_later_ones(
                           "batchnorm": "future", "convnet": "future"}
     withheld = kit.withheld_definitions(day)
     assert "max_pool_forward" in withheld["pooling.py"] and "conv_forward" not in withheld.get("conv.py", {})
-    assert withheld["sizing.py"] == {"describe": "convnet", "_apply_layer": "convnet", "receptive_field": "convnet",
-                                     "fc_to_conv_weights": "convnet"}
+    assert withheld["sizing.py"] == {name: "convnet" for name in (
+        "describe", "_apply_layer", "receptive_field", "fc_to_conv_weights", "training_memory", "largest_batch",
+        "pattern_spec", "widest_pattern")}
+    assert withheld["architectures.py"] == {"resnet": "convnet", "basic_block": "convnet"}
 
 
 @pytest.mark.parametrize("opened,blocker", [("pooling", "im2col"), ("pooling", "convolution"), ("convnet", "pooling")])
