@@ -16,7 +16,6 @@ every call here restores both afterwards, and none is ever made from two threads
 import contextlib
 import functools
 import hashlib
-import json
 import os
 import shutil
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 
-from .files import file_lock, write_atomic  # noqa: F401  (file_lock: kit uses course.file_lock)
+from .files import file_lock  # noqa: F401  (kit.py locks through course.file_lock)
 
 COURSE_ID = "cs231n"
 SOLUTIONS_DIR = "solutions"
@@ -218,29 +217,12 @@ def is_notebook_script(path):
     return path.suffix == ".py" and path.with_suffix(".ipynb").is_file()
 
 
-def _assignment_files(folder):
+def assignment_files(folder):
     for path in sorted(Path(folder).rglob("*")):
         rel = path.relative_to(folder)
         if path.is_file() and not any(part in IGNORED_NAMES or part.endswith(".pyc") for part in rel.parts) \
                 and not is_notebook_script(path):
             yield rel, path
-
-
-def source_digest(course_root, assignment):
-    """Content hash of everything that defines ``assignment``: its source and released files, and
-    the assignments before it in the course schedule (they decide which answers its kit ships)."""
-    h = hashlib.sha256()
-    from .kit import load_schedule
-
-    h.update(repr(load_schedule(course_root).while_open(assignment).states).encode())
-    for top in (SOLUTIONS_DIR, ASSIGNMENTS_DIR):
-        folder = Path(course_root) / top / assignment
-        h.update(f"\0{top}\0".encode())
-        if folder.is_dir():
-            for rel, path in _assignment_files(folder):
-                h.update(f"{rel.as_posix()}\0".encode())
-                h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------
@@ -307,56 +289,27 @@ def release(course_root, assignments=None, *, quiet=False):
             produced = scratch / name
             for path in produced.rglob("*.ipynb"):
                 _normalise_released_notebook(path)
-            _sync_folder(produced, target)
+            sync_folder(produced, target)
             released.extend(sorted(target.rglob("*.ipynb")))
             if not quiet:
                 print(f"released {name}: {', '.join(p.name for p in sorted(target.glob('*.ipynb')))}")
     return released
 
 
-def _sync_folder(src, dst):
+def sync_folder(src, dst):
     """Make ``dst`` hold exactly the files of ``src``, rewriting only files whose bytes differ."""
     dst.mkdir(parents=True, exist_ok=True)
-    wanted = {rel for rel, _ in _assignment_files(src)}
-    for rel, path in _assignment_files(src):
+    wanted = {rel for rel, _ in assignment_files(src)}
+    for rel, path in assignment_files(src):
         out = dst / rel
         data = path.read_bytes()
         if not out.exists() or out.read_bytes() != data:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(data)
             os.chmod(out, 0o644)
-    for rel, path in list(_assignment_files(dst)):
+    for rel, path in list(assignment_files(dst)):
         if rel not in wanted:
             path.unlink()
-
-
-# ------------------------------------------------------------------------------------------
-# The grading output folder as an nbgrader course
-
-
-def prepare_grading_course(out_dir, course_root, assignments):
-    """Make ``out_dir`` an nbgrader course knowing ``assignments`` (gradebook, source/, release/).
-
-    The gradebook is created by nbgrader's generate_assignment on a copy of ``solutions/<a>`` as
-    ``source/<a>``, so nbgrader knows every grade cell and its points. The step is skipped for an
-    assignment whose source has not changed since the last run (its digest is kept in
-    ``.cache/source-<a>.json``), which keeps re-runs fast and the gradebook untouched.
-    """
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / ".cache").mkdir(exist_ok=True)
-    write_nbgrader_config_file(out_dir)
-    config = nbgrader_config(out_dir)
-    for name in assignments:
-        digest = source_digest(course_root, name)
-        stamp = out_dir / ".cache" / f"source-{name}.json"
-        if stamp.exists() and json.loads(stamp.read_text()).get("digest") == digest \
-                and (out_dir / "gradebook.db").exists():
-            continue
-        _sync_folder(Path(course_root) / SOLUTIONS_DIR / name, out_dir / "source" / name)
-        generate_assignment(config, name)
-        write_atomic(stamp, json.dumps({"digest": digest}))
-    return config
 
 
 def remove_tree(path):

@@ -1,5 +1,8 @@
 """Writing grading results into nbgrader's gradebook, and the ``grades.csv`` export.
 
+The grading output folder is an nbgrader course (``prepare_grading_course``): nbgrader's
+generate_assignment creates the gradebook there and tells it every grade cell and its points.
+
 Only the coordinating process writes the gradebook, from results, and every write is
 idempotent: recording the same result twice leaves the same rows. A submission whose grading
 failed keeps no score from an earlier run: its grades are set to zero and marked as needing a
@@ -24,11 +27,47 @@ export`` still exports them while ``grades.csv`` has only the run's submissions.
 
 import csv
 import io
+import json
 import warnings
 from pathlib import Path
 
-from .course import nbgrader_config, patch_nbgrader
+from .assignment_digest import source_digest
+from .course import (SOLUTIONS_DIR, generate_assignment, nbgrader_config, patch_nbgrader, sync_folder,
+                     write_nbgrader_config_file)
 from .files import write_atomic
+
+
+# ------------------------------------------------------------------------------------------
+# The grading output folder as an nbgrader course (where the gradebook lives)
+
+
+def prepare_grading_course(out_dir, course_root, assignments):
+    """Make ``out_dir`` an nbgrader course knowing ``assignments`` (gradebook, source/, release/).
+
+    The gradebook is created by nbgrader's generate_assignment on a copy of ``solutions/<a>`` as
+    ``source/<a>``, so nbgrader knows every grade cell and its points. The step is skipped for an
+    assignment whose source has not changed since the last run (its digest is kept in
+    ``.cache/source-<a>.json``), which keeps re-runs fast and the gradebook untouched.
+    """
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / ".cache").mkdir(exist_ok=True)
+    write_nbgrader_config_file(out_dir)
+    config = nbgrader_config(out_dir)
+    for name in assignments:
+        digest = source_digest(course_root, name)
+        stamp = out_dir / ".cache" / f"source-{name}.json"
+        if stamp.exists() and json.loads(stamp.read_text()).get("digest") == digest \
+                and (out_dir / "gradebook.db").exists():
+            continue
+        sync_folder(Path(course_root) / SOLUTIONS_DIR / name, out_dir / "source" / name)
+        generate_assignment(config, name)
+        write_atomic(stamp, json.dumps({"digest": digest}))
+    return config
+
+
+# ------------------------------------------------------------------------------------------
+# Recording results
 
 
 def open_gradebook(out_dir):

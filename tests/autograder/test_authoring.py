@@ -8,6 +8,8 @@ import pytest
 
 import toycourse
 from autograder import authoring, course
+from autograder.assignment_digest import source_digest
+from autograder.gradebook import prepare_grading_course
 
 REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENTS = ("convolution", "im2col", "pooling", "batchnorm", "convnet")
@@ -278,9 +280,9 @@ def test_a_pair_changed_by_a_pull_is_no_conflict_when_one_side_is_edited_next(re
 
 
 def test_the_script_is_no_part_of_an_assignments_files(repo, tmp_path):
-    digest = course.source_digest(repo, "toy")
+    digest = source_digest(repo, "toy")
     _, py_path = _paths(repo)
     py_path.write_text(py_path.read_text() + "\n# %%\nx = 1\n")  # an unsynced edit
-    assert course.source_digest(repo, "toy") == digest
-    course.prepare_grading_course(tmp_path / "out", repo, ["toy"])
+    assert source_digest(repo, "toy") == digest
+    prepare_grading_course(tmp_path / "out", repo, ["toy"])
     assert sorted(p.name for p in (tmp_path / "out" / "source" / "toy").iterdir()) == ["toy.ipynb"]

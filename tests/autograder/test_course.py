@@ -1,10 +1,12 @@
-"""The one nbgrader configuration (autograder/course.py) and the grading folder it makes."""
+"""The one nbgrader configuration (autograder/course.py) and the grading folder made with it
+(``gradebook.prepare_grading_course``)."""
 
 import os
 import subprocess
 
 import toycourse
 from autograder import course
+from autograder.gradebook import prepare_grading_course
 
 
 def test_grading_course_config_clears_hidden_tests_in_feedback(tmp_path):
@@ -21,7 +23,7 @@ def test_grading_folder_is_an_nbgrader_course_knowing_the_grade_cells(tmp_path):
     root = toycourse.course_copy(tmp_path / "repo", assignments=("toy", "extra"))
     out = tmp_path / "out"
     cwd = os.getcwd()
-    course.prepare_grading_course(out, root, ["toy", "extra"])
+    prepare_grading_course(out, root, ["toy", "extra"])
     assert os.getcwd() == cwd  # nbgrader's chdir does not leak out
     from nbgrader.api import Gradebook
 
@@ -41,15 +43,15 @@ def test_grading_folder_is_an_nbgrader_course_knowing_the_grade_cells(tmp_path):
 def test_grading_folder_is_prepared_once_per_source_version(tmp_path):
     root = toycourse.course_copy(tmp_path / "repo")
     out = tmp_path / "out"
-    course.prepare_grading_course(out, root, ["toy"])
+    prepare_grading_course(out, root, ["toy"])
     db = out / "gradebook.db"
     before = db.stat().st_mtime_ns
-    course.prepare_grading_course(out, root, ["toy"])
+    prepare_grading_course(out, root, ["toy"])
     assert db.stat().st_mtime_ns == before  # unchanged source: nbgrader not run again
     nb = root / "solutions" / "toy" / "toy.ipynb"
     nb.write_text(nb.read_text().replace("Toy assignment", "Toy assignment, revised"))
     course.release(root, quiet=True)
-    course.prepare_grading_course(out, root, ["toy"])
+    prepare_grading_course(out, root, ["toy"])
     assert "revised" in (out / "release" / "toy" / "toy.ipynb").read_text()
 
 

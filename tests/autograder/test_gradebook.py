@@ -10,7 +10,7 @@ import pytest
 
 import fake_engine
 import toycourse
-from autograder import batch, course, gradebook
+from autograder import batch, gradebook
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def graded(tmp_path_factory):
 
 def _fresh_out(tmp_path, root):
     out = tmp_path / "out"
-    course.prepare_grading_course(out, root, ["toy"])
+    gradebook.prepare_grading_course(out, root, ["toy"])
     return out
 
 
