@@ -41,6 +41,7 @@ from pathlib import Path
 
 from . import course, rebuild
 from .files import is_notebook_file_name, safe_relative_parts, write_atomic
+from .testspec import without_solution_markers
 
 MAX_FILE_BYTES = 20 * 2**20
 MAX_SUBMISSION_BYTES = 50 * 2**20
@@ -695,8 +696,7 @@ def reference_flags(course_root, assignment):
         for cell in source.cells:
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("solution") and meta.get("grade_id"):
-                sources[meta["grade_id"]] = "\n".join(
-                    line for line in cell.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+                sources[meta["grade_id"]] = without_solution_markers(cell.source)
         for flag in delegation_flags(template, sources):
             if flag.get("kind") == "library_use":
                 allowed.setdefault(flag.get("grade_id"), set()).update(_flag_names(flag))

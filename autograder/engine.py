@@ -132,6 +132,7 @@ from .assignment_digest import source_digest
 from .checks import get_check, judge
 from .checks.base import MISSING
 from .compare import coerce
+from .course import ASSIGNMENTS_DIR, SOLUTIONS_DIR
 from .files import safe_relative_path, write_atomic
 from .sandbox import Limits, Sandbox, sandbox_protections
 from .testspec import parse_test_cell
@@ -139,7 +140,6 @@ from .testspec import parse_test_cell
 __all__ = ["GradeTask", "Limits", "grade_submission", "validate_notebook", "calibrate", "cached_calibration",
            "grader_version", "sandbox_protections"]
 
-SOLUTIONS_DIR, ASSIGNMENTS_DIR = "solutions", "assignments"
 MAX_RESULT_BYTES = 256 << 20  # a case's output file read back from the kernel (at most)
 MAX_STATUS_BYTES = 1 << 20
 MAX_RESTARTS = 12  # per notebook: beyond this the remaining cases are not run

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 
 from . import course, rebuild
-from .testspec import BEGIN_HIDDEN, END_HIDDEN, CheckSpecError, parse_test_cell
+from .testspec import CheckSpecError, hidden_test_regions, parse_test_cell
 
 
 def _split_lines(source_notebook):
@@ -27,18 +27,11 @@ def _split_lines(source_notebook):
     nb = nbformat.read(str(source_notebook), as_version=4)
     hidden, visible = [], set()
     for cell in nb.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            stripped = line.strip()
-            if stripped == BEGIN_HIDDEN:
-                inside = True
-                hidden.append(stripped)
-            elif stripped == END_HIDDEN:
-                inside = False
-            elif inside:
-                hidden.append(stripped)
-            else:
-                visible.add(stripped)
+        for _, line, where in hidden_test_regions(cell.source):
+            if where in ("begin", "hidden"):
+                hidden.append(line.strip())
+            elif where == "visible":
+                visible.add(line.strip())
     return hidden, visible
 
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autograder.engine import answer_digest  # noqa: E402
-from autograder.testspec import parse_test_cell  # noqa: E402
+from autograder.testspec import parse_test_cell, without_solution_markers  # noqa: E402
 
 OUT = ROOT / "examples" / "submissions"
 EXPECTED = ROOT / "examples" / "expected.json"
@@ -302,8 +302,7 @@ def reference_sources(assignment):
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution") and cell.cell_type == "code":
-            out[meta["grade_id"]] = "\n".join(line for line in cell.source.splitlines()
-                                              if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")) + "\n"
+            out[meta["grade_id"]] = without_solution_markers(cell.source) + "\n"
     return out
 
 

@@ -25,6 +25,7 @@ from autograder.checks import batchnorm as bn  # noqa: E402
 from autograder.checks import convolution as conv  # noqa: E402
 from autograder.checks import im2col as cols  # noqa: E402
 from autograder.checks import pooling as pool  # noqa: E402
+from autograder.testspec import without_solution_markers  # noqa: E402
 from cs231n_checks.convolution import FLOAT_SIZE  # noqa: E402
 from cs231n_checks.pooling import TIES_TO_ALL  # noqa: E402
 
@@ -70,8 +71,7 @@ MISTAKES = {
 def solution_sources(assignment):
     """The instructor's solution cells without the BEGIN/END SOLUTION markers, by grade_id."""
     nb = nbformat.read(str(ROOT / "solutions" / assignment / f"{assignment}.ipynb"), as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: "\n".join(
-        line for line in c.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")) + "\n"
+    return {c.metadata["nbgrader"]["grade_id"]: without_solution_markers(c.source) + "\n"
         for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
 
 

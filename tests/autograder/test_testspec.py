@@ -2,7 +2,7 @@
 
 import pytest
 
-from autograder.testspec import CheckSpecError, parse_test_cell
+from autograder.testspec import CheckSpecError, hidden_test_regions, parse_test_cell, without_solution_markers
 
 CELL = '''# conv_forward_naive: 3 points
 check("conv_forward_naive", cases=[
@@ -44,3 +44,19 @@ def test_malformed_python_names_the_cell():
 def test_wrong_argument_types_are_explained():
     with pytest.raises(CheckSpecError, match="expected check"):
         parse_test_cell('check("f", cases={"seed": 1})')
+
+
+def test_hidden_test_regions_mark_each_line():
+    source = "a\n  ### BEGIN HIDDEN TESTS\nb\n### END HIDDEN TESTS\nc\n### BEGIN HIDDEN TESTS\nd"
+    assert [(n, where) for n, _, where in hidden_test_regions(source)] == [
+        (1, "visible"), (2, "begin"), (3, "hidden"), (4, "end"), (5, "visible"), (6, "begin"), (7, "hidden")]
+
+
+def test_a_check_after_an_unclosed_hidden_marker_stays_visible():
+    calls = parse_test_cell('### BEGIN HIDDEN TESTS\ncheck("f", cases=[{}])\n')
+    assert len(calls) == 1 and not calls[0].hidden
+
+
+def test_without_solution_markers_keeps_everything_else():
+    source = "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n# BEGIN SOLUTION is text here"
+    assert without_solution_markers(source) == "def f(x):\n    return x\n# BEGIN SOLUTION is text here"
