@@ -1,0 +1,284 @@
+"""Matching a submission to the released notebook: graded code found wherever it stands.
+
+The pooling notebook with the reference solutions pasted in, reshaped the way editors and
+accidents reshape notebooks (``examples/editor_shapes.py``). An honest notebook must give every
+solution cell a source whose final definition of each graded function is the student's; with one
+function wrong, exactly that cell gets the wrong code. Grading a source is tested elsewhere; the
+real-kernel grades of these shapes are at the end (and in the sample class).
+"""
+
+import ast
+import copy
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import engine, matching, rebuild
+
+ROOT = Path(__file__).resolve().parents[2]
+POOLING = "pooling"
+spec = importlib.util.spec_from_file_location("editor_shapes", ROOT / "examples" / "editor_shapes.py")
+shapes = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(shapes)
+
+
+def _released(name=POOLING):
+    return nbformat.read(ROOT / "assignments" / name / f"{name}.ipynb", as_version=4)
+
+
+def _reference_sources(name=POOLING):
+    nb = nbformat.read(ROOT / "solutions" / name / f"{name}.ipynb", as_version=4)
+    return {rebuild.grade_id(c): "".join(line for line in c.source.splitlines(keepends=True)
+                                         if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+            for c in nb.cells if rebuild.is_solution_cell(c) and c.cell_type == "code"}
+
+
+REFERENCE = _reference_sources()
+TEMPLATE = _released()
+STUBS = {rebuild.grade_id(c): c.source for c in TEMPLATE.cells if rebuild.is_solution_cell(c) and c.cell_type == "code"}
+# a wrong avg_pool_backward_naive: the gradient is not divided by the window's size
+WRONG_GID = "avg_pool_backward_naive"
+WRONG = REFERENCE[WRONG_GID].replace("share = 1.0 / (PH * PW)", "share = 1.0")
+
+
+def _pasted(sources):
+    nb = copy.deepcopy(TEMPLATE)
+    for cell in nb.cells:
+        if rebuild.grade_id(cell) in sources and rebuild.is_solution_cell(cell):
+            cell.source = sources[rebuild.grade_id(cell)]
+    return nb
+
+
+def final_definition(source, name):
+    """ast dump of the definition of ``name`` that is left after running ``source`` top to bottom."""
+    last = None
+    for node in ast.parse(matching.as_python(source)).body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            last = node
+    return None if last is None else ast.dump(last)
+
+
+def _graded_definitions(student):
+    built = rebuild.rebuild(TEMPLATE, student)
+    return built, {gid: final_definition(built.sources.get(gid, STUBS[gid]), gid) for gid in STUBS}
+
+
+def _expected(sources):
+    return {gid: final_definition(sources[gid], gid) for gid in STUBS}
+
+
+def test_the_wrong_function_really_differs():
+    assert WRONG != REFERENCE[WRONG_GID]
+
+
+# every shape, as a function of (honest or one-wrong sources) -> the student's notebook
+SHAPES = {
+    "as released": lambda src: _pasted(src),
+    "cell deleted, code re-written at the end": lambda src: shapes.recreate_at_end(_pasted(src), "max_pool_forward_naive"),
+    "stub left, function defined again just below": lambda src: shapes.redefine_below(
+        _pasted(src), "max_pool_forward_naive", STUBS["max_pool_forward_naive"]),
+    "every grade_id null": lambda src: shapes.drop_grade_ids(_pasted(src)),
+    "VS Code: no cell metadata": lambda src: shapes.vscode(_pasted(src)),
+    "Colab save": lambda src: rebuild.read_submitted(shapes.colab_text(_pasted(src), "pooling.ipynb").encode()),
+    "cells merged": lambda src: shapes.merge(_pasted(src), "max_pool_forward_naive", "max_pool_backward_naive"),
+    "solution cells moved to the end": lambda src: shapes.move_to_end(
+        _pasted(src), ["avg_pool_forward_naive", "avg_pool_backward_naive", "max_pool_forward_naive"]),
+    "cell copied below its test, the copy is the final version": lambda src: shapes.duplicate(
+        _pasted(dict(src, avg_pool_backward_naive=STUBS["avg_pool_backward_naive"])), "avg_pool_backward_naive",
+        src["avg_pool_backward_naive"], "test_avg_pool_backward_naive"),
+    "VS Code and moved and stub left": lambda src: shapes.vscode(shapes.redefine_below(
+        shapes.recreate_at_end(_pasted(src), "avg_pool_forward_naive"), "max_pool_backward_naive",
+        STUBS["max_pool_backward_naive"])),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("wrong", [False, True], ids=["honest", "one wrong"])
+def test_every_shape_grades_what_the_student_wrote(shape, wrong):
+    sources = dict(REFERENCE, **({WRONG_GID: WRONG} if wrong else {}))
+    built, graded = _graded_definitions(SHAPES[shape](sources))
+    assert graded == _expected(sources)
+    assert built.notes == []  # found: nothing for a person to review
+
+
+def test_the_lines_say_where_the_code_was_found():
+    student = shapes.redefine_below(_pasted(REFERENCE), "max_pool_forward_naive", STUBS["max_pool_forward_naive"])
+    at = next(i for i, c in enumerate(student.cells) if c.source == REFERENCE["max_pool_forward_naive"]) + 1
+    built = rebuild.rebuild(TEMPLATE, student)
+    assert built.found == {"max_pool_forward_naive": [f"max_pool_forward_naive found in cell {at}, not in its own cell: graded"]}
+    # the student's stub comes first, the code found after it (so the code found is what is defined)
+    graded = built.sources["max_pool_forward_naive"]
+    assert graded.startswith(STUBS["max_pool_forward_naive"].rstrip("\n"))
+    assert f"# max_pool_forward_naive: found in cell {at} of the submission" in graded
+    as_released = rebuild.rebuild(TEMPLATE, _pasted(REFERENCE))
+    assert as_released.found == {} and as_released.notes == []
+    assert {gid: as_released.sources[gid] for gid in STUBS} == {gid: REFERENCE[gid] for gid in STUBS}  # untouched
+
+
+def test_a_pasted_copy_of_the_stub_does_not_replace_an_answer():
+    student = shapes.duplicate(_pasted(REFERENCE), "max_pool_forward_naive", STUBS["max_pool_forward_naive"],
+                               "test_avg_pool_backward_naive")
+    _, graded = _graded_definitions(student)
+    assert graded == _expected(REFERENCE)
+
+
+def test_the_last_definition_wins_as_in_the_kernel():
+    broken = REFERENCE["max_pool_forward_naive"].replace("np.max", "np.min").replace(".max(", ".min(")
+    assert broken != REFERENCE["max_pool_forward_naive"]
+    student = _pasted(REFERENCE)
+    student.cells.append(shapes._plain_cell(broken))  # an experiment left at the very end
+    _, graded = _graded_definitions(student)
+    assert graded["max_pool_forward_naive"] == final_definition(broken, "max_pool_forward_naive")
+
+
+HELPER_SPLIT = (
+    "def _windows(H, W, ph, pw, stride):\n"
+    "    return [(i, j) for i in range(0, H - ph + 1, stride) for j in range(0, W - pw + 1, stride)]\n"
+)
+FORWARD_WITH_HELPER = '''def max_pool_forward_naive(x, pool_param):
+    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H, W = x.shape
+    Ho, Wo = (H - ph) // s + 1, (W - pw) // s + 1
+    out = np.zeros((N, C, Ho, Wo), dtype=x.dtype)
+    for k, (i, j) in enumerate(_windows(H, W, ph, pw, s)):
+        out[:, :, k // Wo, k % Wo] = x[:, :, i:i + ph, j:j + pw].max(axis=(2, 3))
+    return out, (x, pool_param)
+'''
+
+
+def test_helpers_come_with_the_function_from_their_own_cell():
+    # split: the helper in a cell of its own above the (metadata-less) function cell
+    student = shapes.vscode(shapes.split(_pasted(REFERENCE), "max_pool_forward_naive", HELPER_SPLIT, FORWARD_WITH_HELPER))
+    built = rebuild.rebuild(TEMPLATE, student)
+    graded = built.sources["max_pool_forward_naive"]
+    namespace = {}
+    exec("import numpy as np\n" + graded, namespace)  # noqa: S102 - the test's own code
+    import numpy as np
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
+    out, _ = namespace["max_pool_forward_naive"](x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    assert np.array_equal(out, x.reshape(2, 3, 3, 2, 3, 2).max(axis=(3, 5)))
+
+
+def test_only_what_the_definition_needs_is_taken_from_another_cell():
+    extra = ("import numpy as np\n"
+             "SCALE = 1.0\n"
+             "def max_pool_forward_naive(x, pool_param):\n"
+             "    return _helper(x) * SCALE, None\n"
+             "def _helper(x):\n"
+             "    return x\n"
+             "print('a demo that must not run at grading')\n"
+             "raise SystemExit('nor this')\n"
+             "check = lambda *args, **kwargs: None\n")
+    student = shapes.vscode(_pasted({}))
+    student.cells.append(shapes._plain_cell(extra))
+    graded = rebuild.rebuild(TEMPLATE, student).sources["max_pool_forward_naive"]
+    body = graded.split("of the submission\n", 1)[1]
+    assert "print(" not in body and "SystemExit" not in body and "check =" not in body
+    assert "SCALE = 1.0" in body and "def _helper" in body and "def max_pool_forward_naive" in body
+
+
+def test_state_set_by_a_solution_cell_is_not_reset():
+    # a global the student's own solution cell sets, read by another of their solution cells
+    sources = dict(REFERENCE)
+    sources["max_pool_forward_naive"] = "CALLS = []\n" + REFERENCE["max_pool_forward_naive"]
+    sources["max_pool_backward_naive"] = REFERENCE["max_pool_backward_naive"] + "\n\ndef calls():\n    return len(CALLS)\n"
+    built = rebuild.rebuild(TEMPLATE, _pasted(sources))
+    assert built.sources["max_pool_backward_naive"] == sources["max_pool_backward_naive"]
+
+
+def test_a_solution_cell_that_does_not_parse_does_not_hide_the_code_found_elsewhere():
+    student = _pasted(dict(REFERENCE, max_pool_forward_naive="def max_pool_forward_naive(x, pool_param)\n    pass\n"))
+    student.cells.append(shapes._plain_cell(REFERENCE["max_pool_forward_naive"]))
+    _, graded = _graded_definitions(student)
+    assert graded == _expected(REFERENCE)
+
+
+def test_magics_in_a_cell_do_not_hide_its_definitions():
+    student = shapes.vscode(_pasted({}))
+    student.cells.append(shapes._plain_cell("%timeit -n1 print(1)\n!echo hi\n" + REFERENCE["max_pool_forward_naive"]))
+    _, graded = _graded_definitions(student)
+    assert graded["max_pool_forward_naive"] == final_definition(REFERENCE["max_pool_forward_naive"], "max_pool_forward_naive")
+
+
+def test_nothing_found_is_a_note_for_a_person():
+    student = _pasted(REFERENCE)
+    student.cells = [c for c in student.cells if rebuild.grade_id(c) != "avg_pool_forward_naive"]
+    built = rebuild.rebuild(TEMPLATE, student)
+    assert "avg_pool_forward_naive" not in built.sources
+    assert built.notes == ["the cell 'avg_pool_forward_naive' was not found in the submission and no cell defines "
+                           "avg_pool_forward_naive; the released stub was graded"]
+
+
+# ------------------------------------------------------------------------------------------
+# Written answers
+
+
+def _answer_ids(nb):
+    return [rebuild.grade_id(c) for c in nb.cells if rebuild.is_answer_cell(c)]
+
+
+def test_written_answers_without_metadata_are_found_after_their_question():
+    student = _pasted(REFERENCE)
+    answers = {}
+    for cell in student.cells:
+        if rebuild.is_answer_cell(cell):
+            answers[rebuild.grade_id(cell)] = cell.source = f"My answer to {rebuild.grade_id(cell)}: ties go to the first."
+    assert len(answers) == 2
+    built = rebuild.rebuild(TEMPLATE, shapes.vscode(student))
+    assert {gid: built.sources[gid] for gid in answers} == answers
+    assert built.notes == []
+    assert all(line.startswith(f"the answer '{gid}' found in cell") for gid in answers for line in built.found[gid])
+
+
+def test_an_answer_whose_question_is_gone_is_left_for_a_person():
+    student = shapes.vscode(_pasted(REFERENCE))
+    gid = _answer_ids(TEMPLATE)[0]
+    at = next(i for i, c in enumerate(TEMPLATE.cells) if rebuild.grade_id(c) == gid)
+    question = TEMPLATE.cells[at - 1].source
+    student.cells = [c for c in student.cells if c.source != question]
+    built = rebuild.rebuild(TEMPLATE, student)
+    assert gid not in built.sources
+    assert built.notes == [f"the answer '{gid}' was not found (no cell carries its grade_id, and no cell follows "
+                           "its question): a person should look for it in the submission"]
+
+
+# ------------------------------------------------------------------------------------------
+# Colab's file format
+
+
+def test_a_colab_save_reads_like_a_jupyterlab_one():
+    text = shapes.colab_text(_pasted(REFERENCE), "pooling.ipynb")
+    raw = json.loads(text)
+    assert raw["nbformat_minor"] == 0 and "colab" in raw["metadata"]
+    assert all("id" not in c and "nbgrader" not in c["metadata"] for c in raw["cells"])
+    nb = rebuild.read_submitted(text.encode())
+    assert [c.source for c in nb.cells] == [c.source for c in _pasted(REFERENCE).cells]
+
+
+# ------------------------------------------------------------------------------------------
+# Real kernels: the table of the issue, graded
+
+
+@pytest.mark.slow
+def test_moved_and_metadata_less_pooling_notebooks_grade_in_full_and_lose_exactly_the_wrong_cell():
+    honest = shapes.vscode(shapes.redefine_below(shapes.recreate_at_end(
+        _pasted(REFERENCE), "max_pool_forward_naive"), "avg_pool_forward_naive", STUBS["avg_pool_forward_naive"]))
+    wrong = shapes.drop_grade_ids(_pasted(dict(REFERENCE, **{WRONG_GID: WRONG})))
+    scores = {}
+    for label, nb in (("honest", honest), ("wrong", wrong)):
+        task = engine.GradeTask(label, POOLING, {"pooling.ipynb": nbformat.writes(nb).encode()}, str(ROOT))
+        result = engine.grade_submission(task)
+        entry = result["notebooks"]["pooling.ipynb"]
+        scores[label] = {t["grade_id"]: t["score"] for t in entry["tests"]}
+        # the reference itself uses the library's size rule (allowed by the coordinator): no other flag
+        assert entry["notes"] == [] and [f for f in entry["flags"] if f["kind"] != "library_use"] == []
+        if label == "honest":
+            assert "max_pool_forward_naive found in cell" in " ".join(entry["found"])
+            assert result["score"] == result["max_score"] == 13.0
+    points = {rebuild.grade_id(c): rebuild.cell_points(c) for c in TEMPLATE.cells if rebuild.is_test_cell(c)}
+    assert scores["honest"] == points
+    assert scores["wrong"] == dict(points, test_avg_pool_backward_naive=0.0)
