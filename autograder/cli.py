@@ -149,6 +149,10 @@ def _print_validation(result, course_root=None):
             ok = False
             continue
         print(f"{name}: visible checks")
+        for line in nb.get("found") or []:
+            print(f"  found: {line}")
+        for note in nb.get("notes") or []:
+            print(f"  note: {note}")
         earned = total = extra = extra_total = 0.0
         for test in nb.get("tests", []):
             cases = test.get("cases", [])

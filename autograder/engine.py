@@ -127,7 +127,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from . import __version__, integrity, kit, rebuild
+from . import __version__, integrity, kit, matching, rebuild
 from .assignment_digest import source_digest
 from .checks import get_check, judge
 from .checks.base import MISSING
@@ -168,8 +168,9 @@ class GradeTask:
 
 
 # Everything a grade depends on: the engine, the checks and the library computing the references.
-_ENGINE_FILES = ("engine.py", "sandbox.py", "rebuild.py", "matching.py", "notebook_bytes.py", "testspec.py",
-                 "integrity.py", "kit.py", "checks", "../cs231n_checks", "../cs231n_lib")
+_ENGINE_FILES = ("engine.py", "sandbox.py", "limits.py", "sandbox_host.py", "sandbox_launcher.py", "sandbox_kernel.py",
+                 "files.py", "rebuild.py", "matching.py", "notebook_bytes.py", "testspec.py", "integrity.py", "kit.py",
+                 "checks", "../cs231n_checks", "../cs231n_lib")
 
 
 def grader_version():
@@ -796,19 +797,41 @@ def _grade_ids(nb):
     return {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
 
 
+def _cell_names(nb, solutions_only):
+    """Top-level functions and classes the code cells define (the solution cells only, if asked)."""
+    import ast
+
+    names = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code" or (solutions_only and not rebuild.is_solution_cell(cell)):
+            continue
+        try:
+            body = ast.parse(matching.as_python(cell.source)).body
+        except (SyntaxError, ValueError):
+            continue
+        names |= {n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    return names
+
+
 def assignment_of_notebook(path, course_root, names):
     """The assignment a notebook belongs to, from its own cells' nbgrader metadata (their
     ``grade_id``s against each released notebook's), whatever the file or folder is called;
     None when it shares no graded cell with any."""
     try:
-        own = _grade_ids(nbformat.read(str(path), as_version=4))
+        nb = nbformat.read(str(path), as_version=4)
     except Exception:  # noqa: BLE001 - not a notebook: the caller says so
         return None
+    # by grade_ids, or (a notebook whose metadata an editor dropped) by the graded functions it defines
+    own, defined = _grade_ids(nb), None
     best, best_shared = None, 0
     for name in sorted(names):
-        for released in sorted((Path(course_root) / "assignments" / name).glob("*.ipynb")):
-            shared = len(own & {g for g in _grade_ids(nbformat.read(str(released), as_version=4))
-                                if g.startswith("test_") or g not in ("setup", "kit")})
+        for released_path in sorted((Path(course_root) / ASSIGNMENTS_DIR / name).glob("*.ipynb")):
+            released = nbformat.read(str(released_path), as_version=4)
+            if own:
+                shared = len(own & {g for g in _grade_ids(released) if g.startswith("test_") or g not in ("setup", "kit")})
+            else:
+                defined = _cell_names(nb, solutions_only=False) if defined is None else defined
+                shared = len(defined & _cell_names(released, solutions_only=True))
             if shared > best_shared:
                 best, best_shared = name, shared
     return best

@@ -232,6 +232,12 @@ def write_report(outcome, path):
         parts.append(_table(["seconds", "student", "assignment", "notebook", "cell", "status"],
                             [[f"{c[0]:.2f}", *(_e(x) for x in c[1:])] for c in slow]))
 
+    moved = found_elsewhere(results)
+    if moved:
+        parts.append("<h2>Graded from another cell</h2><p>Code found outside its own cell (a cell re-created, "
+                     "metadata lost in another editor) and graded where it was: nothing to do.</p>")
+        parts.append(_table(["student", "assignment", "where"],
+                            [[_e(s), _e(a), "<br>".join(_e(x) for x in v)] for (s, a), v in moved.items()]))
     if flagged:
         parts.append("<h2>Flagged for review</h2><p>Flags do not change scores; they ask a person to look.</p>")
         parts.append(_table(["student", "assignment", "flags"],
@@ -396,6 +402,17 @@ def absent_lines(outcome):
     return out
 
 
+def found_elsewhere(results):
+    """{(student, assignment): [lines]}: answers graded from another place than their own cell."""
+    out = {}
+    for r in results:
+        lines = [f"{name}: {line}" for name, nb in sorted((r.get("notebooks") or {}).items())
+                 for line in nb.get("found") or []]
+        if lines:
+            out[(r["student"], r["assignment"])] = lines
+    return dict(sorted(out.items()))
+
+
 def summary(outcome, table=True):
     """The text printed at the end of a run: what happened and what needs a person."""
     results = outcome.results
@@ -420,6 +437,14 @@ def summary(outcome, table=True):
         out += ["", f"NEEDS MANUAL GRADING ({len(manual)}): written answers for a person in the formgrader "
                     "(`nbgrader formgrader` in the output folder); '+manual' scores count them as 0 until then."]
         out += [f"  {r['student']} / {r['assignment']}: {', '.join(r['manual']['pending'])}" for r in manual]
+    moved = found_elsewhere(results)
+    if moved:
+        out += ["", f"Graded from another cell ({len(moved)}): code found outside its own cell and graded there; "
+                    "nothing to do."]
+        for (student, assignment), lines in moved.items():
+            out += [f"  {student} / {assignment}: {line}" for line in lines[:4]]
+            if len(lines) > 4:
+                out.append(f"  {student} / {assignment}: ... {len(lines) - 4} more in the report")
     if flagged:
         out += ["", f"FLAGGED FOR REVIEW ({len(flagged)}): scores stand; please look."]
         for (student, assignment), flags in flagged.items():

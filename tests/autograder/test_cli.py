@@ -233,3 +233,31 @@ def test_the_kits_validate_knows_optional_parts_by_metadata_or_comment():
                         "test_spatial_groupnorm_backward"}
     cell = nbformat.v4.new_code_cell("check('x', cases=[])", metadata={"cs231n": {"optional": True}})
     assert is_optional(cell)
+
+
+def test_a_notebook_without_metadata_is_still_checked_and_recognised(tmp_path):
+    """A VS Code or Colab save has no nbgrader metadata: the kit's validate finds the test cells
+    and their points by their check calls and first lines; the assignment is known by its functions."""
+    import importlib.util
+
+    import nbformat
+
+    from autograder.engine import assignment_of_notebook
+    from cs231n_checks.validate import _grade_cells
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("editor_shapes", root / "examples" / "editor_shapes.py")
+    shapes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shapes)
+    names = {"convolution", "im2col", "pooling", "batchnorm", "convnet"}
+    for name in sorted(names):
+        released = nbformat.read(str(root / "assignments" / name / f"{name}.ipynb"), as_version=4)
+        bare = shapes.vscode(released)
+        with_metadata = [(i, m["grade_id"], float(m.get("points", 0))) for i, _, m in _grade_cells(released)]
+        without = [(i, m["grade_id"], m["points"]) for i, _, m in _grade_cells(bare)]
+        assert [(i, p) for i, _, p in without] == [(i, p) for i, _, p in with_metadata], name
+        # named as the grader names them, where the first line says the function alone
+        assert sum(a == b for (_, a, _), (_, b, _) in zip(without, with_metadata)) >= len(without) - 1, name
+        path = tmp_path / "untitled.ipynb"
+        nbformat.write(bare, str(path))
+        assert assignment_of_notebook(path, root, names) == name
