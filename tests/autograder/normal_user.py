@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder import sandbox
+from autograder import sandbox_host
 
 GRADER_USER = "cs231n-instructor"
 REPO = Path(__file__).resolve().parents[2]
@@ -104,7 +104,7 @@ def _expose_interpreter_script():
     """Shell lines (run as root in a private mount namespace) that make the interpreter reachable."""
     lines = []
     by_top = {}
-    for top, needed in sandbox._unreachable_interpreter_dirs():
+    for top, needed in sandbox_host._unreachable_interpreter_dirs():
         by_top.setdefault(top, []).append(needed)
     for i, (top, needed) in enumerate(sorted(by_top.items())):
         needed = [n for n in sorted(set(needed)) if not any(o != n and n.startswith(o + "/") for o in needed)]

@@ -106,3 +106,10 @@ def test_the_package_has_no_import_cycle():
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_every_module_imports(name):
     importlib.import_module(name)
+
+
+def test_the_kernels_wrapper_imports_nothing_of_the_grader_but_the_limits():
+    """The launcher runs as root in the kernel's process: a review of it must not need the rest."""
+    graph = import_graph()
+    assert graph["autograder.sandbox_launcher"] == {"autograder.limits"}
+    assert graph["autograder.limits"] == set()

@@ -21,6 +21,7 @@ import normal_user
 import toycourse
 from autograder import batch, cli
 from autograder import sandbox as sb_mod
+from autograder import sandbox_host
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -366,9 +367,9 @@ def test_without_isolation_autograde_refuses_in_one_line_and_weak_sandbox_is_exp
     """The probe made to fail in-process (a host with user namespaces disabled, or macOS): refused
     before anything is written; ``weak_sandbox=True`` passes the check (the class itself is graded
     as the normal user in the test above)."""
-    monkeypatch.setattr(sb_mod, "_is_root", lambda: False)
-    monkeypatch.setattr(sb_mod, "_PROBE", None)
-    monkeypatch.setattr(sb_mod, "_USERNS_REFUSAL", "unprivileged user namespaces are refused (Operation not permitted)")
+    monkeypatch.setattr(sandbox_host, "is_root", lambda: False)
+    monkeypatch.setattr(sandbox_host, "_PROBE", None)
+    monkeypatch.setattr(sandbox_host, "_USERNS_REFUSAL", "unprivileged user namespaces are refused (Operation not permitted)")
     course = toycourse.course_copy(tmp_path / "course")
     subs, out = tmp_path / "subs", tmp_path / "out"
     toycourse.write_submission(subs, course, "alice", "toy", toycourse.CLASS["alice"])
@@ -382,8 +383,8 @@ def test_without_isolation_autograde_refuses_in_one_line_and_weak_sandbox_is_exp
         batch.autograde(subs, out, course_root=course, workers=0, progress=False)
     batch.refuse_without_sandbox(batch.DEFAULT_ENGINE, None, weak_sandbox=True)  # accepted: no raise
     batch.refuse_without_sandbox("tests/fake_engine.py:grade", None, weak_sandbox=False)  # no sandbox used
-    monkeypatch.setattr(sb_mod, "_PROBE", None)
-    monkeypatch.setattr(sb_mod, "_USERNS_REFUSAL", ())
+    monkeypatch.setattr(sandbox_host, "_PROBE", None)
+    monkeypatch.setattr(sandbox_host, "_USERNS_REFUSAL", ())
 
 
 def test_a_result_is_graded_again_only_when_the_host_protects_more():

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox as sb_mod
+from autograder import sandbox_host
 from autograder.kit import REPO, grading_kit
 from autograder.sandbox import Limits, Sandbox, safe_relative_path, sandbox_protections
 
@@ -197,9 +198,9 @@ def test_bounded_fork_bomb_is_capped_and_cleaned_up():
         made, failed = map(int, stdout(run(box, code)).split())
         assert made < 40 and failed == 300 - made
         uid = box.uid
-        assert len(sb_mod._processes_of(uid)) >= made
+        assert len(sandbox_host._processes_of(uid)) >= made
         began = time.perf_counter()
-    assert sb_mod._processes_of(uid) == []
+    assert sandbox_host._processes_of(uid) == []
     assert time.perf_counter() - began < 10
 
 
@@ -212,7 +213,7 @@ def test_escaped_daemons_are_killed_with_the_sandbox():
         assert stdout(run(box, code)).strip() == "forked"
         uid = box.uid
         box.stop()  # the kernel and its process group are gone; the daemon has its own session
-    assert sb_mod._processes_of(uid) == []
+    assert sandbox_host._processes_of(uid) == []
 
 
 @needs_root
@@ -264,9 +265,9 @@ def test_limits_and_paths_are_validated():
 
 
 def test_without_root_or_user_namespaces_the_sandbox_degrades_and_says_so(monkeypatch):
-    monkeypatch.setattr(sb_mod, "_is_root", lambda: False)
-    monkeypatch.setattr(sb_mod, "_PROBE", None)
-    monkeypatch.setattr(sb_mod, "_USERNS_REFUSAL", ())
+    monkeypatch.setattr(sandbox_host, "is_root", lambda: False)
+    monkeypatch.setattr(sandbox_host, "_PROBE", None)
+    monkeypatch.setattr(sandbox_host, "_USERNS_REFUSAL", ())
     monkeypatch.setenv(sb_mod.NO_USERNS_ENV, "1")
     p = sandbox_protections()
     assert p["mode"] == "none"
@@ -279,8 +280,8 @@ def test_without_root_or_user_namespaces_the_sandbox_degrades_and_says_so(monkey
         assert box.applied["mount_namespace"] is False and "RLIMIT_NPROC" not in box.applied["rlimits"]
         out = stdout(run(box, "import os, resource\nprint(os.listdir('.'), resource.getrlimit(resource.RLIMIT_AS)[0])"))
         assert out.strip() == f"['a.txt'] {2048 << 20}"
-    monkeypatch.setattr(sb_mod, "_PROBE", None)  # the next caller probes the real host again
-    monkeypatch.setattr(sb_mod, "_USERNS_REFUSAL", ())
+    monkeypatch.setattr(sandbox_host, "_PROBE", None)  # the next caller probes the real host again
+    monkeypatch.setattr(sandbox_host, "_USERNS_REFUSAL", ())
 
 
 @needs_root
@@ -309,11 +310,11 @@ def test_without_a_mount_namespace_hidden_folders_are_closed_to_the_sandbox_user
     (course / "solutions" / "answers.txt").write_text("the hidden answers")
     for p in (tmp_path, course, course / "solutions", course / "solutions" / "answers.txt"):
         os.chmod(p, 0o755)
-    uid, gid = sb_mod._ensure_user(sb_mod.SANDBOX_USER_PREFIX + "0")
+    uid, gid = sandbox_host._ensure_user(sb_mod.SANDBOX_USER_PREFIX + "0")
     as_sandbox_user = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "cat",
                        str(course / "solutions" / "answers.txt")]
     assert subprocess.run(as_sandbox_user, capture_output=True, text=True).stdout == "the hidden answers"
-    sb_mod._close_to_others([str(course / "solutions")])
+    sandbox_host.close_to_others([str(course / "solutions")])
     denied = subprocess.run(as_sandbox_user, capture_output=True, text=True)
     assert denied.returncode != 0 and "Permission denied" in denied.stderr
     assert os.stat(course / "solutions").st_mode & 0o777 == 0o750
@@ -328,7 +329,7 @@ def test_a_sandbox_folder_is_closed_to_the_other_slot_users():
     files = {"conv.ipynb": b'{"answer": "mine"}', "data/small.txt": b"student data"}
     with Sandbox(files, Limits(disk_mb=16)) as box:
         other = sb_mod.SANDBOX_USER_PREFIX + str((int(box.user[len(sb_mod.SANDBOX_USER_PREFIX):]) + 1) % sb_mod.MAX_SLOTS)
-        ouid, ogid = sb_mod._ensure_user(other)
+        ouid, ogid = sandbox_host._ensure_user(other)
         (box.outbox / "case-1.npz").write_bytes(b"outputs")
         (box.home / "notes.txt").write_text("home")
 
