@@ -752,7 +752,7 @@ def grade_submission(task):
 
 # Top-level folders of a course root that a student's kernel may see; every other one is hidden
 # (solutions/, .git/, notebook build scripts holding hidden tests, grading output, ...). A folder
-# holding the interpreter or this package (e.g. .venv) is never hidden: see sandbox._hide_paths.
+# holding the interpreter or this package (e.g. .venv) is never hidden: see sandbox_launcher._hide_paths.
 VISIBLE_COURSE_FOLDERS = {ASSIGNMENTS_DIR, "datasets"}
 
 
