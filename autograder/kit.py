@@ -82,7 +82,8 @@ ANSWERS = {
         "sizing.py": ["describe", "_apply_layer", "receptive_field", "fc_to_conv_weights", "training_memory",
                       "largest_batch", "pattern_spec", "widest_pattern"],
         "architectures.py": ["resnet", "basic_block"],
-        "classifiers/cnn.py": ["ThreeLayerConvNet"],
+        "classifiers/cnn.py": ["ThreeLayerConvNet", "conv_bn_net_loss"],
+        "layer_utils.py": ["residual_block_forward", "residual_block_backward"],
     },
 }
 

@@ -389,3 +389,187 @@ class WidestPattern(Check):
         if isinstance(n, float) and n.is_integer():
             n = int(n)
         return {"filters": np.asarray(n)}
+
+
+# ------------------------------------------------------------------------------------------
+# Part 5: a network of your own layers (conv - spatial batchnorm - relu - pool - affine -
+# softmax), trained to a target; Part 7 (optional): a residual block
+
+NET_PARAMS = ("W1", "gamma1", "beta1", "W2", "b2")
+RELU_BEFORE_BN = "the order is conv -> spatial batchnorm -> ReLU -> pool: batchnorm comes before the ReLU"
+TEST_MODE_IGNORED = ("without labels the batchnorm runs in test mode (bn_param['mode'] = 'test'): the scores use "
+                     "the running averages, not the statistics of the batch")
+NO_NET_PENALTY = "the loss has no regularisation term: add 0.5 * reg * (sum of the squared weights W1 and W2)"
+FULL_NET_PENALTY = "the penalty is 0.5 * reg * sum(W ** 2) (the 0.5 makes its gradient reg * W)"
+NO_NET_REG_GRADIENT = "the gradients of W1 and W2 lack the regularisation term reg * W"
+REGULARISED_ALL = "only the weights W1 and W2 are regularised: no penalty on b2, gamma1 or beta1"
+BELOW_TARGET = ("the network trained with your conv_bn_net_loss stays below the target: make conv_bn_net_loss "
+                "pass its own check first (with it the reference reaches the target on these very inputs)")
+
+
+def _net_call(fn, inputs, bn_param, y=None):
+    params = {name: np.array(inputs[name], copy=True) for name in NET_PARAMS}
+    if y is None:
+        return fn(params, bn_param, inputs["X"].copy())
+    return fn(params, bn_param, inputs["X"].copy(), y.copy(), float(inputs["reg"]))
+
+
+def _bn_param(inputs):
+    return {"momentum": float(inputs["momentum"]), "running_mean": inputs["running_mean"].copy(),
+            "running_var": inputs["running_var"].copy()}
+
+
+@register
+class ConvBnNetLoss(Check):
+    """conv_bn_net_loss(params, bn_param, X, y=None, reg=0.0): scores (test mode) when y is None,
+    otherwise (loss, grads) in train mode, updating bn_param's running averages.
+
+    Case: {"X": (N, C, H, W), "num_filters": 3, "filter_size": 3, "num_classes": 5, "reg": 0.1,
+           "seed": 0}   (H and W even)
+    """
+
+    name = "conv_bn_net_loss"
+
+    def describe(self, case):
+        fs = case["filter_size"]
+        return (f"X {tuple(case['X'])}, {case['num_filters']} filters {fs}x{fs}, {case['num_classes']} classes, "
+                f"reg={case.get('reg', 0.0)}, {case.get('dtype', 'float64')}")
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        train_bn = _bn_param(inputs)
+        result = _net_call(fn, inputs, train_bn, inputs["y"])
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError("with labels y, conv_bn_net_loss must return (loss, grads)")
+        loss, grads = result
+        missing = [name for name in NET_PARAMS if name not in grads]
+        if missing:
+            raise KeyError(f"grads has no {', '.join(map(repr, missing))}: give one gradient per parameter")
+        scores = _net_call(fn, inputs, _bn_param(inputs))
+        out = {"scores": scores, "loss": np.asarray(loss)}
+        out.update({f"d{name}": grads[name] for name in NET_PARAMS})
+        out["running_mean"], out["running_var"] = train_bn.get("running_mean"), train_bn.get("running_var")
+        return out
+
+
+def _adam_training(fn, inputs):
+    """Train ``fn``'s network from the case's starting weights with Adam on the case's minibatches
+    (one row of indices per step), then return its validation accuracy (test-mode batchnorm)."""
+    params = {name: np.array(inputs[name], copy=True) for name in NET_PARAMS}
+    bn_param = {"momentum": 0.9}
+    lr, reg = float(inputs["learning_rate"]), float(inputs["reg"])
+    first = {k: np.zeros_like(v) for k, v in params.items()}
+    second = {k: np.zeros_like(v) for k, v in params.items()}
+    X, y = inputs["X_train"], inputs["y_train"]
+    for t, rows in enumerate(inputs["batches"], 1):
+        _, grads = fn(params, bn_param, X[rows].copy(), y[rows].copy(), reg)
+        for k in params:
+            first[k] = 0.9 * first[k] + 0.1 * grads[k]
+            second[k] = 0.999 * second[k] + 0.001 * grads[k] ** 2
+            step = (first[k] / (1 - 0.9 ** t)) / (np.sqrt(second[k] / (1 - 0.999 ** t)) + 1e-8)
+            params[k] = (params[k] - lr * step).astype(params[k].dtype)
+    scores = np.asarray(fn(params, bn_param, inputs["X_val"].copy()))
+    return float(np.mean(np.argmax(scores, axis=1) == inputs["y_val"]))
+
+
+@register
+class ConvBnNetTraining(Check):
+    """Trains the network of conv_bn_net_loss (the student's) for a fixed number of Adam steps on
+    fixed minibatches and reports min(validation accuracy, target): the reference gives the
+    target, so any accuracy at or above it passes.
+
+    Case: {"data": "digits", "train": 300, "val": 200, "num_filters": 8, "filter_size": 3,
+           "steps": 60, "batch": 50, "learning_rate": 0.01, "reg": 0.001, "target": 0.85, "seed": 0}
+    """
+
+    name = "conv_bn_net_training"
+    requires = ("conv_bn_net_loss",)
+    tolerance_for = staticmethod(_exact)
+    fixed_hints = (BELOW_TARGET,)
+
+    def describe(self, case):
+        fs = case["filter_size"]
+        return (f"{case['train']} training and {case['val']} validation images ({case['data']}), "
+                f"{case['num_filters']} filters {fs}x{fs}, {case['steps']} Adam steps of {case['batch']}, "
+                f"learning rate {case['learning_rate']}, reg={case['reg']}: "
+                f"validation accuracy at least {case['target']:.0%}")
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, "conv_bn_net_loss")
+        accuracy = _adam_training(fn, inputs)
+        return {"val_acc": np.asarray(min(accuracy, float(inputs["target"])))}
+
+    def extra_hints(self, case, inputs, expected, found):
+        return [BELOW_TARGET]
+
+
+RESIDUAL_PARAMS = ("w1", "gamma1", "beta1", "w2", "gamma2", "beta2")
+SHORTCUT_AFTER_RELU = ("the shortcut joins before the last ReLU: out = ReLU(BN2(conv2(...)) + x), not "
+                       "ReLU(BN2(conv2(...))) + x")
+NO_FINAL_RELU = "the block ends with a ReLU of the sum: out = ReLU(BN2(conv2(...)) + x)"
+NO_SHORTCUT = "the block adds its input x to BN2's output (the shortcut) before the last ReLU"
+NO_SHORTCUT_GRADIENT = ("x reaches the output twice, through the convolutions and through the shortcut: dx is the "
+                        "sum of both paths' gradients")
+UNMASKED_SHORTCUT_GRADIENT = ("the shortcut's gradient is the gradient of the sum, after the last ReLU's mask, "
+                              "not dout itself")
+
+
+def _residual_args(inputs):
+    params = {name: np.array(inputs[name], copy=True) for name in RESIDUAL_PARAMS}
+    bn_params = [{"mode": "train", "momentum": 0.9}, {"mode": "train", "momentum": 0.9}]
+    return inputs["x"].copy(), params, bn_params
+
+
+def _describe_block(case):
+    return f"x {tuple(case['x'])}, two 3x3 convs of {case['x'][1]} filters, {case.get('dtype', 'float64')}"
+
+
+@register
+class ResidualBlockForward(Check):
+    """residual_block_forward(x, params, bn_params) -> (out, cache): ResNet's basic block with an
+    identity shortcut, batchnorm in train mode.
+
+    Case: {"x": (N, C, H, W), "seed": 0}
+    """
+
+    name = "residual_block_forward"
+    fixed_hints = (SHORTCUT_AFTER_RELU, NO_FINAL_RELU, NO_SHORTCUT)
+
+    def describe(self, case):
+        return _describe_block(case)
+
+    def call(self, namespace, inputs):
+        fn = self.student(namespace, self.name)
+        out, _ = fn(*_residual_args(inputs))
+        return {"out": out}
+
+
+@register
+class ResidualBlockBackward(Check):
+    """residual_block_backward(dout, cache) -> (dx, grads), the cache from the student's own
+    residual_block_forward on the same inputs.
+
+    Case: {"x": (N, C, H, W), "seed": 0}
+    """
+
+    name = "residual_block_backward"
+    requires = ("residual_block_forward", "residual_block_backward")
+    fixed_hints = (NO_SHORTCUT_GRADIENT, UNMASKED_SHORTCUT_GRADIENT)
+
+    def describe(self, case):
+        return _describe_block(case)
+
+    def call(self, namespace, inputs):
+        forward = self.student(namespace, "residual_block_forward")
+        backward = self.student(namespace, self.name)
+        _, cache = forward(*_residual_args(inputs))
+        result = backward(inputs["dout"].copy(), cache)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError("residual_block_backward must return (dx, grads)")
+        dx, grads = result
+        missing = [name for name in RESIDUAL_PARAMS if name not in grads]
+        if missing:
+            raise KeyError(f"grads has no {', '.join(map(repr, missing))}: give one gradient per parameter")
+        out = {"dx": dx}
+        out.update({f"d{name}": grads[name] for name in RESIDUAL_PARAMS})
+        return out

@@ -377,3 +377,248 @@ class WidestPattern(Trusted, kit.WidestPattern):
 
     def variants(self, case, inputs):
         return [(kit.FIRST_OVER, {"filters": np.array(self._linear(inputs) + 1, dtype=np.int64)})]
+
+
+# ------------------------------------------------------------------------------------------
+# Part 5: conv - spatial batchnorm - relu - pool - affine - softmax, and its training run
+
+def _conv_bn_net_mistake(params, bn_param, X, y=None, reg=0.0, relu_first=False, test_mode=True, penalty=0.5,
+                         reg_grads=True, regularise_all=False):
+    """The network's loss written out with the mistakes' switches (the library's layers)."""
+    from cs231n_lib.conv import conv_backward, conv_forward
+    from cs231n_lib.layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
+    from cs231n_lib.normalization import spatial_batchnorm_backward, spatial_batchnorm_forward
+    from cs231n_lib.pooling import max_pool_backward, max_pool_forward
+
+    bn_param["mode"] = "test" if y is None and test_mode else "train"
+    conv_param = {"stride": 1, "pad": (params["W1"].shape[2] - 1) // 2}
+    pool = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    a, conv_cache = conv_forward(X, params["W1"], np.zeros(params["W1"].shape[0], dtype=X.dtype), conv_param)
+    if relu_first:
+        r0, relu_cache = relu_forward(a)
+        r, bn_cache = spatial_batchnorm_forward(r0, params["gamma1"], params["beta1"], bn_param)
+    else:
+        an, bn_cache = spatial_batchnorm_forward(a, params["gamma1"], params["beta1"], bn_param)
+        r, relu_cache = relu_forward(an)
+    h, pool_cache = max_pool_forward(r, pool)
+    scores, affine_cache = affine_forward(h, params["W2"], params["b2"])
+    if y is None:
+        return scores
+    penalised = kit.NET_PARAMS if regularise_all else ("W1", "W2")
+    data_loss, dscores = softmax_loss(scores, y)
+    loss = data_loss + penalty * reg * sum(np.sum(params[k] * params[k]) for k in penalised)
+    grads = {}
+    dh, grads["W2"], grads["b2"] = affine_backward(dscores, affine_cache)
+    dr = max_pool_backward(dh, pool_cache)
+    if relu_first:
+        dr0, grads["gamma1"], grads["beta1"] = spatial_batchnorm_backward(dr, bn_cache)
+        da = relu_backward(dr0, relu_cache)
+    else:
+        dan = relu_backward(dr, relu_cache)
+        da, grads["gamma1"], grads["beta1"] = spatial_batchnorm_backward(dan, bn_cache)
+    _, grads["W1"], _ = conv_backward(da, conv_cache)
+    if reg_grads:
+        for k in penalised:
+            grads[k] = grads[k] + reg * params[k]
+    return loss, grads
+
+
+@register
+class ConvBnNetLoss(Trusted, kit.ConvBnNetLoss):
+    catalogue = (kit.RELU_BEFORE_BN, kit.TEST_MODE_IGNORED, kit.NO_NET_PENALTY, kit.FULL_NET_PENALTY,
+                 kit.NO_NET_REG_GRADIENT, kit.REGULARISED_ALL)
+
+    def make_inputs(self, case):
+        rng, dtype = self.rng(case), self.dtype_of(case)
+        N, C, H, W = case["X"]
+        if H % 2 or W % 2:
+            raise ValueError(f"case X must have an even height and width (2x2 pooling); found {case['X']}")
+        F, fs, K = int(case["num_filters"]), int(case["filter_size"]), int(case["num_classes"])
+        flat = F * (H // 2) * (W // 2)
+        inputs = {
+            "X": rng.standard_normal((N, C, H, W)).astype(dtype),
+            "W1": (np.sqrt(2.0 / (C * fs * fs)) * rng.standard_normal((F, C, fs, fs))).astype(dtype),
+            "gamma1": (1 + 0.2 * rng.standard_normal(F)).astype(dtype),
+            "beta1": (0.1 * rng.standard_normal(F)).astype(dtype),
+            "W2": (np.sqrt(2.0 / flat) * rng.standard_normal((flat, K))).astype(dtype),
+            "b2": (0.1 * rng.standard_normal(K)).astype(dtype),
+            # running averages that differ from the batch's statistics, so that test mode shows
+            "running_mean": (0.3 * rng.standard_normal(F)).astype(dtype),
+            "running_var": rng.uniform(0.5, 2.0, F).astype(dtype),
+        }
+        inputs["y"] = rng.integers(0, K, size=N).astype(np.int64)
+        inputs["reg"] = np.array(float(case.get("reg", 0.0)))
+        inputs["momentum"] = np.array(0.9)
+        return inputs
+
+    def reference(self, inputs):
+        from cs231n_lib.classifiers.cnn import conv_bn_net_loss
+
+        return self.call({self.name: conv_bn_net_loss}, inputs)
+
+    def second_reference(self, inputs):
+        return self.call({self.name: _conv_bn_net_mistake}, inputs)
+
+    def variants(self, case, inputs):
+        from functools import partial
+
+        reg = float(inputs["reg"])
+        switches = [(kit.RELU_BEFORE_BN, {"relu_first": True}), (kit.TEST_MODE_IGNORED, {"test_mode": False}),
+                    (kit.NO_NET_PENALTY, {"penalty": 0.0} if reg else None),
+                    (kit.FULL_NET_PENALTY, {"penalty": 1.0} if reg else None),
+                    (kit.NO_NET_REG_GRADIENT, {"reg_grads": False} if reg else None),
+                    (kit.REGULARISED_ALL, {"regularise_all": True} if reg else None)]
+        return [(hint, None if s is None else self.call({self.name: partial(_conv_bn_net_mistake, **s)}, inputs))
+                for hint, s in switches]
+
+
+def _training_data(case, rng):
+    """``(X, y)`` of the case's dataset in a seeded order: the bundled digits (1 x 8 x 8, scaled
+    to 0..1) or CIFAR-10's training batches (3 x 32 x 32, scaled to 0..1) when the case asks."""
+    from cs231n_lib import data
+
+    if case["data"] == "digits":
+        images, labels = data.load_digits()
+        X, y = images[:, None] / 16.0, labels
+    elif case["data"] == "cifar10":
+        folder = data.cifar10_folder()
+        if not folder.exists():
+            raise FileNotFoundError(f"a conv_bn_net_training case asks for CIFAR-10, which is not in {folder}: "
+                                    f"run `{data.FETCH_COMMAND}`")
+        X, y, _, _ = data.load_CIFAR10(folder)
+        X = X / 255.0  # (N, 3, 32, 32) uint8 as stored
+    else:
+        raise ValueError(f"case data must be 'digits' or 'cifar10'; found {case['data']!r}")
+    order = rng.permutation(len(y))
+    return X[order], np.asarray(y)[order].astype(np.int64)
+
+
+@register
+class ConvBnNetTraining(Trusted, kit.ConvBnNetTraining):
+    def make_inputs(self, case):
+        rng, dtype = self.rng(case), self.dtype_of(case)
+        X, y = _training_data(case, rng)
+        n_train, n_val, steps, batch = (int(case[k]) for k in ("train", "val", "steps", "batch"))
+        if n_train + n_val > len(y) or batch > n_train:
+            raise ValueError(f"case asks for {n_train} + {n_val} images (batches of {batch}); the data has {len(y)}")
+        mean = X[:n_train].mean(axis=0)
+        F, fs, K = int(case["num_filters"]), int(case["filter_size"]), 10
+        C, H, W = X.shape[1:]
+        flat = F * (H // 2) * (W // 2)
+        return {
+            "X_train": (X[:n_train] - mean).astype(dtype), "y_train": y[:n_train],
+            "X_val": (X[n_train:n_train + n_val] - mean).astype(dtype), "y_val": y[n_train:n_train + n_val],
+            "W1": (np.sqrt(2.0 / (C * fs * fs)) * rng.standard_normal((F, C, fs, fs))).astype(dtype),
+            "gamma1": np.ones(F, dtype=dtype), "beta1": np.zeros(F, dtype=dtype),
+            "W2": (np.sqrt(1.0 / flat) * rng.standard_normal((flat, K))).astype(dtype),
+            "b2": np.zeros(K, dtype=dtype),
+            "batches": np.stack([rng.choice(n_train, batch, replace=False) for _ in range(steps)]).astype(np.int64),
+            "learning_rate": np.array(float(case["learning_rate"])), "reg": np.array(float(case["reg"])),
+            "target": np.array(float(case["target"])),
+        }
+
+    def reference_accuracy(self, inputs):
+        """The validation accuracy the reference solution reaches on the case (the same run)."""
+        from cs231n_lib.classifiers.cnn import conv_bn_net_loss
+
+        return kit._adam_training(conv_bn_net_loss, inputs)
+
+    def reference(self, inputs):
+        target = float(inputs["target"])
+        reached = self.reference_accuracy(inputs)
+        if reached < target:
+            raise ValueError(f"conv_bn_net_training: the reference reaches {reached:.3f} validation accuracy, below "
+                             f"the case's target {target:.3f}: lower the target or change the case")
+        return {"val_acc": np.array(target)}
+
+
+# ------------------------------------------------------------------------------------------
+# Part 7 (optional): a residual block
+
+def _residual_mistake(x, params, bn_params, dout=None, shortcut="before_relu", final_relu=True,
+                      dx_shortcut="masked"):
+    """The block forward (and backward with ``dout``) with the mistakes' switches:
+    shortcut "before_relu" (right), "after_relu" or "none"; dx_shortcut "masked" (right),
+    "none" or "unmasked"."""
+    from cs231n_lib.conv import conv_backward, conv_forward
+    from cs231n_lib.layers import relu_backward, relu_forward
+    from cs231n_lib.normalization import spatial_batchnorm_backward, spatial_batchnorm_forward
+
+    conv_param = {"stride": 1, "pad": 1}
+    zero = np.zeros(params["w1"].shape[0], dtype=x.dtype)
+    a1, c1 = conv_forward(x, params["w1"], zero, conv_param)
+    n1, b1 = spatial_batchnorm_forward(a1, params["gamma1"], params["beta1"], bn_params[0])
+    h, r1 = relu_forward(n1)
+    a2, c2 = conv_forward(h, params["w2"], zero, conv_param)
+    n2, b2 = spatial_batchnorm_forward(a2, params["gamma2"], params["beta2"], bn_params[1])
+    if shortcut == "after_relu":
+        out = np.maximum(n2, 0) + x
+        mask = n2 > 0
+    else:
+        s = n2 + x if shortcut == "before_relu" else n2
+        out = np.maximum(s, 0) if final_relu else s
+        mask = s > 0 if final_relu else np.ones_like(s, dtype=bool)
+    if dout is None:
+        return {"out": out}
+    ds = dout * mask
+    dn2, dgamma2, dbeta2 = spatial_batchnorm_backward(ds, b2)
+    dh, dw2, _ = conv_backward(dn2, c2)
+    dn1, dgamma1, dbeta1 = spatial_batchnorm_backward(relu_backward(dh, r1), b1)
+    dx, dw1, _ = conv_backward(dn1, c1)
+    dx = dx + {"masked": ds, "none": 0, "unmasked": dout}[dx_shortcut]
+    grads = {"w1": dw1, "gamma1": dgamma1, "beta1": dbeta1, "w2": dw2, "gamma2": dgamma2, "beta2": dbeta2}
+    return {"dx": dx, **{f"d{k}": v for k, v in grads.items()}}
+
+
+class _ResidualInputs:
+    def make_inputs(self, case):
+        rng, dtype = self.rng(case), self.dtype_of(case)
+        N, C, H, W = case["x"]
+        inputs = {"x": rng.standard_normal((N, C, H, W)).astype(dtype)}
+        for i in (1, 2):
+            inputs[f"w{i}"] = (np.sqrt(2.0 / (9 * C)) * rng.standard_normal((C, C, 3, 3))).astype(dtype)
+            inputs[f"gamma{i}"] = (1 + 0.2 * rng.standard_normal(C)).astype(dtype)
+            inputs[f"beta{i}"] = (0.1 * rng.standard_normal(C)).astype(dtype)
+        inputs["dout"] = rng.standard_normal((N, C, H, W)).astype(dtype)
+        return inputs
+
+    def _run(self, inputs, backward, **switches):
+        x, params, bn_params = kit._residual_args(inputs)
+        outputs = _residual_mistake(x, params, bn_params, inputs["dout"].copy() if backward else None, **switches)
+        return outputs if backward else {"out": outputs["out"]}
+
+
+@register
+class ResidualBlockForward(_ResidualInputs, Trusted, kit.ResidualBlockForward):
+    catalogue = (kit.SHORTCUT_AFTER_RELU, kit.NO_FINAL_RELU, kit.NO_SHORTCUT)
+
+    def reference(self, inputs):
+        from cs231n_lib.layer_utils import residual_block_forward
+
+        return self.call({self.name: residual_block_forward}, inputs)
+
+    def second_reference(self, inputs):
+        return self._run(inputs, False)
+
+    def variants(self, case, inputs):
+        return [(kit.SHORTCUT_AFTER_RELU, self._run(inputs, False, shortcut="after_relu")),
+                (kit.NO_FINAL_RELU, self._run(inputs, False, final_relu=False)),
+                (kit.NO_SHORTCUT, self._run(inputs, False, shortcut="none"))]
+
+
+@register
+class ResidualBlockBackward(_ResidualInputs, Trusted, kit.ResidualBlockBackward):
+    catalogue = (kit.NO_SHORTCUT_GRADIENT, kit.UNMASKED_SHORTCUT_GRADIENT)
+
+    def reference(self, inputs):
+        from cs231n_lib.layer_utils import residual_block_backward, residual_block_forward
+
+        return self.call({"residual_block_forward": residual_block_forward,
+                          "residual_block_backward": residual_block_backward}, inputs)
+
+    def second_reference(self, inputs):
+        return self._run(inputs, True)
+
+    def variants(self, case, inputs):
+        return [(kit.NO_SHORTCUT_GRADIENT, self._run(inputs, True, dx_shortcut="none")),
+                (kit.UNMASKED_SHORTCUT_GRADIENT, self._run(inputs, True, dx_shortcut="unmasked"))]

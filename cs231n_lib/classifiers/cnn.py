@@ -8,7 +8,10 @@ from ..layer_utils import (
     conv_relu_pool_backward,
     conv_relu_pool_forward,
 )
-from ..layers import affine_backward, affine_forward, softmax_loss
+from ..conv import conv_backward, conv_forward
+from ..layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
+from ..normalization import spatial_batchnorm_backward, spatial_batchnorm_forward
+from ..pooling import max_pool_backward, max_pool_forward
 from ..sizing import conv_output_size, pool_output_size
 from ._common import check_batch, check_dtype, check_reg, init_weights, l2_penalty, make_rng
 
@@ -92,3 +95,49 @@ class ThreeLayerConvNet:
         for name in ("W1", "W2", "W3"):
             grads[name] = grads[name] + self.reg * p[name]
         return self.dtype.type(loss), {k: v.astype(self.dtype, copy=False) for k, v in grads.items()}
+
+
+#: the parameters of ``conv_bn_net_loss``, in the order of the layers
+CONV_BN_NET_PARAMS = ("W1", "gamma1", "beta1", "W2", "b2")
+
+
+def conv_bn_net_loss(params, bn_param, X, y=None, reg=0.0):
+    """Scores, or loss and gradients, of conv - spatial batchnorm - relu - 2x2 max pool - affine - softmax.
+
+    The conv has stride 1, pad (F - 1) // 2 and no bias (the batchnorm's beta plays its role: a
+    bias would be subtracted with the mean); the pool halves the size. Without labels the
+    batchnorm runs in test mode (the running averages of ``bn_param``), with labels in train mode
+    (batch statistics; the running averages of ``bn_param`` are updated in place).
+
+    Inputs:
+    - params: W1 (F1, C, F, F), gamma1 (F1,), beta1 (F1,), W2 (F1*H/2*W/2, K), b2 (K,)
+    - bn_param: the batchnorm's dict ('momentum', 'eps', 'running_mean', 'running_var'); its
+      'mode' is set here
+    - X: minibatch of shape (N, C, H, W), H and W even
+    - y: labels of shape (N,), or None
+    - reg: L2 strength on W1 and W2 (0.5 * reg * sum(W**2) each)
+
+    Returns scores (N, K) when y is None, else (loss, grads) with one gradient per entry of params.
+    """
+    W1, gamma1, beta1, W2, b2 = (params[name] for name in CONV_BN_NET_PARAMS)
+    bn_param["mode"] = "test" if y is None else "train"
+    conv_param = {"stride": 1, "pad": (W1.shape[2] - 1) // 2}
+    pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    a, conv_cache = conv_forward(X, W1, np.zeros(W1.shape[0], dtype=W1.dtype), conv_param)
+    an, bn_cache = spatial_batchnorm_forward(a, gamma1, beta1, bn_param)
+    r, relu_cache = relu_forward(an)
+    h, pool_cache = max_pool_forward(r, pool_param)
+    scores, affine_cache = affine_forward(h, W2, b2)
+    if y is None:
+        return scores
+    data_loss, dscores = softmax_loss(scores, y)
+    loss = data_loss + 0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+    grads = {}
+    dh, grads["W2"], grads["b2"] = affine_backward(dscores, affine_cache)
+    dr = max_pool_backward(dh, pool_cache)
+    dan = relu_backward(dr, relu_cache)
+    da, grads["gamma1"], grads["beta1"] = spatial_batchnorm_backward(dan, bn_cache)
+    _, grads["W1"], _ = conv_backward(da, conv_cache)
+    grads["W1"] = grads["W1"] + reg * W1
+    grads["W2"] = grads["W2"] + reg * W2
+    return loss, grads

@@ -16,10 +16,14 @@
 # 4. **convert fully connected layers into convolutions**, and verify numerically that the
 #    converted network slides the original one over a larger image in a single pass;
 # 5. write the **loss and gradients of a three-layer ConvNet**, check them numerically, overfit a
-#    tiny training set, train the network and look at the filters it learned.
+#    tiny training set, train the network and look at the filters it learned;
+# 6. assemble a **network of the layers you wrote** (conv, spatial batchnorm, ReLU, pool) and train
+#    it to a checked accuracy;
+# 7. *optionally*, write a **residual block**, forward and backward.
 #
-# **Grading: 27 points in total**: 23 points for the functions, checked automatically, and 4 points
-# for two written answers, graded by a person (not by the checks).
+# **Grading: 34 points in total**: 30 points for the functions, checked automatically (2 of them
+# for the optional residual block), and 4 points for two written answers, graded by a person (not
+# by the checks).
 #
 # | graded function | points |
 # |---|---|
@@ -30,6 +34,8 @@
 # | `pattern_spec`, `widest_pattern` | 2 + 2 |
 # | `fc_to_conv` | 2 |
 # | `three_layer_convnet_loss` | 4 |
+# | `conv_bn_net_loss`, its training run reaching the target | 3 + 2 |
+# | *optional:* `residual_block_forward`, `residual_block_backward` | 1 + 1 |
 # | written answers: stacks of 3x3 filters (part 2), FC layers as convolutions (part 4) | 2 + 2 |
 #
 # Write your code between the lines `# YOUR CODE HERE` and the end of the cell, replacing
@@ -83,15 +89,23 @@ from cs231n_lib import (
     affine_forward,
     affine_relu_backward,
     affine_relu_forward,
+    conv_backward,
+    conv_bn_relu_backward,
+    conv_bn_relu_forward,
     conv_forward,
     conv_relu_forward,
     conv_relu_pool_backward,
     conv_relu_pool_forward,
     eval_numerical_gradient,
     get_CIFAR10_data,
+    max_pool_backward,
     max_pool_forward,
     rel_error,
+    relu_backward,
+    relu_forward,
     softmax_loss,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
 )
 from cs231n_lib.architectures import alexnet, googlenet, vgg16
 from cs231n_lib.sizing import OPTIMIZER_STATE, conv_output_size, parse_layer, pool_output_size
@@ -1299,6 +1313,254 @@ def show_filters(W, columns=8):
 
 if train_solver is not None:
     show_filters(train_solver.model.params["W1"])
+
+
+# %% [markdown]
+# ## Part 7. A network of the layers you wrote
+#
+# The three-layer ConvNet above chained the library's sandwich layers. Now assemble a network
+# from the single layers of the earlier assignments: the convolution (assignments 1 and 2), spatial
+# batch normalization (assignment 4) and max pooling (assignment 3), with a ReLU, an affine layer
+# and the softmax loss:
+#
+# $$
+# \texttt{conv} \rightarrow \texttt{spatial batchnorm} \rightarrow \texttt{relu} \rightarrow
+# \texttt{2x2 max pool} \rightarrow \texttt{affine} \rightarrow \texttt{softmax}
+# $$
+#
+# In this notebook those layers are the kit's versions of what you wrote (`conv_forward`,
+# `spatial_batchnorm_forward`, `relu_forward`, `max_pool_forward`, `affine_forward`, their
+# backward passes and `softmax_loss`, imported at the top): the same interfaces, already checked.
+# The convolution keeps the size (stride 1, pad $(F - 1)/2$), the pool halves it. As in ResNet
+# (Part 3) the convolution has **no bias**: the batchnorm right after it subtracts the mean of each
+# channel, which would remove a bias anyway, and its $\beta$ plays that role (`conv_forward` needs
+# a bias argument: give it zeros). The parameters: `W1` $(F_1, C, F, F)$ for the conv, `gamma1`,
+# `beta1` $(F_1,)$ for the batchnorm, `W2` $(F_1 \cdot \frac{H}{2} \cdot \frac{W}{2}, K)$ and
+# `b2` $(K,)$ for the affine layer. The L2 penalty is
+# $\frac{\lambda}{2}(\lVert W_1\rVert^2 + \lVert W_2\rVert^2)$: `b2`, $\gamma$ and $\beta$ are not
+# regularised.
+#
+# Batch normalization behaves differently in training and at test time, so the function takes
+# the batchnorm's `bn_param` dict and sets its mode: `"train"` when labels are given (batch
+# statistics; the layer updates the running averages kept in `bn_param`), `"test"` when `y` is
+# None (the running averages). Keep the same `bn_param` dict from one call to the next: that is
+# where the running averages live.
+#
+# ### Exercise 10 (3 + 2 points): `conv_bn_net_loss`, and training it to a target
+#
+# The first check compares your scores, loss, five gradients and the updated running averages
+# with the reference. The second **trains** your network: 60 Adam steps (learning rate 0.01,
+# reg 0.001) on fixed minibatches of 50 from 300 of the bundled handwritten digits (8x8, one
+# channel, starting from fixed weights), then measures the accuracy on 200 other digits with the
+# running averages. It passes when that accuracy is at least 85%. The reference solution reaches
+# 92.0% (184 of 200) in that very run (2026-12-03; reproduce with
+# `pytest tests/autograder/checks/test_convnet_checks.py -k reference_reaches`); the run is the
+# same on any machine (fixed seeds, nothing timed), so a network whose first check passes reaches
+# the target too.
+
+# %% nbgrader={"grade": false, "grade_id": "conv_bn_net_loss", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def conv_bn_net_loss(params, bn_param, X, y=None, reg=0.0):
+    """Scores, or loss and gradients, of conv - spatial batchnorm - relu - 2x2 max pool - affine - softmax.
+
+    Inputs:
+    - params: dict with W1 (F1, C, F, F) (the conv has no bias), gamma1 (F1,), beta1 (F1,),
+      W2 (F1*H/2*W/2, K), b2 (K,)
+    - bn_param: the batchnorm's dict ('momentum', running averages); set its 'mode' here:
+      'test' when y is None, else 'train'
+    - X: minibatch of shape (N, C, H, W), H and W even
+    - y: labels of shape (N,) with values in 0..K-1, or None
+    - reg: L2 regularization strength lambda (on W1 and W2)
+
+    Returns:
+    - if y is None: the class scores, shape (N, K)
+    - otherwise a tuple (loss, grads): the loss (a number) and a dict with the gradient of the
+      loss with respect to each entry of params (same keys and shapes)
+    """
+    W1, gamma1, beta1, W2, b2 = (params[k] for k in ("W1", "gamma1", "beta1", "W2", "b2"))
+    no_bias = np.zeros(W1.shape[0], dtype=W1.dtype)
+    conv_param = {"stride": 1, "pad": (W1.shape[2] - 1) // 2}
+    pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    ### BEGIN SOLUTION
+    bn_param["mode"] = "test" if y is None else "train"
+    a, conv_cache = conv_forward(X, W1, no_bias, conv_param)
+    an, bn_cache = spatial_batchnorm_forward(a, gamma1, beta1, bn_param)
+    r, relu_cache = relu_forward(an)
+    h, pool_cache = max_pool_forward(r, pool_param)
+    scores, affine_cache = affine_forward(h, W2, b2)
+    if y is None:
+        return scores
+
+    data_loss, dscores = softmax_loss(scores, y)
+    loss = data_loss + 0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+    grads = {}
+    dh, grads["W2"], grads["b2"] = affine_backward(dscores, affine_cache)
+    dr = max_pool_backward(dh, pool_cache)
+    dan = relu_backward(dr, relu_cache)
+    da, grads["gamma1"], grads["beta1"] = spatial_batchnorm_backward(dan, bn_cache)
+    _, grads["W1"], _ = conv_backward(da, conv_cache)
+    grads["W1"] = grads["W1"] + reg * W1
+    grads["W2"] = grads["W2"] + reg * W2
+    return loss, grads
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_conv_bn_net_loss", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# conv_bn_net_loss: 3 points, 2 visible cases here, more when graded.
+# Each case checks the scores (test mode), the loss, the five gradients and the running averages.
+check("conv_bn_net_loss", cases=[
+    {"X": (4, 2, 6, 6), "num_filters": 3, "filter_size": 3, "num_classes": 5, "reg": 0.1, "seed": 0},
+    {"X": (3, 2, 4, 4), "num_filters": 2, "filter_size": 3, "num_classes": 3, "reg": 0.0, "seed": 1, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check("conv_bn_net_loss", cases=[
+    {"X": (5, 3, 4, 6), "num_filters": 4, "filter_size": 3, "num_classes": 4, "reg": 0.3, "seed": 31},
+    {"X": (2, 2, 8, 8), "num_filters": 3, "filter_size": 5, "num_classes": 6, "reg": 0.05, "seed": 32, "dtype": "float32"},
+])
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_conv_bn_net_training", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# conv_bn_net_training: 2 points, 1 visible case here, more when graded.
+# Trains your conv_bn_net_loss network on the offline digits (a fraction of a second) and checks
+# that its validation accuracy reaches the target.
+check("conv_bn_net_training", cases=[
+    {"data": "digits", "train": 300, "val": 200, "num_filters": 8, "filter_size": 3, "steps": 60, "batch": 50,
+     "learning_rate": 0.01, "reg": 0.001, "target": 0.85, "seed": 0},
+])
+### BEGIN HIDDEN TESTS
+check("conv_bn_net_training", cases=[
+    {"data": "digits", "train": 300, "val": 200, "num_filters": 8, "filter_size": 3, "steps": 60, "batch": 50,
+     "learning_rate": 0.01, "reg": 0.001, "target": 0.85, "seed": 3},
+])
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Your network trains with the `Solver` like any other model: a small wrapper keeps its
+# parameters and its `bn_param`. The cell below trains it on the data of Part 6 (CIFAR-10 when you
+# have it, else the digits upscaled to 3x32x32) for one epoch and prints the accuracies; it is not
+# graded (the check above is), so try other widths and learning rates here.
+
+# %% cs231n={"grading": "skip"}
+class MyConvBnNet:
+    # The CS231n model interface around your conv_bn_net_loss (He-initialised weights).
+    def __init__(self, input_dim=(3, 32, 32), num_filters=16, filter_size=3, num_classes=10, reg=0.0,
+                 dtype=np.float32):
+        C, H, W = input_dim
+        flat = num_filters * (H // 2) * (W // 2)
+        fan_in = C * filter_size * filter_size
+        self.params = {
+            "W1": (np.sqrt(2.0 / fan_in) * np.random.randn(num_filters, C, filter_size, filter_size)).astype(dtype),
+            "gamma1": np.ones(num_filters, dtype=dtype), "beta1": np.zeros(num_filters, dtype=dtype),
+            "W2": (np.sqrt(1.0 / flat) * np.random.randn(flat, num_classes)).astype(dtype),
+            "b2": np.zeros(num_classes, dtype=dtype),
+        }
+        self.bn_param = {"momentum": 0.9}
+        self.reg, self.dtype = reg, dtype
+
+    def loss(self, X, y=None):
+        return conv_bn_net_loss(self.params, self.bn_param, X.astype(self.dtype, copy=False), y, self.reg)
+
+
+np.random.seed(231)
+try:
+    bn_solver = Solver(MyConvBnNet(num_filters=8 if QUICK else 16, reg=1e-3), data, num_epochs=1, batch_size=50,
+                       update_rule="adam", optim_config={"learning_rate": 1e-2}, print_every=100, verbose=not QUICK)
+    bn_solver.train()
+    print(f"conv-batchnorm net on {data['source']}: validation accuracy {bn_solver.best_val_acc:.3f} after one epoch")
+except NotImplementedError:
+    print("Implement conv_bn_net_loss first.")
+
+
+# %% [markdown]
+# ## Part 8 (optional). A residual block, forward and backward
+#
+# *This part is optional.* `cs231n-grade validate` reports its 2 points apart from the others and
+# does not count it as a failure when it is left undone; when the notebook is graded its points
+# count in the notebook's total like the others (see the top).
+#
+# The ResNet case study of Part 3 counted the parameters of residual blocks; now write one. The
+# basic block with an identity shortcut (same channels in and out, stride 1):
+#
+# $$ \text{out} = \text{ReLU}\big(\text{BN}_2(\text{conv}_2(\text{ReLU}(\text{BN}_1(\text{conv}_1(x))))) + x\big), $$
+#
+# both convolutions 3x3 with stride 1, pad 1 and no bias (`conv_forward` needs a bias: give it
+# zeros), both batchnorms in train mode. The shortcut is what makes the block easy to train: in
+# the backward pass the gradient of the sum reaches $x$ twice, once through the two convolutions
+# and once directly, so $dx$ is the sum of the two paths, and even a block whose convolutions
+# pass back little still hands its upstream gradient to the layers below.
+#
+# ### Exercise 11 (optional, 1 + 1 points): `residual_block_forward`, `residual_block_backward`
+
+# %% nbgrader={"grade": false, "grade_id": "residual_block", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def residual_block_forward(x, params, bn_params):
+    """Forward pass of a residual block: ReLU(BN2(conv2(ReLU(BN1(conv1(x))))) + x).
+
+    Inputs:
+    - x: input of shape (N, C, H, W)
+    - params: dict with w1, w2 (C, C, 3, 3) and gamma1, beta1, gamma2, beta2 (C,)
+    - bn_params: list of two bn_param dicts, for BN1 and BN2 (mode 'train')
+
+    Returns a tuple of:
+    - out: shape (N, C, H, W)
+    - cache: what residual_block_backward needs
+    """
+    conv_param = {"stride": 1, "pad": 1}
+    no_bias = np.zeros(params["w1"].shape[0], dtype=x.dtype)
+    ### BEGIN SOLUTION
+    h, cache1 = conv_bn_relu_forward(x, params["w1"], no_bias, params["gamma1"], params["beta1"],
+                                     conv_param, bn_params[0])
+    a, conv_cache = conv_forward(h, params["w2"], no_bias, conv_param)
+    an, bn_cache = spatial_batchnorm_forward(a, params["gamma2"], params["beta2"], bn_params[1])
+    out, relu_cache = relu_forward(an + x)
+    return out, (cache1, conv_cache, bn_cache, relu_cache)
+    ### END SOLUTION
+
+
+def residual_block_backward(dout, cache):
+    """Backward pass of a residual block.
+
+    Inputs:
+    - dout: upstream gradient, shape (N, C, H, W)
+    - cache: from residual_block_forward
+
+    Returns a tuple of:
+    - dx: gradient with respect to x, shape (N, C, H, W)
+    - grads: dict with the gradients of w1, gamma1, beta1, w2, gamma2, beta2
+    """
+    ### BEGIN SOLUTION
+    cache1, conv_cache, bn_cache, relu_cache = cache
+    ds = relu_backward(dout, relu_cache)
+    da, dgamma2, dbeta2 = spatial_batchnorm_backward(ds, bn_cache)
+    dh, dw2, _ = conv_backward(da, conv_cache)
+    dx, dw1, _, dgamma1, dbeta1 = conv_bn_relu_backward(dh, cache1)
+    grads = {"w1": dw1, "gamma1": dgamma1, "beta1": dbeta1, "w2": dw2, "gamma2": dgamma2, "beta2": dbeta2}
+    return dx + ds, grads
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_residual_block_forward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# OPTIONAL. residual_block_forward: 1 point, 2 visible cases here, more when graded.
+check("residual_block_forward", cases=[
+    {"x": (2, 3, 4, 4), "seed": 0},
+    {"x": (3, 2, 5, 3), "seed": 1, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check("residual_block_forward", cases=[
+    {"x": (4, 4, 3, 6), "seed": 41},
+])
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_residual_block_backward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# OPTIONAL. residual_block_backward: 1 point, 2 visible cases here, more when graded.
+# Your residual_block_forward makes the cache; its dx and six gradients are checked.
+check("residual_block_backward", cases=[
+    {"x": (2, 3, 4, 4), "seed": 0},
+    {"x": (3, 2, 5, 3), "seed": 1, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check("residual_block_backward", cases=[
+    {"x": (4, 4, 3, 6), "seed": 41},
+])
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## Done

@@ -66,6 +66,8 @@ def test_while_open_closes_the_earlier_assignments_and_withholds_the_later_ones(
         "describe", "_apply_layer", "receptive_field", "fc_to_conv_weights", "training_memory", "largest_batch",
         "pattern_spec", "widest_pattern")}
     assert withheld["architectures.py"] == {"resnet": "convnet", "basic_block": "convnet"}
+    assert withheld["classifiers/cnn.py"] == {"ThreeLayerConvNet": "convnet", "conv_bn_net_loss": "convnet"}
+    assert withheld["layer_utils.py"] == {"residual_block_forward": "convnet", "residual_block_backward": "convnet"}
 
 
 @pytest.mark.parametrize("opened,blocker", [("pooling", "im2col"), ("pooling", "convolution"), ("convnet", "pooling")])

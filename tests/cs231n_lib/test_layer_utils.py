@@ -174,3 +174,40 @@ def test_conv_bn_relu_agrees_with_torch():
     np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-10, atol=1e-10)
     for ours, theirs in zip(grads, t_grads):
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_residual_block_is_relu_of_its_input_when_the_last_batchnorm_outputs_zero():
+    """With gamma2 = beta2 = 0 the convolutions add nothing: out = ReLU(x), and dx = dout * (x > 0)."""
+    from cs231n_lib.layer_utils import residual_block_backward, residual_block_forward
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 4, 5))
+    params = {"w1": rng.standard_normal((3, 3, 3, 3)), "gamma1": np.ones(3), "beta1": np.zeros(3),
+              "w2": rng.standard_normal((3, 3, 3, 3)), "gamma2": np.zeros(3), "beta2": np.zeros(3)}
+    out, cache = residual_block_forward(x, params, [{"mode": "train"}, {"mode": "train"}])
+    np.testing.assert_array_equal(out, np.maximum(x, 0))
+    dout = rng.standard_normal(x.shape)
+    dx, grads = residual_block_backward(dout, cache)
+    np.testing.assert_allclose(dx, dout * (x > 0), atol=1e-12)
+    assert np.abs(grads["w1"]).max() == 0 and np.abs(grads["gamma2"]).max() > 0
+
+
+def test_residual_block_gradients_match_numerical_gradients():
+    from cs231n_lib.gradient_check import eval_numerical_gradient_array, rel_error
+    from cs231n_lib.layer_utils import residual_block_backward, residual_block_forward
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 2, 4, 4))
+    params = {"w1": rng.standard_normal((2, 2, 3, 3)) * 0.5, "gamma1": 1 + 0.1 * rng.standard_normal(2),
+              "beta1": 0.1 * rng.standard_normal(2), "w2": rng.standard_normal((2, 2, 3, 3)) * 0.5,
+              "gamma2": 1 + 0.1 * rng.standard_normal(2), "beta2": 0.1 * rng.standard_normal(2)}
+    dout = rng.standard_normal(x.shape)
+
+    def forward(_):
+        return residual_block_forward(x, params, [{"mode": "train"}, {"mode": "train"}])[0]
+
+    _, cache = residual_block_forward(x, params, [{"mode": "train"}, {"mode": "train"}])
+    dx, grads = residual_block_backward(dout, cache)
+    assert rel_error(eval_numerical_gradient_array(forward, x, dout), dx) < 1e-6
+    for name, value in params.items():
+        assert rel_error(eval_numerical_gradient_array(forward, value, dout), grads[name]) < 1e-6, name

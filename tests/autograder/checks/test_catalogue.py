@@ -58,6 +58,11 @@ def namespace(assignment, sources=None):
 
     ns = {"np": np, "im2col": cs231n_lib.im2col, "pool_output_size": cs231n_lib.pool_output_size,
           "OPTIMIZER_STATE": OPTIMIZER_STATE, "conv_output_size": conv_output_size, "parse_layer": parse_layer}
+    # the layers of earlier assignments that the convnet notebook's setup cell imports
+    ns.update({name: getattr(cs231n_lib, name) for name in (
+        "conv_forward", "conv_backward", "relu_forward", "relu_backward", "max_pool_forward", "max_pool_backward",
+        "spatial_batchnorm_forward", "spatial_batchnorm_backward", "affine_forward", "affine_backward",
+        "softmax_loss", "conv_bn_relu_forward", "conv_bn_relu_backward")})
     for grade_id, text in solution_cells(assignment).items():
         exec(compile(sources.get(grade_id, text), f"<{grade_id}>", "exec"), ns)
     return ns
@@ -463,9 +468,39 @@ PLANTED += [
     Planted(N5, "pattern_spec", cn.POOL_PER_CONV, "pattern_spec",
             ('[f"CONV3-{filters * 2 ** group}"] * N + ["POOL2"]', '[f"CONV3-{filters * 2 ** group}", "POOL2"] * N')),
     Planted(N5, "widest_pattern", cn.FIRST_OVER, "widest_pattern", ("    return low\n", "    return high\n")),
+    Planted(N5, "conv_bn_net_loss", cn.RELU_BEFORE_BN, "conv_bn_net_loss",
+            ("an, bn_cache = spatial_batchnorm_forward(a, gamma1, beta1, bn_param)\n    r, relu_cache = relu_forward(an)",
+             "a0, relu_cache = relu_forward(a)\n    r, bn_cache = spatial_batchnorm_forward(a0, gamma1, beta1, bn_param)"),
+            ("dan = relu_backward(dr, relu_cache)\n    da, grads[\"gamma1\"], grads[\"beta1\"] = spatial_batchnorm_backward(dan, bn_cache)",
+             "da0, grads[\"gamma1\"], grads[\"beta1\"] = spatial_batchnorm_backward(dr, bn_cache)\n"
+             "    da = relu_backward(da0, relu_cache)")),
+    Planted(N5, "conv_bn_net_loss", cn.TEST_MODE_IGNORED, "conv_bn_net_loss",
+            ('bn_param["mode"] = "test" if y is None else "train"', 'bn_param["mode"] = "train"')),
+    Planted(N5, "conv_bn_net_loss", cn.NO_NET_PENALTY, "conv_bn_net_loss",
+            ("loss = data_loss + 0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2))", "loss = data_loss")),
+    Planted(N5, "conv_bn_net_loss", cn.FULL_NET_PENALTY, "conv_bn_net_loss",
+            ("loss = data_loss + 0.5 * reg *", "loss = data_loss + reg *")),
+    Planted(N5, "conv_bn_net_loss", cn.NO_NET_REG_GRADIENT, "conv_bn_net_loss",
+            ('grads["W1"] = grads["W1"] + reg * W1\n    grads["W2"] = grads["W2"] + reg * W2\n', "pass\n")),
+    Planted(N5, "conv_bn_net_loss", cn.REGULARISED_ALL, "conv_bn_net_loss",
+            ("loss = data_loss + 0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2))",
+             "loss = data_loss + 0.5 * reg * sum(np.sum(p * p) for p in params.values())"),
+            ('grads["W1"] = grads["W1"] + reg * W1\n    grads["W2"] = grads["W2"] + reg * W2\n',
+             "for k in grads:\n        grads[k] = grads[k] + reg * params[k]\n")),
+    Planted(N5, "residual_block_forward", cn.SHORTCUT_AFTER_RELU, "residual_block",
+            ("out, relu_cache = relu_forward(an + x)", "out, relu_cache = relu_forward(an)\n    out = out + x")),
+    Planted(N5, "residual_block_forward", cn.NO_FINAL_RELU, "residual_block",
+            ("out, relu_cache = relu_forward(an + x)", "out, relu_cache = an + x, None")),
+    Planted(N5, "residual_block_forward", cn.NO_SHORTCUT, "residual_block",
+            ("out, relu_cache = relu_forward(an + x)", "out, relu_cache = relu_forward(an)")),
+    Planted(N5, "residual_block_backward", cn.NO_SHORTCUT_GRADIENT, "residual_block", ("return dx + ds, grads", "return dx, grads")),
+    Planted(N5, "residual_block_backward", cn.UNMASKED_SHORTCUT_GRADIENT, "residual_block",
+            ("return dx + ds, grads", "return dx + dout, grads")),
 ]
-CONVNET_EXEMPT = {"receptive_field", "size_network", "fc_to_conv", "three_layer_convnet_loss"}
-CONVNET_FEW_MISTAKES = {"training_memory", "largest_batch", "resnet_params", "pattern_spec", "widest_pattern"}
+# conv_bn_net_training has one fixed hint, no mistakes: a target reached or not
+CONVNET_EXEMPT = {"receptive_field", "size_network", "fc_to_conv", "three_layer_convnet_loss", "conv_bn_net_training"}
+CONVNET_FEW_MISTAKES = {"training_memory", "largest_batch", "resnet_params", "pattern_spec", "widest_pattern",
+                        "residual_block_forward", "residual_block_backward"}
 
 
 # ------------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from autograder.testspec import parse_test_cell
 ROOT = Path(__file__).resolve().parents[3]
 NOTEBOOK = ROOT / "solutions" / "convnet" / "convnet.ipynb"
 CHECK_NAMES = ("size_network", "receptive_field", "training_memory", "largest_batch", "resnet_params", "pattern_spec",
-               "widest_pattern", "fc_to_conv", "three_layer_convnet_loss")
+               "widest_pattern", "fc_to_conv", "three_layer_convnet_loss", "conv_bn_net_loss", "conv_bn_net_training",
+               "residual_block_forward", "residual_block_backward")
 
 
 # --------------------------------------------------------------------------------------------
@@ -496,3 +497,174 @@ def test_loss_in_float32_is_compared_with_the_float32_tolerance(solution):
 def test_loss_case_with_an_odd_image_size_is_refused():
     with pytest.raises(ValueError, match="even height and width"):
         get_check("three_layer_convnet_loss").make_inputs(dict(LOSS_CASE, X=(2, 3, 7, 8)))
+
+
+# --------------------------------------------------------------------------------------------
+# conv_bn_net_loss, its training run, and the optional residual block
+# --------------------------------------------------------------------------------------------
+
+def _numerical_gradient(f, array, h=1e-6):
+    numeric = np.zeros_like(array)
+    for index in np.ndindex(array.shape):
+        old = array[index]
+        array[index] = old + h
+        plus = f()
+        array[index] = old - h
+        minus = f()
+        array[index] = old
+        numeric[index] = (plus - minus) / (2 * h)
+    return numeric
+
+
+def test_conv_bn_net_reference_gradients_match_numerical_gradients():
+    from cs231n_lib.classifiers.cnn import CONV_BN_NET_PARAMS, conv_bn_net_loss
+
+    check = get_check("conv_bn_net_loss")
+    case = {"X": (4, 2, 6, 6), "num_filters": 3, "filter_size": 3, "num_classes": 5, "reg": 0.1, "seed": 0}
+    inputs = check.make_inputs(case)
+    ref = check.reference(inputs)
+    params = {k: inputs[k].copy() for k in CONV_BN_NET_PARAMS}
+
+    def loss():  # train mode: the running averages play no part in the loss
+        return conv_bn_net_loss(params, {"momentum": 0.9}, inputs["X"], inputs["y"], 0.1)[0]
+
+    for name in CONV_BN_NET_PARAMS:
+        np.testing.assert_allclose(ref[f"d{name}"], _numerical_gradient(loss, params[name]), rtol=1e-5, atol=1e-8)
+    # the running averages moved 10% of the way to the statistics of the conv's output
+    from cs231n_lib import conv_forward
+
+    a, _ = conv_forward(inputs["X"], inputs["W1"], np.zeros(3), {"stride": 1, "pad": 1})
+    np.testing.assert_allclose(ref["running_mean"], 0.9 * inputs["running_mean"] + 0.1 * a.mean(axis=(0, 2, 3)))
+    np.testing.assert_allclose(ref["running_var"], 0.9 * inputs["running_var"] + 0.1 * a.var(axis=(0, 2, 3)))
+
+
+class _AlwaysTrain(dict):
+    """A bn_param whose mode stays 'train' whatever is written into it."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, "train" if key == "mode" else value)
+
+
+def test_conv_bn_net_scores_use_the_running_averages(solution):
+    """The scores (y None) are those of test mode: other running averages give other scores, and
+    scores from the batch's own statistics are named."""
+    from cs231n_checks.convnet import TEST_MODE_IGNORED
+
+    check = get_check("conv_bn_net_loss")
+    case = {"X": (4, 2, 6, 6), "num_filters": 3, "filter_size": 3, "num_classes": 5, "reg": 0.1, "seed": 0}
+    inputs = check.make_inputs(case)
+    moved = dict(inputs, running_mean=inputs["running_mean"] + 1.0)
+    assert not np.allclose(check.reference(moved)["scores"], check.reference(inputs)["scores"])
+
+    def train_mode_always(params, bn_param, X, y=None, reg=0.0):
+        return solution["conv_bn_net_loss"](params, bn_param if y is not None else _AlwaysTrain(bn_param), X, y, reg)
+
+    passed, lines, hints = run("conv_bn_net_loss", case, with_function(solution, "conv_bn_net_loss", train_mode_always))
+    assert not passed and hints == [TEST_MODE_IGNORED]
+    assert lines[0].startswith("scores: relative error 2.48e-01")
+    assert all("relative error 0.00e+00" in line for line in lines[1:]), lines  # the rest is right
+
+
+TRAINING_CASES = [(case, hidden) for cell in _notebook().cells
+                  if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade")
+                  for call in parse_test_cell(cell.source, "t") if call.name == "conv_bn_net_training"
+                  for case, hidden in ((c, call.hidden) for c in call.cases)]
+
+
+def test_conv_bn_net_training_reference_reaches_the_stated_accuracy():
+    """The notebook states the target (85%) and the reference's accuracy on the visible case
+    (92.0%, 184 of 200 digits); the hidden case's reference run reaches 90.0%. A run is a pure
+    function of the case (fixed seeds and steps, nothing timed): the figures are exact."""
+    check = get_check("conv_bn_net_training")
+    reached = {case["seed"]: check.reference_accuracy(check.make_inputs(case)) for case, _ in TRAINING_CASES}
+    assert reached == {0: 0.92, 3: 0.9}
+    assert all(case["target"] == 0.85 and not case.get("dtype") for case, _ in TRAINING_CASES)
+    assert sorted(hidden for _, hidden in TRAINING_CASES) == [False, True]
+    text = _notebook().cells[0].source + "".join(c.source for c in _notebook().cells if c.cell_type == "markdown")
+    assert "accuracy is at least 85%. The reference solution reaches\n# 92.0% (184 of 200)" in \
+        (ROOT / "solutions" / "convnet" / "convnet.py").read_text()
+    assert "92.0% (184 of 200)" in text
+
+
+def test_conv_bn_net_training_passes_at_or_above_the_target_and_fails_below_it(solution):
+    """The output is min(accuracy, target): a network that does not learn (zero gradients) stays
+    near chance, fails, shows its accuracy and gets the fixed hint."""
+    from cs231n_checks.convnet import BELOW_TARGET
+
+    case = next(case for case, hidden in TRAINING_CASES if not hidden)
+    assert run("conv_bn_net_training", case, solution)[0]
+
+    def frozen(params, bn_param, X, y=None, reg=0.0):
+        result = solution["conv_bn_net_loss"](params, bn_param, X, y, reg)
+        return result if y is None else (result[0], {k: np.zeros_like(v) for k, v in result[1].items()})
+
+    check = get_check("conv_bn_net_training")
+    inputs = check.make_inputs(case)
+    found = check.call({"conv_bn_net_loss": frozen}, inputs)
+    assert float(found["val_acc"]) < 0.3
+    passed, lines, hints, _ = judge(check, case, check.reference(inputs), found)
+    assert not passed and hints == [BELOW_TARGET]
+    assert "val_acc" in lines[0]
+
+
+def test_conv_bn_net_training_reads_cifar10_when_asked(tmp_path, monkeypatch, solution):
+    """A case with data "cifar10" reads CIFAR-10's own files (here a small copy written in its
+    format) and trains the same network on 3x32x32 images; without CIFAR-10 it says how to get it."""
+    import pickle
+
+    check = get_check("conv_bn_net_training")
+    case = {"data": "cifar10", "train": 60, "val": 20, "num_filters": 2, "filter_size": 3, "steps": 3, "batch": 20,
+            "learning_rate": 0.01, "reg": 0.001, "target": 0.0, "seed": 0}
+    monkeypatch.setenv("CS231N_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="fetch cifar10"):
+        check.make_inputs(case)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8),
+                         b"labels": rng.integers(0, 10, 20).tolist()}, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [b"c%d" % i for i in range(10)]}, f)
+    inputs = check.make_inputs(case)
+    assert inputs["X_train"].shape == (60, 3, 32, 32) and inputs["X_val"].shape == (20, 3, 32, 32)
+    assert inputs["W2"].shape == (2 * 16 * 16, 10)
+    assert run("conv_bn_net_training", case, solution)[0]
+
+
+def test_conv_bn_net_training_on_the_real_cifar10_when_present(solution):
+    """On CIFAR-10 (when fetched; skipped otherwise) the same check runs on 3x32x32 images."""
+    from cs231n_lib.data import cifar10_folder
+
+    if not cifar10_folder().exists():
+        pytest.skip(f"CIFAR-10 is not in {cifar10_folder()} (python -m cs231n_lib.data fetch cifar10)")
+    check = get_check("conv_bn_net_training")
+    case = {"data": "cifar10", "train": 1000, "val": 500, "num_filters": 8, "filter_size": 3, "steps": 60,
+            "batch": 50, "learning_rate": 0.01, "reg": 0.001, "target": 0.0, "seed": 0}
+    inputs = check.make_inputs(case)
+    reached = check.reference_accuracy(inputs)
+    print(f"conv_bn_net_training on CIFAR-10: the reference reaches {reached:.3f}")
+    assert reached > 0.2  # chance is 0.1
+    assert run("conv_bn_net_training", dict(case, target=reached), solution)[0]
+
+
+def test_residual_block_reference_gradients_match_numerical_gradients():
+    from cs231n_lib.layer_utils import RESIDUAL_PARAMS, residual_block_forward
+
+    check = get_check("residual_block_backward")
+    inputs = check.make_inputs({"x": (2, 3, 4, 4), "seed": 0})
+    ref = check.reference(inputs)
+    x = inputs["x"].copy()
+    params = {k: inputs[k].copy() for k in RESIDUAL_PARAMS}
+
+    def loss():
+        out, _ = residual_block_forward(x, params, [{"mode": "train"}, {"mode": "train"}])
+        return float(np.sum(out * inputs["dout"]))
+
+    np.testing.assert_allclose(ref["dx"], _numerical_gradient(loss, x), rtol=1e-5, atol=1e-8)
+    for name in RESIDUAL_PARAMS:
+        np.testing.assert_allclose(ref[f"d{name}"], _numerical_gradient(loss, params[name]), rtol=1e-5, atol=1e-8)
+    # the block ends with a ReLU: some outputs are cut to zero, none is negative
+    out = get_check("residual_block_forward").reference(inputs)["out"]
+    assert out.min() == 0 and np.count_nonzero(out) > out.size // 4

@@ -163,3 +163,32 @@ def test_overfits_a_tiny_dataset():
     assert solver.train_acc_history[0] < 0.4
     assert solver.loss_history[-1] < 0.1 < solver.loss_history[0]
     assert elapsed < 30
+
+
+# conv - spatial batchnorm - relu - pool - affine - softmax, as a function of params and bn_param
+
+def _conv_bn_params(rng, C=2, F=3, fs=3, H=6, W=6, K=4):
+    flat = F * (H // 2) * (W // 2)
+    return {"W1": rng.standard_normal((F, C, fs, fs)) * 0.5, "gamma1": 1 + 0.1 * rng.standard_normal(F),
+            "beta1": 0.1 * rng.standard_normal(F), "W2": rng.standard_normal((flat, K)) * 0.2,
+            "b2": 0.1 * rng.standard_normal(K)}
+
+
+def test_conv_bn_net_loss_gradients_match_numerical_gradients_and_set_the_mode():
+    from cs231n_lib.classifiers.cnn import conv_bn_net_loss
+    from cs231n_lib.gradient_check import eval_numerical_gradient, rel_error
+
+    rng = np.random.default_rng(0)
+    params, X, y = _conv_bn_params(rng), rng.standard_normal((5, 2, 6, 6)), rng.integers(0, 4, 5)
+    bn_param = {"momentum": 0.9}
+    loss, grads = conv_bn_net_loss(params, bn_param, X, y, reg=0.2)
+    assert bn_param["mode"] == "train" and bn_param["running_mean"].shape == (3,)
+    assert set(grads) == set(params)
+    for name in params:
+        numeric = eval_numerical_gradient(lambda _: conv_bn_net_loss(params, {"momentum": 0.9}, X, y, 0.2)[0],
+                                          params[name], verbose=False, h=1e-6)
+        assert rel_error(numeric, grads[name]) < 1e-6, name
+    scores = conv_bn_net_loss(params, bn_param, X)
+    assert bn_param["mode"] == "test" and scores.shape == (5, 4)
+    # test mode: the scores of one image do not depend on the rest of the batch
+    np.testing.assert_allclose(conv_bn_net_loss(params, bn_param, X[:1]), scores[:1])
