@@ -291,7 +291,8 @@ def test_convnet_training_text_states_the_reference_run_on_the_digits(tmp_path, 
     """The text quotes a run of the reference solution on the offline digits (6 epochs: 96.1%
     validation accuracy after the first, 98.9% at best, 95.0% test). Re-run here: the first epoch
     of the same configuration, with the solution's own cells, must reach at least 95% of the 179
-    validation images (96.1% in the quoted run)."""
+    validation images (96.1% in the quoted run, 172 images). The training-accuracy measurements are
+    left out (their random draws kept): 9 s instead of 12 s here (2026-12-03, 2 cores, loaded)."""
     import numpy as np
 
     source = (REPO / "solutions" / "convnet" / "convnet.py").read_text()
@@ -306,9 +307,23 @@ def test_convnet_training_text_states_the_reference_run_on_the_digits(tmp_path, 
     monkeypatch.setenv("CS231N_DATA_DIR", str(tmp_path))  # no CIFAR-10 there: the offline digits
     data = namespace["get_CIFAR10_data"]()
     assert data["source"] != "cifar10"
+
+    class Replay(namespace["Solver"]):
+        """The same run without the training-accuracy measurements (a third of its forward passes):
+        their random sample is still drawn, so the minibatches, and the run, stay the same."""
+
+        def check_accuracy(self, X, y, num_samples=None, batch_size=100):
+            if X is self.X_train:
+                if num_samples is not None and len(X) > num_samples:
+                    self.rng.choice(len(X), num_samples)
+                return 0.0
+            return super().check_accuracy(X, y, num_samples, batch_size)
+
     np.random.seed(231)
     model = namespace["MyThreeLayerConvNet"](num_filters=32, filter_size=7, hidden_dim=100, weight_scale=1e-3, reg=1e-3)
-    solver = namespace["Solver"](model, data, num_epochs=1, batch_size=50, update_rule="adam",
-                                 optim_config={"learning_rate": 1e-3}, lr_decay=0.9, verbose=False)
+    solver = Replay(model, data, num_epochs=1, batch_size=50, update_rule="adam",
+                    optim_config={"learning_rate": 1e-3}, lr_decay=0.9, verbose=False)
     solver.train()
     assert solver.val_acc_history[-1] >= 0.95, solver.val_acc_history
+    # 172 of the 179 validation images, as in the quoted run (float32 sums may move it by one)
+    assert abs(solver.val_acc_history[-1] - 0.961) < 0.006, solver.val_acc_history
