@@ -1435,7 +1435,7 @@ check("conv_bn_net_training", cases=[
 
 # %% [markdown]
 # Your network trains with the `Solver` like any other model: a small wrapper keeps its
-# parameters and its `bn_param`. The cell below trains it on the data of Part 6 (CIFAR-10 when you
+# parameters and its batchnorm dict. The cell below trains it on the data of Part 6 (CIFAR-10 when you
 # have it, else the digits upscaled to 3x32x32) for one epoch and prints the accuracies; it is not
 # graded (the check above is), so try other widths and learning rates here.
 
@@ -1453,11 +1453,12 @@ class MyConvBnNet:
             "W2": (np.sqrt(1.0 / flat) * np.random.randn(flat, num_classes)).astype(dtype),
             "b2": np.zeros(num_classes, dtype=dtype),
         }
-        self.bn_param = {"momentum": 0.9}
+        # a list of the batchnorm dicts, as the Solver expects (it keeps the best epoch's running averages)
+        self.bn_params = [{"momentum": 0.9}]
         self.reg, self.dtype = reg, dtype
 
     def loss(self, X, y=None):
-        return conv_bn_net_loss(self.params, self.bn_param, X.astype(self.dtype, copy=False), y, self.reg)
+        return conv_bn_net_loss(self.params, self.bn_params[0], X.astype(self.dtype, copy=False), y, self.reg)
 
 
 np.random.seed(231)
