@@ -130,6 +130,13 @@ def is_definition(node, names):
     return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in names
 
 
+def _is_stub(cell, stub_text):
+    try:
+        return ast.dump(ast.parse(stub_text)) == ast.dump(ast.Module(body=cell.body, type_ignores=[]))
+    except SyntaxError:
+        return False
+
+
 def _normal(node):
     return ast.dump(node, annotate_fields=False, include_attributes=False)
 
@@ -254,6 +261,8 @@ def answer_code_cell(code, grade_id, names, own_indices, stub_text):
     # when called, so code placed after them still serves them, and a statement found elsewhere
     # that fails cannot stop the student's own definitions from running
     parts = [base.text] if base is not None else []
+    if base is not None and not holders and base.body is not None and _is_stub(base, stub_text):
+        parts = []  # the released stub left in place adds nothing to the code found elsewhere
     taken = set()
 
     def take(statements, skip=None):
@@ -283,7 +292,7 @@ def answer_code_cell(code, grade_id, names, own_indices, stub_text):
             parts.append("# what the code above uses from other cells of the submission\n" + "\n".join(pieces))
             answer.found.append(f"the cell '{grade_id}' uses definitions of cell{'s' if len(where) > 1 else ''} "
                                 f"{', '.join(map(str, where))}: graded with them")
-    if len(parts) == 1 and base is not None:
+    if base is not None and parts == [base.text]:
         answer.source = base.text  # exactly the student's cell, as before
     elif parts:
         answer.source = "\n\n".join(p.rstrip("\n") for p in parts) + "\n"

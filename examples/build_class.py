@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autograder.engine import answer_digest  # noqa: E402
+sys.path.insert(0, str(ROOT / "examples"))
+import editor_shapes  # noqa: E402
 from autograder.testspec import parse_test_cell, without_solution_markers  # noqa: E402
 
 OUT = ROOT / "examples" / "submissions"
@@ -132,6 +134,93 @@ BACKWARD_NO_DB = '''def conv_backward_naive(dout, cache):
     dx = dxp[:, :, p:xp.shape[2] - p, p:xp.shape[3] - p]
     return dx, dw, db
 '''
+
+# Independent ways for the students whose editors reshaped their notebooks (sam, tara, uma, vic)
+SIZE_D = '''def conv_output_size(W, F, S=1, P=0):
+    span = W + 2 * P - F
+    if span < 0:
+        raise ValueError(f"the {F}-wide filter is larger than the padded input ({W + 2 * P})")
+    if span % S != 0:
+        raise ValueError(f"stride {S} does not divide {span}: the windows do not tile the input")
+    return span // S + 1
+'''
+# loops over the filter's offsets (not the output positions): one einsum per offset
+FORWARD_D = '''def conv_forward_naive(x, w, b, conv_param):
+    s, p = conv_param["stride"], conv_param["pad"]
+    d = conv_param.get("dilation", 1)
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    Ho = conv_output_size(H, d * (HH - 1) + 1, s, p)
+    Wo = conv_output_size(W, d * (WW - 1) + 1, s, p)
+    xp = np.pad(x, [(0, 0), (0, 0), (p, p), (p, p)])
+    out = np.zeros((N, F, Ho, Wo), dtype=x.dtype)
+    for kh in range(HH):
+        for kw in range(WW):
+            seen = xp[:, :, kh * d:kh * d + s * (Ho - 1) + 1:s, kw * d:kw * d + s * (Wo - 1) + 1:s]
+            out += np.einsum("nchw,fc->nfhw", seen, w[:, :, kh, kw])
+    out += b.reshape(1, F, 1, 1)
+    return out, (x, w, b, conv_param)
+'''
+BACKWARD_D = '''def conv_backward_naive(dout, cache):
+    x, w, b, conv_param = cache
+    s, p = conv_param["stride"], conv_param["pad"]
+    d = conv_param.get("dilation", 1)
+    F, C, HH, WW = w.shape
+    Ho, Wo = dout.shape[2], dout.shape[3]
+    xp = np.pad(x, [(0, 0), (0, 0), (p, p), (p, p)])
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    for kh in range(HH):
+        for kw in range(WW):
+            rows = slice(kh * d, kh * d + s * (Ho - 1) + 1, s)
+            cols = slice(kw * d, kw * d + s * (Wo - 1) + 1, s)
+            dw[:, :, kh, kw] = np.einsum("nfhw,nchw->fc", dout, xp[:, :, rows, cols])
+            dxp[:, :, rows, cols] += np.einsum("nfhw,fc->nchw", dout, w[:, :, kh, kw])
+    dx = dxp[:, :, p:p + x.shape[2], p:p + x.shape[3]]
+    return dx, dw, dout.sum(axis=(0, 2, 3))
+'''
+# one image, one filter, one output value at a time
+FORWARD_E = '''def conv_forward_naive(x, w, b, conv_param):
+    step, border = conv_param["stride"], conv_param["pad"]
+    gap = conv_param.get("dilation", 1)
+    images, _, rows, cols = x.shape
+    filters, _, fr, fc = w.shape
+    oh = conv_output_size(rows, gap * (fr - 1) + 1, step, border)
+    ow = conv_output_size(cols, gap * (fc - 1) + 1, step, border)
+    framed = np.pad(x, ((0, 0), (0, 0), (border, border), (border, border)))
+    out = np.empty((images, filters, oh, ow), dtype=x.dtype)
+    for i in range(images):
+        for k in range(filters):
+            for r in range(oh):
+                for c in range(ow):
+                    top, left = r * step, c * step
+                    patch = framed[i, :, top:top + gap * (fr - 1) + 1:gap, left:left + gap * (fc - 1) + 1:gap]
+                    out[i, k, r, c] = np.sum(patch * w[k]) + b[k]
+    return out, (x, w, b, conv_param)
+'''
+BACKWARD_E_NO_DB = '''def conv_backward_naive(dout, cache):
+    x, w, b, conv_param = cache
+    step, border = conv_param["stride"], conv_param["pad"]
+    gap = conv_param.get("dilation", 1)
+    framed = np.pad(x, ((0, 0), (0, 0), (border, border), (border, border)))
+    dframed = np.zeros_like(framed)
+    dw, db = np.zeros_like(w), np.zeros_like(b)
+    images, filters, oh, ow = dout.shape
+    fr, fc = w.shape[2], w.shape[3]
+    for i in range(images):
+        for k in range(filters):
+            for r in range(oh):
+                for c in range(ow):
+                    top, left = r * step, c * step
+                    rs = slice(top, top + gap * (fr - 1) + 1, gap)
+                    cs = slice(left, left + gap * (fc - 1) + 1, gap)
+                    dw[k] += dout[i, k, r, c] * framed[i, :, rs, cs]
+                    dframed[i, :, rs, cs] += dout[i, k, r, c] * w[k]
+    return dframed[:, :, border:border + x.shape[2], border:border + x.shape[3]], dw, db
+'''
+BACKWARD_E = BACKWARD_E_NO_DB.replace(
+    "    return dframed[", "    db = dout.sum(axis=(0, 2, 3)).astype(b.dtype)\n    return dframed[")
+
 BACKWARD_SYNTAX_ERROR = '''def conv_backward_naive(dout, cache)
     x, w, b, conv_param = cache
     return None, None, None
@@ -414,6 +503,21 @@ STUDENTS = {
               "answer to an open assignment, so those cases fail (flagged for review)",
               {"conv_output_size": SIZE_C, "conv_forward_naive": DELEGATING_FORWARD,
                "conv_backward_naive": DELEGATING_BACKWARD}, behaviour(conv_output_size=passes), ["delegation"]),
+    # --- notebooks reshaped by editors and accidents (examples/editor_shapes.py): graded as written
+    "sam": ("saved in VS Code: every cell's metadata gone (graded by the functions' names; the written answer "
+            "found after its question)",
+            {"conv_output_size": SIZE_D, "conv_forward_naive": FORWARD_D, "conv_backward_naive": BACKWARD_D},
+            CORRECT, []),
+    "tara": ("saved by Colab (nbformat 4.0, Colab's metadata, no cell ids); forgets the bias gradient",
+             {"conv_output_size": SIZE_C, "conv_forward_naive": FORWARD_E, "conv_backward_naive": BACKWARD_E_NO_DB},
+             dict(CORRECT, conv_backward_naive=always("wrong")), []),
+    "uma": ("deleted the forward cell and wrote it again at the end; left the backward stub and defined it again "
+            "in a cell below",
+            {"conv_output_size": SIZE_A, "conv_forward_naive": FORWARD_E, "conv_backward_naive": BACKWARD_D},
+            CORRECT, []),
+    "vic": ("30 MB of training log printed in one cell, sent as vic.zip (read without its outputs)",
+            {"conv_output_size": SIZE_A, "conv_forward_naive": FORWARD_D, "conv_backward_naive": BACKWARD_E},
+            CORRECT, []),
 }
 # Submissions the grader cannot grade at all: status "failed", score 0, listed for a person.
 FAILED = {
@@ -430,6 +534,9 @@ WRITTEN = {"ada": {"q_same_padding": (
     "An even F would need half a pixel of padding on each side, so one side gets one more row.\n"
     "Keeping the size lets us stack many layers without the image shrinking away, and the border\n"
     "pixels are seen by as many windows as the centre ones.")}}
+WRITTEN["sam"] = {"q_shared_gradient": (
+    "The same filter is used at every position, so each position adds its own term to dw:\n"
+    "the gradient of a shared weight is the sum over all the places where it was used.")}
 
 
 def student_notebook(assignment, sources):
@@ -478,6 +585,11 @@ def written_answers(assignment, nb):
     return found
 
 
+def write_text(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
 def write_notebook(folder, name, nb):
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(folder / name))
@@ -520,7 +632,22 @@ def build(OUT=OUT, EXPECTED=EXPECTED):
         if student == "mia":
             nb = tamper(nb)
         answers = written_answers(CONV, nb)
-        if student == "pat":
+        if student == "uma":
+            stub = student_notebook(CONV, {}).cells
+            backward_stub = next(c.source for c in stub if c.metadata.get("nbgrader", {}).get("grade_id") ==
+                                 "conv_backward_naive")
+            nb = editor_shapes.redefine_below(editor_shapes.recreate_at_end(nb, "conv_forward_naive"),
+                                              "conv_backward_naive", backward_stub)
+        elif student == "sam":
+            nb = editor_shapes.vscode(nb)
+        if student == "tara":
+            write_text(folder / f"{CONV}.ipynb", editor_shapes.colab_text(nb, f"{CONV}.ipynb"))
+        elif student == "vic":
+            text = nbformat.writes(editor_shapes.with_printed_output(nb, "conv_forward_naive", 30))
+            with zipfile.ZipFile(OUT / "vic.zip", "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                member = zipfile.ZipInfo(f"{CONV}/{CONV}.ipynb", date_time=(2026, 11, 21, 9, 30, 0))
+                zf.writestr(member, text, compress_type=zipfile.ZIP_DEFLATED)
+        elif student == "pat":
             v3 = nbformat.writes(nbformat.convert(nb, 3), version=3)
             with zipfile.ZipFile(OUT / "pat.zip", "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 member = zipfile.ZipInfo(f"{CONV}/{CONV}.ipynb", date_time=(2026, 11, 20, 23, 59, 0))

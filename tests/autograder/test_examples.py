@@ -104,6 +104,24 @@ def test_flags_are_the_expected_ones(whole_class):
     assert flags[("ada", "pooling")] == []
 
 
+def test_reshaped_notebooks_are_graded_as_written_and_not_flagged(whole_class):
+    """VS Code (sam), Colab (tara), cells deleted and re-created (uma), 30 MB of outputs (vic): the code
+    is found wherever it stands, the lines say where, and nobody is asked to review them."""
+    from autograder import report
+
+    results = _by_student(whole_class)
+    found = {s: results[(s, "convolution")]["notebooks"]["convolution.ipynb"]["found"] for s in ("sam", "tara", "uma", "vic")}
+    for student in ("sam", "tara"):  # no metadata at all: every function and both answers found by name
+        assert sorted(line.split(" ")[0] for line in found[student] if " found in cell " in line) == [
+            "conv_backward_naive", "conv_forward_naive", "conv_output_size", "the", "the"], student
+    assert [line.split(" found in")[0] for line in found["uma"]] == ["conv_backward_naive", "conv_forward_naive"]
+    assert found["vic"] == []
+    for student in found:
+        assert whole_class.flags_by_task[(student, "convolution")] == [], student
+    text = report.summary(whole_class)
+    assert "uma / convolution: convolution.ipynb: conv_forward_naive found in cell" in text
+
+
 def test_grades_csv_and_nbgrader_export_agree(whole_class):
     out = whole_class.out_dir
     rows = {(r["student"], r["assignment"]): r for r in csv.DictReader(open(out / "grades.csv", encoding="utf-8"))}

@@ -109,10 +109,15 @@ def test_the_lines_say_where_the_code_was_found():
     at = next(i for i, c in enumerate(student.cells) if c.source == REFERENCE["max_pool_forward_naive"]) + 1
     built = rebuild.rebuild(TEMPLATE, student)
     assert built.found == {"max_pool_forward_naive": [f"max_pool_forward_naive found in cell {at}, not in its own cell: graded"]}
-    # the student's stub comes first, the code found after it (so the code found is what is defined)
+    # the stub left in its cell adds nothing: the code found is graded in its place
     graded = built.sources["max_pool_forward_naive"]
-    assert graded.startswith(STUBS["max_pool_forward_naive"].rstrip("\n"))
-    assert f"# max_pool_forward_naive: found in cell {at} of the submission" in graded
+    assert graded == (f"# max_pool_forward_naive: found in cell {at} of the submission\n"
+                      + REFERENCE["max_pool_forward_naive"].rstrip("\n") + "\n")
+    # an own cell with more than the stub (a helper, a changed stub) stays, the code found comes after it
+    student.cells[at - 2].source = "PATCH = 7\n" + STUBS["max_pool_forward_naive"]
+    graded = rebuild.rebuild(TEMPLATE, student).sources["max_pool_forward_naive"]
+    assert graded.startswith("PATCH = 7\n" + STUBS["max_pool_forward_naive"].rstrip("\n"))
+    assert graded.endswith(REFERENCE["max_pool_forward_naive"].rstrip("\n") + "\n")
     as_released = rebuild.rebuild(TEMPLATE, _pasted(REFERENCE))
     assert as_released.found == {} and as_released.notes == []
     assert {gid: as_released.sources[gid] for gid in STUBS} == {gid: REFERENCE[gid] for gid in STUBS}  # untouched
