@@ -807,7 +807,7 @@ def _cell_names(nb, solutions_only):
             continue
         try:
             body = ast.parse(matching.as_python(cell.source)).body
-        except (SyntaxError, ValueError):
+        except matching.UNPARSABLE:
             continue
         names |= {n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     return names

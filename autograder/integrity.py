@@ -55,7 +55,7 @@ def library_uses(source, setup_bindings=None):
     """Sorted list of ``cs231n_lib`` things ``source`` uses (dotted names, or descriptions)."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):  # hostile nesting ends in the last two
         return ["cs231n_lib (text)"] if LIBRARY in source else []
     # a name the source binds itself (a helper `def im2col`, an argument, an assignment) is its
     # own, not the library's that the setup cell imported under that name
@@ -110,7 +110,7 @@ def _defined_functions(source):
     (``from cs231n_lib import conv_backward as conv_backward_naive`` defines the graded name)."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):  # hostile nesting ends in the last two
         return []
     names = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     for node in tree.body:
@@ -130,7 +130,7 @@ def suspicious_constructs(source):
     machinery, and dynamic imports/lookups that can hide what is called (sorted lists)."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):  # hostile nesting ends in the last two
         return [], []
     tampering, dynamic = set(), set()
     for node in ast.walk(tree):
@@ -177,7 +177,7 @@ def _imported_modules(source):
     """Top-level names of the modules ``source`` imports (absolute imports only)."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):  # hostile nesting ends in the last two
         return set()
     names = set()
     for node in ast.walk(tree):
@@ -243,7 +243,7 @@ def delegation_flags(template_nb, sources):
         if cell.cell_type == "code" and not is_solution_cell(cell) and not is_test_cell(cell):
             try:
                 setup.update(_library_names(ast.parse(cell.source)))
-            except SyntaxError:
+            except (SyntaxError, ValueError, MemoryError, RecursionError):  # hostile nesting ends in the last two
                 continue
     flags = []
     for gid, source in sources.items():
@@ -346,7 +346,7 @@ def normalise_source(src):
     """
     try:
         tree = ast.parse(src)
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):  # hostile nesting ends in the last two
         lines = [re.sub(r"#.*", "", line).strip() for line in src.splitlines()]
         return "\n".join(line for line in lines if line)
     _drop_docstring(tree)

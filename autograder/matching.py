@@ -36,6 +36,8 @@ import symtable
 from dataclasses import dataclass, field
 
 _BUILTINS = set(dir(builtins))
+#: what parsing or analysing a student's code may raise: hostile nesting ends in the last two
+UNPARSABLE = (SyntaxError, ValueError, MemoryError, RecursionError)
 
 
 def cell_text(cell):
@@ -51,7 +53,7 @@ def as_python(text):
     try:
         ast.parse(text)
         return text
-    except (SyntaxError, ValueError):
+    except UNPARSABLE:
         pass
     try:
         from IPython.core.inputtransformer2 import TransformerManager
@@ -75,7 +77,7 @@ class CodeCell:
         text = as_python(raw_text)
         try:
             body = ast.parse(text).body
-        except (SyntaxError, ValueError):
+        except UNPARSABLE:
             body = None
         return cls(index, text, body, text.splitlines(keepends=True))
 
@@ -121,7 +123,7 @@ def global_reads(source):
     functions are called; the names it binds itself are left out."""
     try:
         table = symtable.symtable(source, "<cell>", "exec")
-    except (SyntaxError, ValueError):
+    except UNPARSABLE:
         return set()
     return _table_globals(table)
 
@@ -133,12 +135,15 @@ def is_definition(node, names):
 def _is_stub(cell, stub_text):
     try:
         return ast.dump(ast.parse(stub_text)) == ast.dump(ast.Module(body=cell.body, type_ignores=[]))
-    except SyntaxError:
+    except UNPARSABLE:
         return False
 
 
 def _normal(node):
-    return ast.dump(node, annotate_fields=False, include_attributes=False)
+    try:
+        return ast.dump(node, annotate_fields=False, include_attributes=False)
+    except UNPARSABLE:
+        return f"<unreadable {id(node)}>"  # equal to nothing else
 
 
 @dataclass
@@ -232,7 +237,7 @@ def answer_code_cell(code, grade_id, names, own_indices, stub_text):
     ``grade_id`` (in order). Returns an ``Answer``."""
     try:
         stub_defs = {n.name: _normal(n) for n in ast.parse(stub_text).body if is_definition(n, names)}
-    except SyntaxError:
+    except UNPARSABLE:
         stub_defs = {}
     winners = {}
     for name in names:

@@ -152,7 +152,7 @@ def _defined_names(source):
     """Top-level functions and classes a released solution cell defines (what it asks for)."""
     try:
         body = ast.parse(source).body
-    except SyntaxError:
+    except matching.UNPARSABLE:
         return []
     return [n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
 
@@ -165,7 +165,7 @@ def _provided_names(template):
             continue
         try:
             body = ast.parse(matching.as_python(_source_text(cell))).body
-        except (SyntaxError, ValueError):
+        except matching.UNPARSABLE:
             continue
         for node in body:
             if is_solution_cell(cell):

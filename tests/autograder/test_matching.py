@@ -209,6 +209,18 @@ def test_magics_in_a_cell_do_not_hide_its_definitions():
     assert graded["max_pool_forward_naive"] == final_definition(REFERENCE["max_pool_forward_naive"], "max_pool_forward_naive")
 
 
+@pytest.mark.parametrize("hostile", [
+    "x = a" + ".b" * 60000,                       # the parser runs out of recursion
+    "x = " + "-" * 200000 + "1",                   # ... or of memory
+    "def max_pool_forward_naive(x, p):\n    return a" + ".b" * 900 + "\n",  # deep, yet parses
+])
+def test_hostile_nesting_costs_its_cell_nothing_more(hostile):
+    student = _pasted(REFERENCE)
+    student.cells.insert(3, shapes._plain_cell(hostile))
+    built = rebuild.rebuild(TEMPLATE, student)
+    assert built.sources["avg_pool_forward_naive"] == REFERENCE["avg_pool_forward_naive"]
+
+
 def test_nothing_found_is_a_note_for_a_person():
     student = _pasted(REFERENCE)
     student.cells = [c for c in student.cells if rebuild.grade_id(c) != "avg_pool_forward_naive"]
