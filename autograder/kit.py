@@ -58,6 +58,8 @@ ANSWERS = {
     "convolution": {
         # pool_output_size is conv_output_size with P = 0
         "sizing.py": ["conv_output_size", "pool_output_size"],
+        # the frameworks' rounding: conv_output_size without the tiling check, on tiling sizes the same
+        "architectures.py": ["window_output_size"],
         "conv.py": ["conv_forward", "conv_backward", "_im2col", "_col2im_add"],
         "kernels.py": ["im2col_rows", "im2col_columns", "col2im_planes_add", "col2im_columns_add"],
     },

@@ -404,7 +404,8 @@ FULL_NET_PENALTY = "the penalty is 0.5 * reg * sum(W ** 2) (the 0.5 makes its gr
 NO_NET_REG_GRADIENT = "the gradients of W1 and W2 lack the regularisation term reg * W"
 REGULARISED_ALL = "only the weights W1 and W2 are regularised: no penalty on b2, gamma1 or beta1"
 BELOW_TARGET = ("the network trained with your conv_bn_net_loss stays below the target: make conv_bn_net_loss "
-                "pass its own check first (with it the reference reaches the target on these very inputs)")
+                "pass its own check first (the reference network, trained the same way on these very inputs, "
+                "reaches the target)")
 
 
 def _net_call(fn, inputs, bn_param, y=None):

@@ -1570,7 +1570,9 @@ check("residual_block_backward", cases=[
 # can turn a classifier into a dense, sliding detector with a reshape. You also wrote the loss and
 # gradients of a complete three-layer ConvNet by chaining the library's layers
 # (`conv_relu_pool`, `affine_relu`, `affine` and `softmax_loss`: tested versions of the kind of
-# layers you wrote in the earlier notebooks) and trained it. Submit this notebook.
+# layers you wrote in the earlier notebooks) and trained it, then built a network from the single
+# layers themselves (convolution, batch normalization, ReLU, pooling) and trained it to a checked
+# accuracy; perhaps you also wrote ResNet's residual block. Submit this notebook.
 
 # %% [markdown]
 # ## Appendix: the VGG-16 memory total, explained
