@@ -201,6 +201,7 @@ def no_isolation_message():
             "kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile for this Python), or pass "
             "--weak-sandbox to grade anyway: students' code would then read the solutions and write the gradebook.")
 
+
 # ------------------------------------------------------------------------------------------
 # The grading users (as root): one per concurrent kernel
 

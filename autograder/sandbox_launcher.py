@@ -58,6 +58,7 @@ from .limits import rlimit_values
 
 
 def is_root():
+    """True when the grader (or this wrapper) runs as root: the sandbox then has a user of its own."""
     return os.geteuid() == 0
 
 
