@@ -347,6 +347,8 @@ REAL_ENGINE = "from autograder.engine import grade_submission\n\ndef grade(task)
 
 
 def test_a_submission_that_cannot_be_graded_gets_a_page_saying_why(tmp_path, root, monkeypatch):
+    import nbformat
+
     from autograder import feedback
 
     engine = tmp_path / "real_engine.py"
@@ -358,7 +360,9 @@ def test_a_submission_that_cannot_be_graded_gets_a_page_saying_why(tmp_path, roo
     (subs / "nonb" / "toy").mkdir(parents=True)
     (subs / "nonb" / "toy" / "helper.py").write_text("x = 1\n")
     (subs / "huge" / "toy").mkdir(parents=True)
-    (subs / "huge" / "toy" / "toy.ipynb").write_bytes(b" " * 3000)
+    # over the (lowered) file cap even without outputs: skipped, its size named
+    big = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("#" * 3000)])
+    (subs / "huge" / "toy" / "toy.ipynb").write_text(nbformat.writes(big))
     monkeypatch.setattr(batch, "MAX_FILE_BYTES", 2000)
     outcome = _grade(subs, out, root, engine=f"{engine}:grade")
     assert {r["student"]: r["status"] for r in outcome.results} == {s: "failed" for s in ("empty", "huge", "mal", "nonb")}
