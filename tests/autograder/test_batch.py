@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import toycourse
-from autograder import batch, gradebook
+from autograder import batch, gradebook, submissions
 
 FAKE = str(Path(__file__).with_name("fake_engine.py")) + ":grade"
 
@@ -67,7 +67,7 @@ def test_folder_loose_and_zip_layouts_give_the_same_submission(tmp_path, root):
 
 
 def test_zip_slip_names_and_bombs_are_refused(tmp_path, root, monkeypatch):
-    monkeypatch.setattr(batch, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(submissions, "MAX_FILE_BYTES", 1000)
     subs = tmp_path / "subs"
     subs.mkdir()
     buffer = io.BytesIO()
@@ -363,7 +363,7 @@ def test_a_submission_that_cannot_be_graded_gets_a_page_saying_why(tmp_path, roo
     # over the (lowered) file cap even without outputs: skipped, its size named
     big = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("#" * 3000)])
     (subs / "huge" / "toy" / "toy.ipynb").write_text(nbformat.writes(big))
-    monkeypatch.setattr(batch, "MAX_FILE_BYTES", 2000)
+    monkeypatch.setattr(submissions, "MAX_FILE_BYTES", 2000)
     outcome = _grade(subs, out, root, engine=f"{engine}:grade")
     assert {r["student"]: r["status"] for r in outcome.results} == {s: "failed" for s in ("empty", "huge", "mal", "nonb")}
     pages = {p.relative_to(out / "feedback").as_posix(): p.read_text() for p in (out / "feedback").rglob("*.html")}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import toycourse
-from autograder import batch
+from autograder import batch, executors
 from autograder.cli import main
 
 pytestmark = pytest.mark.slow
@@ -83,7 +83,7 @@ def test_dask_cluster_grades_like_local_processes(cluster, tmp_path, capsys):
 
 
 def test_unreachable_scheduler_is_an_error_for_people(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(batch, "SCHEDULER_TIMEOUT", "2s")
+    monkeypatch.setattr(executors, "SCHEDULER_TIMEOUT", "2s")
     root = toycourse.course_copy(tmp_path / "repo")
     subs = toycourse.make_class(tmp_path / "subs", root, {"alice": toycourse.CLASS["alice"]})
     status = main(["--course", str(root), "autograde", str(subs), "--out", str(tmp_path / "out"),
