@@ -389,11 +389,10 @@ def _executor(run):
 
 
 def _grade(run, outcome, plan):
-    """Grade phase: run the planned tasks; each result goes into the cache as it arrives (unless it
-    failed for infrastructure reasons, which is tried once more, then kept out of the cache) and
-    into ``outcome.results``, the gradebook and the graded notebooks."""
-    from . import gradebook
-
+    """Grade phase: run the planned tasks. Each result goes into the cache as it arrives (so a run
+    killed midway keeps what was graded; a result failed for infrastructure reasons is tried once
+    more, then kept out of the cache) and into ``outcome.results``. The gradebook and the graded
+    notebooks are written once per result, by the record phase."""
     if not plan.todo:
         return
     subs = outcome.collection.submissions
@@ -402,37 +401,35 @@ def _grade(run, outcome, plan):
     outcome.workers = executor.workers
     bar = _progress_bar(len(plan.todo), run.progress)
     try:
-        with gradebook.open_gradebook(run.out_dir) as gb:
-            attempt, rounds = {i: 0 for i in plan.todo}, list(plan.todo)
-            while rounds:
-                order = list(rounds)
-                rounds = []
-                for j, result in executor.run([plan.payloads[i] for i in order]):
-                    i = order[j]
-                    attempt[i] += 1
-                    if result.get("status") == "failed" and result.get("infrastructure") \
-                            and not result.get("final") and attempt[i] <= INFRA_RETRIES:
-                        rounds.append(i)  # a kernel-start race or a lost worker: once more
-                        outcome.retried += 1
-                        continue
-                    outcome.graded_now += 1
-                    if not result.get("infrastructure"):
-                        cache.store(outcome.keys[i], result)
-                    outcome.results[i] = result = drop_expected_flags(result, plan.allowed[subs[i].assignment])
-                    gradebook.record_result(gb, result, subs[i].timestamp, outcome.keys[i])
-                    write_autograded(run.out_dir, result)
-                    bar.update(1)
-                    if result.get("status") != "graded":
-                        bar.set_postfix_str(f"failed: {subs[i].student}/{subs[i].assignment}", refresh=False)
+        attempt, rounds = {i: 0 for i in plan.todo}, list(plan.todo)
+        while rounds:
+            order = list(rounds)
+            rounds = []
+            for j, result in executor.run([plan.payloads[i] for i in order]):
+                i = order[j]
+                attempt[i] += 1
+                if result.get("status") == "failed" and result.get("infrastructure") \
+                        and not result.get("final") and attempt[i] <= INFRA_RETRIES:
+                    rounds.append(i)  # a kernel-start race or a lost worker: once more
+                    outcome.retried += 1
+                    continue
+                outcome.graded_now += 1
+                if not result.get("infrastructure"):
+                    cache.store(outcome.keys[i], result)
+                outcome.results[i] = drop_expected_flags(result, plan.allowed[subs[i].assignment])
+                bar.update(1)
+                if result.get("status") != "graded":
+                    bar.set_postfix_str(f"failed: {subs[i].student}/{subs[i].assignment}", refresh=False)
     finally:
         bar.close()
         executor.close()
 
 
 def _record(run, outcome):
-    """Record phase: one idempotent pass over every result (cached ones included): coordinator
-    flags, the gradebook row, the graded notebooks, what the gradebook holds that this run did not
-    grade. This is what makes a resumed run equal a fresh one."""
+    """Record phase: one idempotent pass over every result (cached ones included), the only place
+    results are written to the gradebook: coordinator flags, the gradebook row, the graded
+    notebooks, what the gradebook holds that this run did not grade. This is what makes a resumed
+    run equal a fresh one (a killed run left its results in the cache, not in the gradebook)."""
     from . import gradebook, similarity
 
     subs = outcome.collection.submissions
