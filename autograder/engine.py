@@ -117,9 +117,12 @@ outputs.
 """
 
 import builtins
+import copy
 import hashlib
+import io
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,8 +193,21 @@ def grader_version():
 # Course files
 
 
-def _load_pair(course_root, assignment):
-    """[(name, source_nb, template_nb)] for the notebooks of ``assignment``; ValueError if broken."""
+#: per process: (course root, assignment) -> ``_Loaded`` of the notebooks as last read, kept while
+#: their content digest is the same (one parse per assignment and process, not one per task)
+_LOADED = {}
+_LOADED_LOCK = threading.Lock()
+
+
+@dataclass
+class _Loaded:
+    digest: str
+    pairs: list  # [(name, source_nb, template_nb)], never handed out: callers get deep copies
+    warmed: set = field(default_factory=set)  # (notebook name, cases) whose references were computed
+
+
+def _loaded(course_root, assignment):
+    """The assignment's notebooks, read (and checked) once per process and content; ValueError if broken."""
     src_dir = Path(course_root) / SOLUTIONS_DIR / assignment
     rel_dir = Path(course_root) / ASSIGNMENTS_DIR / assignment
     if not src_dir.is_dir():
@@ -199,20 +215,44 @@ def _load_pair(course_root, assignment):
     names = sorted(p.name for p in src_dir.glob("*.ipynb"))
     if not names:
         raise ValueError(f"no notebook in {src_dir}")
-    pairs = []
+    raw, h = [], hashlib.sha256()
     for name in names:
         template_path = rel_dir / name
         if not template_path.exists():
             raise ValueError(f"{template_path} is missing: release the assignment (cs231n-grade release)")
-        source = nbformat.read(src_dir / name, as_version=4)
-        template = nbformat.read(template_path, as_version=4)
+        source, template = (src_dir / name).read_bytes(), template_path.read_bytes()
+        for part in (name.encode(), hashlib.sha256(source).digest(), hashlib.sha256(template).digest()):
+            h.update(part + b"\0")
+        raw.append((name, source, template))
+    key, digest = (str(Path(course_root).resolve()), assignment), h.hexdigest()
+    with _LOADED_LOCK:
+        loaded = _LOADED.get(key)
+    if loaded is not None and loaded.digest == digest:
+        return loaded
+    pairs = []
+    for name, source_bytes, template_bytes in raw:
+        source, template = _read_notebook(source_bytes), _read_notebook(template_bytes)
         if len(source.cells) != len(template.cells) or any(
                 a.cell_type != b.cell_type or rebuild.grade_id(a) != rebuild.grade_id(b)
                 for a, b in zip(source.cells, template.cells)):
-            raise ValueError(f"{template_path} does not match {src_dir / name} cell by cell: "
+            raise ValueError(f"{rel_dir / name} does not match {src_dir / name} cell by cell: "
                              f"release the assignment again (cs231n-grade release)")
         pairs.append((name, source, template))
-    return pairs
+    loaded = _Loaded(digest, pairs)
+    with _LOADED_LOCK:
+        _LOADED[key] = loaded
+    return loaded
+
+
+def _read_notebook(data):
+    """``nbformat.read`` of a file's bytes (read as ``nbformat.read`` reads a path: UTF-8 text)."""
+    return nbformat.read(io.TextIOWrapper(io.BytesIO(data), encoding="utf8"), as_version=4)
+
+
+def _load_pair(course_root, assignment):
+    """[(name, source_nb, template_nb)] for the notebooks of ``assignment`` (the caller's own copies);
+    ValueError if broken."""
+    return copy.deepcopy(_loaded(course_root, assignment).pairs)
 
 
 def _extra_files(course_root, assignment):
@@ -665,7 +705,8 @@ def _run_cases(runner, plan, test, items, timeouts_in_a_row):
 
 
 def _warm_references(source_nb, template_nb, cases):
-    """Compute every case's reference once before the kernel starts.
+    """Compute every case's reference before the first kernel starts (``grade_submission`` does it
+    once per process and assignment content).
 
     This compiles (or loads) the cs231n_lib Numba kernels the references use in the grader's
     own process before any kernel waits on it (the kernel's own compiled kernels come from the
@@ -694,7 +735,8 @@ def grade_submission(task):
               "notes": [], "notebooks": {}, "score": 0.0, "max_score": 0.0,
               "timings": {"kernel_start": 0.0, "kernel_starts": 0, "numba_compile": None, "total": 0.0},
               "protections": sandbox_protections()}
-    pairs = _load_pair(task.course_root, task.assignment)  # a broken course is the grader's fault: raise
+    loaded = _loaded(task.course_root, task.assignment)  # a broken course is the grader's fault: raise
+    pairs = copy.deepcopy(loaded.pairs)
     files = {}
     for rel, data in (task.files or {}).items():
         try:
@@ -722,7 +764,9 @@ def grade_submission(task):
             entry["submitted_as"] = rel
             result["notebooks"][name] = entry
             continue
-        _warm_references(source_nb, template_nb, task.cases)
+        if (name, task.cases) not in loaded.warmed:  # once per process and content
+            _warm_references(source_nb, template_nb, task.cases)
+            loaded.warmed.add((name, task.cases))
         with Sandbox(workdir_files, task.limits, hidden, visible, kit_dir=kit_dir) as sandbox:
             result["notes"].extend(f"could not write {s} into the working folder" for s in sandbox.skipped_files)
             sandbox.start()
