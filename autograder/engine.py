@@ -1,6 +1,6 @@
 """The grading engine: one student's one assignment, graded in a sandboxed kernel, judged outside it.
 
-Interface (used by ``autograder.batch`` and the ``cs231n-grade`` command)
+Interface (used by ``autograder.executors`` and the ``cs231n-grade`` command)
 -----------------------------------------------------------------------
 
 ``grade_submission(task: GradeTask) -> dict``
@@ -84,8 +84,8 @@ Result of ``grade_submission``
 A missing or unreadable notebook still reports its ``max_score`` (so it counts as 0 of max).
 The grader's own faults raise (``ValueError`` for a course that cannot be graded, e.g.
 ``assignments/`` out of date with ``solutions/`` or a test cell that is not literal ``check``
-calls; ``RuntimeError`` when no kernel starts); ``autograder.batch`` turns those into
-``status: failed`` with ``infrastructure: True`` and retries.
+calls; ``RuntimeError`` when no kernel starts); ``autograder.executors.run_task`` turns those into
+``status: failed`` with ``infrastructure: True``, which ``autograder.batch`` tries once more.
 
 What the student sees (the test cells' feedback text in ``executed_notebook``, rendered into
 the feedback page) never carries hidden inputs out. A hidden case shows its check's name, "hidden

@@ -85,7 +85,7 @@ def write(out_dir, course_root, result, notebooks=None, notes=()):
     - result: the failed result (``student``, ``assignment``, ``error``, ``notebooks``, ...)
     - notebooks: the assignment's notebook names (default: those of the result, else
       ``<assignment>.ipynb``)
-    - notes: notes on the student's files (``batch.Submission.notes``)
+    - notes: notes on the student's files (``submissions.Submission.notes``)
     """
     from . import feedback
 

@@ -156,7 +156,7 @@ def record_result(gb, result, timestamp=None, key=None):
     - gb: an open nbgrader ``Gradebook``
     - result: the engine's result dict (``status`` graded or failed)
     - timestamp: the submission time (string) when known
-    - key: the result's task key (``batch.task_key``): tells a re-recorded result, whose manual
+    - key: the result's task key (``cache.task_key``): tells a re-recorded result, whose manual
       grades stay, from a new one, whose manual grades are cleared (see the module docstring)
     """
     from nbgrader.api import MissingEntry
