@@ -130,7 +130,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from . import __version__, integrity, kit, matching, rebuild
+from . import __version__, integrity, kit, rebuild
 from .assignment_digest import source_digest
 from .checks import get_check, judge
 from .checks.base import MISSING
@@ -843,18 +843,9 @@ def _grade_ids(nb):
 
 def _cell_names(nb, solutions_only):
     """Top-level functions and classes the code cells define (the solution cells only, if asked)."""
-    import ast
-
-    names = set()
-    for cell in nb.cells:
-        if cell.cell_type != "code" or (solutions_only and not rebuild.is_solution_cell(cell)):
-            continue
-        try:
-            body = ast.parse(matching.as_python(cell.source)).body
-        except matching.UNPARSABLE:
-            continue
-        names |= {n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    return names
+    return {name for cell in nb.cells if cell.cell_type == "code"
+            and not (solutions_only and not rebuild.is_solution_cell(cell))
+            for name in rebuild.defined_names(cell.source)}
 
 
 def assignment_of_notebook(path, course_root, names):

@@ -103,7 +103,8 @@ def without_outputs(stream, size):
 
 
 class _Bounded:
-    """A binary stream that raises ``TooLarge`` past ``limit`` bytes (a zip member whose header lies)."""
+    """A binary stream that refuses (``NotebookUnreadable``) past ``limit`` bytes: a zip member whose
+    header understates its size is caught at the hard cap."""
 
     def __init__(self, stream, limit):
         self.stream, self.limit, self.count = stream, limit, 0
@@ -148,10 +149,11 @@ def _source_text(cell):
     return matching.cell_text(cell)
 
 
-def _defined_names(source):
-    """Top-level functions and classes a released solution cell defines (what it asks for)."""
+def defined_names(source):
+    """Top-level functions and classes a cell's source defines (for a released solution cell: what
+    it asks for); IPython magics are read as the kernel reads them."""
     try:
-        body = ast.parse(source).body
+        body = ast.parse(matching.as_python(source)).body
     except matching.UNPARSABLE:
         return []
     return [n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
@@ -221,7 +223,7 @@ def solution_sources(template, student):
         own = [i for i in with_id if usable[i].get("cell_type") == kind]
         wrong_type = [i for i in with_id if usable[i].get("cell_type") != kind]
         if kind == "code":
-            names = _defined_names(_source_text(t_cell))
+            names = defined_names(_source_text(t_cell))
             if names:
                 answer = matching.answer_code_cell(code, gid, names, own, _source_text(t_cell))
             elif own:  # a solution cell that defines nothing: by its grade_id only
