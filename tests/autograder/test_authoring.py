@@ -286,3 +286,17 @@ def test_the_script_is_no_part_of_an_assignments_files(repo, tmp_path):
     assert source_digest(repo, "toy") == digest
     prepare_grading_course(tmp_path / "out", repo, ["toy"])
     assert sorted(p.name for p in (tmp_path / "out" / "source" / "toy").iterdir()) == ["toy.ipynb"]
+
+
+def test_the_kit_cell_is_the_same_in_every_notebook():
+    """The first code cell installs the student kit before anything can be imported, so it cannot
+    share code: every notebook carries its own copy, and the copies must stay identical."""
+    root = Path(__file__).resolve().parents[2]
+    cells = {}
+    for path in sorted((root / "solutions").glob("*/*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        kit = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "kit"]
+        assert len(kit) == 1 and nb.cells.index(kit[0]) == next(
+            i for i, c in enumerate(nb.cells) if c.cell_type == "code"), path
+        cells[path.stem] = kit[0].source
+    assert len(cells) == 5 and len(set(cells.values())) == 1, sorted(cells)
