@@ -288,20 +288,10 @@ def rebuild(template, student):
 
 def visible_test_source(source):
     """The source of a test cell without its hidden block (the released template has none already)."""
-    from .testspec import BEGIN_HIDDEN, END_HIDDEN
+    from .testspec import hidden_test_regions
 
-    lines, hidden = [], False
-    for line in source.splitlines(keepends=True):
-        stripped = line.strip()
-        if stripped == BEGIN_HIDDEN:
-            hidden = True
-            continue
-        if stripped == END_HIDDEN:
-            hidden = False
-            continue
-        if not hidden:
-            lines.append(line)
-    return "".join(lines)
+    lines = source.splitlines(keepends=True)
+    return "".join(lines[number - 1] for number, _, where in hidden_test_regions(source) if where == "visible")
 
 
 def match_notebooks(expected, files):
