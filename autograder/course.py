@@ -24,7 +24,6 @@ from pathlib import Path
 
 import nbformat
 
-from .files import file_lock  # noqa: F401  (kit.py locks through course.file_lock)
 
 COURSE_ID = "cs231n"
 SOLUTIONS_DIR = "solutions"

@@ -42,6 +42,7 @@ import nbformat
 import numpy as np
 
 from . import course
+from .files import file_lock
 from .testspec import parse_test_cell
 
 REPO = Path(__file__).resolve().parent.parent
@@ -333,7 +334,7 @@ def grading_kit(course_root, assignment, kits_dir=None):
     if (folder / ".complete").exists():
         return folder
     # built in place (Numba's cache is tied to the sources' path), one builder at a time
-    with course.file_lock(kits_dir / f".{folder.name}.lock"):
+    with file_lock(kits_dir / f".{folder.name}.lock"):
         if not (folder / ".complete").exists():
             shutil.rmtree(folder, ignore_errors=True)
             build_library(folder, schedule)
