@@ -189,15 +189,26 @@ def _valid_id(text):
 # Points: what the notebook says and what its test cells give
 
 _TOTAL_PATTERNS = (re.compile(r"(\d+) points in total"), re.compile(r"worth \*\*(\d+) points\*\*"))
+# the optional parts' points, stated apart: "**2 points of extra credit**"
+_EXTRA_CREDIT_PATTERN = re.compile(r"(\d+) points? of extra credit")
 # a test cell's opening comment: "# conv_forward_naive: 4 points, 3 visible cases here, more when graded."
 _CELL_STATEMENT = re.compile(r"(\d+) points?, (\d+) visible cases? here")
 
 
 def stated_total(nb):
     """The total the notebook's text states ("**Grading: 11 points in total.**", "worth **13 points**"), or None."""
+    return _first_number(nb, _TOTAL_PATTERNS)
+
+
+def stated_extra_credit(nb):
+    """The optional parts' points the notebook's text states ("**2 points of extra credit**"), or None."""
+    return _first_number(nb, (_EXTRA_CREDIT_PATTERN,))
+
+
+def _first_number(nb, patterns):
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            for pattern in _TOTAL_PATTERNS:
+            for pattern in patterns:
                 match = pattern.search(cell.source)
                 if match:
                     return int(match.group(1))
@@ -208,24 +219,35 @@ def point_problems(nb):
     """Where what a notebook states disagrees with its test cells (empty: they agree).
 
     Checked: the total stated in the text equals the sum of the ``points`` of the test cells and of
-    the written answers graded by a person (manually graded markdown cells); a test
-    cell's opening comment (``# conv_forward_naive: 4 points, 3 visible cases here, ...``) states
-    that cell's points and the number of its visible cases.
+    the written answers graded by a person (manually graded markdown cells), optional parts left
+    out; the optional parts' points (extra credit) are stated apart ("N points of extra credit");
+    a test cell's opening comment (``# conv_forward_naive: 4 points, 3 visible cases here, ...``)
+    states that cell's points and the number of its visible cases.
     """
+    from cs231n_checks.validate import is_optional
+
     from .testspec import CheckSpecError, parse_test_cell
 
     problems = []
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     tests = [c for c in graded if c.cell_type == "code"]
     # the total counts the test cells and the written answers graded by a person (markdown cells
-    # with points), as the grader's max_score does
-    total = sum(c.metadata["nbgrader"].get("points", 0) for c in graded)
+    # with points), as the grader's max_score does: optional parts are extra credit, outside it
+    optional = [c for c in tests if is_optional(c)]
+    total = sum(c.metadata["nbgrader"].get("points", 0) for c in graded if c not in optional)
     stated = stated_total(nb)
     if stated is None:
         problems.append(f"no total stated in the text (e.g. '**Grading: {total:g} points in total.**')")
     elif stated != total:
         what = "the test cells and written answers give" if len(graded) > len(tests) else "the test cells give"
-        problems.append(f"the text states {stated} points in total; {what} {total:g}")
+        problems.append(f"the text states {stated} points in total; {what} {total:g}"
+                        + (" (optional parts left out)" if optional else ""))
+    extra = sum(c.metadata["nbgrader"].get("points", 0) for c in optional)
+    stated_extra = stated_extra_credit(nb)
+    if optional and stated_extra is None:
+        problems.append(f"the optional parts' points are not stated (e.g. '**{extra:g} points of extra credit**')")
+    elif (stated_extra or 0) != extra:
+        problems.append(f"the text states {stated_extra} points of extra credit; the optional parts give {extra:g}")
     for cell in tests:
         grade_id = cell.metadata["nbgrader"].get("grade_id")
         match = _CELL_STATEMENT.search(cell.source.split("\n", 1)[0])

@@ -374,9 +374,11 @@ def _plan(run, collection, assignments, calibrations, calibration_problems, phas
             "calibration": calibrations[sub.assignment], "hidden_paths": hidden}}
 
     for assignment, cal in sorted(calibrations.items()):
-        if isinstance(cal, dict) and cal.get("max_score") and float(cal.get("score", 0)) < float(cal["max_score"]):
+        # the solutions must earn every point, the optional parts' (extra credit) included
+        full = float(cal.get("max_score") or 0) + float(cal.get("optional_points") or 0) if isinstance(cal, dict) else 0
+        if full and float(cal.get("score", 0)) < full:
             outcome.calibration_problems.append(
-                f"{assignment}: the instructor's own solutions score {cal['score']:g} / {cal['max_score']:g}")
+                f"{assignment}: the instructor's own solutions score {cal['score']:g} / {full:g}")
     return outcome, _Plan(todo, payloads, allowed)
 
 

@@ -129,6 +129,7 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+from cs231n_checks.validate import is_optional
 
 from . import __version__, integrity, kit, rebuild
 from .assignment_digest import source_digest
@@ -280,6 +281,7 @@ class CellPlan:
     checks: list = field(default_factory=list)  # test cells: [CheckCall]
     points: float = 0.0
     answer: bool = False  # a written answer (markdown solution + grade cell) for a person to grade
+    optional: bool = False  # an optional part's test: extra credit, not in max_score
 
 
 def plan_notebook(source_nb, template_nb, rebuilt_nb, cases="all"):
@@ -298,7 +300,7 @@ def plan_notebook(source_nb, template_nb, rebuilt_nb, cases="all"):
             for call in calls:
                 get_check(call.name)  # an unknown check name is the instructor's error: say it now
             plans.append(CellPlan(index, "test", gid, rebuild.visible_test_source(template_nb.cells[index].source),
-                                  calls, rebuild.cell_points(src_cell)))
+                                  calls, rebuild.cell_points(src_cell), optional=is_optional(src_cell)))
         elif rebuild.is_skipped(src_cell):
             plans.append(CellPlan(index, "skipped", gid, cell.source))
         else:
@@ -590,7 +592,7 @@ def feedback_text(test):
 
 def _notebook_result(status, message="", **extra):
     out = {"status": status, "message": message, "submitted_as": None, "notes": [], "score": 0.0,
-           "max_score": 0.0, "tests": [], "cells": [], "solution_sources": {}, "flags": [],
+           "max_score": 0.0, "optional_points": 0.0, "tests": [], "cells": [], "solution_sources": {}, "flags": [],
            "executed_notebook": None, "answers": [], "found": []}
     out.update(extra)
     return out
@@ -614,7 +616,13 @@ def written_answer(plan, template_cell, cell):
 
 
 def _max_score(plans):
-    return _round(sum(p.points for p in plans if p.kind == "test"))
+    """The points a notebook is out of: its tests' points, optional parts left out (extra credit)."""
+    return _round(sum(p.points for p in plans if p.kind == "test" and not p.optional))
+
+
+def _optional_points(plans):
+    """The points of a notebook's optional parts: earned on top of ``_max_score``."""
+    return _round(sum(p.points for p in plans if p.kind == "test" and p.optional))
 
 
 def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, calibration, cases="all"):
@@ -658,7 +666,8 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
             cells.append(record)
             continue
         # a test cell: its visible cases now, its hidden ones after the last cell
-        test = {"grade_id": plan.grade_id, "points": _round(plan.points), "score": 0.0, "cases": []}
+        test = {"grade_id": plan.grade_id, "points": _round(plan.points), "optional": plan.optional,
+                "score": 0.0, "cases": []}
         pending, hidden_count = [], 0
         for call in plan.checks:
             for case in call.cases:
@@ -685,7 +694,8 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
     flags = integrity.delegation_flags(template_nb, sources)
     score = _round(sum(t["score"] for t in tests))
     return _notebook_result("graded", "", notes=notes, numba_compile=round(runner.compile_seconds, 3),
-                            score=score, max_score=_max_score(plans), tests=tests,
+                            score=score, max_score=_max_score(plans), optional_points=_optional_points(plans),
+                            tests=tests,
                             cells=cells, solution_sources=sources, flags=flags, answers=answers,
                             found=[line for gid in sorted(matched.found) for line in matched.found[gid]],
                             executed_notebook=json.loads(json.dumps(rebuilt)))
@@ -723,7 +733,7 @@ def _warm_references(source_nb, template_nb, cases):
 def _unrun_notebook(status, message, source_nb, template_nb, cases="all"):
     rebuilt = rebuild.rebuild(template_nb, None).notebook
     plans = plan_notebook(source_nb, template_nb, rebuilt, cases)
-    return _notebook_result(status, message, max_score=_max_score(plans))
+    return _notebook_result(status, message, max_score=_max_score(plans), optional_points=_optional_points(plans))
 
 
 def grade_submission(task):
@@ -732,7 +742,7 @@ def grade_submission(task):
         task = GradeTask(**task)
     began = time.perf_counter()
     result = {"student": task.student, "assignment": task.assignment, "status": "graded", "error": None,
-              "notes": [], "notebooks": {}, "score": 0.0, "max_score": 0.0,
+              "notes": [], "notebooks": {}, "score": 0.0, "max_score": 0.0, "optional_points": 0.0,
               "timings": {"kernel_start": 0.0, "kernel_starts": 0, "numba_compile": None, "total": 0.0},
               "protections": sandbox_protections()}
     loaded = _loaded(task.course_root, task.assignment)  # a broken course is the grader's fault: raise
@@ -785,6 +795,7 @@ def grade_submission(task):
     nbs = result["notebooks"].values()
     result["score"] = _round(sum(nb["score"] for nb in nbs))
     result["max_score"] = _round(sum(nb["max_score"] for nb in nbs))
+    result["optional_points"] = _round(sum(nb.get("optional_points", 0.0) for nb in nbs))
     if not any(nb["status"] == "graded" for nb in nbs):
         result["status"] = "failed"
         reasons = "; ".join(nb["message"] for nb in nbs)
@@ -904,7 +915,7 @@ def calibrate(course_root, assignment, limits=None):
                     "timeout": round(max(limits.cell_timeout_floor, limits.timeout_multiple * seconds), 2)}
     return {"key": _sources_digest(course_root, assignment, limits), "grader_version": grader_version(),
             "assignment": assignment, "cases": cases, "cells": cells, "score": res["score"],
-            "max_score": res["max_score"], "timings": res["timings"]}
+            "max_score": res["max_score"], "optional_points": res["optional_points"], "timings": res["timings"]}
 
 
 def cached_calibration(course_root, assignment, cache_dir, limits=None):

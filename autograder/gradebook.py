@@ -48,6 +48,10 @@ def prepare_grading_course(out_dir, course_root, assignments):
     ``source/<a>``, so nbgrader knows every grade cell and its points. The step is skipped for an
     assignment whose source has not changed since the last run (its digest is kept in
     ``.cache/source-<a>.json``), which keeps re-runs fast and the gradebook untouched.
+
+    An optional part's test cell is given 0 points in that copy: nbgrader's maximum leaves it out,
+    and the points a student earns there (recorded as its automatic score) come on top, as extra
+    credit, the same as in the engine's ``max_score`` and ``score``.
     """
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -57,13 +61,36 @@ def prepare_grading_course(out_dir, course_root, assignments):
     for name in assignments:
         digest = source_digest(course_root, name)
         stamp = out_dir / ".cache" / f"source-{name}.json"
-        if stamp.exists() and json.loads(stamp.read_text()).get("digest") == digest \
-                and (out_dir / "gradebook.db").exists():
+        wanted = {"digest": digest, "layout": GRADING_SOURCE_LAYOUT}
+        if stamp.exists() and json.loads(stamp.read_text()) == wanted and (out_dir / "gradebook.db").exists():
             continue
         sync_folder(Path(course_root) / SOLUTIONS_DIR / name, out_dir / "source" / name)
+        for path in sorted((out_dir / "source" / name).glob("*.ipynb")):
+            _optional_parts_as_extra_credit(path)
         generate_assignment(config, name)
-        write_atomic(stamp, json.dumps({"digest": digest}))
+        write_atomic(stamp, json.dumps(wanted))
     return config
+
+
+#: Bumped when the grading course's copy of the sources changes shape (2: optional parts at 0
+#: points), so that a gradebook made by an older grader is brought up to date.
+GRADING_SOURCE_LAYOUT = 2
+
+
+def _optional_parts_as_extra_credit(path):
+    """Give the optional parts' test cells of the notebook at ``path`` 0 points (see above)."""
+    import nbformat
+    from cs231n_checks.validate import is_optional
+
+    nb = nbformat.read(str(path), as_version=4)
+    changed = False
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and is_optional(cell) and meta.get("points"):
+            meta["points"] = 0.0
+            changed = True
+    if changed:
+        write_atomic(path, nbformat.writes(nb))
 
 
 # ------------------------------------------------------------------------------------------

@@ -118,16 +118,20 @@ def _png(fig):
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _histogram(scores, max_score, title):
+def _histogram(scores, max_score, title, optional_points=0.0):
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 2.8))
-    bins = max(5, min(20, int(max_score) + 1)) if max_score else 10
-    ax.hist(scores, bins=bins, range=(0, max_score or 1), color="#3b75af", edgecolor="white")
-    ax.set_xlabel(f"score (out of {max_score:g})")
+    # extra credit (optional parts) can take a score past the maximum: the axis goes that far
+    top = max([max_score + optional_points, *scores]) or 1
+    bins = max(5, min(20, int(top) + 1))
+    ax.hist(scores, bins=bins, range=(0, top), color="#3b75af", edgecolor="white")
+    if optional_points:
+        ax.axvline(max_score, color="#888888", linestyle="--", linewidth=1)
+    ax.set_xlabel(f"score (out of {max_score:g}" + (f", +{optional_points:g} optional)" if optional_points else ")"))
     ax.set_ylabel("submissions")
     ax.set_title(title)
     return _png(fig)
@@ -190,10 +194,13 @@ def write_report(outcome, path):
         group = [r for r in graded if r["assignment"] == assignment]
         scores = [float(r.get("score") or 0) for r in group]
         max_score = max(float(r.get("max_score") or 0) for r in group)
+        optional = max(float(r.get("optional_points") or 0) for r in group)
         mean = sum(scores) / len(scores)
+        extra = (f" Optional parts are extra credit: up to {optional:g} points on top of the {max_score:g}, "
+                 f"earned by {sum(s > max_score for s in scores)}." if optional else "")
         parts.append(f"<h3>{_e(assignment)}</h3><p>{len(scores)} graded, mean {mean:.2f} / {max_score:g}, "
-                     f"full marks: {sum(s >= max_score for s in scores)}</p>")
-        parts.append(f"<img alt='score histogram' src='{_histogram(scores, max_score, assignment)}'>")
+                     f"full marks: {sum(s >= max_score for s in scores)}.{_e(extra)}</p>")
+        parts.append(f"<img alt='score histogram' src='{_histogram(scores, max_score, assignment, optional)}'>")
 
     stats = test_stats(results)
     if stats:
@@ -426,6 +433,9 @@ def summary(outcome, table=True):
            + (f", {outcome.retried} retried" if outcome.retried else "") + ")."]
     if table and results:
         out += ["", _text_table(*class_table(outcome))]
+        optional = sorted({r["assignment"] for r in graded if r.get("optional_points")})
+        if optional:
+            out.append(f"Optional parts ({', '.join(optional)}) are extra credit: a score can exceed its maximum.")
     if outcome.calibration_problems:
         out += ["", "CHECK THE SOLUTIONS: grading limits were calibrated on notebooks that fail their own tests:"]
         out += [f"  {p}" for p in outcome.calibration_problems]

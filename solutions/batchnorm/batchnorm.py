@@ -6,10 +6,10 @@
 # every minibatch. In this notebook you implement it (forward, backward twice, and for
 # convolutional feature maps), then watch what it does to the training of a deep network.
 #
-# **Grading.** The notebook is worth **25 points**: 21 points for the functions, checked
-# automatically (**17 points** for the core, sections 2 to 5, and **4 points** for section 6, which
-# is **optional**: layer normalization and group normalization, one point per function), and
-# **4 points** for two written answers, graded by a person (not by the checks).
+# **Grading.** The notebook is worth **21 points**: 17 points for the functions of sections 2 to
+# 5, checked automatically, and **4 points** for two written answers, graded by a person (not by
+# the checks). Section 6 is **optional**: layer normalization and group normalization, one point
+# per function, **4 points of extra credit** on top of the 21; leaving it undone costs nothing.
 #
 # | function | points |
 # |---|---|

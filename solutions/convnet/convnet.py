@@ -21,9 +21,9 @@
 #    it to a checked accuracy;
 # 7. *optionally*, write a **residual block**, forward and backward.
 #
-# **Grading: 34 points in total**: 30 points for the functions, checked automatically (2 of them
-# for the optional residual block), and 4 points for two written answers, graded by a person (not
-# by the checks).
+# **Grading: 32 points in total**: 28 points for the functions, checked automatically, and 4 points
+# for two written answers, graded by a person (not by the checks). The optional residual block
+# (Part 8) is **2 points of extra credit** on top of the 32: leaving it undone costs nothing.
 #
 # | graded function | points |
 # |---|---|
@@ -1474,9 +1474,10 @@ except NotImplementedError:
 # %% [markdown]
 # ## Part 8 (optional). A residual block, forward and backward
 #
-# *This part is optional.* `cs231n-grade validate` reports its 2 points apart from the others and
-# does not count it as a failure when it is left undone; when the notebook is graded its points
-# count in the notebook's total like the others (see the top).
+# *This part is optional.* Its 2 points are extra credit: when the notebook is graded they come
+# on top of the notebook's total (see the top), and leaving the part undone costs nothing.
+# `cs231n-grade validate` reports them apart from the others and does not count an undone
+# optional part as a failure.
 #
 # The ResNet case study of Part 3 counted the parameters of residual blocks; now write one. The
 # basic block with an identity shortcut (same channels in and out, stride 1):

@@ -15,8 +15,9 @@
 #    numerical gradients;
 # 5. meet **1x1 convolutions** and **dilated convolutions** (the last, optional graded part).
 #
-# **Grading: 15 points in total**: 11 points for the functions, checked automatically, and 4 points
-# for two written answers, graded by a person (not by the checks).
+# **Grading: 14 points in total**: 10 points for the functions, checked automatically, and 4 points
+# for two written answers, graded by a person (not by the checks). The optional part (dilation,
+# section 9) is **1 point of extra credit** on top of the 14: leaving it undone costs nothing.
 #
 # | graded function | points |
 # |---|---|

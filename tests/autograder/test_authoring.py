@@ -10,6 +10,7 @@ import toycourse
 from autograder import authoring, course
 from autograder.assignment_digest import source_digest
 from autograder.gradebook import prepare_grading_course
+from cs231n_checks.validate import is_optional
 
 REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENTS = ("convolution", "im2col", "pooling", "batchnorm", "convnet")
@@ -38,8 +39,12 @@ def test_script_parses_to_exactly_the_stored_notebooks_cells(assignment):
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_stated_total_and_test_cell_comments_match_the_points(assignment):
     nb = nbformat.read(_stored(assignment), as_version=4)
-    points = [c.metadata["nbgrader"]["points"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert authoring.stated_total(nb) == sum(points) > 0
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    required = [c.metadata["nbgrader"]["points"] for c in graded if not is_optional(c)]
+    optional = [c.metadata["nbgrader"]["points"] for c in graded if is_optional(c)]
+    assert authoring.stated_total(nb) == sum(required) > 0
+    # optional parts (extra credit) are stated apart from the total
+    assert (authoring.stated_extra_credit(nb) or 0) == sum(optional)
     assert authoring.point_problems(nb) == []
 
 
@@ -74,10 +79,26 @@ def test_point_problems_name_each_disagreement():
     test.source = test.source.replace("cases=[\n", "cases=[\n" + new_case, 1)
     problems = authoring.point_problems(nb)
     assert problems == [
-        "the text states 15 points in total; the test cells and written answers give 16",
+        "the text states 14 points in total; the test cells and written answers give 15 (optional parts left out)",
         "test cell test_conv_forward_naive: its comment states 4 points, its metadata gives 5",
         "test cell test_conv_forward_naive: its comment states 3 visible cases, its check calls hold 4",
     ]
+
+
+def test_optional_points_must_be_stated_as_extra_credit():
+    """An optional part is outside the stated total: its points are stated apart, and a change to
+    them without the text is named."""
+    nb = nbformat.read(_stored("convnet"), as_version=4)
+    assert authoring.stated_total(nb) == 32 and authoring.stated_extra_credit(nb) == 2
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_residual_block_forward")
+    test.metadata["nbgrader"]["points"] = 2
+    test.source = test.source.replace("1 point,", "2 points,", 1)
+    assert authoring.point_problems(nb) == ["the text states 2 points of extra credit; the optional parts give 3"]
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = cell.source.replace("points of extra credit", "bonus points")
+    assert authoring.point_problems(nb) == [
+        "the optional parts' points are not stated (e.g. '**3 points of extra credit**')"]
 
 
 # ------------------------------------------------------------------------------------------

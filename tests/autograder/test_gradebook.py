@@ -216,3 +216,62 @@ def test_what_an_earlier_run_left_in_the_gradebook_is_kept_and_reported(tmp_path
                    cwd=out, env=env, check=True, capture_output=True)
     exported = {r["student_id"]: float(r["score"]) for r in csv.DictReader(open(out / "export.csv"))}
     assert exported == {"alice": 5.0, "bob": 3.0, "carol": 3.0}
+
+
+def test_optional_parts_are_extra_credit_in_nbgrader_too(tmp_path):
+    """The real convolution assignment: its optional test cell has 0 points in the gradebook, so
+    nbgrader's maximum is the stated one and the optional point comes on top, as in grades.csv."""
+    import csv as csv_module
+
+    import nbformat
+    from cs231n_checks.validate import is_optional
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "out"
+    gradebook.prepare_grading_course(out, root, ["convolution"])
+    source = nbformat.read(root / "solutions" / "convolution" / "convolution.ipynb", as_version=4)
+    cells = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"]["points"]), is_optional(c))
+             for c in source.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
+    assert [g for g, _, optional in cells if optional] == ["test_conv_forward_dilated"]
+
+    def result(student, did_optional):
+        tests = [{"grade_id": g, "points": p, "optional": o, "score": p if (did_optional or not o) else 0.0,
+                  "cases": []} for g, p, o in cells]
+        nb = {"status": "graded", "message": "", "tests": tests, "answers": [], "flags": [],
+              "score": sum(t["score"] for t in tests), "max_score": 10.0, "optional_points": 1.0}
+        return {"student": student, "assignment": "convolution", "status": "graded", "error": None,
+                "score": nb["score"], "max_score": 10.0, "optional_points": 1.0,
+                "notebooks": {"convolution.ipynb": nb}}
+
+    with gradebook.open_gradebook(out) as gb:
+        for student, did in (("did", True), ("skipped", False)):
+            gradebook.record_result(gb, result(student, did), key=student)
+        cell_points = {c.name: c.max_score for c in gb.find_notebook("convolution", "convolution").grade_cells}
+        totals = {s: (gb.find_submission("convolution", s).score, gb.find_submission("convolution", s).max_score)
+                  for s in ("did", "skipped")}
+    assert cell_points["test_conv_forward_dilated"] == 0.0 and cell_points["test_conv_forward_naive"] == 4.0
+    # 10 autograded points and 4 for the written answers (not graded by a person yet: 0 so far)
+    assert totals == {"did": (11.0, 14.0), "skipped": (10.0, 14.0)}
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "export", "--to", "export.csv"],
+                   cwd=out, env=env, check=True, capture_output=True)
+    with open(out / "export.csv", newline="") as fh:
+        exported = {r["student_id"]: (float(r["score"]), float(r["max_score"])) for r in csv_module.DictReader(fh)}
+    assert exported == totals
+
+
+def test_a_grading_folder_made_before_extra_credit_is_brought_up_to_date(tmp_path):
+    """A gradebook from an older grader (optional cells at full points, stamp without a layout)
+    gets the optional cells at 0 on the next run although the sources did not change."""
+    import json
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "out"
+    gradebook.prepare_grading_course(out, root, ["convolution"])
+    stamp = out / ".cache" / "source-convolution.json"
+    stamp.write_text(json.dumps({"digest": json.loads(stamp.read_text())["digest"]}))  # the old stamp
+    with gradebook.open_gradebook(out) as gb:
+        gb.update_or_create_grade_cell("test_conv_forward_dilated", "convolution", "convolution", max_score=1.0)
+    gradebook.prepare_grading_course(out, root, ["convolution"])
+    with gradebook.open_gradebook(out) as gb:
+        assert gb.find_grade_cell("test_conv_forward_dilated", "convolution", "convolution").max_score == 0.0

@@ -116,3 +116,30 @@ def test_the_report_counts_named_mistakes_per_test(tmp_path):
     outcome.results = results
     page = report.write_report(outcome, tmp_path / "report.html").read_text()
     assert "Mistakes the feedback named" in page and "<td>2</td><td>hw</td><td>test_a</td>" in page
+
+
+def test_extra_credit_is_said_and_a_score_past_the_maximum_is_plotted(tmp_path, monkeypatch):
+    """Optional parts: the summary and the report say a score can exceed the maximum, and the
+    histogram's range reaches the highest score (a score past the maximum is not dropped)."""
+    outcome = _outcome(tmp_path)
+    for r in outcome.results:
+        if r["status"] == "graded":
+            r["optional_points"] = 2.0
+    outcome.results[0]["score"] = 6.5  # amy: full marks and 1.5 optional points
+    text = report.summary(outcome)
+    assert "Optional parts (hw) are extra credit: a score can exceed its maximum." in text
+    assert "6.5/5" in text
+    drawn = {}
+    real = report._histogram
+
+    def spy(scores, max_score, title, optional_points=0.0):
+        drawn.update(scores=scores, max_score=max_score, optional_points=optional_points)
+        return real(scores, max_score, title, optional_points)
+
+    monkeypatch.setattr(report, "_histogram", spy)
+    html = report.write_report(outcome, tmp_path / "report.html").read_text()
+    assert "up to 2 points on top of the 5, earned by 1" in html
+    assert drawn == {"scores": [6.5, 2.0, 1.0], "max_score": 5.0, "optional_points": 2.0}
+    import matplotlib.pyplot as plt
+    counts, _, _ = plt.hist(drawn["scores"], bins=8, range=(0, 7))
+    assert counts.sum() == 3  # the range the report uses keeps every score

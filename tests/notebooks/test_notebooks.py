@@ -15,6 +15,7 @@ import nbformat
 import pytest
 
 from autograder.engine import GradeTask, grade_submission
+from cs231n_checks.validate import is_optional
 from student_kit_env import paste_solutions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,7 +202,10 @@ def test_solution_graded_as_a_submission_earns_full_marks(assignment):
     failed = [(c["check"], c["description"], c["outcome"], c["message"]) for c in _cases(result) if c["outcome"] != "passed"]
     assert failed == []
     assert result["max_score"] > 0
-    assert result["score"] == pytest.approx(result["max_score"])
+    # optional parts are extra credit: the solutions earn them on top of the maximum
+    optional = sum(t["points"] for nb in result["notebooks"].values() for t in nb["tests"] if t["optional"])
+    assert result["optional_points"] == pytest.approx(optional)
+    assert result["score"] == pytest.approx(result["max_score"] + optional)
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -219,11 +223,15 @@ def test_untouched_release_earns_zero_without_a_grader_error(assignment):
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_total_points_are_stated_at_the_top_and_match_the_test_cells(assignment):
     nb = nbformat.read(notebook_path("solutions", assignment), as_version=4)
-    total = sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in nb.cells
-                if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code")
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+    total = sum(c.metadata["nbgrader"].get("points", 0) for c in tests if not is_optional(c))
+    extra = sum(c.metadata["nbgrader"].get("points", 0) for c in tests if is_optional(c))
     intro = "\n".join(c.source for c in nb.cells[:3] if c.cell_type == "markdown").replace("*", "")
     assert total > 0
     assert f"{total:g} points" in intro, f"the top of {assignment} should state the total: {total:g} points"
+    if extra:
+        said = f"{extra:g} point{'s' if extra != 1 else ''} of extra credit"
+        assert said in intro, f"the top of {assignment} should state the optional parts: {said}"
 
 
 def test_quick_mode_is_read_from_the_environment_only_by_cells_skipped_at_grading():
