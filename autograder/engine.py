@@ -569,7 +569,8 @@ def feedback_text(test):
     """
     cases = test["cases"]
     passed = sum(c["outcome"] == "passed" for c in cases)
-    lines = [f"{test['grade_id']}: {test['score']:g} / {test['points']:g} points "
+    extra = " of extra credit (an optional part: not in the notebook's maximum)" if test.get("optional") else ""
+    lines = [f"{test['grade_id']}: {test['score']:g} / {test['points']:g} points{extra} "
              f"({passed} of {len(cases)} cases passed)"]
     if any(c.get("limited") and not c["hidden"] and c["outcome"] != "passed" for c in cases):
         lines.append(LIMITED_NOTE)

@@ -602,3 +602,15 @@ def test_a_solution_importing_the_students_own_module_is_graded_and_flagged(cour
     assert result["status"] == "graded" and result["score"] == result["max_score"]
     assert [(f["kind"], f["grade_id"]) for f in nb["flags"]] == [("delegation", "conv_forward_naive")]
     assert nb["flags"][0]["detail"] == "imports helper from the submitted helper.py, which uses cs231n_lib.conv_forward"
+
+
+def test_an_optional_parts_feedback_says_it_is_extra_credit():
+    from autograder.engine import feedback_text
+
+    case = {"check": "conv_forward_dilated", "hidden": False, "description": "d=2", "outcome": "passed",
+            "message": "", "hints": []}
+    test = {"grade_id": "test_conv_forward_dilated", "points": 1.0, "score": 1.0, "optional": True, "cases": [case]}
+    assert feedback_text(test).splitlines()[0] == (
+        "test_conv_forward_dilated: 1 / 1 points of extra credit (an optional part: not in the notebook's "
+        "maximum) (1 of 1 cases passed)")
+    assert "extra credit" not in feedback_text(dict(test, optional=False))
