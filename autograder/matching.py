@@ -231,10 +231,12 @@ class StudentCode:
         return [chosen[k] for k in sorted(chosen)]
 
 
-def answer_code_cell(code, grade_id, names, own_indices, stub_text):
+def answer_code_cell(code, grade_id, names, own_indices, stub_text, released_index=None):
     """Find the source to grade for the code solution cell ``grade_id`` whose released stub
     (``stub_text``) defines ``names``; ``own_indices``: the student's cells that carry this
-    ``grade_id`` (in order). Returns an ``Answer``."""
+    ``grade_id`` (in order); ``released_index``: where the cell is in the released notebook, given
+    when the submission's cells carry no grade_id at all (the metadata is gone, not the cell).
+    Returns an ``Answer``."""
     try:
         stub_defs = {n.name: _normal(n) for n in ast.parse(stub_text).body if is_definition(n, names)}
     except UNPARSABLE:
@@ -285,7 +287,12 @@ def answer_code_cell(code, grade_id, names, own_indices, stub_text):
     for _, name, cell, node in moved:
         pieces = take(code.needed(cell, node, own_names) + [(cell, node)])
         parts.append(f"# {name}: found in cell {cell.index + 1} of the submission\n" + "\n".join(pieces))
-        answer.found.append(f"{name} found in cell {cell.index + 1}, not in its own cell: graded")
+        if cell.index == released_index:
+            # an editor dropped the metadata; the code still stands where it was released
+            answer.found.append(f"{name} found in cell {cell.index + 1}, its own cell, which has lost its "
+                                f"nbgrader metadata (saved by another editor?): graded")
+        else:
+            answer.found.append(f"{name} found in cell {cell.index + 1}, not in its own cell: graded")
     if base is not None and base.body is not None:
         # helpers the student's own copy reads but defines in other cells (a `_pad` cell of its own)
         needs = []

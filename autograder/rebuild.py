@@ -225,7 +225,9 @@ def solution_sources(template, student):
         if kind == "code":
             names = defined_names(_source_text(t_cell))
             if names:
-                answer = matching.answer_code_cell(code, gid, names, own, _source_text(t_cell))
+                # no cell carries a grade_id: the metadata is gone (VS Code, Colab), not the cells
+                answer = matching.answer_code_cell(code, gid, names, own, _source_text(t_cell),
+                                                   released_index=None if by_id else t_index)
             elif own:  # a solution cell that defines nothing: by its grade_id only
                 answer = matching.Answer(_source_text(usable[own[0]]))
                 if len(own) > 1:

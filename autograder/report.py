@@ -449,7 +449,8 @@ def summary(outcome, table=True):
         out += [f"  {r['student']} / {r['assignment']}: {', '.join(r['manual']['pending'])}" for r in manual]
     moved = found_elsewhere(results)
     if moved:
-        out += ["", f"Graded from another cell ({len(moved)}): code found outside its own cell and graded there; "
+        out += ["", f"Graded from another cell ({len(moved)}): code found outside its own cell (or in a cell that "
+                    "lost its metadata) and graded there; "
                     "nothing to do."]
         for (student, assignment), lines in moved.items():
             out += [f"  {student} / {assignment}: {line}" for line in lines[:4]]

@@ -123,6 +123,26 @@ def test_the_lines_say_where_the_code_was_found():
     assert {gid: as_released.sources[gid] for gid in STUBS} == {gid: REFERENCE[gid] for gid in STUBS}  # untouched
 
 
+def test_code_that_only_lost_its_metadata_is_said_to_be_in_its_own_cell():
+    """VS Code drops the metadata, not the cells: the line says so, and a function the student
+    also moved is still said to be outside its own cell."""
+    where = {gid: i + 1 for i, c in enumerate(TEMPLATE.cells) if rebuild.grade_id(c) in STUBS for gid in [rebuild.grade_id(c)]}
+    built = rebuild.rebuild(TEMPLATE, shapes.vscode(_pasted(REFERENCE)))
+    assert {gid: built.found[gid] for gid in STUBS} == {
+        gid: [f"{gid} found in cell {where[gid]}, its own cell, which has lost its nbgrader metadata "
+              f"(saved by another editor?): graded"] for gid in STUBS}
+    moved = shapes.vscode(shapes.recreate_at_end(_pasted(REFERENCE), "avg_pool_forward_naive"))
+    lines = rebuild.rebuild(TEMPLATE, moved).found
+    assert lines["avg_pool_forward_naive"] == [
+        f"avg_pool_forward_naive found in cell {len(moved.cells)}, not in its own cell: graded"]
+    # the cells before the one taken out keep their places; those after it moved up by one
+    for gid in STUBS:
+        if where[gid] < where["avg_pool_forward_naive"]:
+            assert "its own cell, which has lost" in lines[gid][0], gid
+        elif gid != "avg_pool_forward_naive":
+            assert lines[gid] == [f"{gid} found in cell {where[gid] - 1}, not in its own cell: graded"], gid
+
+
 def test_a_pasted_copy_of_the_stub_does_not_replace_an_answer():
     student = shapes.duplicate(_pasted(REFERENCE), "max_pool_forward_naive", STUBS["max_pool_forward_naive"],
                                "test_avg_pool_backward_naive")
