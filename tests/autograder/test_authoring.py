@@ -10,6 +10,7 @@ import toycourse
 from autograder import authoring, course
 from autograder.assignment_digest import source_digest
 from autograder.gradebook import prepare_grading_course
+from autograder.testspec import parse_test_cell
 from cs231n_checks.validate import is_optional
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,16 +73,25 @@ def test_written_answers_are_graded_by_a_person_and_their_rubric_stays_with_the_
 
 
 def test_point_problems_name_each_disagreement():
+    """One more point and one more case in a test cell, the text and the comment left as they were:
+    each disagreement is named (the numbers are read from today's notebook, so that an exercise
+    changed as docs/grading.md shows keeps this test meaningful)."""
     nb = nbformat.read(_stored("convolution"), as_version=4)
+    assert authoring.point_problems(nb) == []
+    stated = authoring.stated_total(nb)
     test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_conv_forward_naive")
-    test.metadata["nbgrader"]["points"] = 5
+    points = test.metadata["nbgrader"]["points"]
+    visible = sum(len(call.cases) for call in parse_test_cell(test.source) if not call.hidden)
+    test.metadata["nbgrader"]["points"] = points + 1
     new_case = '    {"x": (1, 1, 4, 4), "w": (1, 1, 3, 3), "stride": 1, "pad": 0, "seed": 3},\n'
     test.source = test.source.replace("cases=[\n", "cases=[\n" + new_case, 1)
     problems = authoring.point_problems(nb)
     assert problems == [
-        "the text states 14 points in total; the test cells and written answers give 15 (optional parts left out)",
-        "test cell test_conv_forward_naive: its comment states 4 points, its metadata gives 5",
-        "test cell test_conv_forward_naive: its comment states 3 visible cases, its check calls hold 4",
+        f"the text states {stated} points in total; the test cells and written answers give {stated + 1} "
+        "(optional parts left out)",
+        f"test cell test_conv_forward_naive: its comment states {points} points, its metadata gives {points + 1}",
+        f"test cell test_conv_forward_naive: its comment states {visible} visible cases, its check calls hold "
+        f"{visible + 1}",
     ]
 
 
