@@ -191,6 +191,10 @@ def _valid_id(text):
 _TOTAL_PATTERNS = (re.compile(r"(\d+) points in total"), re.compile(r"worth \*\*(\d+) points\*\*"))
 # the optional parts' points, stated apart: "**2 points of extra credit**"
 _EXTRA_CREDIT_PATTERN = re.compile(r"(\d+) points? of extra credit")
+# the automatically checked part of the total: "10 points for the functions"
+_FUNCTIONS_PATTERN = re.compile(r"(\d+) points for the functions")
+# a row of the points table that names only graded functions: "| `training_memory`, `largest_batch` | 2 + 2 |"
+_TABLE_ROW = re.compile(r"^\|\s*(?:\*optional:\*\s*)?((?:`\w+`)(?:\s*,\s*`\w+`)*)\s*\|\s*(\d+(?:\s*\+\s*\d+)*)\s*\|\s*$")
 # a test cell's opening comment: "# conv_forward_naive: 4 points, 3 visible cases here, more when graded."
 _CELL_STATEMENT = re.compile(r"(\d+) points?, (\d+) visible cases? here")
 
@@ -203,6 +207,35 @@ def stated_total(nb):
 def stated_extra_credit(nb):
     """The optional parts' points the notebook's text states ("**2 points of extra credit**"), or None."""
     return _first_number(nb, (_EXTRA_CREDIT_PATTERN,))
+
+
+def _table_problems(nb, tests, optional):
+    """What the "N points for the functions" sentence and the points table say against the test
+    cells. A table row is checked when it names only functions (each with a ``test_<name>`` cell);
+    a row with words besides the names ("with dilation") is the text's own to explain."""
+    problems = []
+    points = {c.metadata["nbgrader"].get("grade_id"): c.metadata["nbgrader"].get("points", 0) for c in tests}
+    functions = sum(c.metadata["nbgrader"].get("points", 0) for c in tests if c not in optional)
+    said = _first_number(nb, (_FUNCTIONS_PATTERN,))
+    if said is not None and said != functions:
+        problems.append(f"the text states {said} points for the functions; the test cells give {functions:g} "
+                        "(optional parts left out)")
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for line in cell.source.splitlines():
+            match = _TABLE_ROW.match(line.strip())
+            if not match:
+                continue
+            names = re.findall(r"`(\w+)`", match.group(1))
+            stated = [int(x) for x in re.findall(r"\d+", match.group(2))]
+            if len(names) != len(stated) or not all(f"test_{n}" in points for n in names):
+                continue
+            for name, number in zip(names, stated):
+                if number != points[f"test_{name}"]:
+                    problems.append(f"the points table gives {name} {number} points; its test cell gives "
+                                    f"{points[f'test_{name}']:g}")
+    return problems
 
 
 def _first_number(nb, patterns):
@@ -248,6 +281,7 @@ def point_problems(nb):
         problems.append(f"the optional parts' points are not stated (e.g. '**{extra:g} points of extra credit**')")
     elif (stated_extra or 0) != extra:
         problems.append(f"the text states {stated_extra} points of extra credit; the optional parts give {extra:g}")
+    problems += _table_problems(nb, tests, optional)
     for cell in tests:
         grade_id = cell.metadata["nbgrader"].get("grade_id")
         match = _CELL_STATEMENT.search(cell.source.split("\n", 1)[0])

@@ -331,3 +331,21 @@ def test_the_kit_cell_is_the_same_in_every_notebook():
             i for i, c in enumerate(nb.cells) if c.cell_type == "code"), path
         cells[path.stem] = kit[0].source
     assert len(cells) == 5 and len(set(cells.values())) == 1, sorted(cells)
+
+
+def test_the_points_table_and_the_functions_total_are_checked_against_the_cells():
+    nb = nbformat.read(_stored("pooling"), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = (cell.source.replace("| `avg_pool_forward_naive` | 2 |", "| `avg_pool_forward_naive` | 3 |")
+                           .replace("13 points for the functions", "14 points for the functions"))
+    assert authoring.point_problems(nb) == [
+        "the text states 14 points for the functions; the test cells give 13 (optional parts left out)",
+        "the points table gives avg_pool_forward_naive 3 points; its test cell gives 2",
+    ]
+    convnet = nbformat.read(_stored("convnet"), as_version=4)
+    for cell in convnet.cells:
+        if cell.cell_type == "markdown":
+            cell.source = cell.source.replace("| `training_memory`, `largest_batch` | 2 + 2 |",
+                                              "| `training_memory`, `largest_batch` | 2 + 1 |")
+    assert authoring.point_problems(convnet) == ["the points table gives largest_batch 1 points; its test cell gives 2"]
