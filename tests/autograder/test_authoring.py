@@ -85,10 +85,15 @@ def test_point_problems_name_each_disagreement():
     test.metadata["nbgrader"]["points"] = points + 1
     new_case = '    {"x": (1, 1, 4, 4), "w": (1, 1, 3, 3), "stride": 1, "pad": 0, "seed": 3},\n'
     test.source = test.source.replace("cases=[\n", "cases=[\n" + new_case, 1)
+    functions = sum(c.metadata["nbgrader"]["points"] for c in nb.cells if c.cell_type == "code"
+                    and c.metadata.get("nbgrader", {}).get("grade") and not is_optional(c)) - 1
     problems = authoring.point_problems(nb)
     assert problems == [
         f"the text states {stated} points in total; the test cells and written answers give {stated + 1} "
         "(optional parts left out)",
+        f"the text states {functions} points for the functions; the test cells give {functions + 1} "
+        "(optional parts left out)",
+        f"the points table gives conv_forward_naive {points} points; its test cell gives {points + 1}",
         f"test cell test_conv_forward_naive: its comment states {points} points, its metadata gives {points + 1}",
         f"test cell test_conv_forward_naive: its comment states {visible} visible cases, its check calls hold "
         f"{visible + 1}",
@@ -103,12 +108,14 @@ def test_optional_points_must_be_stated_as_extra_credit():
     test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_residual_block_forward")
     test.metadata["nbgrader"]["points"] = 2
     test.source = test.source.replace("1 point,", "2 points,", 1)
-    assert authoring.point_problems(nb) == ["the text states 2 points of extra credit; the optional parts give 3"]
+    assert authoring.point_problems(nb) == ["the text states 2 points of extra credit; the optional parts give 3",
+                                            "the points table gives residual_block_forward 1 points; its test "
+                                            "cell gives 2"]
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = cell.source.replace("points of extra credit", "bonus points")
-    assert authoring.point_problems(nb) == [
-        "the optional parts' points are not stated (e.g. '**3 points of extra credit**')"]
+    assert authoring.point_problems(nb)[0] == (
+        "the optional parts' points are not stated (e.g. '**3 points of extra credit**')")
 
 
 # ------------------------------------------------------------------------------------------
