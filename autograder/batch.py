@@ -11,7 +11,7 @@ writes anything (cache, gradebook, outputs): workers return results and nothing 
 
 Reading submissions is ``autograder.submissions``, task keys and the result cache
 ``autograder.cache``, the executors (in-process, local processes, Dask) ``autograder.executors``;
-their names are re-exported here.
+their names are re-exported here. Results are ``autograder.results.TaskResult``s throughout.
 """
 
 import concurrent.futures as cf
@@ -48,6 +48,7 @@ from .executors import (  # noqa: F401 - re-exported
     run_task,
 )
 from .files import is_notebook_file_name, write_atomic
+from .results import Flag
 from .submissions import (  # noqa: F401 - re-exported
     MAX_FILE_BYTES,
     MAX_FILES,
@@ -72,7 +73,7 @@ class RunOutcome:
 
     out_dir: Path
     collection: Collection
-    results: list  # one per submission, same order as collection.submissions
+    results: list  # one TaskResult per submission, same order as collection.submissions
     keys: list
     graded_now: int = 0
     from_cache: int = 0
@@ -129,15 +130,15 @@ def write_autograded(out_dir, result):
     """Write the engine's executed notebooks to ``autograded/<student>/<assignment>/`` (or remove them)."""
     import nbformat
 
-    folder = Path(out_dir) / "autograded" / result["student"] / result["assignment"]
-    if result.get("status") != "graded":
+    folder = Path(out_dir) / "autograded" / result.student / result.assignment
+    if not result.graded:
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
         return
     wanted = set()
-    for name, nb_result in sorted(result.get("notebooks", {}).items()):
-        executed = nb_result.get("executed_notebook")
+    for name, nb_result in sorted(result.notebooks.items()):
+        executed = nb_result.executed_notebook
         if not is_notebook_file_name(name) or not executed:
             continue
         text = nbformat.writes(nbformat.from_dict(executed))
@@ -149,12 +150,6 @@ def write_autograded(out_dir, result):
         for path in folder.glob("*.ipynb"):
             if path not in wanted:
                 path.unlink()
-
-
-def _flag_names(flag):
-    """The library names a ``library_use`` flag lists (``uses a.b, a.c`` -> {"a.b", "a.c"})."""
-    detail = str(flag.get("detail", ""))
-    return set(detail[len("uses "):].split(", ")) if detail.startswith("uses ") else set()
 
 
 def reference_flags(course_root, assignment):
@@ -176,47 +171,45 @@ def reference_flags(course_root, assignment):
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("solution") and meta.get("grade_id"):
                 sources[meta["grade_id"]] = without_solution_markers(cell.source)
-        for flag in delegation_flags(template, sources):
-            if flag.get("kind") == "library_use":
-                allowed.setdefault(flag.get("grade_id"), set()).update(_flag_names(flag))
+        for flag in map(Flag.from_json, delegation_flags(template, sources)):
+            if flag.kind == "library_use":
+                allowed.setdefault(flag.grade_id, set()).update(flag.library_names())
     return allowed
+
+
+def allowed_library_use(flag, allowed):
+    """True for a ``library_use`` flag naming only library helpers in ``allowed`` (``reference_flags``)."""
+    names = flag.library_names()
+    return flag.kind == "library_use" and bool(names) and names <= allowed.get(flag.grade_id, set())
 
 
 def drop_expected_flags(result, allowed):
     """Remove from ``result`` (in place) the ``library_use`` flags covered by ``allowed``."""
-    for nb in result.get("notebooks", {}).values():
-        nb["flags"] = [f for f in nb.get("flags", []) if not (
-            isinstance(f, dict) and f.get("kind") == "library_use"
-            and _flag_names(f) and _flag_names(f) <= allowed.get(f.get("grade_id"), set()))]
+    for nb in result.notebooks.values():
+        nb.flags = [flag for flag in nb.flags if not allowed_library_use(flag, allowed)]
     return result
 
 
 def explain_nothing_to_grade(result, notes):
     """A failed result whose files were skipped while reading says why (a notebook over every size
     cap, say), rather than that the submission was empty."""
-    if result.get("status") != "failed" or not notes or result.get("infrastructure"):
+    if result.status != "failed" or not notes or result.infrastructure:
         return result
-    error = result.get("error") or ""
+    error = result.error or ""
     if error.endswith("the submission is empty"):
-        result["error"] = "nothing to grade: " + "; ".join(notes)
+        result.error = "nothing to grade: " + "; ".join(notes)
     elif not any(note in error for note in notes):
-        result["error"] = f"{error} ({'; '.join(notes)})"
+        result.error = f"{error} ({'; '.join(notes)})"
     return result
 
 
 def _engine_flags(result):
     """The engine's flags and notes of a result, as lines for people (notes: renamed notebook, ...)."""
-    out = [str(note) for note in result.get("notes", [])]
-    for name, nb in sorted(result.get("notebooks", {}).items()):
-        out.extend(f"{name}: {_flag(f)}" for f in nb.get("flags", []))
-        out.extend(f"{name}: {note}" for note in nb.get("notes", []))
+    out = list(result.notes)
+    for name, nb in sorted(result.notebooks.items()):
+        out.extend(f"{name}: {flag.text()}" for flag in nb.flags)
+        out.extend(f"{name}: {note}" for note in nb.notes)
     return out
-
-
-def _flag(flag):
-    from .gradebook import flag_text
-
-    return flag_text(flag)
 
 
 class NoSandbox(ValueError):
@@ -356,7 +349,7 @@ def _plan(run, collection, assignments, calibrations, calibration_problems, phas
     host = None if run.scheduler else _host_protections()
     for i, key in enumerate(keys):
         cached = cache.load(key)
-        reusable = (cached is not None and cached.get("student") == subs[i].student
+        reusable = (cached is not None and cached.student == subs[i].student
                     and not graded_in_a_weaker_sandbox(cached, host))
         if reusable:
             outcome.results[i] = drop_expected_flags(cached, allowed[subs[i].assignment])
@@ -410,17 +403,17 @@ def _grade(run, outcome, plan):
             for j, result in executor.run([plan.payloads[i] for i in order]):
                 i = order[j]
                 attempt[i] += 1
-                if result.get("status") == "failed" and result.get("infrastructure") \
-                        and not result.get("final") and attempt[i] <= INFRA_RETRIES:
+                if result.status == "failed" and result.infrastructure and not result.final \
+                        and attempt[i] <= INFRA_RETRIES:
                     rounds.append(i)  # a kernel-start race or a lost worker: once more
                     outcome.retried += 1
                     continue
                 outcome.graded_now += 1
-                if not result.get("infrastructure"):
+                if not result.infrastructure:
                     cache.store(outcome.keys[i], result)
                 outcome.results[i] = drop_expected_flags(result, plan.allowed[subs[i].assignment])
                 bar.update(1)
-                if result.get("status") != "graded":
+                if not result.graded:
                     bar.set_postfix_str(f"failed: {subs[i].student}/{subs[i].assignment}", refresh=False)
     finally:
         bar.close()
@@ -438,13 +431,13 @@ def _record(run, outcome):
     with gradebook.open_gradebook(run.out_dir) as gb:
         similar = similarity.find_similar(outcome.results, run.course_root)
         for i, result in enumerate(outcome.results):
-            task = (result["student"], result["assignment"])
+            task = result.task
             explain_nothing_to_grade(result, subs[i].notes)
             outcome.flags_by_task[task] = _engine_flags(result) + list(subs[i].notes) + similar.get(task, [])
             gradebook.record_result(gb, result, subs[i].timestamp, outcome.keys[i])
-            if result.get("status") == "graded":
+            if result.graded:
                 # written answers: what the gradebook holds (a person may have graded them)
-                result["manual"] = gradebook.manual_grading(gb, result["assignment"], result["student"])
+                result.manual = gradebook.manual_grading(gb, result.assignment, result.student)
             write_autograded(run.out_dir, result)
             if similar.get(task):
                 _flag_notebooks(gb, result)
@@ -469,7 +462,7 @@ def _flag_notebooks(gb, result):
     from nbgrader.api import MissingEntry
 
     try:
-        submission = gb.find_submission(result["assignment"], result["student"])
+        submission = gb.find_submission(result.assignment, result.student)
     except MissingEntry:
         return
     for nb in submission.notebooks:
@@ -502,9 +495,9 @@ def _feedback(outcome, course_root, feedback_mod, workers=1, progress=False):
     marks = outcome.out_dir / ".cache" / "feedback"
     todo = []
     for index, (result, key) in enumerate(zip(outcome.results, outcome.keys)):
-        student, assignment = result["student"], result["assignment"]
+        student, assignment = result.student, result.assignment
         mark = marks / (hashlib.sha256(f"{student}\0{assignment}".encode()).hexdigest()[:32] + ".txt")
-        if result.get("status") != "graded":
+        if not result.graded:
             mark.unlink(missing_ok=True)
             notes = outcome.collection.submissions[index].notes if index < len(outcome.collection.submissions) else []
             try:

@@ -3,8 +3,8 @@
 A task's result is a pure function of the assignment's source notebooks, that student's files,
 the grader version, the grading limits (``Limits``) and the calibration's time limits, so it is
 cached in ``<out>/.cache/<key>.json`` under a content hash of exactly those (``task_key``),
-written atomically. A cached result graded in a weaker sandbox than this host now gives
-(``graded_in_a_weaker_sandbox``) is graded again rather than reused.
+written atomically, in its JSON form (``autograder.results``). A cached result graded in a weaker
+sandbox than this host now gives (``graded_in_a_weaker_sandbox``) is graded again rather than reused.
 """
 
 import dataclasses
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .executors import DEFAULT_ENGINE, ENGINE_ENV, engine_module, load_engine
 from .files import write_atomic
+from .results import TaskResult
 
 
 def grader_version(engine_spec=None):
@@ -103,18 +104,18 @@ def _host_gives(host):
 
 
 def graded_in_a_weaker_sandbox(result, host):
-    """True when ``result`` was graded without a protection this host gives (a mount namespace, a
-    user of its own, a process cap): such a cached result is graded again rather than reused. So a
-    result graded with ``--weak-sandbox`` is graded again once user namespaces or root are available,
-    and one graded in user namespaces is graded again as root (which adds a user of its own)."""
-    applied = ((result or {}).get("protections") or {}).get("applied")
+    """True when ``result`` (a ``TaskResult``) was graded without a protection this host gives (a mount
+    namespace, a user of its own, a process cap): such a cached result is graded again rather than
+    reused. So a result graded with ``--weak-sandbox`` is graded again once user namespaces or root are
+    available, and one graded in user namespaces is graded again as root (which adds a user of its own)."""
+    applied = result.protections.get("applied") if result is not None else None
     if not applied or not host:
         return False
     return bool(_host_gives(host) - _result_protections(applied, os.getuid()))
 
 
 class ResultCache:
-    """``<out>/.cache/<key>.json`` holding one task's result, written atomically."""
+    """``<out>/.cache/<key>.json`` holding one task's result (its JSON form), written atomically."""
 
     def __init__(self, out_dir):
         self.folder = Path(out_dir) / ".cache"
@@ -124,10 +125,13 @@ class ResultCache:
         return self.folder / f"{key}.json"
 
     def load(self, key):
+        """The ``TaskResult`` stored under ``key``, or None: absent, a torn file from a crash long ago,
+        or not a result (``ResultFormatError``): grade again."""
         try:
-            return json.loads(self.path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None  # absent, or a torn file from a crash long ago: grade again
+            return TaskResult.from_json(json.loads(self.path(key).read_text(encoding="utf-8")))
+        except (OSError, ValueError):  # a ResultFormatError is a ValueError too
+            return None
 
     def store(self, key, result):
-        write_atomic(self.path(key), json.dumps(result, sort_keys=True))
+        """Store ``result`` (a ``TaskResult``) under ``key``."""
+        write_atomic(self.path(key), json.dumps(result.to_json(), sort_keys=True))

@@ -92,7 +92,7 @@ def cmd_autograde(args):
                               scheduler=args.scheduler, progress=not args.quiet, feedback=not args.no_feedback,
                               weak_sandbox=args.weak_sandbox)
     print(report.summary(outcome))
-    return 1 if any(r.get("status") != "graded" for r in outcome.results) else 0
+    return 1 if any(not r.graded for r in outcome.results) else 0
 
 
 def cmd_validate(args):
@@ -109,14 +109,14 @@ def cmd_validate(args):
 
 
 def _validation_context(result, course_root):
-    """``(optional grade_ids, allowed library uses by grade_id)`` of the result's assignment."""
+    """``(optional grade_ids, allowed library uses by grade_id)`` of the result's assignment (a ``TaskResult``)."""
     import nbformat
 
     from cs231n_checks.validate import is_optional
 
     from .batch import reference_flags
 
-    assignment = result.get("assignment")
+    assignment = result.assignment
     optional, allowed = set(), {}
     if course_root is None or not assignment:
         return optional, allowed
@@ -132,64 +132,61 @@ def _validation_context(result, course_root):
 
 
 def _print_validation(result, course_root=None):
-    """Print the engine's validation result: per test its visible cases and the points they give
-    (optional parts marked), library uses (allowed or not); returns 0 when every visible case of
-    every required test passes, else 1."""
-    from .batch import _flag_names
+    """Print the engine's validation result (a ``TaskResult``): per test its visible cases and the
+    points they give (optional parts marked), library uses (allowed or not); returns 0 when every
+    visible case of every required test passes, else 1."""
+    from .batch import allowed_library_use
 
     optional, allowed = _validation_context(result, course_root)
-    ok = result.get("status") == "graded"
+    ok = result.graded
     if not ok:
-        print(f"Could not check this notebook: {result.get('error')}")
-    for note in result.get("notes", []):
+        print(f"Could not check this notebook: {result.error}")
+    for note in result.notes:
         print(f"note: {note}")
-    for name, nb in sorted(result.get("notebooks", {}).items()):
-        if nb.get("status") != "graded":
-            print(f"{name}: {nb.get('status')}: {nb.get('message')}")
+    for name, nb in sorted(result.notebooks.items()):
+        if not nb.graded:
+            print(f"{name}: {nb.status}: {nb.message}")
             ok = False
             continue
         print(f"{name}: visible checks")
-        for line in nb.get("found") or []:
+        for line in nb.found:
             print(f"  found: {line}")
-        for note in nb.get("notes") or []:
+        for note in nb.notes:
             print(f"  note: {note}")
         earned = total = extra = extra_total = 0.0
-        for test in nb.get("tests", []):
-            cases = test.get("cases", [])
-            passed = sum(c.get("outcome") == "passed" for c in cases)
-            is_optional = test["grade_id"] in optional
-            score, points = float(test.get("score") or 0), float(test.get("points") or 0)
+        for test in nb.tests:
+            cases = test.cases
+            passed = sum(c.passed for c in cases)
+            is_optional = test.grade_id in optional
+            score, points = test.score, test.points
             if is_optional:
                 extra, extra_total = extra + score, extra_total + points
             else:
                 earned, total = earned + score, total + points
                 ok &= passed == len(cases)
-            undone = all("not implemented" in (c.get("message") or "") for c in cases) and cases and not passed
+            undone = all("not implemented" in c.message for c in cases) and cases and not passed
             state = "ok" if passed == len(cases) else ("todo" if is_optional and undone else "FAIL")
-            print(f"  [{state:>4}] {test['grade_id']}{' (optional)' if is_optional else ''}: "
+            print(f"  [{state:>4}] {test.grade_id}{' (optional)' if is_optional else ''}: "
                   f"{passed} of {len(cases)} visible cases passed, {score:g} of {points:g} points"
                   + (": not done yet (an optional part)" if state == "todo" else ""))
             for number, case in enumerate(cases, 1):
-                if case.get("outcome") == "passed":
+                if case.passed:
                     continue
-                print(f"         case {number} ({case.get('description')}): {case.get('outcome', '').upper()}")
-                if case.get("message"):
-                    print(f"           {case['message']}")
-                for hint in case.get("hints") or []:
+                print(f"         case {number} ({case.description}): {case.outcome.upper()}")
+                if case.message:
+                    print(f"           {case.message}")
+                for hint in case.hints:
                     print(f"           hint: {hint}")
-        for cell in nb.get("cells", []):
-            if cell.get("status") in ("error", "timeout", "crashed", "flooded"):
-                where = cell.get("grade_id") or f"cell {cell.get('index', 0) + 1}"
-                print(f"  [warn] {where}: {cell['status']} when run (see the notebook's output there)")
-        for flag in nb.get("flags", []):
-            from .gradebook import flag_text
-
-            names = _flag_names(flag) if isinstance(flag, dict) and flag.get("kind") == "library_use" else set()
-            if names and names <= allowed.get(flag.get("grade_id"), set()):
-                print(f"  [  ok] {flag.get('grade_id')} uses {', '.join(sorted(names))}: allowed "
+        for cell in nb.cells:
+            if cell.status in ("error", "timeout", "crashed", "flooded"):
+                where = cell.grade_id or f"cell {cell.index + 1}"
+                print(f"  [warn] {where}: {cell.status} when run (see the notebook's output there)")
+        for flag in nb.flags:
+            if allowed_library_use(flag, allowed):
+                print(f"  [  ok] {flag.grade_id} uses {', '.join(sorted(flag.library_names()))}: allowed "
                       f"(the notebook asks for it)")
             else:
-                print(f"  [note] {flag_text(flag)}")
+                print(f"  [note] {flag.text()}")
         print(f"  Visible cases give {earned:g} of {total:g} points"
               + (f", and {extra:g} of {extra_total:g} optional points" if extra_total else "")
               + " (more cases run at grading).")

@@ -3,10 +3,10 @@
 Interface (used by ``autograder.executors`` and the ``cs231n-grade`` command)
 -----------------------------------------------------------------------
 
-``grade_submission(task: GradeTask) -> dict``
-    Grades ``task`` and returns a JSON-serialisable result (shape below). Never raises for
-    anything a student did; raises only for grader faults (a broken course, a kernel that
-    cannot start at all), which the coordinator reports and retries.
+``grade_submission(task: GradeTask) -> TaskResult``
+    Grades ``task`` and returns its result (below). Never raises for anything a student did;
+    raises only for grader faults (a broken course, a kernel that cannot start at all), which
+    the coordinator reports and retries.
 
 ``GradeTask(student, assignment, files, course_root, limits=None, calibration=None, hidden_paths=[], cases="all")``
     - files: ``{relative posix path: bytes}``, the student's files for that assignment
@@ -21,7 +21,7 @@ Interface (used by ``autograder.executors`` and the ``cs231n-grade`` command)
       a path holding the Python installation is never hidden (reported in protections.applied);
     - cases: "all" (grading) or "visible" (what ``validate_notebook`` uses).
 
-``validate_notebook(path, course_root, limits=None, assignment=None) -> dict``
+``validate_notebook(path, course_root, limits=None, assignment=None) -> TaskResult``
     Grades one notebook file with the visible cases only (hidden cases are not run and do not
     count), through the same engine; the assignment is the notebook's folder name (or file stem)
     when it names one in ``solutions/``. Same result shape.
@@ -46,46 +46,18 @@ Interface (used by ``autograder.executors`` and the ``cs231n-grade`` command)
 
 Result of ``grade_submission``
 ------------------------------
-::
-
-    {"student", "assignment",
-     "status": "graded" | "failed",   # failed: the GRADER could not grade (e.g. no notebook sent)
-     "error": str | None,             # why, when failed
-     "notes": [str],                  # e.g. "convolution.ipynb was not found; ... graded in its place"
-     "score": float, "max_score": float,
-     "notebooks": {"<name>.ipynb": {
-         "status": "graded" | "missing" | "unreadable",
-         "message": str,              # for missing/unreadable: why (for the student)
-         "submitted_as": str | None,  # the submitted file that was graded
-         "notes": [str],              # for review: solution cells or answers not found, the stub graded
-         "found": [str],              # answers graded from another cell than their own (not for review),
-                                      # e.g. "max_pool_forward_naive found in cell 14, not in its own cell: graded"
-         "score", "max_score",
-         "tests": [{"grade_id", "points", "score",
-                    "cases": [{"check", "hidden",
-                               "description",  # describe(case); "hidden case k" for a hidden case
-                               "outcome": "passed"|"wrong"|"error"|"timeout"|"crashed"|"tampered"|"not_run",
-                               "limited": bool,  # message and hints in fixed words only (see below)
-                               "message", "hints": [str], "seconds"}]}],
-         "cells": [{"index", "grade_id", "kind": "code"|"test"|"skipped"|"markdown",
-                    "seconds", "status": "ok"|"error"|"timeout"|"crashed"|"flooded"|"skipped"|"test"|"not_run"}],
-         "solution_sources": {grade_id: source},
-         "flags": [{"kind": "delegation"|"library_use"|"tampering"|"dynamic_code"|"own_module", "grade_id", "detail"}],
-                                      # for a person to review (autograder.integrity); never change a score
-         "executed_notebook": nbformat v4 dict}},   # rebuilt notebook with outputs; test cells show
-                                                     # their visible source and the feedback text
-     "timings": {"kernel_start": s,   # starting kernels (all restarts included) + arming the Numba timer
-                 "kernel_starts": n,  # 1 per notebook, +1 per restart after a crash/kill
-                 "numba_compile": s,  # Numba compile time reported by the kernel(s); None if nothing ran
-                 "total": s},
-     "protections": {...,             # sandbox_protections() of this host
-                     "applied": {...}}}  # what the kernel's wrapper actually applied (user, mounts, rlimits)
+A ``TaskResult`` (``autograder.results``, where its fields and their JSON form are described):
+the task's status, error and notes, its score, max_score and optional points, per notebook a
+``NotebookResult`` (its tests and their cases, the cells as they ran, the solution sources, the
+flags for review, the written answers, the executed notebook: the rebuilt notebook with outputs,
+whose test cells show their visible source and the feedback text), the timings and the sandbox's
+protections (``sandbox_protections()`` of this host, and what the kernel's wrapper applied).
 
 A missing or unreadable notebook still reports its ``max_score`` (so it counts as 0 of max).
 The grader's own faults raise (``ValueError`` for a course that cannot be graded, e.g.
 ``assignments/`` out of date with ``solutions/`` or a test cell that is not literal ``check``
-calls; ``RuntimeError`` when no kernel starts); ``autograder.executors.run_task`` turns those into
-``status: failed`` with ``infrastructure: True``, which ``autograder.batch`` tries once more.
+calls; ``RuntimeError`` when no kernel starts); ``autograder.executors.grade_task`` turns those into
+a failed result with ``infrastructure`` set, which ``autograder.batch`` tries once more.
 
 What the student sees (the test cells' feedback text in ``executed_notebook``, rendered into
 the feedback page) never carries hidden inputs out. A hidden case shows its check's name, "hidden
@@ -94,7 +66,7 @@ result. The student's code writes everything that comes back from the kernel (ou
 status file, exception messages and class names, function names, array shapes, the numbers a
 hint would derive from the outputs), and once it has run a hidden case it may hold that case's
 inputs (in a global, in a file, across restarts and replays). So every case from the first
-hidden one on, in the notebook, is limited (``"limited": true``, sticky): per output only a fixed
+hidden one on, in the notebook, is limited (``CaseResult.limited``, sticky): per output only a fixed
 verdict (``compare.Comparison.limited``: exact match / within tolerance / as expected / wrong
 values / wrong value / wrong shape / wrong dtype / not finite / not an array / missing from the
 result), for an exception only the name of a builtin exception (else "an exception") and the line
@@ -138,6 +110,7 @@ from .checks.base import MISSING
 from .compare import coerce
 from .course import ASSIGNMENTS_DIR, SOLUTIONS_DIR
 from .files import safe_relative_path, write_atomic
+from .results import CaseResult, CellRecord, Flag, NotebookResult, TaskResult, TestResult, WrittenAnswer
 from .sandbox import Limits, Sandbox, sandbox_protections
 from .testspec import parse_test_cell
 
@@ -396,23 +369,21 @@ class _Runner:
         return result, status
 
     def skipped_case(self, check_call, case, description):
-        return {"check": check_call.name, "hidden": check_call.hidden, "description": description,
-                "outcome": "timeout", "limited": check_call.hidden or self.hidden_ran,
-                "message": f"not run: the previous {TIMEOUTS_BEFORE_GIVING_UP} cases of this test timed out",
-                "hints": [], "seconds": 0.0}
+        return CaseResult(check_call.name, check_call.hidden, "timeout", description=description,
+                          limited=check_call.hidden or self.hidden_ran,
+                          message=f"not run: the previous {TIMEOUTS_BEFORE_GIVING_UP} cases of this test timed out")
 
     def run_case(self, check_call, case, number, grade_id, description):
-        """Run one case in the kernel; return the case result dict (without points).
+        """Run one case in the kernel; return its ``CaseResult`` (without points).
 
         ``description``: what the feedback says of the case (``describe(case)`` for a visible
         case, ``hidden case k`` for a hidden one).
         """
         check = get_check(check_call.name)
-        entry = {"check": check_call.name, "hidden": check_call.hidden, "description": description,
-                 "outcome": "not_run", "limited": check_call.hidden or self.hidden_ran,
-                 "message": "", "hints": [], "seconds": 0.0}
+        entry = CaseResult(check_call.name, check_call.hidden, "not_run", description=description,
+                           limited=check_call.hidden or self.hidden_ran)
         if not self.sb.alive():
-            entry["message"] = "not run: the kernel was lost too many times"
+            entry.message = "not run: the kernel was lost too many times"
             return entry
         # from here on the kernel may see (and keep) this case's inputs
         self.hidden_ran |= check_call.hidden
@@ -425,17 +396,17 @@ class _Runner:
                   f"{check_call.name!r}, {in_path!r}, {out_path!r}, {status_path!r}, {nonce!r})")
         timeout = self.case_timeout(grade_id, number)
         result = self.sb.execute(driver, timeout, store_history=False, keep_output=False)
-        entry["seconds"] = round(result.seconds, 4)
+        entry.seconds = round(result.seconds, 4)
         try:
             if result.status == "timeout":
-                entry.update(outcome="timeout", message=f"stopped after {timeout:.0f} s (the time limit of this case)",
-                             hints=["look for a loop that never ends, or work repeated inside the loops"])
+                _verdict(entry, "timeout", f"stopped after {timeout:.0f} s (the time limit of this case)",
+                         hints=["look for a loop that never ends, or work repeated inside the loops"])
             elif result.status in ("crashed", "flooded"):
                 why = ("the kernel died while running this case (a crash, os._exit or a signal)"
                        if result.status == "crashed" else
                        f"the kernel printed more than {self.limits.flood_bytes >> 20} MB (or one giant message) "
                        "and was stopped")
-                entry.update(outcome="crashed", message=why)
+                _verdict(entry, "crashed", why)
             else:
                 self._judge(entry, check, case, expected, out_path, status_path, nonce, result, entry_inputs)
         finally:
@@ -451,12 +422,12 @@ class _Runner:
         except ValueError:
             status = None
         if not isinstance(status, dict) or status.get("nonce") != nonce:
-            entry.update(outcome="tampered", message="the grading harness's result was missing or altered "
-                         "(did the notebook change how code runs in the kernel?)")
+            _verdict(entry, "tampered", "the grading harness's result was missing or altered "
+                     "(did the notebook change how code runs in the kernel?)")
             return
         # Everything in ``status`` and in the outputs is the student's code's to write. In a limited
         # entry (a hidden case, or any case after one) the message is made of fixed words only.
-        limited = entry["limited"]
+        limited = entry.limited
         kind = status.get("status")
         if kind == "error":
             exc_type = str(status.get("exc_type", "Exception"))[:100]
@@ -464,24 +435,24 @@ class _Runner:
             frames = status.get("frames") if isinstance(status.get("frames"), list) else []
             last = frames[-1] if frames and isinstance(frames[-1], dict) else {}
             if exc_type == "NotImplementedError":
-                entry.update(outcome="error", message="not implemented yet (the function raises NotImplementedError)")
+                _verdict(entry, "error", "not implemented yet (the function raises NotImplementedError)")
             elif limited:
                 # the exception's message, its class name (the student can make a class named after
                 # the inputs), the function's name: all could carry hidden inputs out
                 line = last.get("line")
                 where = f" (line {line})" if type(line) is int and 0 < line < 1_000_000 else ""
-                why = ("messages of hidden cases are not shown" if entry["hidden"] else
+                why = ("messages of hidden cases are not shown" if entry.hidden else
                        "messages are not shown for cases that run after hidden cases")
-                entry.update(outcome="error", message=f"{_builtin_exception_name(exc_type)}{where} ({why})")
+                _verdict(entry, "error", f"{_builtin_exception_name(exc_type)}{where} ({why})")
             else:
                 where = f" (line {last.get('line')} of {str(last.get('name'))[:100]})" if last else ""
-                entry.update(outcome="error", message=f"{exc_type}: {message}{where}")
+                _verdict(entry, "error", f"{exc_type}: {message}{where}")
             return
         if kind == "interrupted":
-            entry.update(outcome="timeout", message="interrupted")
+            _verdict(entry, "timeout", "interrupted")
             return
         if kind != "ok":
-            entry.update(outcome="tampered", message="the grading harness's result was malformed")
+            _verdict(entry, "tampered", "the grading harness's result was malformed")
             return
         # a right answer is about as big as the reference: refuse files far bigger (grader memory)
         cap = min(MAX_RESULT_BYTES, (1 << 20) + 16 * sum(np.asarray(v).nbytes for v in expected.values()))
@@ -491,14 +462,13 @@ class _Runner:
             size = 0
         if size > cap:
             taken = "far more space" if limited else f"{size / 2**20:.1f} MB, far more"
-            entry.update(outcome="wrong", message=f"the result takes {taken} than the expected one: check its shape",
-                         hints=["print the shape of what the function returns"])
+            _verdict(entry, "wrong", f"the result takes {taken} than the expected one: check its shape",
+                     hints=["print the shape of what the function returns"])
             return
         raw = self.sb.read_untrusted(out_path, cap)
         found = _load_npz(raw)
         if found is None:
-            entry.update(outcome="tampered", message="the outputs written in the kernel could not be read back "
-                         "as plain arrays")
+            _verdict(entry, "tampered", "the outputs written in the kernel could not be read back as plain arrays")
             return
         problems = status.get("problems") if isinstance(status.get("problems"), dict) else {}
         lines = []
@@ -510,10 +480,17 @@ class _Runner:
             array, problem = coerce(value)
             if problem is None:
                 clean[key] = array
-        passed, more_lines, more_hints, _ = judge(check, case, expected, clean, hidden=entry["hidden"],
+        passed, more_lines, more_hints, _ = judge(check, case, expected, clean, hidden=entry.hidden,
                                                   limited=limited, inputs=inputs)
         lines.extend(line for line in more_lines if line not in {f"{k}: {MISSING}" for k in unusable})
-        entry.update(outcome="passed" if passed else "wrong", message="; ".join(lines), hints=more_hints)
+        _verdict(entry, "passed" if passed else "wrong", "; ".join(lines), hints=more_hints)
+
+
+def _verdict(entry, outcome, message, hints=None):
+    """Settle the case ``entry``: its outcome and message, and its hints when given."""
+    entry.outcome, entry.message = outcome, message
+    if hints is not None:
+        entry.hints = list(hints)
 
 
 def _builtin_exception_name(name):
@@ -562,41 +539,33 @@ LIMITED_NOTE = ("(visible cases that run after hidden ones show short verdicts o
 
 
 def feedback_text(test):
-    """What the student reads under a test cell: per case the outcome, the message and hints.
+    """What the student reads under a test cell (a ``TestResult``): per case the outcome, the message
+    and hints.
 
     A hidden case shows its check's name and "hidden case k", never its ``describe(case)``;
     the entries' messages and hints are already limited where they must be (see ``_Runner._judge``).
     """
-    cases = test["cases"]
-    passed = sum(c["outcome"] == "passed" for c in cases)
-    extra = " of extra credit (an optional part: not in the notebook's maximum)" if test.get("optional") else ""
-    lines = [f"{test['grade_id']}: {test['score']:g} / {test['points']:g} points{extra} "
+    cases = test.cases
+    passed = sum(c.passed for c in cases)
+    extra = " of extra credit (an optional part: not in the notebook's maximum)" if test.optional else ""
+    lines = [f"{test.grade_id}: {test.score:g} / {test.points:g} points{extra} "
              f"({passed} of {len(cases)} cases passed)"]
-    if any(c.get("limited") and not c["hidden"] and c["outcome"] != "passed" for c in cases):
+    if any(c.limited and not c.hidden and not c.passed for c in cases):
         lines.append(LIMITED_NOTE)
     for number, case in enumerate(cases, 1):
-        if case["hidden"]:
-            lines.append(f"case {number} ({case['check']}, {case['description']}): {case['outcome'].upper()}")
+        if case.hidden:
+            lines.append(f"case {number} ({case.check}, {case.description}): {case.outcome.upper()}")
         else:
-            lines.append(f"case {number} (visible; {case['check']}: {case['description']}): "
-                         f"{case['outcome'].upper()}")
-        if case["message"]:
-            lines.append(f"    {case['message']}")
-        for hint in case["hints"]:
+            lines.append(f"case {number} (visible; {case.check}: {case.description}): {case.outcome.upper()}")
+        if case.message:
+            lines.append(f"    {case.message}")
+        for hint in case.hints:
             lines.append(f"    hint: {hint}")
     return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------------
 # Grading
-
-
-def _notebook_result(status, message="", **extra):
-    out = {"status": status, "message": message, "submitted_as": None, "notes": [], "score": 0.0,
-           "max_score": 0.0, "optional_points": 0.0, "tests": [], "cells": [], "solution_sources": {}, "flags": [],
-           "executed_notebook": None, "answers": [], "found": []}
-    out.update(extra)
-    return out
 
 
 def answer_digest(text):
@@ -606,14 +575,13 @@ def answer_digest(text):
 
 
 def written_answer(plan, template_cell, cell):
-    """The entry of a written answer: left for a person (the formgrader) to grade.
+    """The ``WrittenAnswer`` of a written answer cell: left for a person (the formgrader) to grade.
 
     ``answered`` is False when the cell still holds the released text (or nothing): nbgrader
     gives such a cell 0 points without a person, and so does the gradebook here.
     """
     answered = bool(cell.source.strip()) and answer_digest(cell.source) != answer_digest(template_cell.source)
-    return {"grade_id": plan.grade_id, "points": _round(plan.points), "answered": answered,
-            "digest": answer_digest(cell.source)}
+    return WrittenAnswer(plan.grade_id, _round(plan.points), answered, answer_digest(cell.source))
 
 
 def _max_score(plans):
@@ -627,7 +595,7 @@ def _optional_points(plans):
 
 
 def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, calibration, cases="all"):
-    """Grade one notebook in a started ``sandbox``; returns the notebook entry of the result."""
+    """Grade one notebook in a started ``sandbox``; returns ``(NotebookResult, Numba compile seconds)``."""
     matched = rebuild.rebuild(template_nb, student_nb)
     rebuilt, sources, notes = matched.notebook, matched.sources, matched.notes
     plans = plan_notebook(source_nb, template_nb, rebuilt, cases)
@@ -638,7 +606,7 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
     deferred = []
     for plan in plans:
         cell = rebuilt.cells[plan.index]
-        record = {"index": plan.index, "grade_id": plan.grade_id, "kind": plan.kind, "seconds": 0.0, "status": plan.kind}
+        record = CellRecord(plan.index, plan.kind, grade_id=plan.grade_id, kind=plan.kind)
         if plan.kind == "markdown":
             if plan.answer:
                 answers.append(written_answer(plan, template_nb.cells[plan.index], cell))
@@ -649,11 +617,11 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
             continue
         if plan.kind == "code":
             if not sandbox.alive():
-                record["status"] = "not_run"
+                record.status = "not_run"
                 cells.append(record)
                 continue
             result, status = runner.run_code(plan)
-            record.update(seconds=round(result.seconds, 4), status=status)
+            record.seconds, record.status = round(result.seconds, 4), status
             if runner.hidden_ran:
                 # the student's code has seen hidden inputs by now and could print them here
                 note = f"[{status}; outputs of cells that run after hidden test cases are not shown]\n"
@@ -667,51 +635,54 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
             cells.append(record)
             continue
         # a test cell: its visible cases now, its hidden ones after the last cell
-        test = {"grade_id": plan.grade_id, "points": _round(plan.points), "optional": plan.optional,
-                "score": 0.0, "cases": []}
+        test = TestResult(plan.grade_id, _round(plan.points), optional=plan.optional)
         pending, hidden_count = [], 0
         for call in plan.checks:
             for case in call.cases:
                 hidden_count += call.hidden
                 description = f"hidden case {hidden_count}" if call.hidden else get_check(call.name).describe(case)
-                test["cases"].append(None)
-                pending.append((call, case, len(test["cases"]), description))
+                pending.append((call, case, len(pending) + 1, description))
+        slots = [None] * len(pending)  # the cell's case results, in its order, as they are run
         visible = [item for item in pending if not item[0].hidden]
-        timeouts = _run_cases(runner, plan, test, visible, 0)
+        timeouts = _run_cases(runner, plan, slots, visible, 0)
         tests.append(test)
-        record["status"] = "test"
+        record.status = "test"
         cells.append(record)
         cell.source = plan.source
-        deferred.append((plan, test, record, cell, [item for item in pending if item[0].hidden], timeouts))
-    for plan, test, record, cell, hidden, timeouts in deferred:
-        _run_cases(runner, plan, test, hidden, timeouts)
-        entries = test["cases"]
-        per_case = plan.points / len(entries) if entries else 0.0
-        test["score"] = _round(per_case * sum(e["outcome"] == "passed" for e in entries))
-        record["seconds"] = round(sum(e["seconds"] for e in entries), 4)
+        deferred.append((plan, test, slots, record, cell, [item for item in pending if item[0].hidden], timeouts))
+    for plan, test, slots, record, cell, hidden, timeouts in deferred:
+        _run_cases(runner, plan, slots, hidden, timeouts)
+        test.cases = slots
+        per_case = plan.points / len(slots) if slots else 0.0
+        test.score = _round(per_case * sum(c.passed for c in slots))
+        record.seconds = round(sum(c.seconds for c in slots), 4)
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=feedback_text(test))]
     notes.extend(runner.notes)
     runner.read_compile_timer()
-    flags = integrity.delegation_flags(template_nb, sources)
-    score = _round(sum(t["score"] for t in tests))
-    return _notebook_result("graded", "", notes=notes, numba_compile=round(runner.compile_seconds, 3),
-                            score=score, max_score=_max_score(plans), optional_points=_optional_points(plans),
-                            tests=tests,
-                            cells=cells, solution_sources=sources, flags=flags, answers=answers,
-                            found=[line for gid in sorted(matched.found) for line in matched.found[gid]],
-                            executed_notebook=json.loads(json.dumps(rebuilt)))
+    entry = NotebookResult("graded", notes=notes, score=_round(sum(t.score for t in tests)),
+                           max_score=_max_score(plans), optional_points=_optional_points(plans), tests=tests,
+                           cells=cells, solution_sources=sources,
+                           flags=_flags(integrity.delegation_flags(template_nb, sources)), answers=answers,
+                           found=[line for gid in sorted(matched.found) for line in matched.found[gid]],
+                           executed_notebook=json.loads(json.dumps(rebuilt)))
+    return entry, round(runner.compile_seconds, 3)
 
 
-def _run_cases(runner, plan, test, items, timeouts_in_a_row):
+def _flags(records):
+    """``autograder.integrity``'s flags (plain records) as ``Flag``s."""
+    return [Flag.from_json(record, "integrity flag") for record in records]
+
+
+def _run_cases(runner, plan, slots, items, timeouts_in_a_row):
     """Run ``items`` (``(call, case, number, description)``) of a test cell, each into its place
-    in ``test["cases"]``; returns the count of timeouts in a row at the end."""
+    in ``slots`` (the cell's case results); returns the count of timeouts in a row at the end."""
     for call, case, number, description in items:
         if timeouts_in_a_row >= TIMEOUTS_BEFORE_GIVING_UP:
             entry = runner.skipped_case(call, case, description)
         else:
             entry = runner.run_case(call, case, number, plan.grade_id, description)
-            timeouts_in_a_row = timeouts_in_a_row + 1 if entry["outcome"] == "timeout" else 0
-        test["cases"][number - 1] = entry
+            timeouts_in_a_row = timeouts_in_a_row + 1 if entry.outcome == "timeout" else 0
+        slots[number - 1] = entry
     return timeouts_in_a_row
 
 
@@ -734,18 +705,15 @@ def _warm_references(source_nb, template_nb, cases):
 def _unrun_notebook(status, message, source_nb, template_nb, cases="all"):
     rebuilt = rebuild.rebuild(template_nb, None).notebook
     plans = plan_notebook(source_nb, template_nb, rebuilt, cases)
-    return _notebook_result(status, message, max_score=_max_score(plans), optional_points=_optional_points(plans))
+    return NotebookResult(status, message, max_score=_max_score(plans), optional_points=_optional_points(plans))
 
 
 def grade_submission(task):
-    """Grade ``task`` (a ``GradeTask`` or a dict of its fields); see the module docstring for the result."""
+    """Grade ``task`` (a ``GradeTask`` or a dict of its fields); returns its ``TaskResult``."""
     if isinstance(task, dict):
         task = GradeTask(**task)
     began = time.perf_counter()
-    result = {"student": task.student, "assignment": task.assignment, "status": "graded", "error": None,
-              "notes": [], "notebooks": {}, "score": 0.0, "max_score": 0.0, "optional_points": 0.0,
-              "timings": {"kernel_start": 0.0, "kernel_starts": 0, "numba_compile": None, "total": 0.0},
-              "protections": sandbox_protections()}
+    result = TaskResult(task.student, task.assignment, "graded", protections=sandbox_protections())
     loaded = _loaded(task.course_root, task.assignment)  # a broken course is the grader's fault: raise
     pairs = copy.deepcopy(loaded.pairs)
     files = {}
@@ -753,56 +721,56 @@ def grade_submission(task):
         try:
             files[rebuild_path(rel)] = data
         except ValueError:
-            result["notes"].append(f"ignored a file with an unsafe name: {rel!r}")
+            result.notes.append(f"ignored a file with an unsafe name: {rel!r}")
     chosen, notes = rebuild.match_notebooks([n for n, _, _ in pairs], files)
-    result["notes"].extend(notes)
+    result.notes.extend(notes)
     hidden = course_hidden_paths(task.course_root) + [str(Path(p).resolve()) for p in task.hidden_paths]
     visible = [str(Path(task.course_root).resolve() / name) for name in sorted(VISIBLE_COURSE_FOLDERS)]
     # the kernel imports the student kit as it was while this assignment was open, never the library
     kit_dir = str(kit.grading_kit(task.course_root, task.assignment))
     workdir_files = dict(files)
     workdir_files.update(_extra_files(task.course_root, task.assignment))
+    timings = result.timings
     for name, source_nb, template_nb in pairs:
         rel = chosen.get(name)
         if rel is None:
-            result["notebooks"][name] = _unrun_notebook("missing", f"{name} was not in the submission",
-                                                        source_nb, template_nb, task.cases)
+            result.notebooks[name] = _unrun_notebook("missing", f"{name} was not in the submission",
+                                                     source_nb, template_nb, task.cases)
             continue
         try:
             student_nb = rebuild.read_submitted(files[rel])
         except rebuild.NotebookUnreadable as exc:
             entry = _unrun_notebook("unreadable", f"{rel}: {exc}", source_nb, template_nb, task.cases)
-            entry["submitted_as"] = rel
-            result["notebooks"][name] = entry
+            entry.submitted_as = rel
+            result.notebooks[name] = entry
             continue
         if (name, task.cases) not in loaded.warmed:  # once per process and content
             _warm_references(source_nb, template_nb, task.cases)
             loaded.warmed.add((name, task.cases))
         with Sandbox(workdir_files, task.limits, hidden, visible, kit_dir=kit_dir) as sandbox:
-            result["notes"].extend(f"could not write {s} into the working folder" for s in sandbox.skipped_files)
+            result.notes.extend(f"could not write {s} into the working folder" for s in sandbox.skipped_files)
             sandbox.start()
-            result["protections"] = dict(result["protections"], applied=sandbox.applied)
-            entry = grade_notebook(name, source_nb, template_nb, student_nb, sandbox, task.limits,
-                                   task.calibration, task.cases)
-            result["timings"]["kernel_start"] += sandbox.kernel_start_seconds
-            result["timings"]["kernel_starts"] += sandbox.kernel_starts
-            result["timings"]["numba_compile"] = round((result["timings"]["numba_compile"] or 0.0)
-                                                       + entry.pop("numba_compile"), 3)
-        entry["submitted_as"] = rel
-        if entry.get("status") == "graded":
+            result.protections = dict(result.protections, applied=sandbox.applied)
+            entry, compile_seconds = grade_notebook(name, source_nb, template_nb, student_nb, sandbox, task.limits,
+                                                    task.calibration, task.cases)
+            timings.kernel_start += sandbox.kernel_start_seconds
+            timings.kernel_starts += sandbox.kernel_starts
+            timings.numba_compile = round((timings.numba_compile or 0.0) + compile_seconds, 3)
+        entry.submitted_as = rel
+        if entry.graded:
             # code the solution cells import from the student's own files is analysed too
-            entry["flags"] = entry.get("flags", []) + integrity.module_flags(entry.get("solution_sources", {}), files)
-        result["notebooks"][name] = entry
-    nbs = result["notebooks"].values()
-    result["score"] = _round(sum(nb["score"] for nb in nbs))
-    result["max_score"] = _round(sum(nb["max_score"] for nb in nbs))
-    result["optional_points"] = _round(sum(nb.get("optional_points", 0.0) for nb in nbs))
-    if not any(nb["status"] == "graded" for nb in nbs):
-        result["status"] = "failed"
-        reasons = "; ".join(nb["message"] for nb in nbs)
-        result["error"] = f"nothing to grade: {reasons}" if files else "nothing to grade: the submission is empty"
-    result["timings"]["kernel_start"] = round(result["timings"]["kernel_start"], 3)
-    result["timings"]["total"] = round(time.perf_counter() - began, 3)
+            entry.flags = entry.flags + _flags(integrity.module_flags(entry.solution_sources, files))
+        result.notebooks[name] = entry
+    nbs = list(result.notebooks.values())
+    result.score = _round(sum(nb.score for nb in nbs))
+    result.max_score = _round(sum(nb.max_score for nb in nbs))
+    result.optional_points = _round(sum(nb.optional_points for nb in nbs))
+    if not any(nb.graded for nb in nbs):
+        result.status = "failed"
+        reasons = "; ".join(nb.message for nb in nbs)
+        result.error = f"nothing to grade: {reasons}" if files else "nothing to grade: the submission is empty"
+    timings.kernel_start = round(timings.kernel_start, 3)
+    timings.total = round(time.perf_counter() - began, 3)
     return result
 
 
@@ -901,22 +869,22 @@ def calibrate(course_root, assignment, limits=None):
              for name, _, _ in _load_pair(course_root, assignment)}
     res = grade_submission(GradeTask("calibration", assignment, files, str(course_root), limits=generous))
     cases, cells = {}, {}
-    for name, nb in res["notebooks"].items():
-        for test in nb["tests"]:
-            for number, case in enumerate(test["cases"], 1):
-                seconds = float(case["seconds"])
-                cases[case_key(name, test["grade_id"], number)] = {
-                    "seconds": seconds, "outcome": case["outcome"],
+    for name, nb in res.notebooks.items():
+        for test in nb.tests:
+            for number, case in enumerate(test.cases, 1):
+                seconds = float(case.seconds)
+                cases[case_key(name, test.grade_id, number)] = {
+                    "seconds": seconds, "outcome": case.outcome,
                     "timeout": round(max(limits.case_timeout_floor, limits.timeout_multiple * seconds), 2)}
-        for cell in nb["cells"]:
-            if cell["kind"] == "code":
-                seconds = float(cell["seconds"])
-                cells[cell_key(name, cell["index"])] = {
-                    "seconds": seconds, "status": cell["status"],
+        for cell in nb.cells:
+            if cell.kind == "code":
+                seconds = float(cell.seconds)
+                cells[cell_key(name, cell.index)] = {
+                    "seconds": seconds, "status": cell.status,
                     "timeout": round(max(limits.cell_timeout_floor, limits.timeout_multiple * seconds), 2)}
     return {"key": _sources_digest(course_root, assignment, limits), "grader_version": grader_version(),
-            "assignment": assignment, "cases": cases, "cells": cells, "score": res["score"],
-            "max_score": res["max_score"], "optional_points": res["optional_points"], "timings": res["timings"]}
+            "assignment": assignment, "cases": cases, "cells": cells, "score": res.score,
+            "max_score": res.max_score, "optional_points": res.optional_points, "timings": res.timings.to_json()}
 
 
 def cached_calibration(course_root, assignment, cache_dir, limits=None):

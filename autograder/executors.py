@@ -1,10 +1,12 @@
 """Running grading tasks: in this process, on local worker processes or on a Dask cluster.
 
-One task grades one student's one assignment (``run_task``: a plain payload in, the engine's
-result out; it never raises). Workers return results and nothing else: only the coordinating
-process writes anything (cache, gradebook, outputs). Every executor yields ``(index, result)``
-as tasks finish; a task failed for infrastructure reasons (a worker that died, a lost Dask
-worker) comes back as a ``failed_result`` with ``infrastructure`` set, which is never cached.
+One task grades one student's one assignment (``grade_task``: a plain payload in, a
+``results.TaskResult`` out; it never raises). A worker process hands its result back in the JSON
+form (``run_task``), and the executor reads it back: every executor yields ``(index, TaskResult)``
+as tasks finish. Workers return results and nothing else: only the coordinating process writes
+anything (cache, gradebook, outputs). A task failed for infrastructure reasons (an engine fault, a
+custom engine's malformed result, a worker that died, a lost Dask worker) comes back as a
+``failed_result`` with ``infrastructure`` set, which is never cached.
 """
 
 import concurrent.futures as cf
@@ -17,6 +19,7 @@ import time
 import traceback
 
 from . import course
+from .results import ResultFormatError, TaskResult
 
 DEFAULT_ENGINE = "autograder.engine:grade_submission"
 ENGINE_ENV = "CS231N_GRADE_ENGINE"  # "module:function" or "path/to/file.py:function" (tests, benchmarks)
@@ -44,13 +47,18 @@ def load_engine(spec):
 
 
 def failed_result(student, assignment, error, infrastructure=False):
-    return {"student": student, "assignment": assignment, "status": "failed", "error": error,
-            "infrastructure": infrastructure, "notebooks": {}, "score": 0.0, "max_score": 0.0, "timings": {}}
+    """The result of a task that could not be graded (``infrastructure``: for the grader's own reasons)."""
+    return TaskResult(student, assignment, "failed", error=error, infrastructure=infrastructure)
 
 
-def run_task(payload):
+def grade_task(payload):
     """Grade one task; never raises. ``payload``: a plain dict ``{"engine": "module:function",
-    "key": task key, "task": the engine's task fields}`` (built by ``batch``'s plan phase)."""
+    "key": task key, "task": the engine's task fields}`` (built by ``batch``'s plan phase).
+
+    The default engine returns a ``TaskResult``; a custom engine may return its JSON form (a dict),
+    read here. An engine that raises, or returns something that is not a result, costs this task
+    only: it comes back failed, for infrastructure reasons (the coordinator tries it once more).
+    """
     start = time.perf_counter()
     try:
         with _ENGINE_LOCK:
@@ -61,12 +69,35 @@ def run_task(payload):
             else:
                 task = payload["task"]
             result = grade(task)
+        result = TaskResult.coerce(result)
+    except ResultFormatError as exc:  # a custom engine's result that is not one
+        result = _grader_fault(payload, f"grader error: {payload['engine']} returned a malformed result: {exc}")
     except Exception as exc:  # an engine bug or a lost kernel: the coordinator retries once
-        t = payload["task"]
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        result = failed_result(t["student"], t["assignment"], f"grader error: {detail}", infrastructure=True)
-    result.setdefault("timings", {})["task_seconds"] = time.perf_counter() - start
+        result = _grader_fault(payload, f"grader error: {detail}")
+    result.timings.task_seconds = time.perf_counter() - start
     return result
+
+
+def _grader_fault(payload, error):
+    """The failed result of the task of ``payload``, for the grader's own reasons."""
+    t = payload["task"]
+    return failed_result(t["student"], t["assignment"], error, infrastructure=True)
+
+
+def run_task(payload):
+    """``grade_task`` in a worker process: the result in its JSON form (what crosses the process
+    boundary; the executor reads it back with ``from_worker``)."""
+    return grade_task(payload).to_json()
+
+
+def from_worker(data, payload):
+    """The ``TaskResult`` of the JSON form a worker sent back for ``payload``; a malformed one (a
+    worker running another version of the grader) costs this task only."""
+    try:
+        return TaskResult.from_json(data)
+    except ResultFormatError as exc:
+        return _grader_fault(payload, f"grader error: the worker sent back a malformed result: {exc}")
 
 
 def _worker_init():
@@ -115,12 +146,12 @@ class LocalExecutor:
                 for fut in done:
                     i = futures.pop(fut)
                     try:
-                        result = fut.result()
+                        data = fut.result()
                     except cf.process.BrokenProcessPool:
                         suspects.append(i)
                         broken = True
                         continue
-                    yield i, result
+                    yield i, from_worker(data, payloads[i])
                 if broken:
                     suspects.extend(futures.values())
                     futures = {}
@@ -137,11 +168,8 @@ class LocalExecutor:
             alone = []
             yield from self._run_pool(payloads, [i], 1, alone)
             if alone:
-                t = payloads[i]["task"]
-                result = failed_result(t["student"], t["assignment"],
-                                       "the grading process died while grading this submission, twice",
-                                       infrastructure=True)
-                result["final"] = True  # already retried on its own: do not retry again now
+                result = _grader_fault(payloads[i], "the grading process died while grading this submission, twice")
+                result.final = True  # already retried on its own: do not retry again now
                 yield i, result
 
     def close(self):
@@ -155,7 +183,7 @@ class InlineExecutor:
 
     def run(self, payloads):
         for i, payload in enumerate(payloads):
-            yield i, run_task(payload)
+            yield i, grade_task(payload)
 
     def close(self):
         pass
@@ -191,11 +219,9 @@ class DaskExecutor:
         for fut in as_completed(list(futures)):
             i = futures[fut]
             try:
-                result = fut.result()
+                result = from_worker(fut.result(), payloads[i])
             except Exception as exc:  # KilledWorker, lost connection, ...
-                t = payloads[i]["task"]
-                result = failed_result(t["student"], t["assignment"],
-                                       f"Dask task failed: {type(exc).__name__}: {exc}", infrastructure=True)
+                result = _grader_fault(payloads[i], f"Dask task failed: {type(exc).__name__}: {exc}")
             fut.release()
             yield i, result
 

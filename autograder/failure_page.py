@@ -38,22 +38,22 @@ def _e(text):
 
 
 def _reasons(result, notebook):
-    """Why ``notebook`` of this failed result was not graded, for the student (one or two lines)."""
-    if result.get("infrastructure"):
+    """Why ``notebook`` of this failed result (a ``TaskResult``) was not graded, for the student (one
+    or two lines)."""
+    if result.infrastructure:
         return [INFRASTRUCTURE_TEXT]
-    nb = (result.get("notebooks") or {}).get(notebook) or {}
-    error = str(result.get("error") or "unknown error")
-    if nb.get("status") in ("missing", "unreadable") and nb.get("message"):
-        message = str(nb["message"])
-        return [message] if message in error else [message, error]
+    nb = result.notebooks.get(notebook)
+    error = result.error or "unknown error"
+    if nb is not None and nb.status in ("missing", "unreadable") and nb.message:
+        return [nb.message] if nb.message in error else [nb.message, error]
     return [error]
 
 
 def render(result, notebook, notes=(), detailed=True):
     """The HTML page for ``notebook`` of the failed ``result`` (``detailed=False``: no reason, no notes)."""
-    student, assignment = result["student"], result["assignment"]
-    nb = (result.get("notebooks") or {}).get(notebook) or {}
-    points = float(nb.get("max_score") or 0.0)
+    student, assignment = result.student, result.assignment
+    nb = result.notebooks.get(notebook)
+    points = nb.max_score if nb is not None else 0.0
     of = f" of {points:g}" if points else ""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(assignment)}: {_e(notebook)} "
              f"(not graded)</title><style>{CSS}</style></head><body>",
@@ -64,13 +64,13 @@ def render(result, notebook, notes=(), detailed=True):
     if detailed:
         parts.append("<h2>What went wrong</h2>"
                      + "".join(f"<p class='reason'>{_e(r)}</p>" for r in _reasons(result, notebook)))
-        notes = [str(n) for n in list(notes) + list(result.get("notes") or []) if str(n).strip()]
+        notes = [str(n) for n in list(notes) + result.notes if str(n).strip()]
         if notes:
             parts.append("<h2>Notes on the files you sent</h2><ul>"
                          + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
     else:
         parts.append("<p>Your instructor has the details.</p>")
-    if not result.get("infrastructure"):
+    if not result.infrastructure:
         parts.append(f"<h2>What to do</h2><p>Check that your submission holds <code>{_e(notebook)}</code>, "
                      f"saved from Jupyter (a valid notebook file), in the <code>{_e(assignment)}</code> "
                      f"folder; then submit it again, or ask your instructor.</p>")
@@ -82,17 +82,17 @@ def write(out_dir, course_root, result, notebooks=None, notes=()):
     """Replace the feedback of a failed submission by its failure pages; returns ``(paths, problems)``.
 
     Inputs:
-    - result: the failed result (``student``, ``assignment``, ``error``, ``notebooks``, ...)
+    - result: the failed ``TaskResult``
     - notebooks: the assignment's notebook names (default: those of the result, else
       ``<assignment>.ipynb``)
     - notes: notes on the student's files (``submissions.Submission.notes``)
     """
     from . import feedback
 
-    student, assignment = result["student"], result["assignment"]
+    student, assignment = result.student, result.assignment
     folder = Path(out_dir) / "feedback" / student / assignment
     shutil.rmtree(folder, ignore_errors=True)
-    names = [n for n in (notebooks or sorted(result.get("notebooks") or {}) or [f"{assignment}.ipynb"]) if is_notebook_file_name(n)]
+    names = [n for n in (notebooks or sorted(result.notebooks) or [f"{assignment}.ipynb"]) if is_notebook_file_name(n)]
     paths, problems = [], []
     for name in names:
         page = render(result, name, notes)

@@ -35,6 +35,7 @@ from .assignment_digest import source_digest
 from .course import (SOLUTIONS_DIR, generate_assignment, nbgrader_config, patch_nbgrader, sync_folder,
                      write_nbgrader_config_file)
 from .files import write_atomic
+from .results import ManualGrading, NotebookResult
 
 
 # ------------------------------------------------------------------------------------------
@@ -110,14 +111,6 @@ def open_gradebook(out_dir):
     return Gradebook(config.CourseDirectory.db_url, course_id=config.CourseDirectory.course_id)
 
 
-def flag_text(flag):
-    if isinstance(flag, dict):
-        where = f" in {flag['grade_id']}" if flag.get("grade_id") else ""
-        text = flag.get("detail") or flag.get("message") or ""
-        return f"{flag.get('kind', 'flag')}{where}: {text}" if text else f"{flag.get('kind', 'flag')}{where}"
-    return str(flag)
-
-
 RECORDED_TABLE = "cs231n_recorded"
 
 
@@ -181,15 +174,15 @@ def record_result(gb, result, timestamp=None, key=None):
 
     Inputs:
     - gb: an open nbgrader ``Gradebook``
-    - result: the engine's result dict (``status`` graded or failed)
+    - result: the task's ``TaskResult`` (graded or failed)
     - timestamp: the submission time (string) when known
     - key: the result's task key (``cache.task_key``): tells a re-recorded result, whose manual
       grades stay, from a new one, whose manual grades are cleared (see the module docstring)
     """
     from nbgrader.api import MissingEntry
 
-    student, assignment = result["student"], result["assignment"]
-    graded = result.get("status") == "graded"
+    student, assignment = result.student, result.assignment
+    graded = result.graded
     status = "graded" if graded else "failed"
     previous = recorded(gb, assignment, student)
     if key is None or previous is None:
@@ -208,22 +201,21 @@ def record_result(gb, result, timestamp=None, key=None):
             submission.timestamp = parse_utc(timestamp)
         except Exception:  # a student's timestamp.txt can hold anything
             submission.timestamp = None
-    notebooks = result.get("notebooks", {})
     digests = _answer_digests(gb, assignment, student)
     for nb in submission.notebooks:
-        nb_result = notebooks.get(f"{nb.name}.ipynb", {}) if graded else {}
-        scores = {t["grade_id"]: float(t.get("score") or 0.0) for t in nb_result.get("tests", [])}
+        nb_result = (result.notebooks.get(f"{nb.name}.ipynb") if graded else None) or _NO_NOTEBOOK
+        scores = {t.grade_id: t.score for t in nb_result.tests}
         manual = {cell.name for cell in nb.notebook.solution_cells}
-        answers = {a["grade_id"]: a for a in nb_result.get("answers", [])}
+        answers = {a.grade_id: a for a in nb_result.answers}
         for grade in nb.grades:
             answer = answers.get(grade.name)
             # a person's grade of a written answer stays while that answer is unchanged
-            same_answer = answer is not None and digests.get((nb.name, grade.name)) == answer["digest"]
+            same_answer = answer is not None and digests.get((nb.name, grade.name)) == answer.digest
             if stale_manual and not same_answer:
                 grade.manual_score = grade.extra_credit = None
             if answer is not None:
-                _set_answer_digest(gb, assignment, student, nb.name, grade.name, answer["digest"])
-                if not answer["answered"]:
+                _set_answer_digest(gb, assignment, student, nb.name, grade.name, answer.digest)
+                if not answer.answered:
                     # the released text, unchanged: 0 points without a person, as nbgrader does
                     grade.auto_score, grade.needs_manual_grade = 0.0, False
                     continue
@@ -234,26 +226,30 @@ def record_result(gb, result, timestamp=None, key=None):
             grade.auto_score = scores.get(grade.name, 0.0)
             grade.needs_manual_grade = not graded and grade.manual_score is None
         if graded:
-            message = nb_result.get("message") or None
+            message = nb_result.message or None
         else:
-            message = f"Autograding failed: {result.get('error') or 'unknown error'}. Scores are 0 until it is re-graded."
+            message = f"Autograding failed: {result.error or 'unknown error'}. Scores are 0 until it is re-graded."
         for comment in nb.comments:
             comment.auto_comment = message
-        nb.flagged = bool(nb_result.get("flags"))
+        nb.flagged = bool(nb_result.flags)
     if key is not None:
         _set_recorded(gb, assignment, student, key, status)
     gb.db.commit()
 
 
+#: what a notebook left out of a result (or any notebook of a failed one) records: no score, no flag
+_NO_NOTEBOOK = NotebookResult("missing")
+
+
 def absent_from_run(gb, results, students=()):
     """What the gradebook holds that a run did not grade (kept as is; see the module docstring).
 
-    Inputs: the run's results and every student seen in its submissions folder.
+    Inputs: the run's results (``TaskResult``s) and every student seen in its submissions folder.
     Returns ``{"students": [...], "assignments": [...], "submissions": [(student, assignment)]}``:
     students not in the submissions folder, assignments with no submission in the run, and the
     other submissions (a student and an assignment of the run, but not this pair) not graded.
     """
-    graded = {(r["student"], r["assignment"]) for r in results}
+    graded = {r.task for r in results}
     run_students = set(students) | {s for s, _ in graded}
     run_assignments = {a for _, a in graded}
     absent = {"students": sorted(s.id for s in gb.students if s.id not in run_students),
@@ -272,9 +268,8 @@ def absent_from_run(gb, results, students=()):
 
 def manual_grading(gb, assignment, student):
     """The written answers of a submission as the gradebook holds them (a person grades them in
-    the formgrader): ``{"points", "answers", "pending": [grade_id], "score"}``, where ``score``
-    is what the answers have earned so far (manual grades, and 0 for blank answers), or None when
-    the submission has no written answer."""
+    the formgrader): a ``ManualGrading`` whose ``score`` is what the answers have earned so far
+    (manual grades, and 0 for blank answers), or None when the submission has no written answer."""
     from nbgrader.api import MissingEntry
 
     try:
@@ -294,7 +289,7 @@ def manual_grading(gb, assignment, student):
                 score += float(grade.score or 0.0)
     if not count:
         return None
-    return {"points": points, "answers": count, "pending": sorted(pending), "score": score}
+    return ManualGrading(points=points, answers=count, pending=sorted(pending), score=score)
 
 
 def submission_scores(gb, assignment, student):
@@ -316,41 +311,42 @@ def grades_rows(results, notebooks_by_assignment, flags_by_task=None):
 
     Columns: student, assignment, status (graded / failed), score, max_score, one column per
     notebook (``<assignment>/<notebook>``; empty for the other assignments; autograded points),
-    manual_grading, flags, error. A submission with written answers (``result["manual"]``, from
+    manual_grading, flags, error. A submission with written answers (``result.manual``, from
     ``manual_grading``) has them in its score and max_score, at what a person has given so far,
     and says in manual_grading whether any still needs a person.
     """
     flags_by_task = flags_by_task or {}
     nb_columns = [f"{a}/{nb}" for a in sorted(notebooks_by_assignment) for nb in notebooks_by_assignment[a]]
     rows = []
-    for result in sorted(results, key=lambda r: (r["student"], r["assignment"])):
+    for result in sorted(results, key=lambda r: r.task):
         row = {c: "" for c in GRADES_COLUMNS + nb_columns + ["manual_grading", "flags", "error"]}
-        row.update(student=result["student"], assignment=result["assignment"], status=result["status"])
-        graded = result["status"] == "graded"
-        row["score"] = _fmt(result.get("score", 0.0) if graded else 0.0)
-        row["max_score"] = _fmt(result.get("max_score", 0.0)) if graded else ""
-        manual = result.get("manual") if graded else None
-        if manual:
+        row.update(student=result.student, assignment=result.assignment, status=result.status)
+        graded = result.graded
+        row["score"] = _fmt(result.score if graded else 0.0)
+        row["max_score"] = _fmt(result.max_score) if graded else ""
+        manual = result.manual if graded else None
+        if manual is not None:
             # written answers: the totals count what a person has given so far (the gradebook's)
-            row["score"] = _fmt(float(result.get("score") or 0.0) + manual["score"])
-            row["max_score"] = _fmt(float(result.get("max_score") or 0.0) + manual["points"])
+            row["score"] = _fmt(result.score + manual.score)
+            row["max_score"] = _fmt(result.max_score + manual.points)
             row["manual_grading"] = manual_text(manual)
-        notebooks = result.get("notebooks", {}) if graded else {}
-        for nb in notebooks_by_assignment.get(result["assignment"], []):
+        notebooks = result.notebooks if graded else {}
+        for nb in notebooks_by_assignment.get(result.assignment, []):
             # a notebook missing from a graded result, or any notebook of a failed one, holds 0
-            row[f"{result['assignment']}/{nb}"] = _fmt(notebooks.get(nb, {}).get("score", 0.0))
-        row["flags"] = "; ".join(flags_by_task.get((result["student"], result["assignment"]), []))
-        row["error"] = (result.get("error") or "") if not graded else ""
+            row[f"{result.assignment}/{nb}"] = _fmt(notebooks[nb].score if nb in notebooks else 0.0)
+        row["flags"] = "; ".join(flags_by_task.get(result.task, []))
+        row["error"] = (result.error or "") if not graded else ""
         rows.append(row)
     return nb_columns, rows
 
 
 def manual_text(manual):
-    """How far the written answers of a submission are graded, for grades.csv and the summary."""
-    if manual["pending"]:
-        n = len(manual["pending"])
-        return f"needs manual grading: {n} written answer{'s' if n != 1 else ''} ({', '.join(manual['pending'])})"
-    return f"graded by hand: {manual['score']:g}/{manual['points']:g}"
+    """How far the written answers of a submission (a ``ManualGrading``) are graded, for grades.csv and
+    the summary."""
+    if manual.pending:
+        n = len(manual.pending)
+        return f"needs manual grading: {n} written answer{'s' if n != 1 else ''} ({', '.join(manual.pending)})"
+    return f"graded by hand: {manual.score:g}/{manual.points:g}"
 
 
 def _fmt(value):

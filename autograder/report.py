@@ -14,8 +14,7 @@ import re
 from pathlib import Path
 
 from .files import write_atomic
-
-OUTCOMES = ("passed", "wrong", "error", "timeout", "crashed", "tampered", "not_run")
+from .results import OUTCOMES
 
 
 def _e(text):
@@ -23,27 +22,24 @@ def _e(text):
 
 
 def iter_cases(result):
-    """Yield ``(notebook, test, case)`` for every case of a graded result."""
-    for nb_name, nb in sorted(result.get("notebooks", {}).items()):
-        for test in nb.get("tests", []):
-            for case in test.get("cases", []):
-                yield nb_name, test, case
+    """Yield ``(notebook, test, case)`` for every case of a graded result (a ``TaskResult``)."""
+    for nb_name, test in result.tests():
+        for case in test.cases:
+            yield nb_name, test, case
 
 
 def test_stats(results):
     """Per (assignment, grade_id): cases by outcome, mean score and points."""
     stats = {}
     for result in results:
-        if result.get("status") != "graded":
+        if not result.graded:
             continue
-        for _, nb in sorted(result.get("notebooks", {}).items()):
-            for test in nb.get("tests", []):
-                key = (result["assignment"], test["grade_id"])
-                entry = stats.setdefault(key, {"outcomes": collections.Counter(), "scores": [],
-                                               "points": float(test.get("points") or 0)})
-                entry["scores"].append(float(test.get("score") or 0))
-                for case in test.get("cases", []):
-                    entry["outcomes"][case.get("outcome", "error")] += 1
+        for _, test in result.tests():
+            entry = stats.setdefault((result.assignment, test.grade_id),
+                                     {"outcomes": collections.Counter(), "scores": [], "points": test.points})
+            entry["scores"].append(test.score)
+            for case in test.cases:
+                entry["outcomes"][case.outcome] += 1
     return stats
 
 
@@ -57,11 +53,11 @@ def common_failures(results, top=12):
     """The most common (outcome, test, message pattern) among failed cases, with counts."""
     counter = collections.Counter()
     for result in results:
-        if result.get("status") != "graded":
+        if not result.graded:
             continue
         for _, test, case in iter_cases(result):
-            if case.get("outcome") != "passed":
-                counter[(case.get("outcome", "error"), test["grade_id"], _message_pattern(case.get("message")))] += 1
+            if not case.passed:
+                counter[(case.outcome, test.grade_id, _message_pattern(case.message))] += 1
     return counter.most_common(top)
 
 
@@ -87,25 +83,25 @@ def diagnosed_mistakes(results):
     students = collections.defaultdict(set)
     catalogues = {}
     for result in results:
-        if result.get("status") != "graded":
+        if not result.graded:
             continue
         for _, test, case in iter_cases(result):
-            name = case.get("check", "")
+            name = case.check
             if name not in catalogues:
                 catalogues[name] = _catalogue(name)
-            for hint in case.get("hints") or []:
+            for hint in case.hints:
                 if hint in catalogues[name]:
-                    students[(result["assignment"], test["grade_id"], name, hint)].add(result["student"])
+                    students[(result.assignment, test.grade_id, name, hint)].add(result.student)
     return sorted(((key, len(who)) for key, who in students.items()), key=lambda item: (-item[1], item[0]))
 
 
 def slowest_cells(results, top=10):
     cells = []
     for result in results:
-        for nb_name, nb in result.get("notebooks", {}).items():
-            for cell in nb.get("cells", []):
-                cells.append((float(cell.get("seconds") or 0.0), result["student"], result["assignment"],
-                              nb_name, cell.get("grade_id") or f"cell {cell.get('index')}", cell.get("status", "")))
+        for nb_name, nb in result.notebooks.items():
+            for cell in nb.cells:
+                cells.append((cell.seconds, result.student, result.assignment,
+                              nb_name, cell.grade_id or f"cell {cell.index}", cell.status))
     return sorted(cells, key=lambda c: (-c[0], c[1:]))[:top]
 
 
@@ -170,8 +166,8 @@ def write_report(outcome, path):
     results = outcome.results
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Grading report</title>"
              f"<style>{CSS}</style></head><body><h1>Grading report</h1>"]
-    graded = [r for r in results if r.get("status") == "graded"]
-    failed = [r for r in results if r.get("status") != "graded"]
+    graded = [r for r in results if r.graded]
+    failed = [r for r in results if not r.graded]
     flagged = {k: v for k, v in outcome.flags_by_task.items() if v}
     parts.append(f"<p>{len(results)} submissions from {len(outcome.collection.students)} students: "
                  f"{len(graded)} graded, {len(failed)} failed to grade, {len(flagged)} flagged for review.</p>")
@@ -190,11 +186,11 @@ def write_report(outcome, path):
         parts.append("<p>Weaker sandbox: " + "<br>".join(_e(n) for n in notes) + "</p>")
 
     parts.append("<h2>Scores</h2>")
-    for assignment in sorted({r["assignment"] for r in graded}):
-        group = [r for r in graded if r["assignment"] == assignment]
-        scores = [float(r.get("score") or 0) for r in group]
-        max_score = max(float(r.get("max_score") or 0) for r in group)
-        optional = max(float(r.get("optional_points") or 0) for r in group)
+    for assignment in sorted({r.assignment for r in graded}):
+        group = [r for r in graded if r.assignment == assignment]
+        scores = [r.score for r in group]
+        max_score = max(r.max_score for r in group)
+        optional = max(r.optional_points for r in group)
         mean = sum(scores) / len(scores)
         extra = (f" Optional parts are extra credit: up to {optional:g} points on top of the {max_score:g}, "
                  f"earned by {sum(s > max_score for s in scores)}." if optional else "")
@@ -227,8 +223,8 @@ def write_report(outcome, path):
         kinds = collections.Counter()
         for r in graded:
             for _, _, case in iter_cases(r):
-                if case.get("outcome") != "passed":
-                    kinds[case.get("outcome", "error")] += 1
+                if not case.passed:
+                    kinds[case.outcome] += 1
         parts.append("<p>" + ", ".join(f"{_e(k)}: {n}" for k, n in kinds.most_common()) + "</p>")
         parts.append(_table(["cases", "outcome", "test", "message"],
                             [[str(n), _e(o), _e(t), _e(m)] for (o, t, m), n in failures]))
@@ -252,16 +248,16 @@ def write_report(outcome, path):
     if failed:
         parts.append("<h2>Failed to grade</h2><p>These submissions hold a score of 0 and need a person.</p>")
         parts.append(_table(["student", "assignment", "reason"],
-                            [[_e(r["student"]), _e(r["assignment"]), f"<span class='failed'>{_e(r.get('error'))}</span>"]
+                            [[_e(r.student), _e(r.assignment), f"<span class='failed'>{_e(r.error)}</span>"]
                              for r in failed]))
 
     parts.append("<h2>All submissions</h2>")
     rows = []
-    for r in sorted(results, key=lambda r: (r["student"], r["assignment"])):
-        score = f"{float(r.get('score') or 0):g} / {float(r.get('max_score') or 0):g}" if r.get("status") == "graded" else "—"
+    for r in sorted(results, key=lambda r: r.task):
+        score = f"{r.score:g} / {r.max_score:g}" if r.graded else "—"
         mode = sandbox_mode(r)
-        rows.append([_e(r["student"]), _e(r["assignment"]), _e(r.get("status")), score,
-                     str(len(outcome.flags_by_task.get((r["student"], r["assignment"]), []))),
+        rows.append([_e(r.student), _e(r.assignment), _e(r.status), score,
+                     str(len(outcome.flags_by_task.get(r.task, []))),
                      {"none": "<span class='failed'>NONE</span>", "user_namespace": "user namespaces",
                       None: "—"}.get(mode, _e(mode))])
     parts.append(_table(["student", "assignment", "status", "score", "flags", "sandbox"], rows))
@@ -289,8 +285,8 @@ def write_report(outcome, path):
 
 def class_table(outcome):
     """Rows ``student | <assignment> ... | flags`` with scores as ``s/max`` or FAILED."""
-    assignments = sorted({r["assignment"] for r in outcome.results})
-    by_task = {(r["student"], r["assignment"]): r for r in outcome.results}
+    assignments = sorted({r.assignment for r in outcome.results})
+    by_task = {r.task: r for r in outcome.results}
     header = ["student", *assignments, "flags"]
     rows = []
     for student in outcome.collection.students:
@@ -300,15 +296,14 @@ def class_table(outcome):
             r = by_task.get((student, a))
             if r is None:
                 row.append("-")
-            elif r.get("status") != "graded":
+            elif not r.graded:
                 row.append("FAILED")
-            elif r.get("manual"):
-                manual = r["manual"]
-                total = float(r.get("score") or 0) + manual["score"]
-                row.append(f"{total:g}/{float(r.get('max_score') or 0) + manual['points']:g}"
-                           + (" +manual" if manual["pending"] else ""))
+            elif r.manual is not None:
+                manual = r.manual
+                row.append(f"{r.score + manual.score:g}/{r.max_score + manual.points:g}"
+                           + (" +manual" if manual.pending else ""))
             else:
-                row.append(f"{float(r.get('score') or 0):g}/{float(r.get('max_score') or 0):g}")
+                row.append(f"{r.score:g}/{r.max_score:g}")
             nflags += len(outcome.flags_by_task.get((student, a), []))
         row.append(str(nflags) if nflags else "")
         rows.append(row)
@@ -325,7 +320,7 @@ def sandbox_warnings(results):
     """What the sandboxes of these results lacked (the host's notes and the wrapper's errors), once each."""
     seen = []
     for r in results:
-        protections = r.get("protections") or {}
+        protections = r.protections
         applied = protections.get("applied") or {}
         for text in list(protections.get("notes") or []) + list(applied.get("errors") or []):
             if text not in seen:
@@ -345,7 +340,7 @@ def sandbox_mode(result):
     """How the kernel of ``result`` was isolated: "root", "user_namespace", "none", or None when the
     result holds no record of it (not run in a kernel, or graded by a custom engine). Results graded
     before the mode was recorded are classified from what their wrapper applied."""
-    protections = result.get("protections") or {}
+    protections = result.protections
     applied = protections.get("applied") or {}
     mode = applied.get("mode") or protections.get("mode")
     if mode:
@@ -379,7 +374,7 @@ def sandbox_lines(results):
                     "gradebook, the result cache and other students' results, and a fork bomb shares the grader's "
                     "process count. Trust these scores only for students you trust; run again as root or with user "
                     "namespaces to re-grade them (the cache does so by itself).",
-                "  " + _listing(f"{r['student']} / {r['assignment']}" for r in unprotected)]
+                "  " + _listing(f"{r.student} / {r.assignment}" for r in unprotected)]
     return out
 
 
@@ -413,18 +408,17 @@ def found_elsewhere(results):
     """{(student, assignment): [lines]}: answers graded from another place than their own cell."""
     out = {}
     for r in results:
-        lines = [f"{name}: {line}" for name, nb in sorted((r.get("notebooks") or {}).items())
-                 for line in nb.get("found") or []]
+        lines = [f"{name}: {line}" for name, nb in sorted(r.notebooks.items()) for line in nb.found]
         if lines:
-            out[(r["student"], r["assignment"])] = lines
+            out[r.task] = lines
     return dict(sorted(out.items()))
 
 
 def summary(outcome, table=True):
     """The text printed at the end of a run: what happened and what needs a person."""
     results = outcome.results
-    graded = [r for r in results if r.get("status") == "graded"]
-    failed = [r for r in results if r.get("status") != "graded"]
+    graded = [r for r in results if r.graded]
+    failed = [r for r in results if not r.graded]
     flagged = {k: v for k, v in sorted(outcome.flags_by_task.items()) if v}
     now = (f"{outcome.graded_now} graded now on {outcome.workers} worker{'s' if outcome.workers != 1 else ''}"
            if outcome.graded_now else "none graded now")
@@ -433,7 +427,7 @@ def summary(outcome, table=True):
            + (f", {outcome.retried} retried" if outcome.retried else "") + ")."]
     if table and results:
         out += ["", _text_table(*class_table(outcome))]
-        optional = sorted({r["assignment"] for r in graded if r.get("optional_points")})
+        optional = sorted({r.assignment for r in graded if r.optional_points})
         if optional:
             out.append(f"Optional parts ({', '.join(optional)}) are extra credit: a score can exceed its maximum.")
     if outcome.calibration_problems:
@@ -441,12 +435,12 @@ def summary(outcome, table=True):
         out += [f"  {p}" for p in outcome.calibration_problems]
     if failed:
         out += ["", f"FAILED TO GRADE ({len(failed)}): score 0 in the gradebook until re-graded; fix and run again."]
-        out += [f"  {r['student']} / {r['assignment']}: {r.get('error') or 'unknown error'}" for r in failed]
-    manual = [r for r in graded if r.get("manual") and r["manual"]["pending"]]
+        out += [f"  {r.student} / {r.assignment}: {r.error or 'unknown error'}" for r in failed]
+    manual = [r for r in graded if r.manual is not None and r.manual.pending]
     if manual:
         out += ["", f"NEEDS MANUAL GRADING ({len(manual)}): written answers for a person in the formgrader "
                     "(`nbgrader formgrader` in the output folder); '+manual' scores count them as 0 until then."]
-        out += [f"  {r['student']} / {r['assignment']}: {', '.join(r['manual']['pending'])}" for r in manual]
+        out += [f"  {r.student} / {r.assignment}: {', '.join(r.manual.pending)}" for r in manual]
     moved = found_elsewhere(results)
     if moved:
         out += ["", f"Graded from another cell ({len(moved)}): code found outside its own cell (or in a cell that "
@@ -474,7 +468,7 @@ def summary(outcome, table=True):
     if outcome.collection.skipped:
         out += ["", f"Skipped in the submissions folder ({len(outcome.collection.skipped)}):"]
         out += [f"  {what}: {why}" for what, why in outcome.collection.skipped[:20]]
-    no_work = [s for s in outcome.collection.students if not any(r["student"] == s for r in results)]
+    no_work = [s for s in outcome.collection.students if not any(r.student == s for r in results)]
     if no_work:
         out += ["", "Students with nothing to grade: " + ", ".join(no_work)]
     out += absent_lines(outcome)

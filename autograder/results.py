@@ -32,15 +32,19 @@ field, what was expected and what was found for anything else. The JSON form of 
      "status": "graded" | "missing" | "unreadable",
      "message": str,                    # for missing/unreadable: why (for the student) (default "")
      "submitted_as": str | None,        # the submitted file that was graded (default None)
-     "notes": [str],                    # for review: solution cells or answers not found (default [])
-     "found": [str],                    # answers graded from another cell than their own (default [])
+     "notes": [str],                    # for review: solution cells or answers not found, the stub
+                                        # graded (default [])
+     "found": [str],                    # answers graded from another cell than their own, not for review,
+                                        # e.g. "max_pool_forward_naive found in cell 14, not in its own
+                                        # cell: graded" (default [])
      "score": float, "max_score": float,
      "optional_points": float,          # (default 0)
      "tests": [TestResult], "cells": [CellRecord],          # (default [])
      "solution_sources": {grade_id: source},                # (default {})
      "flags": [Flag],                   # for a person to review; never change a score (default [])
      "answers": [WrittenAnswer],        # written answers, for a person to grade (default [])
-     "executed_notebook": nbformat v4 dict | None}          # the rebuilt notebook run (default None)
+     "executed_notebook": nbformat v4 dict | None}          # the rebuilt notebook with outputs; test
+                                        # cells show their visible source and the feedback (default None)
 
     TestResult: {"grade_id": str, "points": float, "score": float,
                  "optional": bool,      # extra credit: its points are not in max_score (default false)
@@ -56,6 +60,7 @@ field, what was expected and what was found for anything else. The JSON form of 
                  "status": "ok"|"error"|"timeout"|"crashed"|"flooded"|"skipped"|"test"|"not_run"|...}
     Flag: {"kind": "delegation"|"library_use"|"tampering"|"dynamic_code"|"own_module"|...,
            "grade_id": str | None, "detail": str}   # (defaults None, ""; "message" is read as "detail")
+                                        # autograder.integrity's flags: for a person, never a score
     WrittenAnswer: {"grade_id": str, "points": float, "answered": bool, "digest": str}
     Timings: {"kernel_start": s, "kernel_starts": n, "numba_compile": s | None, "total": s,
               "task_seconds": s}        # only when set: the whole task, measured by run_task

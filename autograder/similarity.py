@@ -48,12 +48,12 @@ def template_stubs(course_root, assignment):
 
 
 def student_code(result, stubs):
-    """One student's normalised code for an assignment (stub cells left out)."""
+    """One student's normalised code for an assignment (a ``TaskResult``; stub cells left out)."""
     parts = []
-    for nb_name in sorted(result.get("notebooks", {})):
-        sources = result["notebooks"][nb_name].get("solution_sources") or {}
+    for nb_name in sorted(result.notebooks):
+        sources = result.notebooks[nb_name].solution_sources
         for grade_id in sorted(sources):
-            code = _normalise(sources[grade_id] or "")
+            code = _normalise(sources[grade_id])
             if code and code != stubs.get(grade_id):
                 parts.append(code)
     return "\n".join(parts)
@@ -77,15 +77,15 @@ def similar_pairs(codes, threshold=THRESHOLD, min_chars=MIN_CHARS):
 
 
 def find_similar(results, course_root, threshold=THRESHOLD):
-    """Flags ``{(student, assignment): [text, ...]}`` for near-identical solutions."""
+    """Flags ``{(student, assignment): [text, ...]}`` for near-identical solutions (``results``: ``TaskResult``s)."""
     flags = {}
     by_assignment = {}
     for result in results:
-        if result and result.get("status") == "graded":
-            by_assignment.setdefault(result["assignment"], []).append(result)
+        if result is not None and result.graded:
+            by_assignment.setdefault(result.assignment, []).append(result)
     for assignment, group in sorted(by_assignment.items()):
         stubs = template_stubs(course_root, assignment)
-        codes = {r["student"]: student_code(r, stubs) for r in group}
+        codes = {r.student: student_code(r, stubs) for r in group}
         for a, b, ratio in similar_pairs(codes, threshold):
             flags.setdefault((a, assignment), []).append(f"solutions near-identical to {b}'s (similarity {ratio:.2f})")
             flags.setdefault((b, assignment), []).append(f"solutions near-identical to {a}'s (similarity {ratio:.2f})")

@@ -55,16 +55,16 @@ def ours(subs, out, workers):
     start = time.perf_counter()
     outcome = batch.autograde(subs, out, course_root=ROOT, workers=workers, progress=False, feedback=False)
     wall = time.perf_counter() - start
-    tasks = [r.get("timings", {}) for r in outcome.results]
-    task_seconds = sum(t.get("task_seconds", t.get("total", 0.0)) or 0.0 for t in tasks)
+    tasks = [r.timings for r in outcome.results]
+    task_seconds = sum((t.total if t.task_seconds is None else t.task_seconds) or 0.0 for t in tasks)
     return {
         "workers": workers, "submissions": len(outcome.results), "wall": wall,
         "grade_phase": outcome.phases.get("grade", wall), "calibrate": outcome.phases.get("calibrate", 0.0),
-        "graded": sum(r["status"] == "graded" for r in outcome.results),
+        "graded": sum(r.graded for r in outcome.results),
         "task_seconds": task_seconds,
-        "kernel_start": sum(t.get("kernel_start") or 0.0 for t in tasks),
-        "numba_compile": sum(t.get("numba_compile") or 0.0 for t in tasks),
-        "scores": {r["student"]: r.get("score") for r in outcome.results},
+        "kernel_start": sum(t.kernel_start or 0.0 for t in tasks),
+        "numba_compile": sum(t.numba_compile or 0.0 for t in tasks),
+        "scores": {r.student: r.score for r in outcome.results},
     }
 
 

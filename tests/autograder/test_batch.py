@@ -16,6 +16,7 @@ import pytest
 
 import toycourse
 from autograder import batch, gradebook, submissions
+from autograder.results import TaskResult
 
 FAKE = str(Path(__file__).with_name("fake_engine.py")) + ":grade"
 
@@ -180,8 +181,8 @@ def test_results_graded_in_a_weaker_sandbox_are_graded_again_on_a_host_that_prot
     assert (again.graded_now, again.from_cache) == (2, 1)
     assert sorted(log.read_text().splitlines()[3:]) == ["as_root\ttoy", "no_namespace\ttoy"]
     # a host without those protections reuses what it has
-    assert batch.graded_in_a_weaker_sandbox({"protections": {"applied": applied["as_root"]}},
-                                            {"mount_namespace": False, "unprivileged_user": False}) is False
+    cached = TaskResult("as_root", "toy", "graded", protections={"applied": applied["as_root"]})
+    assert batch.graded_in_a_weaker_sandbox(cached, {"mount_namespace": False, "unprivileged_user": False}) is False
 
 
 def test_a_worker_that_dies_costs_only_its_own_submission(tmp_path, root, monkeypatch):
@@ -191,10 +192,42 @@ def test_a_worker_that_dies_costs_only_its_own_submission(tmp_path, root, monkey
     _class(subs, root, ["a", "b", "c"])
     toycourse.write_submission(subs, root, "dies", "toy", {"conv_output_size": "# FAKE_DIE\n"})
     outcome = _grade(subs, out, root, workers=2)
-    status = {r["student"]: (r["status"], r.get("score")) for r in outcome.results}
-    assert status["dies"][0] == "failed" and "died" in outcome.results[3]["error"]
+    status = {r.student: (r.status, r.score) for r in outcome.results}
+    assert status["dies"][0] == "failed" and "died" in outcome.results[3].error
     assert {s: v for s, v in status.items() if s != "dies"} == {s: ("graded", 5.0) for s in "abc"}
     assert log.read_text().splitlines().count("dies\ttoy") == 2  # tried, then retried once
+
+
+MALFORMED_ENGINE = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import fake_engine
+
+def grade(task):
+    result = fake_engine.grade(task)
+    if task["student"] == "odd":
+        result["score"] = "five"
+    return result
+"""
+
+
+def test_a_custom_engines_malformed_result_costs_only_its_own_task(tmp_path, root, monkeypatch):
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("FAKE_ENGINE_LOG", str(log))
+    engine = tmp_path / "malformed_engine.py"
+    engine.write_text(MALFORMED_ENGINE)
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    _class(subs, root, ["a", "odd", "z"])
+    outcome = _grade(subs, out, root, engine=f"{engine}:grade")
+    status = {r.student: (r.status, r.score) for r in outcome.results}
+    assert status == {"a": ("graded", 5.0), "odd": ("failed", 0.0), "z": ("graded", 5.0)}
+    odd = outcome.results[1]
+    assert odd.infrastructure and odd.error == (
+        f"grader error: {engine}:grade returned a malformed result: result.score: expected a number, "
+        f"found 'five' (str)")
+    assert log.read_text().splitlines().count("odd\ttoy") == 2  # tried, then retried once
+    again = _grade(subs, out, root, engine=f"{engine}:grade")  # never cached: graded again
+    assert (again.graded_now, again.from_cache) == (1, 2)
 
 
 def _cli(subs, out, root, env):
@@ -270,13 +303,13 @@ def test_a_failed_regrade_removes_the_old_score_feedback_and_graded_notebook(tmp
     subs, out = tmp_path / "subs", tmp_path / "out"
     _class(subs, root, ["amy", "bo"])
     first = _grade(subs, out, root)
-    assert [r["score"] for r in first.results] == [5.0, 5.0]
+    assert [r.score for r in first.results] == [5.0, 5.0]
     assert (out / "feedback" / "amy" / "toy" / "toy.html").exists()
     broken = dict(toycourse.CLASS["alice"], conv_output_size=toycourse.SIZE_RIGHT + "# FAKE_RAISE\n")
     toycourse.write_submission(subs, root, "amy", "toy", broken)
     second = _grade(subs, out, root)
-    amy = next(r for r in second.results if r["student"] == "amy")
-    assert amy["status"] == "failed" and "fake engine asked to raise" in amy["error"]
+    amy = next(r for r in second.results if r.student == "amy")
+    assert amy.status == "failed" and "fake engine asked to raise" in amy.error
     state = {(s, g): (score, manual) for s, _, _, g, score, manual in _gradebook_state(out)}
     assert state[("amy", "test_conv_output_size")] == (0.0, True)
     assert state[("bo", "test_conv_output_size")] == (2.0, False)
@@ -365,7 +398,7 @@ def test_a_submission_that_cannot_be_graded_gets_a_page_saying_why(tmp_path, roo
     (subs / "huge" / "toy" / "toy.ipynb").write_text(nbformat.writes(big))
     monkeypatch.setattr(submissions, "MAX_FILE_BYTES", 2000)
     outcome = _grade(subs, out, root, engine=f"{engine}:grade")
-    assert {r["student"]: r["status"] for r in outcome.results} == {s: "failed" for s in ("empty", "huge", "mal", "nonb")}
+    assert {r.student: r.status for r in outcome.results} == {s: "failed" for s in ("empty", "huge", "mal", "nonb")}
     pages = {p.relative_to(out / "feedback").as_posix(): p.read_text() for p in (out / "feedback").rglob("*.html")}
     assert sorted(pages) == [f"{s}/toy/toy.html" for s in ("empty", "huge", "mal", "nonb")]
     assert "not valid JSON" in pages["mal/toy/toy.html"] and "v&lt;script&gt;x/toy.ipynb" in pages["mal/toy/toy.html"]

@@ -160,16 +160,18 @@ def test_formgrader_api_lists_the_graded_submissions(graded_class):
 
 
 def _validated(assignment, tests, flags=()):
-    return {"status": "graded", "assignment": assignment, "notes": [],
-            "notebooks": {f"{assignment}.ipynb": {"status": "graded", "tests": tests, "cells": [],
-                                                   "flags": list(flags)}}}
+    from autograder.results import Flag, NotebookResult, TaskResult
+
+    notebook = NotebookResult("graded", tests=tests, flags=[Flag.from_json(f) for f in flags])
+    return TaskResult("you", assignment, "graded", notebooks={f"{assignment}.ipynb": notebook})
 
 
 def _test(grade_id, points, outcomes, message=""):
-    cases = [{"outcome": o, "description": "x (2, 3)", "message": "" if o == "passed" else message, "hints": []}
+    from autograder.results import CaseResult, TestResult
+
+    cases = [CaseResult("f", False, o, description="x (2, 3)", message="" if o == "passed" else message)
              for o in outcomes]
-    return {"grade_id": grade_id, "points": points, "score": points * outcomes.count("passed") / len(outcomes),
-            "cases": cases}
+    return TestResult(grade_id, points, points * outcomes.count("passed") / len(outcomes), cases)
 
 
 def test_validate_prints_points_per_test_and_marks_optional_parts(capsys):

@@ -76,7 +76,7 @@ def test_dask_cluster_grades_like_local_processes(cluster, tmp_path, capsys):
     assert "Graded 3 of 3 submissions" in printed and "3 graded now on 2 workers" in printed
     remote = _cached_results(tmp_path / "dask")
     assert len(remote) == 3
-    assert _view(remote) == _view(local.results)
+    assert _view(remote) == _view([r.to_json() for r in local.results])
     assert {k: v[1] for k, v in _view(remote).items()} == {("alice", "toy"): 5.0, ("bob", "toy"): 4.0,
                                                            ("carol", "toy"): 2.0}
     assert (tmp_path / "dask" / "grades.csv").read_text() == (tmp_path / "local" / "grades.csv").read_text()

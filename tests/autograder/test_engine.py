@@ -1,6 +1,7 @@
 """The grading engine end to end, with real sandboxed kernels on the fixture course.
 
-Every submission is graded once (module fixture ``graded``) and the tests read the results.
+Every submission is graded once (module fixture ``graded``) and the tests read the results in
+their JSON form (``TaskResult.to_json``, what the cache holds).
 The honest wrong answer (``WRONG``) scores 0.5 of 5: each hostile trick is the same wrong code
 plus the trick, and must score no more than that.
 """
@@ -213,10 +214,10 @@ def graded(course):
     results = {}
     for name, sources in SUBMISSIONS.items():
         began = time.perf_counter()
-        results[name] = engine.grade_submission(engine.GradeTask(name, "conv", submission(course, sources), str(course), limits=LIMITS))
+        results[name] = engine.grade_submission(engine.GradeTask(name, "conv", submission(course, sources), str(course), limits=LIMITS)).to_json()
         print(f"{name}: {time.perf_counter() - began:.1f} s")
     results["tampered_metadata"] = engine.grade_submission(
-        engine.GradeTask("tampered_metadata", "conv", _tampered_metadata(course), str(course), limits=LIMITS))
+        engine.GradeTask("tampered_metadata", "conv", _tampered_metadata(course), str(course), limits=LIMITS)).to_json()
     return results
 
 
@@ -517,7 +518,7 @@ def test_course_files_outside_the_allowlist_are_hidden(course):
         f"    try:\n        open(os.path.join({str(course)!r}, p)).read(); print('read', p)\n"
         "    except OSError:\n        print('denied', p)\n")
     r = engine.grade_submission(engine.GradeTask("spy", "conv", submission(course, {"conv_output_size": spy}),
-                                                 str(course), limits=LIMITS))
+                                                 str(course), limits=LIMITS)).to_json()
     text = r["notebooks"]["conv.ipynb"]["executed_notebook"]["cells"][2]["outputs"][0]["text"]
     assert text.split("\n")[:3] == ["denied tools/build.py", "denied solutions/conv/conv.ipynb",
                                      "read assignments/conv/conv.ipynb"]
@@ -525,14 +526,14 @@ def test_course_files_outside_the_allowlist_are_hidden(course):
 
 
 def test_empty_submission_fails_with_a_reason(course):
-    r = engine.grade_submission(engine.GradeTask("empty", "conv", {}, str(course), limits=LIMITS))
+    r = engine.grade_submission(engine.GradeTask("empty", "conv", {}, str(course), limits=LIMITS)).to_json()
     assert r["status"] == "failed" and "empty" in r["error"]
     assert r["notebooks"]["conv.ipynb"]["status"] == "missing"
     assert (r["score"], r["max_score"]) == (0.0, 5.0)
 
 
 def test_malformed_notebook_is_unreadable_not_a_crash(course):
-    r = engine.grade_submission(engine.GradeTask("bad", "conv", {"conv.ipynb": b'{"cells": ['}, str(course), limits=LIMITS))
+    r = engine.grade_submission(engine.GradeTask("bad", "conv", {"conv.ipynb": b'{"cells": ['}, str(course), limits=LIMITS)).to_json()
     nb = r["notebooks"]["conv.ipynb"]
     assert r["status"] == "failed" and nb["status"] == "unreadable"
     assert "not valid JSON" in nb["message"] and nb["max_score"] == 5.0
@@ -540,7 +541,7 @@ def test_malformed_notebook_is_unreadable_not_a_crash(course):
 
 def test_renamed_notebook_is_graded_with_a_note(course):
     files = {"conv-final (1).ipynb": submission(course, RIGHT)["conv.ipynb"], "notes.txt": b"hi"}
-    r = engine.grade_submission(engine.GradeTask("renamed", "conv", files, str(course), limits=LIMITS))
+    r = engine.grade_submission(engine.GradeTask("renamed", "conv", files, str(course), limits=LIMITS)).to_json()
     assert r["score"] == 5.0
     assert r["notebooks"]["conv.ipynb"]["submitted_as"] == "conv-final (1).ipynb"
     assert any("graded in its place" in n for n in r["notes"])
@@ -549,7 +550,7 @@ def test_renamed_notebook_is_graded_with_a_note(course):
 def test_validate_runs_visible_cases_only(course, tmp_path):
     path = tmp_path / "conv.ipynb"
     nbformat.write(student_nb(course, WRONG), str(path))
-    r = engine.validate_notebook(path, course, limits=LIMITS)
+    r = engine.validate_notebook(path, course, limits=LIMITS).to_json()
     tests = r["notebooks"]["conv.ipynb"]["tests"]
     assert [[c["hidden"] for c in t["cases"]] for t in tests] == [[False, False], [False, False]]
     assert [[c["outcome"] for c in t["cases"]] for t in tests] == [["passed", "wrong"], ["wrong", "wrong"]]
@@ -571,7 +572,7 @@ def test_calibrate_times_the_solutions(course):
     tight["cases"]["conv.ipynb:test_conv_forward_naive:3"]["timeout"] = 0.5
     r = engine.grade_submission(engine.GradeTask("s", "conv", submission(course, {
         "conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward_right_but("import time; time.sleep(1.5)")}),
-        str(course), limits=LIMITS, calibration=tight))
+        str(course), limits=LIMITS, calibration=tight)).to_json()
     assert outcomes(r, 1) == ["passed", "passed", "timeout", "passed"]
 
 
@@ -597,7 +598,7 @@ def test_a_solution_importing_the_students_own_module_is_graded_and_flagged(cour
     files = dict(submission(course, sources), **{"helper.py": helper.encode()})
     # its first case imports Numba and loads the library's compiled kernels (about 2 s here)
     limits = Limits(**{**LIMITS.__dict__, "case_timeout": 20.0})
-    result = engine.grade_submission(engine.GradeTask("helper", "conv", files, str(course), limits=limits))
+    result = engine.grade_submission(engine.GradeTask("helper", "conv", files, str(course), limits=limits)).to_json()
     nb = result["notebooks"]["conv.ipynb"]
     assert result["status"] == "graded" and result["score"] == result["max_score"]
     assert [(f["kind"], f["grade_id"]) for f in nb["flags"]] == [("delegation", "conv_forward_naive")]
@@ -605,12 +606,16 @@ def test_a_solution_importing_the_students_own_module_is_graded_and_flagged(cour
 
 
 def test_an_optional_parts_feedback_says_it_is_extra_credit():
+    import dataclasses
+
     from autograder.engine import feedback_text
+    from autograder.results import TestResult
 
     case = {"check": "conv_forward_dilated", "hidden": False, "description": "d=2", "outcome": "passed",
             "message": "", "hints": []}
-    test = {"grade_id": "test_conv_forward_dilated", "points": 1.0, "score": 1.0, "optional": True, "cases": [case]}
+    test = TestResult.from_json({"grade_id": "test_conv_forward_dilated", "points": 1.0, "score": 1.0,
+                                 "optional": True, "cases": [case]})
     assert feedback_text(test).splitlines()[0] == (
         "test_conv_forward_dilated: 1 / 1 points of extra credit (an optional part: not in the notebook's "
         "maximum) (1 of 1 cases passed)")
-    assert "extra credit" not in feedback_text(dict(test, optional=False))
+    assert "extra credit" not in feedback_text(dataclasses.replace(test, optional=False))

@@ -49,7 +49,8 @@ def whole_class(tmp_path_factory):
 
 
 def _by_student(outcome):
-    return {(r["student"], r["assignment"]): r for r in outcome.results}
+    """Each result in its JSON form (what the cache holds), by (student, assignment)."""
+    return {r.task: r.to_json() for r in outcome.results}
 
 
 def _case_view(result):
@@ -141,14 +142,14 @@ def test_no_hidden_test_material_in_feedback_or_graded_notebooks(whole_class):
     pages = sorted((out / "feedback").rglob("*.html"))
     # one page per notebook of every submission: nbgrader's for the graded ones, a page saying
     # why for those that could not be graded
-    expected = sorted(out / "feedback" / r["student"] / r["assignment"] / f"{Path(nb).stem}.html"
-                      for r in whole_class.results for nb in whole_class.notebooks_by_assignment[r["assignment"]])
+    expected = sorted(out / "feedback" / r.student / r.assignment / f"{Path(nb).stem}.html"
+                      for r in whole_class.results for nb in whole_class.notebooks_by_assignment[r.assignment])
     assert pages == expected
-    failed = [r for r in whole_class.results if r["status"] != "graded"]
+    failed = [r for r in whole_class.results if r.status != "graded"]
     assert failed
     for r in failed:
-        text = (out / "feedback" / r["student"] / r["assignment"] / f"{r['assignment']}.html").read_text(encoding="utf-8")
-        assert "could not be graded" in text, r["student"]
+        text = (out / "feedback" / r.student / r.assignment / f"{r.assignment}.html").read_text(encoding="utf-8")
+        assert "could not be graded" in text, r.student
     for page in pages:
         assignment = page.parent.name
         source = ROOT / "solutions" / assignment / f"{assignment}.ipynb"

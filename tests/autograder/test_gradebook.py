@@ -11,6 +11,7 @@ import pytest
 import fake_engine
 import toycourse
 from autograder import batch, gradebook
+from autograder.results import TaskResult
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +21,9 @@ def graded(tmp_path_factory):
     root = toycourse.course_copy(tmp / "repo")
     subs = toycourse.make_class(tmp / "subs", root)
     collection = batch.collect_submissions(subs, root)
-    results = {s.student: fake_engine.grade({"student": s.student, "assignment": s.assignment, "files": s.files,
-                                             "course_root": str(root)}) for s in collection.submissions}
+    results = {s.student: TaskResult.from_json(fake_engine.grade({"student": s.student, "assignment": s.assignment,
+                                                                  "files": s.files, "course_root": str(root)}))
+               for s in collection.submissions}
     return root, results
 
 
@@ -47,7 +49,7 @@ def _scores(out):
 def test_results_land_in_the_gradebook_idempotently(tmp_path, graded):
     root, results = graded
     out = _fresh_out(tmp_path, root)
-    assert [results[s]["score"] for s in ("alice", "bob", "carol")] == [5.0, 3.0, 2.0]
+    assert [results[s].score for s in ("alice", "bob", "carol")] == [5.0, 3.0, 2.0]
     with gradebook.open_gradebook(out) as gb:
         for result in results.values():
             gradebook.record_result(gb, result, "2026-11-01 10:00:00 UTC")
@@ -239,9 +241,9 @@ def test_optional_parts_are_extra_credit_in_nbgrader_too(tmp_path):
                   "cases": []} for g, p, o in cells]
         nb = {"status": "graded", "message": "", "tests": tests, "answers": [], "flags": [],
               "score": sum(t["score"] for t in tests), "max_score": 10.0, "optional_points": 1.0}
-        return {"student": student, "assignment": "convolution", "status": "graded", "error": None,
-                "score": nb["score"], "max_score": 10.0, "optional_points": 1.0,
-                "notebooks": {"convolution.ipynb": nb}}
+        return TaskResult.from_json({"student": student, "assignment": "convolution", "status": "graded",
+                                     "error": None, "score": nb["score"], "max_score": 10.0, "optional_points": 1.0,
+                                     "notebooks": {"convolution.ipynb": nb}})
 
     with gradebook.open_gradebook(out) as gb:
         for student, did in (("did", True), ("skipped", False)):

@@ -130,9 +130,15 @@ def _sample_codes(assignment="convolution"):
             continue
         sources = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
                    if c.metadata.get("nbgrader", {}).get("solution")}
-        codes[folder.name] = (sources, similarity.student_code({"notebooks": {"nb": {"solution_sources": sources}}},
-                                                               stubs))
+        codes[folder.name] = (sources, similarity.student_code(_with_sources(sources), stubs))
     return codes, stubs
+
+
+def _with_sources(sources):
+    """A graded result whose one notebook has these solution sources."""
+    from autograder.results import NotebookResult, TaskResult
+
+    return TaskResult("s", "a", "graded", notebooks={"nb": NotebookResult("graded", solution_sources=sources)})
 
 
 def test_the_threshold_flags_the_sample_classs_copy_and_no_independent_pair():
@@ -166,7 +172,7 @@ def test_a_disguised_copy_is_flagged():
         text = re.sub(r"(def \w+\(.*\):\n)", r'\1    """My own implementation."""\n    assert True, "checked"\n', text)
         text = text.replace("    return ", "    assert 1 + 1 == 2\n    return ", 1)
         disguised[gid] = text
-    copy = similarity.student_code({"notebooks": {"nb": {"solution_sources": disguised}}}, stubs)
+    copy = similarity.student_code(_with_sources(disguised), stubs)
     assert copy != original  # the disguise changed the text ...
     pairs = similarity.similar_pairs({"ada": original, "copycat": copy})
     assert pairs and pairs[0][2] >= similarity.THRESHOLD  # ... not what it computes

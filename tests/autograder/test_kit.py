@@ -298,7 +298,7 @@ def test_a_solution_calling_the_library_gets_no_points_for_that_function_and_ful
         if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in answers:
             cell.source = answers[grade_id]
     files = {"convolution.ipynb": nbformat.writes(released).encode()}
-    result = grade_submission(GradeTask("delegating", "convolution", files, str(REPO)))
+    result = grade_submission(GradeTask("delegating", "convolution", files, str(REPO))).to_json()
     tests = {t["grade_id"]: t for t in result["notebooks"]["convolution.ipynb"]["tests"]}
     assert {g: (t["score"], t["points"]) for g, t in tests.items()} == {
         "test_conv_output_size": (2, 2), "test_conv_forward_naive": (4, 4), "test_conv_backward_naive": (0, 4),

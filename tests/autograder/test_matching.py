@@ -308,7 +308,7 @@ def test_moved_and_metadata_less_pooling_notebooks_grade_in_full_and_lose_exactl
     scores = {}
     for label, nb in (("honest", honest), ("wrong", wrong)):
         task = engine.GradeTask(label, POOLING, {"pooling.ipynb": nbformat.writes(nb).encode()}, str(ROOT))
-        result = engine.grade_submission(task)
+        result = engine.grade_submission(task).to_json()
         entry = result["notebooks"]["pooling.ipynb"]
         scores[label] = {t["grade_id"]: t["score"] for t in entry["tests"]}
         # the reference itself uses the library's size rule (allowed by the coordinator): no other flag

@@ -37,7 +37,7 @@ def test_the_committed_class_is_what_build_mistakes_makes(tmp_path):
 def graded(tmp_path_factory):
     out = tmp_path_factory.mktemp("mistakes") / "out"
     outcome = batch.autograde(MISTAKES / "submissions", out, course_root=ROOT, workers=2, progress=False)
-    return outcome, {(r["student"], r["assignment"]): r for r in outcome.results}
+    return outcome, {r.task: r.to_json() for r in outcome.results}
 
 
 @pytest.mark.parametrize("student", sorted(_expected()))

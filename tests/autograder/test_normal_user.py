@@ -424,7 +424,7 @@ def test_the_sample_class_gets_the_same_grades_as_a_normal_user_as_as_root():
         f"    o = batch.autograde({str(course / 'examples' / 'submissions')!r}, {str(base / 'out')!r}, "
         f"course_root={str(course)!r}, workers=2, progress=False, feedback=False)\n"
         "    view = {}\n"
-        "    for r in o.results:\n"
+        "    for r in (r.to_json() for r in o.results):\n"
         "        tests = {t['grade_id']: [c['outcome'] for c in t['cases']]\n"
         "                 for nb in r.get('notebooks', {}).values() for t in nb.get('tests', [])}\n"
         "        view[r['student'] + '/' + r['assignment']] = {\n"

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from autograder import batch, rebuild
 from autograder.notebook_bytes import NotJson, TooLarge, strip_outputs
+from autograder.results import TaskResult
 
 
 def _without_outputs(doc):
@@ -176,5 +177,5 @@ def test_a_notebook_over_every_cap_says_its_size_never_that_the_submission_is_em
     assert sub.files == {}
     assert sub.notes == ["conv/conv.ipynb: skipped, the notebook is 25.0 MB and over 20 MB even without its "
                          "outputs: at most 20 MB of cells are read"]
-    failed = {"status": "failed", "error": "nothing to grade: the submission is empty"}
-    assert batch.explain_nothing_to_grade(failed, sub.notes)["error"] == "nothing to grade: " + sub.notes[0]
+    failed = TaskResult("kim", "conv", "failed", error="nothing to grade: the submission is empty")
+    assert batch.explain_nothing_to_grade(failed, sub.notes).error == "nothing to grade: " + sub.notes[0]

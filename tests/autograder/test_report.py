@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 from autograder import batch, report
+from autograder.results import TaskResult
 
 
 def _case(outcome, message="", seconds=0.01, hidden=False):
@@ -21,8 +22,8 @@ def _result(student, score, cases_a, cases_b, cell_seconds=0.1, flags=()):
     nb = {"status": "graded", "message": "", "score": score, "max_score": 5.0, "tests": tests,
           "cells": [{"index": 3, "grade_id": "a", "seconds": cell_seconds, "status": "ok"}],
           "solution_sources": {}, "flags": list(flags), "executed_notebook": None}
-    return {"student": student, "assignment": "hw", "status": "graded", "error": None, "score": score,
-            "max_score": 5.0, "notebooks": {"hw.ipynb": nb}, "timings": {}}
+    return TaskResult.from_json({"student": student, "assignment": "hw", "status": "graded", "error": None,
+                                 "score": score, "max_score": 5.0, "notebooks": {"hw.ipynb": nb}, "timings": {}})
 
 
 def _outcome(tmp_path):
@@ -33,7 +34,7 @@ def _outcome(tmp_path):
                                                                      "detail": "uses lib.b"}]),
         batch.failed_result("dee", "hw", "nothing to grade: the submission is empty"),
     ]
-    collection = batch.Collection([], sorted(r["student"] for r in results) + ["eli"], [("junk.txt", "not a folder")])
+    collection = batch.Collection([], sorted(r.student for r in results) + ["eli"], [("junk.txt", "not a folder")])
     outcome = batch.RunOutcome(Path(tmp_path), collection, results, ["k"] * 4, graded_now=3, from_cache=1,
                                seconds=12.0, workers=2)
     outcome.flags_by_task = {("cy", "hw"): ["hw.ipynb: delegation in b: uses lib.b"],
@@ -86,8 +87,8 @@ def test_summary_says_when_the_sandbox_was_weaker(tmp_path):
     outcome = _outcome(tmp_path)
     note = "not root: kernels run as the grader's user, can read what it can read"
     for r in outcome.results[:2]:
-        r["protections"] = {"notes": [note], "applied": {"errors": []}}
-    outcome.results[2]["protections"] = {"notes": [], "applied": {"errors": ["network namespace: EPERM"]}}
+        r.protections = {"notes": [note], "applied": {"errors": []}}
+    outcome.results[2].protections = {"notes": [], "applied": {"errors": ["network namespace: EPERM"]}}
     text = report.summary(outcome)
     section = text.split("WEAKER SANDBOX: some protections were not available on this host:\n", 1)[1]
     assert section.split("\n\n")[0].splitlines() == [f"  {note}", "  network namespace: EPERM"]
@@ -100,8 +101,8 @@ def test_the_report_counts_named_mistakes_per_test(tmp_path):
 
     def named(student, hints_per_case):
         r = _result(student, 0.0, ["wrong"] * len(hints_per_case), ["passed"])
-        for case, hints in zip(r["notebooks"]["hw.ipynb"]["tests"][0]["cases"], hints_per_case):
-            case.update(check="max_pool_backward_naive", hints=hints)
+        for case, hints in zip(r.notebooks["hw.ipynb"].tests[0].cases, hints_per_case):
+            case.check, case.hints = "max_pool_backward_naive", hints
         return r
 
     structural = "only some channels (axis 1) are wrong, the others are right"
@@ -123,9 +124,9 @@ def test_extra_credit_is_said_and_a_score_past_the_maximum_is_plotted(tmp_path, 
     histogram's range reaches the highest score (a score past the maximum is not dropped)."""
     outcome = _outcome(tmp_path)
     for r in outcome.results:
-        if r["status"] == "graded":
-            r["optional_points"] = 2.0
-    outcome.results[0]["score"] = 6.5  # amy: full marks and 1.5 optional points
+        if r.status == "graded":
+            r.optional_points = 2.0
+    outcome.results[0].score = 6.5  # amy: full marks and 1.5 optional points
     text = report.summary(outcome)
     assert "Optional parts (hw) are extra credit: a score can exceed its maximum." in text
     assert "6.5/5" in text

@@ -5,15 +5,18 @@ import json
 
 import nbformat
 import pytest
+from autograder_testkit import FORWARD_NO_BIAS, SIZE_RIGHT, submission
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fake_engine
 import toycourse
+from autograder import engine
 from autograder.results import (
     NOTEBOOK_STATUSES, OUTCOMES, TASK_STATUSES, CaseResult, CellRecord, Flag, ManualGrading, NotebookResult,
     ResultFormatError, TaskResult, TestResult, Timings, WrittenAnswer,
 )
+from autograder.sandbox import Limits
 
 # ------------------------------------------------------------------------------------------
 # Generated results
@@ -93,6 +96,31 @@ def _assert_shape(data):
         assert all(set(case) == CASE_KEYS for test in nb["tests"] for case in test["cases"])
         assert all(set(cell) == CELL_KEYS for cell in nb["cells"])
         assert all(set(flag) == FLAG_KEYS for flag in nb["flags"])
+
+
+@pytest.mark.slow
+def test_a_graded_notebook_round_trips_exactly(course):
+    limits = Limits(case_timeout=5.0, cell_timeout=30.0)
+    # a wrong forward pass that also names the library's own: a delegation flag
+    forward = "import cs231n_lib\n" + FORWARD_NO_BIAS + "\nreference = cs231n_lib.conv_forward\n"
+    files = submission(course, {"conv_output_size": SIZE_RIGHT, "conv_forward_naive": forward})
+    result = engine.grade_submission(engine.GradeTask("ann", "conv", files, str(course), limits=limits))
+    assert isinstance(result, TaskResult) and result.graded and 0 < result.score < result.max_score
+    data = result.to_json()
+    _assert_shape(data)
+    assert any(flag for nb in data["notebooks"].values() for flag in nb["flags"])  # flags are part of it
+    written = json.dumps(data, sort_keys=True)
+    read = TaskResult.from_json(json.loads(written))
+    assert read == result and json.dumps(read.to_json(), sort_keys=True) == written
+
+
+def test_results_that_graded_nothing_round_trip_exactly(course):
+    for files in ({}, {"conv.ipynb": b'{"cells": ['}):
+        result = engine.grade_submission(engine.GradeTask("bo", "conv", files, str(course)))
+        assert result.status == "failed" and result.notebooks["conv.ipynb"].max_score == 5.0
+        data = result.to_json()
+        _assert_shape(data)
+        assert TaskResult.from_json(json.loads(json.dumps(data))) == result
 
 
 # ------------------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def test_written_answers_go_to_a_person_and_their_grades_survive_regrading(tmp_p
     _submit(subs, root, "bo")  # leaves the answer as released
     run = batch.autograde(subs, out, course_root=root, workers=0, progress=False)
 
-    by_student = {r["student"]: r for r in run.results}
+    by_student = {r.student: r.to_json() for r in run.results}
     answers = by_student["ann"]["notebooks"]["toy.ipynb"]["answers"]
     assert [(a["grade_id"], a["points"], a["answered"]) for a in answers] == [("q_output_size", 2.0, True)]
     assert by_student["bo"]["notebooks"]["toy.ipynb"]["answers"][0]["answered"] is False
@@ -115,7 +115,7 @@ def test_written_answers_go_to_a_person_and_their_grades_survive_regrading(tmp_p
     third = batch.autograde(subs, out, course_root=root, workers=0, progress=False)
     assert third.graded_now == 1
     assert _answer_grade(out, "ann")[1:] == (1.5, False)
-    code = next(r["score"] for r in third.results if r["student"] == "ann")
+    code = next(r.score for r in third.results if r.student == "ann")
     assert code < 2.0
     with gradebook.open_gradebook(out) as gb:
         assert gradebook.submission_scores(gb, "toy", "ann") == (code + 1.5, 4.0)

@@ -186,7 +186,7 @@ def _grade(folder, assignment, student):
     path = notebook_path(folder, assignment)
     task = GradeTask(student=student, assignment=assignment, files={path.name: path.read_bytes()},
                      course_root=str(REPO))
-    return grade_submission(task)
+    return grade_submission(task).to_json()
 
 
 def _cases(result):
