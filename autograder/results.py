@@ -113,7 +113,8 @@ class _Fields:
                                     f"{', '.join(map(repr, sorted(self.data, key=str))) or 'no fields'}")
         return default, False
 
-    def _refuse(self, key, expected, value):
+    def refuse(self, key, expected, value):
+        """Raise the error for field ``key``: what was expected, what was found."""
         raise ResultFormatError(f"{self.where}.{key}: expected {expected}, found {_shown(value)}")
 
     def text(self, key, default=_REQUIRED, choices=None, or_none=False):
@@ -121,9 +122,9 @@ class _Fields:
         if not present or (or_none and value is None):
             return value
         if not isinstance(value, str):
-            self._refuse(key, "a string" + (" or null" if or_none else ""), value)
+            self.refuse(key, "a string" + (" or null" if or_none else ""), value)
         if choices is not None and value not in choices:
-            self._refuse(key, f"one of {', '.join(map(repr, choices))}", value)
+            self.refuse(key, f"one of {', '.join(map(repr, choices))}", value)
         return value
 
     def number(self, key, default=_REQUIRED, or_none=False):
@@ -131,26 +132,26 @@ class _Fields:
         if not present or (or_none and value is None):
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self._refuse(key, "a number" + (" or null" if or_none else ""), value)
+            self.refuse(key, "a number" + (" or null" if or_none else ""), value)
         return float(value)
 
     def integer(self, key, default=_REQUIRED):
         value, present = self._value(key, default)
         if present and (isinstance(value, bool) or not isinstance(value, int)):
-            self._refuse(key, "an integer", value)
+            self.refuse(key, "an integer", value)
         return value
 
     def boolean(self, key, default=_REQUIRED):
         value, present = self._value(key, default)
         if present and not isinstance(value, bool):
-            self._refuse(key, "true or false", value)
+            self.refuse(key, "true or false", value)
         return value
 
     def texts(self, key, default=()):
         """A list of strings (a new list)."""
         value, present = self._value(key, default)
         if present and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            self._refuse(key, "a list of strings", value)
+            self.refuse(key, "a list of strings", value)
         return list(value)
 
     def read(self, key, read):
@@ -162,7 +163,7 @@ class _Fields:
         """A list of objects, each read by ``read(item, where)``."""
         value, present = self._value(key, default)
         if present and not isinstance(value, list):
-            self._refuse(key, "a list", value)
+            self.refuse(key, "a list", value)
         return [read(item, f"{self.where}.{key}[{i}]") for i, item in enumerate(value)]
 
     def mapping(self, key, or_none=False):
@@ -171,7 +172,7 @@ class _Fields:
         if not present or (or_none and value is None):
             return None if or_none else {}
         if not isinstance(value, dict):
-            self._refuse(key, "an object (a dict)" + (" or null" if or_none else ""), value)
+            self.refuse(key, "an object (a dict)" + (" or null" if or_none else ""), value)
         return value
 
 
@@ -339,7 +340,7 @@ class NotebookResult:
         sources = f.mapping("solution_sources")
         for grade_id, source in sources.items():
             if not isinstance(source, str):
-                f._refuse(f"solution_sources[{grade_id!r}]", "a string", source)
+                f.refuse(f"solution_sources[{grade_id!r}]", "a string", source)
         return cls(status=f.text("status", choices=NOTEBOOK_STATUSES), message=f.text("message", ""),
                    submitted_as=f.text("submitted_as", None, or_none=True), notes=f.texts("notes"),
                    found=f.texts("found"), score=f.number("score"), max_score=f.number("max_score"),
@@ -426,10 +427,6 @@ class TaskResult:
         """``(notebook name, test)`` for every test of every notebook, notebooks by name."""
         return [(name, test) for name, nb in sorted(self.notebooks.items()) for test in nb.tests]
 
-    def flags(self):
-        """``(notebook name, flag)`` for every flag of every notebook, notebooks by name."""
-        return [(name, flag) for name, nb in sorted(self.notebooks.items()) for flag in nb.flags]
-
     def to_json(self):
         out = {"student": self.student, "assignment": self.assignment, "status": self.status, "error": self.error,
                "notes": list(self.notes), "notebooks": {name: nb.to_json() for name, nb in self.notebooks.items()},
@@ -449,7 +446,7 @@ class TaskResult:
         notebooks = f.mapping("notebooks")
         for name in notebooks:
             if not isinstance(name, str):
-                f._refuse("notebooks", "notebook names (strings) as keys", name)
+                f.refuse("notebooks", "notebook names (strings) as keys", name)
         return cls(student=f.text("student"), assignment=f.text("assignment"),
                    status=f.text("status", choices=TASK_STATUSES), error=f.text("error", None, or_none=True),
                    notes=f.texts("notes"), score=f.number("score"), max_score=f.number("max_score"),
