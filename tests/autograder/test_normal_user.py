@@ -388,12 +388,15 @@ def test_without_isolation_autograde_refuses_in_one_line_and_weak_sandbox_is_exp
 
 
 def test_a_result_is_graded_again_only_when_the_host_protects_more():
-    weak = {"protections": {"applied": {"mode": "none", "uid": os.getuid(), "mount_namespace": False,
-                                        "process_cap": False}}}
-    userns = {"protections": {"applied": {"mode": "user_namespace", "uid": os.getuid(), "mount_namespace": True,
-                                          "process_cap": True}}}
-    as_root = {"protections": {"applied": {"mode": "root", "uid": 54321, "mount_namespace": True,
-                                           "rlimits": {"RLIMIT_NPROC": 128}}}}  # cached before process_cap
+    from autograder.results import TaskResult
+
+    def graded_under(applied):
+        return TaskResult("s", "a", "graded", protections={"applied": applied})
+
+    weak = graded_under({"mode": "none", "uid": os.getuid(), "mount_namespace": False, "process_cap": False})
+    userns = graded_under({"mode": "user_namespace", "uid": os.getuid(), "mount_namespace": True, "process_cap": True})
+    as_root = graded_under({"mode": "root", "uid": 54321, "mount_namespace": True,
+                            "rlimits": {"RLIMIT_NPROC": 128}})  # cached before process_cap
     host_userns = {"mode": "user_namespace", "mount_namespace": True, "unprivileged_user": False, "process_cap": True}
     host_root = {"mode": "root", "mount_namespace": True, "unprivileged_user": True, "process_cap": True}
     host_none = {"mode": "none", "mount_namespace": False, "unprivileged_user": False, "process_cap": False}
