@@ -480,12 +480,23 @@ def sync(course_root, assignments=None, *, prefer=None, check=False):
     return results
 
 
+#: The scripts that make the example classes from the notebooks, in the order they run.
+SAMPLE_CLASS_SCRIPTS = ("build_class.py", "build_mistakes.py")
+
+
 def rebuild_sample_class(course_root):
-    """Run ``examples/build_class.py`` of ``course_root`` (when it has one); returns its exit status or None."""
-    script = Path(course_root) / "examples" / "build_class.py"
-    if not script.is_file():
+    """Run the ``examples/`` scripts of ``course_root`` that make its example classes (the sample
+    class, the class of common mistakes), those it has; returns ``(script, exit status)`` of the
+    first that fails, ``(None, 0)`` when all ran, or None when it has none."""
+    scripts = [Path(course_root) / "examples" / name for name in SAMPLE_CLASS_SCRIPTS]
+    scripts = [s for s in scripts if s.is_file()]
+    if not scripts:
         return None
-    return subprocess.run([sys.executable, str(script)], cwd=course_root).returncode
+    for script in scripts:
+        status = subprocess.run([sys.executable, str(script)], cwd=course_root).returncode
+        if status != 0:
+            return script.name, status
+    return None, 0
 
 
 def describe(result, course_root, check=False):

@@ -51,11 +51,11 @@ def cmd_sync(args):
     print(f"{len(paths)} student notebooks in {root / course.ASSIGNMENTS_DIR} are up to date.")
     if args.no_class:
         return 0
-    status = authoring.rebuild_sample_class(root)
-    if status is None:
+    rebuilt = authoring.rebuild_sample_class(root)
+    if rebuilt is None:
         print("no examples/build_class.py here: no sample class to rebuild.")
-    elif status != 0:
-        print(f"error: examples/build_class.py failed (exit status {status}); see its output above.", file=sys.stderr)
+    elif rebuilt[1] != 0:
+        print(f"error: examples/{rebuilt[0]} failed (exit status {rebuilt[1]}); see its output above.", file=sys.stderr)
         return 1
     return 0
 
@@ -224,12 +224,12 @@ def build_parser():
         description="For each solutions/<a>/<a>.ipynb and its jupytext script <a>.py: the side changed since the "
                     "last sync (else the newer file) is written into the other, both in canonical form (outputs "
                     "cleared). A pair where both sides changed is a conflict: nothing is written or released. "
-                    "Then `release` and examples/build_class.py run.")
+                    "Then `release` runs, and examples/build_class.py and build_mistakes.py (the example classes).")
     p.add_argument("assignment", nargs="*", help="assignments to sync and release (default: all)")
     p.add_argument("--prefer", choices=("script", "notebook"), help="the side that wins when the two differ")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 when a pair needs a sync")
     p.add_argument("--no-release", action="store_true", help="sync the pairs only")
-    p.add_argument("--no-class", action="store_true", help="do not rebuild the sample class in examples/")
+    p.add_argument("--no-class", action="store_true", help="do not rebuild the example classes in examples/")
     p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("release", help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")

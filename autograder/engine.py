@@ -146,7 +146,7 @@ class GradeTask:
 
 # Everything a grade depends on: the engine, the checks and the library computing the references.
 _ENGINE_FILES = ("engine.py", "sandbox.py", "limits.py", "sandbox_host.py", "sandbox_launcher.py", "sandbox_kernel.py",
-                 "files.py", "rebuild.py", "matching.py", "notebook_bytes.py", "testspec.py", "integrity.py", "kit.py",
+                 "files.py", "rebuild.py", "matching.py", "notebook_bytes.py", "testspec.py", "integrity.py", "kit.py", "results.py",
                  "checks", "../cs231n_checks", "../cs231n_lib")
 
 

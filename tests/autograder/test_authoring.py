@@ -356,3 +356,15 @@ def test_the_points_table_and_the_functions_total_are_checked_against_the_cells(
             cell.source = cell.source.replace("| `training_memory`, `largest_batch` | 2 + 2 |",
                                               "| `training_memory`, `largest_batch` | 2 + 1 |")
     assert authoring.point_problems(convnet) == ["the points table gives largest_batch 1 points; its test cell gives 2"]
+
+
+def test_both_example_classes_are_rebuilt_and_a_failing_script_is_named(tmp_path):
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    assert authoring.rebuild_sample_class(tmp_path) is None
+    for name in authoring.SAMPLE_CLASS_SCRIPTS:
+        (examples / name).write_text(f"open({name!r} + '.ran', 'w').close()\n")
+    assert authoring.rebuild_sample_class(tmp_path) == (None, 0)
+    assert sorted(p.name for p in tmp_path.glob("*.ran")) == ["build_class.py.ran", "build_mistakes.py.ran"]
+    (examples / "build_class.py").write_text("raise SystemExit(3)\n")
+    assert authoring.rebuild_sample_class(tmp_path) == ("build_class.py", 3)

@@ -91,11 +91,15 @@ def test_notebook_grades_every_function_with_visible_and_hidden_cases():
     for name in CHECK_NAMES:
         names, hidden, points = graded[f"test_{name}"]
         assert names == {name} and hidden == {False, True} and points > 0
-    total = sum(points for _, _, points in graded.values())
+    # the optional residual block is extra credit: stated apart, outside the total
+    extra = sum(graded[f"test_{name}"][2] for name in ("residual_block_forward", "residual_block_backward"))
+    total = sum(points for _, _, points in graded.values()) - extra
     # the stated total also counts the written answers a person grades
     written = sum(c.metadata["nbgrader"]["points"] for c in _notebook().cells
                   if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade"))
-    assert f"{total + written} points in total**: {total} points for the functions" in _notebook().cells[0].source
+    intro = _notebook().cells[0].source
+    assert f"{total + written} points in total**: {total} points for the functions" in intro
+    assert f"**{extra} points of extra credit** on top of the {total + written}" in intro
 
 
 def test_notebook_is_stored_without_outputs_and_skips_training_cells():
