@@ -333,6 +333,8 @@ def _plan(run, collection, assignments, calibrations, calibration_problems, phas
     subs = collection.submissions
     version = grader_version(run.engine_spec)
     digests = {a: source_digest(run.course_root, a) for a in assignments}
+    # what a worker keys its loaded copy of an assignment's material by (engine.GradeTask.material_key)
+    material_keys = {a: hashlib.sha256(f"{version}\0{digests[a]}".encode()).hexdigest()[:32] for a in assignments}
     keys = [task_key(version, digests[s.assignment], s, run.limits, calibrations[s.assignment]) for s in subs]
     outcome = RunOutcome(run.out_dir, collection, [None] * len(subs), keys, phases=phases,
                          notebooks_by_assignment={a: course.assignment_notebooks(run.course_root, a)
@@ -364,7 +366,8 @@ def _plan(run, collection, assignments, calibrations, calibration_problems, phas
         payloads[i] = {"engine": run.engine_spec, "key": keys[i], "task": {
             "student": sub.student, "assignment": sub.assignment, "files": sub.files,
             "course_root": str(run.course_root), "limits": dict(run.limits or {}) or None,
-            "calibration": calibrations[sub.assignment], "hidden_paths": hidden}}
+            "calibration": calibrations[sub.assignment], "hidden_paths": hidden,
+            "material_key": material_keys[sub.assignment]}}
 
     for assignment, cal in sorted(calibrations.items()):
         # the solutions must earn every point, the optional parts' (extra credit) included

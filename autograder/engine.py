@@ -137,6 +137,10 @@ class GradeTask:
     hidden_paths: list = field(default_factory=list)
     #: "all" (grading) or "visible" (validate: hidden cases are not run)
     cases: str = "all"
+    #: the coordinator's hash of everything the assignment's grading material depends on (grader
+    #: version and ``source_digest``): a process that has loaded that material reuses it without
+    #: reading a file; None (a direct call): the files are read to see whether they changed
+    material_key: str | None = None
 
     def __post_init__(self):
         self.limits = Limits.coerce(self.limits)
@@ -178,10 +182,20 @@ class _Loaded:
     digest: str
     pairs: list  # [(name, source_nb, template_nb)], never handed out: callers get deep copies
     warmed: set = field(default_factory=set)  # (notebook name, cases) whose references were computed
+    material_key: str | None = None  # the coordinator's key this material was loaded under
+    kit_dir: str | None = None  # with ``extra_files``: known for ``material_key`` only
+    extra_files: dict | None = None
 
 
-def _loaded(course_root, assignment):
-    """The assignment's notebooks, read (and checked) once per process and content; ValueError if broken."""
+def _loaded(course_root, assignment, material_key=None):
+    """The assignment's notebooks, read (and checked) once per process and content; ValueError if
+    broken. With the coordinator's ``material_key`` of a run, nothing is read again while it holds."""
+    key = (str(Path(course_root).resolve()), assignment)
+    if material_key is not None:
+        with _LOADED_LOCK:
+            loaded = _LOADED.get(key)
+        if loaded is not None and loaded.material_key == material_key:
+            return loaded
     src_dir = Path(course_root) / SOLUTIONS_DIR / assignment
     rel_dir = Path(course_root) / ASSIGNMENTS_DIR / assignment
     if not src_dir.is_dir():
@@ -198,11 +212,14 @@ def _loaded(course_root, assignment):
         for part in (name.encode(), hashlib.sha256(source).digest(), hashlib.sha256(template).digest()):
             h.update(part + b"\0")
         raw.append((name, source, template))
-    key, digest = (str(Path(course_root).resolve()), assignment), h.hexdigest()
+    digest = h.hexdigest()
     with _LOADED_LOCK:
         loaded = _LOADED.get(key)
-    if loaded is not None and loaded.digest == digest:
-        return loaded
+        if loaded is not None and loaded.digest == digest:
+            if loaded.material_key != material_key:
+                # the notebooks are the same, the data files or the kit may not be: find them again
+                loaded.material_key, loaded.kit_dir, loaded.extra_files = material_key, None, None
+            return loaded
     pairs = []
     for name, source_bytes, template_bytes in raw:
         source, template = _read_notebook(source_bytes), _read_notebook(template_bytes)
@@ -212,10 +229,25 @@ def _loaded(course_root, assignment):
             raise ValueError(f"{rel_dir / name} does not match {src_dir / name} cell by cell: "
                              f"release the assignment again (cs231n-grade release)")
         pairs.append((name, source, template))
-    loaded = _Loaded(digest, pairs)
+    loaded = _Loaded(digest, pairs, material_key=material_key)
     with _LOADED_LOCK:
         _LOADED[key] = loaded
     return loaded
+
+
+def _kit_and_extra_files(loaded, task):
+    """(the grading kit's folder, the data files released with the assignment) for ``task``: found
+    once per material key and process, else (a direct call, no key) found for this task."""
+    if task.material_key is not None and loaded.material_key == task.material_key and loaded.kit_dir is not None:
+        return loaded.kit_dir, loaded.extra_files
+    # the kernel imports the student kit as it was while this assignment was open, never the library
+    kit_dir = str(kit.grading_kit(task.course_root, task.assignment))
+    extra = _extra_files(task.course_root, task.assignment)
+    if task.material_key is not None:
+        with _LOADED_LOCK:
+            if loaded.material_key == task.material_key:
+                loaded.kit_dir, loaded.extra_files = kit_dir, extra
+    return kit_dir, extra
 
 
 def _read_notebook(data):
@@ -714,7 +746,7 @@ def grade_submission(task):
         task = GradeTask(**task)
     began = time.perf_counter()
     result = TaskResult(task.student, task.assignment, "graded", protections=sandbox_protections())
-    loaded = _loaded(task.course_root, task.assignment)  # a broken course is the grader's fault: raise
+    loaded = _loaded(task.course_root, task.assignment, task.material_key)  # a broken course: raise
     pairs = copy.deepcopy(loaded.pairs)
     files = {}
     for rel, data in (task.files or {}).items():
@@ -726,10 +758,9 @@ def grade_submission(task):
     result.notes.extend(notes)
     hidden = course_hidden_paths(task.course_root) + [str(Path(p).resolve()) for p in task.hidden_paths]
     visible = [str(Path(task.course_root).resolve() / name) for name in sorted(VISIBLE_COURSE_FOLDERS)]
-    # the kernel imports the student kit as it was while this assignment was open, never the library
-    kit_dir = str(kit.grading_kit(task.course_root, task.assignment))
+    kit_dir, extra_files = _kit_and_extra_files(loaded, task)
     workdir_files = dict(files)
-    workdir_files.update(_extra_files(task.course_root, task.assignment))
+    workdir_files.update(extra_files)
     timings = result.timings
     for name, source_nb, template_nb in pairs:
         rel = chosen.get(name)

@@ -619,3 +619,35 @@ def test_an_optional_parts_feedback_says_it_is_extra_credit():
         "test_conv_forward_dilated: 1 / 1 points of extra credit (an optional part: not in the notebook's "
         "maximum) (1 of 1 cases passed)")
     assert "extra credit" not in feedback_text(dataclasses.replace(test, optional=False))
+
+
+def test_a_run_loads_an_assignments_material_once_per_process_and_key(tmp_path):
+    """With the coordinator's material key, a worker reads the notebooks, the released data files
+    and the kit once: a second task of the same run reads nothing (a file changed behind the run's
+    back is not seen), a new key (a new run) finds everything again, and a direct call without a
+    key always looks at the files."""
+    import toycourse
+
+    root = toycourse.course_copy(tmp_path / "repo")
+    data = root / "assignments" / "toy" / "weights.txt"
+    data.write_text("v1")
+    first = engine.GradeTask("s", "toy", {}, str(root), material_key="run-1")
+    loaded = engine._loaded(root, "toy", first.material_key)
+    kit_dir, extra = engine._kit_and_extra_files(loaded, first)
+    assert extra == {"weights.txt": b"v1"}
+    data.write_text("v2")
+    (root / "solutions" / "toy" / "toy.ipynb").write_text("not a notebook any more")
+    again = engine._loaded(root, "toy", "run-1")
+    assert again is loaded and engine._kit_and_extra_files(again, first) == (kit_dir, {"weights.txt": b"v1"})
+    # a new run sees the files as they are (here: a broken source notebook, the grader's fault)
+    with pytest.raises(ValueError):
+        engine._loaded(root, "toy", "run-2")
+    toycourse.course_copy(tmp_path / "fresh")
+    fresh = tmp_path / "fresh" / "solutions" / "toy" / "toy.ipynb"
+    (root / "solutions" / "toy" / "toy.ipynb").write_bytes(fresh.read_bytes())
+    second = engine.GradeTask("s", "toy", {}, str(root), material_key="run-2")
+    loaded2 = engine._loaded(root, "toy", "run-2")
+    assert engine._kit_and_extra_files(loaded2, second)[1] == {"weights.txt": b"v2"}
+    data.write_text("v3")
+    direct = engine.GradeTask("s", "toy", {}, str(root))
+    assert engine._kit_and_extra_files(engine._loaded(root, "toy"), direct)[1] == {"weights.txt": b"v3"}
