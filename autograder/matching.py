@@ -146,6 +146,11 @@ def _normal(node):
         return f"<unreadable {id(node)}>"  # equal to nothing else
 
 
+#: how a found line says the code stands in its own cell, which only lost its metadata (the
+#: report gathers such lines into one per notebook)
+METADATA_LOST = "its own cell, which has lost its nbgrader metadata (saved by another editor?)"
+
+
 @dataclass
 class Answer:
     """What answers one code solution cell: the source to grade and how it was found."""
@@ -289,8 +294,7 @@ def answer_code_cell(code, grade_id, names, own_indices, stub_text, released_ind
         parts.append(f"# {name}: found in cell {cell.index + 1} of the submission\n" + "\n".join(pieces))
         if cell.index == released_index:
             # an editor dropped the metadata; the code still stands where it was released
-            answer.found.append(f"{name} found in cell {cell.index + 1}, its own cell, which has lost its "
-                                f"nbgrader metadata (saved by another editor?): graded")
+            answer.found.append(f"{name} found in cell {cell.index + 1}, {METADATA_LOST}: graded")
         else:
             answer.found.append(f"{name} found in cell {cell.index + 1}, not in its own cell: graded")
     if base is not None and base.body is not None:

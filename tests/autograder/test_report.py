@@ -144,3 +144,21 @@ def test_extra_credit_is_said_and_a_score_past_the_maximum_is_plotted(tmp_path, 
     import matplotlib.pyplot as plt
     counts, _, _ = plt.hist(drawn["scores"], bins=8, range=(0, 7))
     assert counts.sum() == 3  # the range the report uses keeps every score
+
+
+def test_code_that_only_lost_its_metadata_makes_one_line_per_notebook(tmp_path):
+    from autograder.matching import METADATA_LOST
+
+    vscode = _result("vee", 5.0, ["passed"], ["passed"])
+    vscode.notebooks["hw.ipynb"].found = [f"f found in cell 3, {METADATA_LOST}: graded",
+                                          f"g found in cell 5, {METADATA_LOST}: graded",
+                                          "the answer 'q_a' found in cell 7, after its question: graded"]
+    moved = _result("mo", 5.0, ["passed"], ["passed"])
+    moved.notebooks["hw.ipynb"].found = [f"f found in cell 3, {METADATA_LOST}: graded",
+                                         "g found in cell 9, not in its own cell: graded"]
+    assert report.found_elsewhere([vscode, moved]) == {
+        ("mo", "hw"): ["hw.ipynb: f in its own cell, which lost the nbgrader metadata (saved by another editor?): graded",
+                       "hw.ipynb: g found in cell 9, not in its own cell: graded"],
+        ("vee", "hw"): ["hw.ipynb: f, g in their own cells, which lost the nbgrader metadata (saved by another "
+                        "editor?): graded",
+                        "hw.ipynb: the answer 'q_a' found in cell 7, after its question: graded"]}
