@@ -257,7 +257,7 @@ def point_problems(nb):
     a test cell's opening comment (``# conv_forward_naive: 4 points, 3 visible cases here, ...``)
     states that cell's points and the number of its visible cases.
     """
-    from cs231n_checks.validate import is_optional
+    from cs231n_checks.validate import is_optional_test
 
     from .testspec import CheckSpecError, parse_test_cell
 
@@ -266,7 +266,7 @@ def point_problems(nb):
     tests = [c for c in graded if c.cell_type == "code"]
     # the total counts the test cells and the written answers graded by a person (markdown cells
     # with points), as the grader's max_score does: optional parts are extra credit, outside it
-    optional = [c for c in tests if is_optional(c)]
+    optional = [c for c in tests if is_optional_test(c)]
     total = sum(c.metadata["nbgrader"].get("points", 0) for c in graded if c not in optional)
     stated = stated_total(nb)
     if stated is None:

@@ -371,10 +371,13 @@ def _plan(run, collection, assignments, calibrations, calibration_problems, phas
 
     for assignment, cal in sorted(calibrations.items()):
         # the solutions must earn every point, the optional parts' (extra credit) included
-        full = float(cal.get("max_score") or 0) + float(cal.get("optional_points") or 0) if isinstance(cal, dict) else 0
-        if full and float(cal.get("score", 0)) < full:
+        if not isinstance(cal, dict):
+            continue
+        top, extra = float(cal.get("max_score") or 0), float(cal.get("optional_points") or 0)
+        if top + extra and float(cal.get("score", 0)) < top + extra:
             outcome.calibration_problems.append(
-                f"{assignment}: the instructor's own solutions score {cal['score']:g} / {full:g}")
+                f"{assignment}: the instructor's own solutions score {cal['score']:g} of {top + extra:g} "
+                f"points ({top:g}" + (f" and {extra:g} of extra credit)" if extra else ")"))
     return outcome, _Plan(todo, payloads, allowed)
 
 

@@ -53,7 +53,7 @@ def cmd_sync(args):
         return 0
     rebuilt = authoring.rebuild_sample_class(root)
     if rebuilt is None:
-        print("no examples/build_class.py here: no sample class to rebuild.")
+        print("no examples/build_class.py or build_mistakes.py here: no example class to rebuild.")
     elif rebuilt[1] != 0:
         print(f"error: examples/{rebuilt[0]} failed (exit status {rebuilt[1]}); see its output above.", file=sys.stderr)
         return 1
@@ -108,27 +108,16 @@ def cmd_validate(args):
     return _print_validation(result, _course_root(args))
 
 
-def _validation_context(result, course_root):
-    """``(optional grade_ids, allowed library uses by grade_id)`` of the result's assignment (a ``TaskResult``)."""
-    import nbformat
-
-    from cs231n_checks.validate import is_optional
-
+def _allowed_library_uses(result, course_root):
+    """Allowed library uses by grade_id of the result's assignment (a ``TaskResult``)."""
     from .batch import reference_flags
 
-    assignment = result.assignment
-    optional, allowed = set(), {}
-    if course_root is None or not assignment:
-        return optional, allowed
+    if course_root is None or not result.assignment:
+        return {}
     try:
-        for name in course.assignment_notebooks(course_root, assignment):
-            nb = nbformat.read(str(Path(course_root) / course.SOLUTIONS_DIR / assignment / name), as_version=4)
-            optional |= {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-                         if c.metadata.get("nbgrader", {}).get("grade") and is_optional(c)}
-        allowed = reference_flags(course_root, assignment)
+        return reference_flags(course_root, result.assignment)
     except Exception:  # noqa: BLE001 - the context only adds words; the checks' verdicts stand
-        pass
-    return optional, allowed
+        return {}
 
 
 def _print_validation(result, course_root=None):
@@ -137,7 +126,7 @@ def _print_validation(result, course_root=None):
     visible case of every required test passes, else 1."""
     from .batch import allowed_library_use
 
-    optional, allowed = _validation_context(result, course_root)
+    allowed = _allowed_library_uses(result, course_root)
     ok = result.graded
     if not ok:
         print(f"Could not check this notebook: {result.error}")
@@ -157,7 +146,7 @@ def _print_validation(result, course_root=None):
         for test in nb.tests:
             cases = test.cases
             passed = sum(c.passed for c in cases)
-            is_optional = test.grade_id in optional
+            is_optional = test.optional
             score, points = test.score, test.points
             if is_optional:
                 extra, extra_total = extra + score, extra_total + points

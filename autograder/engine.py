@@ -101,7 +101,7 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
-from cs231n_checks.validate import is_optional
+from cs231n_checks.validate import is_optional_test
 
 from . import __version__, integrity, kit, rebuild
 from .assignment_digest import source_digest
@@ -158,10 +158,12 @@ def grader_version():
     """``<package version>+<hash of the engine and checks sources>``: any change means re-grading."""
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
+    # the library's data files (the bundled digits) too: the kit ships them and cases read them
+    data = kit.library_data_files()
     for name in _ENGINE_FILES:
         path = (here / name).resolve()
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for f in files:
+        for f in files + (data if name == "../cs231n_lib" else []):
             h.update(f.relative_to(here.parent).as_posix().encode() + b"\0")
             h.update(f.read_bytes())
     return f"{__version__}+{h.hexdigest()[:12]}"
@@ -183,8 +185,9 @@ class _Loaded:
     pairs: list  # [(name, source_nb, template_nb)], never handed out: callers get deep copies
     warmed: set = field(default_factory=set)  # (notebook name, cases) whose references were computed
     material_key: str | None = None  # the coordinator's key this material was loaded under
-    kit_dir: str | None = None  # with ``extra_files``: known for ``material_key`` only
-    extra_files: dict | None = None
+    #: ``(material key, kit folder, extra files)``, replaced whole (never changed in place), so a
+    #: reader without the lock sees one consistent triple
+    material: tuple | None = None
 
 
 def _loaded(course_root, assignment, material_key=None):
@@ -216,9 +219,8 @@ def _loaded(course_root, assignment, material_key=None):
     with _LOADED_LOCK:
         loaded = _LOADED.get(key)
         if loaded is not None and loaded.digest == digest:
-            if loaded.material_key != material_key:
-                # the notebooks are the same, the data files or the kit may not be: find them again
-                loaded.material_key, loaded.kit_dir, loaded.extra_files = material_key, None, None
+            if material_key is not None:
+                loaded.material_key = material_key  # the data files and the kit: see _kit_and_extra_files
             return loaded
     pairs = []
     for name, source_bytes, template_bytes in raw:
@@ -237,16 +239,18 @@ def _loaded(course_root, assignment, material_key=None):
 
 def _kit_and_extra_files(loaded, task):
     """(the grading kit's folder, the data files released with the assignment) for ``task``: found
-    once per material key and process, else (a direct call, no key) found for this task."""
-    if task.material_key is not None and loaded.material_key == task.material_key and loaded.kit_dir is not None:
-        return loaded.kit_dir, loaded.extra_files
+    once per material key and process (while the kit folder is still whole: a cleaner of the
+    temporary folder may remove it under a long-lived worker), else (a direct call, no key) found
+    for this task."""
+    known = loaded.material
+    if known is not None and task.material_key is not None and known[0] == task.material_key \
+            and (Path(known[1]) / ".complete").exists():
+        return known[1], known[2]
     # the kernel imports the student kit as it was while this assignment was open, never the library
     kit_dir = str(kit.grading_kit(task.course_root, task.assignment))
     extra = _extra_files(task.course_root, task.assignment)
     if task.material_key is not None:
-        with _LOADED_LOCK:
-            if loaded.material_key == task.material_key:
-                loaded.kit_dir, loaded.extra_files = kit_dir, extra
+        loaded.material = (task.material_key, kit_dir, extra)
     return kit_dir, extra
 
 
@@ -305,7 +309,7 @@ def plan_notebook(source_nb, template_nb, rebuilt_nb, cases="all"):
             for call in calls:
                 get_check(call.name)  # an unknown check name is the instructor's error: say it now
             plans.append(CellPlan(index, "test", gid, rebuild.visible_test_source(template_nb.cells[index].source),
-                                  calls, rebuild.cell_points(src_cell), optional=is_optional(src_cell)))
+                                  calls, rebuild.cell_points(src_cell), optional=is_optional_test(src_cell)))
         elif rebuild.is_skipped(src_cell):
             plans.append(CellPlan(index, "skipped", gid, cell.source))
         else:
@@ -579,9 +583,13 @@ def feedback_text(test):
     """
     cases = test.cases
     passed = sum(c.passed for c in cases)
-    extra = " of extra credit (an optional part: not in the notebook's maximum)" if test.optional else ""
-    lines = [f"{test.grade_id}: {test.score:g} / {test.points:g} points{extra} "
-             f"({passed} of {len(cases)} cases passed)"]
+    unit = "point" if test.points == 1 else "points"
+    if test.optional:
+        # nbgrader's own line for this cell reads "x / 0": its points are outside the maximum
+        lines = [f"{test.grade_id}: {test.score:g} of {test.points:g} {unit} of extra credit, an optional part "
+                 f"outside the notebook's maximum; {passed} of {len(cases)} cases passed"]
+    else:
+        lines = [f"{test.grade_id}: {test.score:g} / {test.points:g} {unit} ({passed} of {len(cases)} cases passed)"]
     if any(c.limited and not c.hidden and not c.passed for c in cases):
         lines.append(LIMITED_NOTE)
     for number, case in enumerate(cases, 1):

@@ -51,8 +51,8 @@ def prepare_grading_course(out_dir, course_root, assignments):
     ``.cache/source-<a>.json``), which keeps re-runs fast and the gradebook untouched.
 
     An optional part's test cell is given 0 points in that copy: nbgrader's maximum leaves it out,
-    and the points a student earns there (recorded as its automatic score) come on top, as extra
-    credit, the same as in the engine's ``max_score`` and ``score``.
+    and the points a student earns there are recorded as the cell's extra credit (its automatic
+    score is 0), on top, the same as in the engine's ``max_score`` and ``score``.
     """
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -81,13 +81,13 @@ GRADING_SOURCE_LAYOUT = 2
 def _optional_parts_as_extra_credit(path):
     """Give the optional parts' test cells of the notebook at ``path`` 0 points (see above)."""
     import nbformat
-    from cs231n_checks.validate import is_optional
+    from cs231n_checks.validate import is_optional_test
 
     nb = nbformat.read(str(path), as_version=4)
     changed = False
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and is_optional(cell) and meta.get("points"):
+        if is_optional_test(cell) and meta.get("points"):
             meta["points"] = 0.0
             changed = True
     if changed:
@@ -205,6 +205,7 @@ def record_result(gb, result, timestamp=None, key=None):
     for nb in submission.notebooks:
         nb_result = (result.notebooks.get(f"{nb.name}.ipynb") if graded else None) or _NO_NOTEBOOK
         scores = {t.grade_id: t.score for t in nb_result.tests}
+        extra_credit = {t.grade_id: t.score for t in nb_result.tests if t.optional}
         manual = {cell.name for cell in nb.notebook.solution_cells}
         answers = {a.grade_id: a for a in nb_result.answers}
         for grade in nb.grades:
@@ -222,6 +223,15 @@ def record_result(gb, result, timestamp=None, key=None):
             if graded and grade.name in manual and grade.name not in scores:
                 # a written answer: for a person, until a person has graded it
                 grade.auto_score, grade.needs_manual_grade = None, grade.manual_score is None
+                continue
+            if grade.name in extra_credit:
+                # an optional part (0 points here): what it earned is extra credit, which a person's
+                # score for the cell (the formgrader caps it at 0) leaves standing; set again for a
+                # new result, kept (with any change a person made) for the same one
+                grade.auto_score = 0.0
+                if stale_manual or key is None or grade.extra_credit is None:
+                    grade.extra_credit = extra_credit[grade.name]
+                grade.needs_manual_grade = False
                 continue
             grade.auto_score = scores.get(grade.name, 0.0)
             grade.needs_manual_grade = not graded and grade.manual_score is None

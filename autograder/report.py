@@ -114,6 +114,12 @@ def _png(fig):
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _histogram_top(scores, max_score, optional_points=0.0):
+    """Where a score histogram's axis ends: extra credit (optional parts) can take a score past
+    the maximum, and no score may fall off the plot."""
+    return max([max_score + optional_points, *scores]) or 1
+
+
 def _histogram(scores, max_score, title, optional_points=0.0):
     import matplotlib
 
@@ -121,8 +127,7 @@ def _histogram(scores, max_score, title, optional_points=0.0):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 2.8))
-    # extra credit (optional parts) can take a score past the maximum: the axis goes that far
-    top = max([max_score + optional_points, *scores]) or 1
+    top = _histogram_top(scores, max_score, optional_points)
     bins = max(5, min(20, int(top) + 1))
     ax.hist(scores, bins=bins, range=(0, top), color="#3b75af", edgecolor="white")
     if optional_points:
@@ -192,10 +197,12 @@ def write_report(outcome, path):
         max_score = max(r.max_score for r in group)
         optional = max(r.optional_points for r in group)
         mean = sum(scores) / len(scores)
+        # full marks: every point of the maximum, whatever the optional parts (extra credit) earned
+        required = [r.score - r.extra_credit() for r in group]
         extra = (f" Optional parts are extra credit: up to {optional:g} points on top of the {max_score:g}, "
-                 f"earned by {sum(s > max_score for s in scores)}." if optional else "")
+                 f"some earned by {sum(r.extra_credit() > 0 for r in group)}." if optional else "")
         parts.append(f"<h3>{_e(assignment)}</h3><p>{len(scores)} graded, mean {mean:.2f} / {max_score:g}, "
-                     f"full marks: {sum(s >= max_score for s in scores)}.{_e(extra)}</p>")
+                     f"full marks: {sum(s >= max_score - 1e-9 for s in required)}.{_e(extra)}</p>")
         parts.append(f"<img alt='score histogram' src='{_histogram(scores, max_score, assignment, optional)}'>")
 
     stats = test_stats(results)

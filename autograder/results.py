@@ -6,8 +6,8 @@ the gradebook, the failure pages, the report). Only at the edges are they JSON: 
 (``executors.run_task``), and the plain dict a custom engine (``CS231N_GRADE_ENGINE``) returns.
 
 Every class has ``to_json() -> dict`` and ``from_json(dict) -> cls``, with
-``cls.from_json(x.to_json()) == x``. ``to_json`` writes exactly the keys below, so cache files
-written before these classes existed read back unchanged. ``from_json`` fills in a default for
+``cls.from_json(x.to_json()) == x``. ``to_json`` writes exactly the keys below (those the grader
+wrote before these classes existed, and the extra-credit fields), so older cache files read back. ``from_json`` fills in a default for
 each field marked *default* that a dict leaves out (results cached by an older grader, a custom
 engine's result), leaves out keys it does not know, and raises ``ResultFormatError`` naming the
 field, what was expected and what was found for anything else. The JSON form of a task result::
@@ -426,6 +426,10 @@ class TaskResult:
     def tests(self):
         """``(notebook name, test)`` for every test of every notebook, notebooks by name."""
         return [(name, test) for name, nb in sorted(self.notebooks.items()) for test in nb.tests]
+
+    def extra_credit(self):
+        """The points earned on optional parts (in ``score``, outside ``max_score``)."""
+        return sum(test.score for _, test in self.tests() if test.optional)
 
     def to_json(self):
         out = {"student": self.student, "assignment": self.assignment, "status": self.status, "error": self.error,

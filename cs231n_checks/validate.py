@@ -46,10 +46,19 @@ def _grade_cells(nb):
 
 def is_optional(cell):
     """An optional part's test cell: ``cs231n: {"optional": true}`` in its metadata, or a first
-    comment line starting with ``# OPTIONAL`` (as the notebooks write it)."""
+    comment line starting with ``# OPTIONAL.`` (as the notebooks write it)."""
     if cell.metadata.get("cs231n", {}).get("optional"):
         return True
-    return cell.source.lstrip().upper().startswith("# OPTIONAL")
+    return cell.source.lstrip().upper().startswith("# OPTIONAL.")
+
+
+def is_optional_test(cell):
+    """An autograded test cell of an optional part (extra credit at grading): an nbgrader grade
+    cell with code and no solution, marked optional (``is_optional``). The one rule the grader,
+    the gradebook and the notebook checks share."""
+    meta = cell.metadata.get("nbgrader", {})
+    return (cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+            and is_optional(cell))
 
 
 def _outcome(cell):

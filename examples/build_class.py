@@ -32,7 +32,7 @@ from autograder.engine import answer_digest  # noqa: E402
 sys.path.insert(0, str(ROOT / "examples"))
 import editor_shapes  # noqa: E402
 from autograder.testspec import parse_test_cell, without_solution_markers  # noqa: E402
-from cs231n_checks.validate import is_optional  # noqa: E402
+from cs231n_checks.validate import is_optional_test  # noqa: E402
 
 OUT = ROOT / "examples" / "submissions"
 EXPECTED = ROOT / "examples" / "expected.json"
@@ -610,7 +610,7 @@ def test_cells(assignment):
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade") and not meta.get("solution"):
             cases = [(call.name, call.hidden, case) for call in parse_test_cell(cell.source) for case in call.cases]
-            tests.append((meta["grade_id"], float(meta.get("points", 0)), cases, is_optional(cell)))
+            tests.append((meta["grade_id"], float(meta.get("points", 0)), cases, is_optional_test(cell)))
     return tests
 
 

@@ -616,8 +616,8 @@ def test_an_optional_parts_feedback_says_it_is_extra_credit():
     test = TestResult.from_json({"grade_id": "test_conv_forward_dilated", "points": 1.0, "score": 1.0,
                                  "optional": True, "cases": [case]})
     assert feedback_text(test).splitlines()[0] == (
-        "test_conv_forward_dilated: 1 / 1 points of extra credit (an optional part: not in the notebook's "
-        "maximum) (1 of 1 cases passed)")
+        "test_conv_forward_dilated: 1 of 1 point of extra credit, an optional part outside the notebook's "
+        "maximum; 1 of 1 cases passed")
     assert "extra credit" not in feedback_text(dataclasses.replace(test, optional=False))
 
 

@@ -77,6 +77,10 @@ def test_every_student_gets_the_expected_outcome(whole_class):
                 continue
             if abs(got["score"] - want["score"]) > 1e-6 or got["max_score"] != want["max_score"]:
                 problems.append(f"{student}/{assignment}: {got['score']}/{got['max_score']}, expected {want['score']}/{want['max_score']}")
+            # optional parts are extra credit: outside max_score, stated apart
+            if got["optional_points"] != want["optional_points"]:
+                problems.append(f"{student}/{assignment}: {got['optional_points']} optional points, "
+                                f"expected {want['optional_points']}")
             tests = {t["grade_id"]: t for nb in got["notebooks"].values() for t in nb["tests"]}
             for grade_id, test in want["tests"].items():
                 outcomes = {}

@@ -261,6 +261,21 @@ def test_optional_parts_are_extra_credit_in_nbgrader_too(tmp_path):
         exported = {r["student_id"]: (float(r["score"]), float(r["max_score"])) for r in csv_module.DictReader(fh)}
     assert exported == totals
 
+    def optional_grade(gb, student):
+        return next(g for nb in gb.find_submission("convolution", student).notebooks for g in nb.grades
+                    if g.name == "test_conv_forward_dilated")
+
+    with gradebook.open_gradebook(out) as gb:
+        grade = optional_grade(gb, "did")
+        assert (grade.auto_score, grade.extra_credit, grade.needs_manual_grade) == (0.0, 1.0, False)
+        # a TA presses "full credit" on the 0-point cell: the formgrader's manual score is 0
+        grade.manual_score = 0.0
+        gb.db.commit()
+        gradebook.record_result(gb, result("did", True), key="did")  # the same result again
+        assert gb.find_submission("convolution", "did").score == 11.0
+        gradebook.record_result(gb, result("did", False), key="did-v2")  # a new result: set again
+        assert (optional_grade(gb, "did").extra_credit, gb.find_submission("convolution", "did").score) == (0.0, 10.0)
+
 
 def test_a_grading_folder_made_before_extra_credit_is_brought_up_to_date(tmp_path):
     """A gradebook from an older grader (optional cells at full points, stamp without a layout)

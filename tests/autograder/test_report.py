@@ -119,31 +119,28 @@ def test_the_report_counts_named_mistakes_per_test(tmp_path):
     assert "Mistakes the feedback named" in page and "<td>2</td><td>hw</td><td>test_a</td>" in page
 
 
-def test_extra_credit_is_said_and_a_score_past_the_maximum_is_plotted(tmp_path, monkeypatch):
-    """Optional parts: the summary and the report say a score can exceed the maximum, and the
-    histogram's range reaches the highest score (a score past the maximum is not dropped)."""
+def test_extra_credit_is_said_counted_apart_and_plotted_past_the_maximum(tmp_path):
+    """Optional parts: the summary and the report say a score can exceed the maximum; full marks
+    count the required points only; a student who lost required points but earned extra credit
+    is counted among those who earned some; the histogram's axis reaches every score."""
+    from autograder.results import TestResult
+
     outcome = _outcome(tmp_path)
+    earned = {"amy": 1.5, "<script>alert(1)</script>": 1.0, "cy": 0.0}
     for r in outcome.results:
-        if r.status == "graded":
-            r.optional_points = 2.0
-    outcome.results[0].score = 6.5  # amy: full marks and 1.5 optional points
+        if r.graded:
+            r.optional_points = r.notebooks["hw.ipynb"].optional_points = 2.0
+            r.notebooks["hw.ipynb"].tests.append(TestResult("test_opt", 2.0, earned[r.student], optional=True))
+            r.score += earned[r.student]
     text = report.summary(outcome)
     assert "Optional parts (hw) are extra credit: a score can exceed its maximum." in text
-    assert "6.5/5" in text
-    drawn = {}
-    real = report._histogram
-
-    def spy(scores, max_score, title, optional_points=0.0):
-        drawn.update(scores=scores, max_score=max_score, optional_points=optional_points)
-        return real(scores, max_score, title, optional_points)
-
-    monkeypatch.setattr(report, "_histogram", spy)
+    assert "6.5/5" in text and "3/5" in text
     html = report.write_report(outcome, tmp_path / "report.html").read_text()
-    assert "up to 2 points on top of the 5, earned by 1" in html
-    assert drawn == {"scores": [6.5, 2.0, 1.0], "max_score": 5.0, "optional_points": 2.0}
-    import matplotlib.pyplot as plt
-    counts, _, _ = plt.hist(drawn["scores"], bins=8, range=(0, 7))
-    assert counts.sum() == 3  # the range the report uses keeps every score
+    # amy has every required point (5 of 5); the second student is at 2 of 5 with 1 of extra credit
+    assert "full marks: 1. Optional parts are extra credit: up to 2 points on top of the 5, some earned by 2." in html
+    assert report._histogram_top([6.5, 3.0, 1.0], 5.0, 2.0) == 7.0
+    assert report._histogram_top([8.0, 1.0], 5.0, 2.0) == 8.0  # a score past every stated bound stays on the plot
+    assert report._histogram_top([], 0.0) == 1
 
 
 def test_code_that_only_lost_its_metadata_makes_one_line_per_notebook(tmp_path):
