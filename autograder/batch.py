@@ -369,16 +369,22 @@ def _plan(run, collection, assignments, calibrations, calibration_problems, phas
             "calibration": calibrations[sub.assignment], "hidden_paths": hidden,
             "material_key": material_keys[sub.assignment]}}
 
+    outcome.calibration_problems += solutions_short_of_full_marks(calibrations)
+    return outcome, _Plan(todo, payloads, allowed)
+
+
+def solutions_short_of_full_marks(calibrations):
+    """Lines for the assignments whose instructor's solutions (``{assignment: calibration}``) do
+    not earn every point, the optional parts' (extra credit) included."""
+    problems = []
     for assignment, cal in sorted(calibrations.items()):
-        # the solutions must earn every point, the optional parts' (extra credit) included
         if not isinstance(cal, dict):
             continue
         top, extra = float(cal.get("max_score") or 0), float(cal.get("optional_points") or 0)
         if top + extra and float(cal.get("score", 0)) < top + extra:
-            outcome.calibration_problems.append(
-                f"{assignment}: the instructor's own solutions score {cal['score']:g} of {top + extra:g} "
-                f"points ({top:g}" + (f" and {extra:g} of extra credit)" if extra else ")"))
-    return outcome, _Plan(todo, payloads, allowed)
+            problems.append(f"{assignment}: the instructor's own solutions score {cal['score']:g} of {top + extra:g} "
+                            f"points ({top:g}" + (f" and {extra:g} of extra credit)" if extra else ")"))
+    return problems
 
 
 def _executor(run):

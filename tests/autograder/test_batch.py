@@ -412,3 +412,16 @@ def test_a_submission_that_cannot_be_graded_gets_a_page_saying_why(tmp_path, roo
         assert feedback.leaks(text, source) == [] and "4242" not in text and "9137" not in text, name
         assert "BEGIN HIDDEN" not in text and "conv_forward(" not in text, name
     assert outcome.feedback_problems == []
+
+
+def test_solutions_that_miss_an_optional_point_are_reported():
+    """The calibration grades the instructor's solutions: they must earn every point, extra credit
+    included (a broken optional part would otherwise go unnoticed, its points being outside the max)."""
+    calibrations = {"conv": {"score": 10.0, "max_score": 10.0, "optional_points": 1.0},
+                    "pool": {"score": 13.0, "max_score": 13.0, "optional_points": 0.0},
+                    "bn": {"score": 21.0, "max_score": 17.0, "optional_points": 4.0},
+                    "custom": None}
+    assert batch.solutions_short_of_full_marks(calibrations) == [
+        "conv: the instructor's own solutions score 10 of 11 points (10 and 1 of extra credit)"]
+    assert batch.solutions_short_of_full_marks({"pool": {"score": 12.0, "max_score": 13.0}}) == [
+        "pool: the instructor's own solutions score 12 of 13 points (13)"]
