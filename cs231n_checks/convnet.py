@@ -156,6 +156,18 @@ class FcToConv(Check):
         return []
 
 
+def _with_gradients(result, names, what, first):
+    """``(first value, grads)`` of a student's ``(value, grads)`` result, where ``grads`` must hold a
+    gradient for every parameter in ``names``; a clear error says what was expected otherwise."""
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError(f"{what} must return ({first}, grads)")
+    value, grads = result
+    missing = [name for name in names if name not in grads]
+    if missing:
+        raise KeyError(f"grads has no {', '.join(map(repr, missing))}: give one gradient per parameter")
+    return value, grads
+
+
 @register
 class ThreeLayerConvNetLoss(Check):
     """three_layer_convnet_loss(params, X, y=None, reg=0.0): scores when y is None, otherwise
@@ -212,12 +224,7 @@ class ThreeLayerConvNetLoss(Check):
         X, y, reg = inputs["X"], inputs["y"], float(inputs["reg"])
         scores = fn({name: inputs[name].copy() for name in PARAM_NAMES}, X.copy())
         result = fn({name: inputs[name].copy() for name in PARAM_NAMES}, X.copy(), y.copy(), reg)
-        if not (isinstance(result, tuple) and len(result) == 2):
-            raise TypeError("with labels y, three_layer_convnet_loss must return (loss, grads)")
-        loss, grads = result
-        missing = [name for name in PARAM_NAMES if name not in grads]
-        if missing:
-            raise KeyError(f"grads has no {', '.join(map(repr, missing))}: give one gradient per parameter")
+        loss, grads = _with_gradients(result, PARAM_NAMES, "with labels y, three_layer_convnet_loss", "loss")
         out = {"scores": scores, "loss": np.asarray(loss)}
         out.update({f"d{name}": grads[name] for name in PARAM_NAMES})
         return out
@@ -440,12 +447,7 @@ class ConvBnNetLoss(Check):
         fn = self.student(namespace, self.name)
         train_bn = _bn_param(inputs)
         result = _net_call(fn, inputs, train_bn, inputs["y"])
-        if not (isinstance(result, tuple) and len(result) == 2):
-            raise TypeError("with labels y, conv_bn_net_loss must return (loss, grads)")
-        loss, grads = result
-        missing = [name for name in NET_PARAMS if name not in grads]
-        if missing:
-            raise KeyError(f"grads has no {', '.join(map(repr, missing))}: give one gradient per parameter")
+        loss, grads = _with_gradients(result, NET_PARAMS, "with labels y, conv_bn_net_loss", "loss")
         scores = _net_call(fn, inputs, _bn_param(inputs))
         out = {"scores": scores, "loss": np.asarray(loss)}
         out.update({f"d{name}": grads[name] for name in NET_PARAMS})
@@ -565,12 +567,7 @@ class ResidualBlockBackward(Check):
         backward = self.student(namespace, self.name)
         _, cache = forward(*_residual_args(inputs))
         result = backward(inputs["dout"].copy(), cache)
-        if not (isinstance(result, tuple) and len(result) == 2):
-            raise TypeError("residual_block_backward must return (dx, grads)")
-        dx, grads = result
-        missing = [name for name in RESIDUAL_PARAMS if name not in grads]
-        if missing:
-            raise KeyError(f"grads has no {', '.join(map(repr, missing))}: give one gradient per parameter")
+        dx, grads = _with_gradients(result, RESIDUAL_PARAMS, "residual_block_backward", "dx")
         out = {"dx": dx}
         out.update({f"d{name}": grads[name] for name in RESIDUAL_PARAMS})
         return out

@@ -672,3 +672,13 @@ def test_residual_block_reference_gradients_match_numerical_gradients():
     # the block ends with a ReLU: some outputs are cut to zero, none is negative
     out = get_check("residual_block_forward").reference(inputs)["out"]
     assert out.min() == 0 and np.count_nonzero(out) > out.size // 4
+
+
+def test_a_result_without_every_gradient_says_what_was_expected():
+    from cs231n_checks.convnet import _with_gradients
+
+    assert _with_gradients((1.5, {"w": 1, "b": 2}), ("w", "b"), "f", "loss") == (1.5, {"w": 1, "b": 2})
+    with pytest.raises(TypeError, match=r"^f must return \(loss, grads\)$"):
+        _with_gradients(1.5, ("w",), "f", "loss")
+    with pytest.raises(KeyError, match="grads has no 'b': give one gradient per parameter"):
+        _with_gradients((1.5, {"w": 1}), ("w", "b"), "f", "loss")
