@@ -151,6 +151,17 @@ def _normal(node):
 METADATA_LOST = "its own cell, which has lost its nbgrader metadata (saved by another editor?)"
 
 
+def metadata_lost_line(name, index):
+    """The found line of ``name`` standing in cell ``index`` (0-based), its own, without metadata."""
+    return f"{name} found in cell {index + 1}, {METADATA_LOST}: graded"
+
+
+def only_metadata_lost(line):
+    """The name in a found line made by ``metadata_lost_line``, else None."""
+    name, _, rest = line.partition(" found in cell ")
+    return name if rest.endswith(f", {METADATA_LOST}: graded") else None
+
+
 @dataclass
 class Answer:
     """What answers one code solution cell: the source to grade and how it was found."""
@@ -294,7 +305,7 @@ def answer_code_cell(code, grade_id, names, own_indices, stub_text, released_ind
         parts.append(f"# {name}: found in cell {cell.index + 1} of the submission\n" + "\n".join(pieces))
         if cell.index == released_index:
             # an editor dropped the metadata; the code still stands where it was released
-            answer.found.append(f"{name} found in cell {cell.index + 1}, {METADATA_LOST}: graded")
+            answer.found.append(metadata_lost_line(name, cell.index))
         else:
             answer.found.append(f"{name} found in cell {cell.index + 1}, not in its own cell: graded")
     if base is not None and base.body is not None:

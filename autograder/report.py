@@ -415,18 +415,18 @@ def found_elsewhere(results):
     """{(student, assignment): [lines]}: answers graded from another place than their own cell.
     Functions that stand in their own cells, which only lost their metadata (VS Code, Colab),
     make one line per notebook."""
-    from .matching import METADATA_LOST
+    from .matching import only_metadata_lost
 
     out = {}
     for r in results:
         lines = []
         for name, nb in sorted(r.notebooks.items()):
-            kept = [line.split(" found in cell ")[0] for line in nb.found if METADATA_LOST in line]
+            kept = [only_metadata_lost(line) for line in nb.found if only_metadata_lost(line)]
             if kept:
                 lines.append(f"{name}: {', '.join(kept)} in {'their' if len(kept) > 1 else 'its'} own "
                              f"cell{'s' if len(kept) > 1 else ''}, which lost the nbgrader metadata "
                              f"(saved by another editor?): graded")
-            lines += [f"{name}: {line}" for line in nb.found if METADATA_LOST not in line]
+            lines += [f"{name}: {line}" for line in nb.found if not only_metadata_lost(line)]
         if lines:
             out[r.task] = lines
     return dict(sorted(out.items()))

@@ -144,15 +144,13 @@ def test_extra_credit_is_said_counted_apart_and_plotted_past_the_maximum(tmp_pat
 
 
 def test_code_that_only_lost_its_metadata_makes_one_line_per_notebook(tmp_path):
-    from autograder.matching import METADATA_LOST
+    from autograder.matching import metadata_lost_line
 
     vscode = _result("vee", 5.0, ["passed"], ["passed"])
-    vscode.notebooks["hw.ipynb"].found = [f"f found in cell 3, {METADATA_LOST}: graded",
-                                          f"g found in cell 5, {METADATA_LOST}: graded",
+    vscode.notebooks["hw.ipynb"].found = [metadata_lost_line("f", 2), metadata_lost_line("g", 4),
                                           "the answer 'q_a' found in cell 7, after its question: graded"]
     moved = _result("mo", 5.0, ["passed"], ["passed"])
-    moved.notebooks["hw.ipynb"].found = [f"f found in cell 3, {METADATA_LOST}: graded",
-                                         "g found in cell 9, not in its own cell: graded"]
+    moved.notebooks["hw.ipynb"].found = [metadata_lost_line("f", 2), "g found in cell 9, not in its own cell: graded"]
     assert report.found_elsewhere([vscode, moved]) == {
         ("mo", "hw"): ["hw.ipynb: f in its own cell, which lost the nbgrader metadata (saved by another editor?): graded",
                        "hw.ipynb: g found in cell 9, not in its own cell: graded"],
