@@ -184,9 +184,8 @@ class _Loaded:
     digest: str
     pairs: list  # [(name, source_nb, template_nb)], never handed out: callers get deep copies
     warmed: set = field(default_factory=set)  # (notebook name, cases) whose references were computed
-    material_key: str | None = None  # the coordinator's key this material was loaded under
-    #: ``(material key, kit folder, extra files)``, replaced whole (never changed in place), so a
-    #: reader without the lock sees one consistent triple
+    #: ``(the coordinator's material key, kit folder, extra files)``, replaced whole (never changed
+    #: in place), so a reader without the lock sees one consistent triple
     material: tuple | None = None
 
 
@@ -197,7 +196,7 @@ def _loaded(course_root, assignment, material_key=None):
     if material_key is not None:
         with _LOADED_LOCK:
             loaded = _LOADED.get(key)
-        if loaded is not None and loaded.material_key == material_key:
+        if loaded is not None and loaded.material is not None and loaded.material[0] == material_key:
             return loaded
     src_dir = Path(course_root) / SOLUTIONS_DIR / assignment
     rel_dir = Path(course_root) / ASSIGNMENTS_DIR / assignment
@@ -219,9 +218,7 @@ def _loaded(course_root, assignment, material_key=None):
     with _LOADED_LOCK:
         loaded = _LOADED.get(key)
         if loaded is not None and loaded.digest == digest:
-            if material_key is not None:
-                loaded.material_key = material_key  # the data files and the kit: see _kit_and_extra_files
-            return loaded
+            return loaded  # the data files and the kit of a new key: see _kit_and_extra_files
     pairs = []
     for name, source_bytes, template_bytes in raw:
         source, template = _read_notebook(source_bytes), _read_notebook(template_bytes)
@@ -231,7 +228,7 @@ def _loaded(course_root, assignment, material_key=None):
             raise ValueError(f"{rel_dir / name} does not match {src_dir / name} cell by cell: "
                              f"release the assignment again (cs231n-grade release)")
         pairs.append((name, source, template))
-    loaded = _Loaded(digest, pairs, material_key=material_key)
+    loaded = _Loaded(digest, pairs)
     with _LOADED_LOCK:
         _LOADED[key] = loaded
     return loaded
