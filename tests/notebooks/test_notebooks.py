@@ -70,8 +70,11 @@ class Run:
         return found
 
     def stdout_lines(self):
-        return [line for cell in self.nb.cells if cell.cell_type == "code" for output in cell.outputs
-                if output.output_type == "stream" and output.name == "stdout" for line in output.text.splitlines()]
+        # A kernel may flush one print() in pieces, as several stream outputs: join a cell's
+        # stdout before splitting it into lines.
+        return [line for cell in self.nb.cells if cell.cell_type == "code"
+                for line in "".join(output.text for output in cell.outputs
+                                    if output.output_type == "stream" and output.name == "stdout").splitlines()]
 
 
 def cell_kind(cell):
