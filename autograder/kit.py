@@ -42,7 +42,7 @@ import nbformat
 import numpy as np
 
 from . import course
-from .files import file_lock
+from .files import file_lock, write_atomic
 from .testspec import parse_test_cell
 
 REPO = Path(__file__).resolve().parent.parent
@@ -302,14 +302,115 @@ for dt in (np.float32, np.float64):
 
 
 def _warm_numba_cache(folder):
-    """Compile the kit's kernels once into ``folder/.numba-cache`` (copied into each kernel)."""
+    """Compile the kit's kernels once into ``folder/.numba-cache`` (copied into each kernel).
+    Returns ``(compiled, reused)``: how many compiled kernels were written, and how many were
+    loaded from that cache as it was (seeded from the store of compiled kernels)."""
     env = dict(os.environ, PYTHONPATH=str(folder), NUMBA_CACHE_DIR=str(folder / ".numba-cache"),
-               PYTHONDONTWRITEBYTECODE="1")
+               PYTHONDONTWRITEBYTECODE="1", NUMBA_DEBUG_CACHE="1")
     done = subprocess.run([sys.executable, "-c", _WARM_KERNELS], env=env, cwd=str(folder),
                           capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         raise KitError(f"the student build of cs231n_lib in {folder} does not work: "
                        f"{(done.stderr.strip().splitlines() or ['no message'])[-1]}")
+    log = done.stdout.splitlines()
+    return (sum(line.startswith("[cache] data saved to") for line in log),
+            sum(line.startswith("[cache] data loaded from") for line in log))
+
+
+# ------------------------------------------------------------------------------------------
+# Compiled kernels shared between kits
+#
+# Every kit is a folder of its own, and Numba files its cache by the source's folder and checks
+# it against the source's modification time and size. Kits whose Numba modules are the same
+# bytes (the kits of one assignment before and after an edit of a check or a docstring, and
+# assignments that withhold no kernel) would each compile the same kernels, about a minute per
+# kit. The store keeps what one kit compiled, keyed by the content of its Numba modules; a new
+# kit with the same modules gets their modification times and a copy of the compiled files
+# before its warm-up, which then loads them instead of compiling. A changed module has another
+# key and never meets an older compilation (Numba also checks each function's bytecode).
+
+COMPILED_STORE = ".compiled-kernels"
+
+
+def _numba_modules(library):
+    """The modules of a student build of cs231n_lib that Numba compiles, relative to it."""
+    return sorted(path.relative_to(library).as_posix() for path in library.rglob("*.py")
+                  if "__pycache__" not in path.parts and b"numba" in path.read_bytes())
+
+
+def _numba_cache_subdir(module_path):
+    """Where Numba files the cache of ``module_path`` inside NUMBA_CACHE_DIR (its own rule)."""
+    from numba.core.caching import _CacheLocator  # a private rule, used so that ours cannot drift
+
+    return _CacheLocator.get_suitable_cache_subpath(str(module_path))
+
+
+def _compiled_store_entry(kits_dir, folder):
+    """The store's folder for the Numba modules of the kit in ``folder``."""
+    import numba
+
+    library = folder / "cs231n_lib"
+    digest = hashlib.sha256(f"{numba.__version__}\0{sys.version}\0".encode())
+    for rel in _numba_modules(library):
+        digest.update(rel.encode() + b"\0" + (library / rel).read_bytes() + b"\0")
+    return kits_dir / COMPILED_STORE / digest.hexdigest()[:24]
+
+
+def _cache_units(folder):
+    """{file stem: [files]} of a Numba cache folder: one index (``.nbi``) and its data (``.nbc``)
+    per compiled function, which only travel together."""
+    units = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+        if path.suffix in (".nbi", ".nbc") and ".py" in path.name:  # kernels.relu-375.py311.1.nbc
+            units.setdefault(path.name[:path.name.rindex(".py")], []).append(path)
+    return units
+
+
+def _seed_from_store(entry, folder):
+    """Before the warm-up: give the kit's Numba modules the store's modification times and copy
+    the compiled functions in. Returns the number of functions seeded."""
+    library = folder / "cs231n_lib"
+    try:
+        stamps = json.loads((entry / "stamps.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    seeded = 0
+    for rel, mtime_ns in stamps.items():
+        module = library / rel
+        os.utime(module, ns=(mtime_ns, mtime_ns))
+        target = folder / ".numba-cache" / _numba_cache_subdir(module)
+        for stem, files in _cache_units(entry / "cache" / Path(rel).parent.as_posix()).items():
+            if not stem.startswith(Path(rel).stem + "."):
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            for path in files:
+                shutil.copyfile(path, target / path.name)
+            seeded += 1
+    return seeded
+
+
+def _save_to_store(entry, folder):
+    """After the warm-up: keep what the kit compiled, each function in the version with the most
+    compiled signatures (a kit may reach fewer of a module's kernels than another)."""
+    library = folder / "cs231n_lib"
+    modules = _numba_modules(library)
+    stamps = {rel: os.stat(library / rel).st_mtime_ns for rel in modules}
+    if not (entry / "stamps.json").exists():
+        entry.mkdir(parents=True, exist_ok=True)
+        write_atomic(entry / "stamps.json", json.dumps(stamps).encode())
+    elif json.loads((entry / "stamps.json").read_text()) != stamps:
+        return  # built beside the kit that filled the store, not seeded from it: its files are stamped otherwise
+    for rel in modules:
+        module = library / rel
+        kept = entry / "cache" / Path(rel).parent.as_posix()
+        theirs = _cache_units(kept)
+        for stem, files in _cache_units(folder / ".numba-cache" / _numba_cache_subdir(module)).items():
+            if not stem.startswith(Path(rel).stem + ".") or len(files) <= len(theirs.get(stem, ())):
+                continue
+            for path in theirs.get(stem, ()):
+                path.unlink()
+            for path in files:  # sorted: the data first, the index that points to them last
+                write_atomic(kept / path.name, path.read_bytes())
 
 
 def grading_kit(course_root, assignment, kits_dir=None):
@@ -339,11 +440,26 @@ def grading_kit(course_root, assignment, kits_dir=None):
             shutil.rmtree(folder, ignore_errors=True)
             build_library(folder, schedule)
             build_checks(folder)
-            _warm_numba_cache(folder)
+            entry = _compiled_store_entry(kits_dir, folder)
+            with file_lock(kits_dir / f"{COMPILED_STORE}.lock"):
+                seeded = _seed_from_store(entry, folder)
+            try:
+                compiled, reused = _warm_numba_cache(folder)
+            except KitError:
+                if not seeded:
+                    raise
+                # a damaged store entry must not stop grading: drop it and compile
+                with file_lock(kits_dir / f"{COMPILED_STORE}.lock"):
+                    shutil.rmtree(entry, ignore_errors=True)
+                shutil.rmtree(folder / ".numba-cache", ignore_errors=True)
+                seeded, (compiled, reused) = 0, _warm_numba_cache(folder)
+            with file_lock(kits_dir / f"{COMPILED_STORE}.lock"):
+                _save_to_store(entry, folder)
             for path in folder.rglob("*"):
                 os.chmod(path, 0o755 if path.is_dir() else 0o644)
             os.chmod(folder, 0o755)
-            (folder / ".complete").write_text("")
+            (folder / ".complete").write_text(json.dumps({"kernels_compiled": compiled, "kernels_reused": reused,
+                                                          "functions_seeded": seeded}))
     return folder
 
 

@@ -3,6 +3,7 @@ kit holds and what it never holds (answers of open or future assignments, hidden
 
 import ast
 import copy
+import json
 import zipfile
 from pathlib import Path
 
@@ -280,6 +281,77 @@ def test_the_grading_kit_is_the_kit_of_the_day_the_assignment_was_open(tmp_path)
     assert "def conv_output_size(W, F, S=1, P=0, dilation=1):" in (folder / "cs231n_lib" / "sizing.py").read_text()
     assert (folder / ".complete").exists() and any((folder / ".numba-cache").rglob("*.nbi"))
     assert kit.grading_kit(REPO, "im2col", tmp_path) == folder  # built once per content
+
+
+def _course_with_extra_assignments(root, extras):
+    """The sample course's assignments plus ``extras`` after them: the kit of an assignment of
+    ORDER is another folder than in the sample course, with the same Numba modules."""
+    for name in ORDER + extras:
+        (root / "solutions" / name).mkdir(parents=True, exist_ok=True)
+        (root / "solutions" / name / f"{name}.ipynb").write_text("{}")
+    return root
+
+
+def _relu_backward_in_kit(folder, tmp_path):
+    """Run the kit's Numba ReLU backward as a grading kernel does (a copy of the kit's cache as
+    NUMBA_CACHE_DIR); returns (largest error against NumPy, Numba's cache log)."""
+    import shutil
+    import subprocess
+    import sys
+
+    cache = tmp_path / f"cache-{folder.name}"
+    shutil.copytree(folder / ".numba-cache", cache)
+    code = ("import numpy as np\nfrom cs231n_lib import layers\n"
+            "x = np.random.default_rng(1).standard_normal(1 << 16)\ndout = np.cos(x)\n"
+            "dx = layers.relu_backward(dout, layers.relu_forward(x)[1])\n"
+            "print('error', np.abs(dx - np.where(x > 0, dout, 0.0)).max())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(folder), "NUMBA_CACHE_DIR": str(cache),
+                               "NUMBA_DEBUG_CACHE": "1", "HOME": str(tmp_path)})
+    error = float(next(line for line in done.stdout.splitlines() if line.startswith("error")).split()[1])
+    return error, done.stdout
+
+
+def test_kits_with_the_same_numba_modules_share_their_compiled_kernels(tmp_path):
+    """Building the kit of another content (here: another course file) with the same kernels
+    compiles nothing: the store of compiled kernels seeds it, and its kernels load from it."""
+    kits = tmp_path / "kits"
+    first = kit.grading_kit(REPO, "im2col", kits)
+    second = kit.grading_kit(_course_with_extra_assignments(tmp_path / "course", ["extra"]), "im2col", kits)
+    assert second != first
+    built_first, built_second = (json.loads((f / ".complete").read_text()) for f in (first, second))
+    assert built_first["kernels_compiled"] > 0 and built_first["functions_seeded"] == 0
+    assert built_second["kernels_compiled"] == 0 and built_second["functions_seeded"] > 0
+    assert built_second["kernels_reused"] >= built_second["functions_seeded"]
+    error, log = _relu_backward_in_kit(second, tmp_path)
+    assert error == 0.0 and "data loaded from" in log and "data saved to" not in log
+
+
+def test_a_damaged_store_of_compiled_kernels_is_dropped_and_the_kit_compiled(tmp_path):
+    kits = tmp_path / "kits"
+    kit.grading_kit(REPO, "im2col", kits)
+    data = [p for p in (kits / kit.COMPILED_STORE).rglob("*.nbc")]
+    assert data
+    for path in data:
+        path.write_bytes(path.read_bytes()[:16])  # cut short, as by a crash or a full disk
+    folder = kit.grading_kit(_course_with_extra_assignments(tmp_path / "course", ["extra"]), "im2col", kits)
+    built = json.loads((folder / ".complete").read_text())
+    assert built["kernels_compiled"] > 0 and built["functions_seeded"] == 0
+    assert all(path.stat().st_size > 16 for path in (kits / kit.COMPILED_STORE).rglob("*.nbc"))
+    assert _relu_backward_in_kit(folder, tmp_path)[0] == 0.0
+
+
+def test_a_changed_numba_module_has_its_own_entry_in_the_store(tmp_path):
+    import shutil
+
+    folder = kit.grading_kit(REPO, "im2col", tmp_path / "kits")
+    copy_ = tmp_path / "copy"
+    shutil.copytree(folder / "cs231n_lib", copy_ / "cs231n_lib")
+    same = kit._compiled_store_entry(tmp_path / "kits", copy_)
+    assert same == kit._compiled_store_entry(tmp_path / "kits", folder)
+    with open(copy_ / "cs231n_lib" / "kernels.py", "a") as fh:
+        fh.write("\n# an instructor's edit\n")
+    assert kit._compiled_store_entry(tmp_path / "kits", copy_) != same
 
 
 @pytest.mark.slow
