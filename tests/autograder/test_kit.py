@@ -254,13 +254,23 @@ def test_no_function_in_the_kit_matches_an_answer_of_an_open_or_future_assignmen
     assert not leaks, f"{len(leaks)} functions of the kit answer an open or future assignment"
 
 
-def test_the_leak_scan_finds_the_answers_of_closed_assignments_which_do_ship(built):
-    """The scan is not blind: the library code of a closed assignment is in the kit and is found."""
+def test_the_leak_scan_finds_answers_where_they_are(built):
+    """The scan is not blind: the library code of a closed assignment is in the kit and is found;
+    on the first day, when nothing is closed, the open assignment's answers are found in the
+    repository's own library, which holds them."""
     opened, schedule, result, unpacked = built
     closed = [name for name, state in schedule.states.items() if state == "closed"]
-    if not closed:
-        pytest.skip("nothing is closed on the first day")
-    assert _kit_shapes(result, unpacked) & _answer_shapes(closed)
+    if closed:
+        assert _kit_shapes(result, unpacked) & _answer_shapes(closed)
+    else:
+        repository, listed = set(), set()
+        for path in kit.LIBRARY.rglob("*.py"):
+            repository.update(_normalised_functions(path.read_text()))
+        for module, names in kit.ANSWERS[opened].items():
+            for node in ast.parse((kit.LIBRARY / module).read_text()).body:
+                if isinstance(node, ast.FunctionDef) and node.name in names:
+                    listed.update(_normalised_functions(ast.unparse(node)))
+        assert len(listed) >= 5 and listed <= repository & _answer_shapes([opened])
 
 
 def test_a_kit_folder_is_rebuilt_but_a_foreign_folder_is_never_overwritten(tmp_path):
