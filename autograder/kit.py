@@ -23,6 +23,7 @@ function gets the stub's ``NotImplementedError``.
 
 import ast
 import base64
+import contextlib
 import csv
 import hashlib
 import io
@@ -413,6 +414,32 @@ def _save_to_store(entry, folder):
                 write_atomic(kept / path.name, path.read_bytes())
 
 
+def _compile_kernels(kits_dir, folder):
+    """Compile the kit's kernels, starting from what the store holds for its Numba modules, and
+    keep what was compiled there. Returns the build record written to ``.complete``."""
+    entry = _compiled_store_entry(kits_dir, folder)
+    lock = kits_dir / f"{COMPILED_STORE}.lock"
+    with file_lock(lock):
+        try:
+            seeded = _seed_from_store(entry, folder)
+        except OSError:  # the store only saves time: without it, the kernels are compiled
+            shutil.rmtree(folder / ".numba-cache", ignore_errors=True)
+            seeded = 0
+    try:
+        compiled, reused = _warm_numba_cache(folder)
+    except KitError:
+        if not seeded:
+            raise
+        # a damaged store entry must not stop grading: drop it and compile
+        with file_lock(lock):
+            shutil.rmtree(entry, ignore_errors=True)
+        shutil.rmtree(folder / ".numba-cache", ignore_errors=True)
+        seeded, (compiled, reused) = 0, _warm_numba_cache(folder)
+    with file_lock(lock), contextlib.suppress(OSError):
+        _save_to_store(entry, folder)  # a full disk costs the next kit its head start, not this one
+    return {"kernels_compiled": compiled, "kernels_reused": reused, "functions_seeded": seeded}
+
+
 def grading_kit(course_root, assignment, kits_dir=None):
     """The folder a grading kernel of ``assignment`` puts first on its path: the student build of
     the library and the checks as they were while ``assignment`` was open, with their Numba
@@ -440,26 +467,11 @@ def grading_kit(course_root, assignment, kits_dir=None):
             shutil.rmtree(folder, ignore_errors=True)
             build_library(folder, schedule)
             build_checks(folder)
-            entry = _compiled_store_entry(kits_dir, folder)
-            with file_lock(kits_dir / f"{COMPILED_STORE}.lock"):
-                seeded = _seed_from_store(entry, folder)
-            try:
-                compiled, reused = _warm_numba_cache(folder)
-            except KitError:
-                if not seeded:
-                    raise
-                # a damaged store entry must not stop grading: drop it and compile
-                with file_lock(kits_dir / f"{COMPILED_STORE}.lock"):
-                    shutil.rmtree(entry, ignore_errors=True)
-                shutil.rmtree(folder / ".numba-cache", ignore_errors=True)
-                seeded, (compiled, reused) = 0, _warm_numba_cache(folder)
-            with file_lock(kits_dir / f"{COMPILED_STORE}.lock"):
-                _save_to_store(entry, folder)
+            built = _compile_kernels(kits_dir, folder)
             for path in folder.rglob("*"):
                 os.chmod(path, 0o755 if path.is_dir() else 0o644)
             os.chmod(folder, 0o755)
-            (folder / ".complete").write_text(json.dumps({"kernels_compiled": compiled, "kernels_reused": reused,
-                                                          "functions_seeded": seeded}))
+            (folder / ".complete").write_text(json.dumps(built))
     return folder
 
 
