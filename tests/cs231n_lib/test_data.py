@@ -339,7 +339,7 @@ def test_stalled_download_times_out_and_keeps_nothing(server, fixture_archive, t
     start = time.monotonic()
     with pytest.raises(cdata.DownloadError, match="interrupted after"):
         cdata.fetch_cifar10(data_dir=tmp_path, source=url, md5=md5, progress=False, timeout=0.3)
-    assert time.monotonic() - start < 1.4
+    assert time.monotonic() - start < 5  # well under the default 10 s: the 0.3 s timeout acted (slack for a loaded CI)
     assert leftovers(tmp_path) == []
 
 
@@ -454,7 +454,7 @@ def test_offline_fails_fast_naming_fallback_and_from(tmp_path, monkeypatch):
     start = time.monotonic()
     with pytest.raises(cdata.DownloadError) as info:
         cdata.fetch_cifar10(data_dir=tmp_path, source=url, progress=False)
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 5  # no wait for the 10 s timeout: a refused connection fails at once
     message = str(info.value)
     assert url in message and "--from" in message and "handwritten digits" in message
     assert leftovers(tmp_path) == []
@@ -469,7 +469,7 @@ def test_silent_server_fails_within_the_timeout(tmp_path):
         start = time.monotonic()
         with pytest.raises(cdata.DownloadError, match="--from"):
             cdata.fetch_cifar10(data_dir=tmp_path, source=url, progress=False, timeout=0.3)
-        assert time.monotonic() - start < 1.5
+        assert time.monotonic() - start < 5  # well under the default 10 s: the 0.3 s timeout acted
     assert leftovers(tmp_path) == []
 
 
