@@ -24,13 +24,21 @@ Only definitions and the statements they need are taken from other cells, never 
 code: a demo call or a test the student wrote in an extra cell is not run. The code found runs in
 the solution cell's place in the same sandbox as any solution cell.
 
-A written answer (a markdown solution cell) without its ``grade_id`` is matched by the question
-that precedes it in the released notebook: the first markdown cell after that question, in the
-student's notebook, that is not a cell of the released notebook. When the question cannot be
-found, the answer is left for a person (a note says which).
+Where the released notebook's cells stand in the student's is one alignment (``Alignment``): the
+cells the student is not asked to change (markdown, setup and test cells) are matched by their
+text, in order, so that a cell the student added or deleted elsewhere shifts nothing. It places:
+
+- a written answer (a markdown solution cell) without its ``grade_id``, by the question that
+  precedes it in the released notebook: the first markdown cell after that question, in the
+  student's notebook, that is not a cell of the released notebook. When the question cannot be
+  found, the answer is left for a person (a note says which);
+- code found in a notebook whose cells carry no ``grade_id`` at all (VS Code, Colab): when the cell
+  stands in the released solution cell's place, the line says it is its own cell, which only lost
+  its metadata.
 """
 
 import ast
+import bisect
 import builtins
 import symtable
 from dataclasses import dataclass, field
@@ -247,11 +255,12 @@ class StudentCode:
         return [chosen[k] for k in sorted(chosen)]
 
 
-def answer_code_cell(code, grade_id, names, own_indices, stub_text, released_index=None):
+def answer_code_cell(code, grade_id, names, own_indices, stub_text, in_released_place=None):
     """Find the source to grade for the code solution cell ``grade_id`` whose released stub
     (``stub_text``) defines ``names``; ``own_indices``: the student's cells that carry this
-    ``grade_id`` (in order); ``released_index``: where the cell is in the released notebook, given
-    when the submission's cells carry no grade_id at all (the metadata is gone, not the cell).
+    ``grade_id`` (in order); ``in_released_place``: given when the submission's cells carry no
+    grade_id at all (the metadata is gone, not the cell), a function of a student cell's index,
+    True when that cell stands in the released solution cell's place (``Alignment.holds``).
     Returns an ``Answer``."""
     try:
         stub_defs = {n.name: _normal(n) for n in ast.parse(stub_text).body if is_definition(n, names)}
@@ -303,7 +312,7 @@ def answer_code_cell(code, grade_id, names, own_indices, stub_text, released_ind
     for _, name, cell, node in moved:
         pieces = take(code.needed(cell, node, own_names) + [(cell, node)])
         parts.append(f"# {name}: found in cell {cell.index + 1} of the submission\n" + "\n".join(pieces))
-        if cell.index == released_index:
+        if in_released_place is not None and in_released_place(cell.index):
             # an editor dropped the metadata; the code still stands where it was released
             answer.found.append(metadata_lost_line(name, cell.index))
         else:
@@ -330,25 +339,125 @@ def _normal_text(text):
     return " ".join(text.split())
 
 
-def match_answer(template_cells, index, student_cells):
-    """Index in ``student_cells`` of the written answer to the template's markdown solution cell at
-    ``index``, matched by the question before it; None when it cannot be matched."""
-    question = None
-    for cell in reversed(template_cells[:index]):
-        if cell.get("cell_type") == "markdown" and cell_text(cell).strip():
-            question = _normal_text(cell_text(cell))
-            break
-    if question is None:
+def _anchor_key(cell):
+    """What a cell is recognised by: its type and its text, white space aside; None when empty."""
+    text = _normal_text(cell_text(cell)) if isinstance(cell, dict) else ""
+    return (cell.get("cell_type"), text) if text else None
+
+
+def _once(keys, lo, hi):
+    """{key: index} of the keys found exactly once in ``keys[lo:hi]`` (None aside)."""
+    seen = {}
+    for i in range(lo, hi):
+        if keys[i] is not None:
+            seen[keys[i]] = None if keys[i] in seen else i
+    return {key: i for key, i in seen.items() if i is not None}
+
+
+def _increasing(pairs):
+    """The longest sub-list of ``pairs`` (sorted by their first item) whose second items increase."""
+    tails, ends, back = [], [], [None] * len(pairs)  # ends[k]: the smallest last item of a run of k + 1
+    for k, (_, second) in enumerate(pairs):
+        at = bisect.bisect_left(ends, second)
+        back[k] = tails[at - 1] if at else None
+        if at == len(ends):
+            tails.append(k)
+            ends.append(second)
+        else:
+            tails[at], ends[at] = k, second
+    out, k = [], tails[-1] if tails else None
+    while k is not None:
+        out.append(pairs[k])
+        k = back[k]
+    return out[::-1]
+
+
+def _align(t_keys, s_keys):
+    """[(template index, student index)] of cells with equal keys, in the same order in both
+    notebooks: first the keys found once in each, the longest run of them in the same order; then
+    the same again between each two cells matched (a patience diff). A key still repeated there
+    matches nothing."""
+    pairs, todo = [], [(-1, len(t_keys), -1, len(s_keys))]
+    while todo:
+        t_lo, t_hi, s_lo, s_hi = todo.pop()
+        t_once, s_once = _once(t_keys, t_lo + 1, t_hi), _once(s_keys, s_lo + 1, s_hi)
+        found = _increasing(sorted((t, s_once[key]) for key, t in t_once.items() if key in s_once))
+        if not found:
+            continue
+        pairs += found
+        bounds = [(t_lo, s_lo)] + found + [(t_hi, s_hi)]
+        todo += [(a[0], b[0], a[1], b[1]) for a, b in zip(bounds, bounds[1:]) if b[0] - a[0] > 1 and b[1] - a[1] > 1]
+    return sorted(pairs)
+
+
+class Alignment:
+    """Where the released notebook's cells stand in a student's notebook, by their content.
+
+    The released cells the student is not asked to change (all but ``movable``, the solution cells:
+    markdown, setup and test cells) are the *anchors*: each is matched to a student cell of the same
+    type and text (white space aside), keeping the order of both notebooks (``_align``). An anchor
+    the student edited or deleted, or whose text stays ambiguous (repeated in the same stretch of
+    both notebooks), matches nothing: it only widens the stretch between the anchors around it.
+    A released cell's *place* in the student's notebook is the stretch between the images of the
+    nearest matched anchors before and after it, so cells added or deleted elsewhere do not move it.
+    """
+
+    def __init__(self, template_cells, student_cells, movable=()):
+        self.template_cells, self.student_cells = list(template_cells), list(student_cells)
+        movable = set(movable)
+        t_keys = [None if i in movable else _anchor_key(c) for i, c in enumerate(self.template_cells)]
+        s_keys = [_anchor_key(c) for c in self.student_cells]
+        self.pairs = _align(t_keys, s_keys)
+        self.image = dict(self.pairs)  # {template index: student index} of the matched anchors
+        self._matched = [t for t, _ in self.pairs]
+        # an anchor moved out of order has no image, but its text may still be found once on each side
+        t_once, s_once = _once(t_keys, 0, len(t_keys)), _once(s_keys, 0, len(s_keys))
+        self.moved = {t: s_once[key] for key, t in t_once.items() if key in s_once and t not in self.image}
+
+    def find(self, index):
+        """The student's cell that is the released anchor ``index``: its matched cell, else the one
+        cell with its text (moved out of order); None when there is none."""
+        return self.image.get(index, self.moved.get(index))
+
+    def holds(self, index, student_index):
+        """True when the student's cell ``student_index`` stands in the place of the released cell
+        ``index``: it has the same type and stands between the images of the matched anchors around
+        it, where the released notebook has no other cell of that type, or as many as the
+        student's, in the same position. Cells of that type that differ in number there (an edited
+        test cell and an added cell) say no: which one is the released cell cannot be told."""
+        if index in self.image:
+            return self.image[index] == student_index
+        kind = self.template_cells[index].get("cell_type")
+        if not 0 <= student_index < len(self.student_cells) or self.student_cells[student_index].get("cell_type") != kind:
+            return False
+        at = bisect.bisect_left(self._matched, index)
+        t_lo, s_lo = self.pairs[at - 1] if at else (-1, -1)
+        t_hi, s_hi = self.pairs[at] if at < len(self.pairs) else (len(self.template_cells), len(self.student_cells))
+        if not s_lo < student_index < s_hi:
+            return False
+        released = [t for t in range(t_lo + 1, t_hi) if self.template_cells[t].get("cell_type") == kind]
+        if released == [index]:
+            return True
+        theirs = [s for s in range(s_lo + 1, s_hi) if self.student_cells[s].get("cell_type") == kind]
+        return len(released) == len(theirs) and released.index(index) == theirs.index(student_index)
+
+
+def match_answer(alignment, index):
+    """Index in the student's cells of the written answer to the released markdown solution cell at
+    ``index``, matched by the question before it (found by ``alignment``); None when it cannot be
+    matched."""
+    template_cells, student_cells = alignment.template_cells, alignment.student_cells
+    question = next((q for q in range(index - 1, -1, -1) if template_cells[q].get("cell_type") == "markdown"
+                     and cell_text(template_cells[q]).strip()), None)
+    start = alignment.find(question) if question is not None else None
+    if start is None:
         return None
     template_texts = {_normal_text(cell_text(c)) for c in template_cells} - {_normal_text(cell_text(template_cells[index]))}
-    for i, cell in enumerate(student_cells):
-        if cell.get("cell_type") == "markdown" and _normal_text(cell_text(cell)) == question:
-            for j in range(i + 1, len(student_cells)):
-                after = student_cells[j]
-                if after.get("cell_type") != "markdown":
-                    continue
-                if _normal_text(cell_text(after)) in template_texts:
-                    return None  # the next markdown cell is the released notebook's own: no answer here
-                return j
-            return None
+    for j in range(start + 1, len(student_cells)):
+        after = student_cells[j]
+        if after.get("cell_type") != "markdown":
+            continue
+        if _normal_text(cell_text(after)) in template_texts:
+            return None  # the next markdown cell is the released notebook's own: no answer here
+        return j
     return None

@@ -13,6 +13,7 @@ A notebook file over ``MAX_NOTEBOOK_BYTES`` is read without its outputs (``noteb
 
 import ast
 import copy
+import functools
 import io
 import json
 from dataclasses import dataclass
@@ -214,6 +215,9 @@ def solution_sources(template, student):
     running = [i for gid, ids in by_id.items() if kinds.get(gid) == "code" for i in ids
                if usable[i].get("cell_type") == "code"]
     code = matching.StudentCode(usable, _provided_names(template), running)
+    # where the released cells stand in the submission, by their text (cells added or deleted shift nothing)
+    alignment = matching.Alignment(template.cells, usable,
+                                   [i for i, c in enumerate(template.cells) if is_solution_cell(c)])
     for t_index, t_cell in enumerate(template.cells):
         gid = grade_id(t_cell)
         if not is_solution_cell(t_cell) or not gid:
@@ -226,8 +230,8 @@ def solution_sources(template, student):
             names = defined_names(_source_text(t_cell))
             if names:
                 # no cell carries a grade_id: the metadata is gone (VS Code, Colab), not the cells
-                answer = matching.answer_code_cell(code, gid, names, own, _source_text(t_cell),
-                                                   released_index=None if by_id else t_index)
+                answer = matching.answer_code_cell(code, gid, names, own, _source_text(t_cell), in_released_place=(
+                    None if by_id else functools.partial(alignment.holds, t_index)))
             elif own:  # a solution cell that defines nothing: by its grade_id only
                 answer = matching.Answer(_source_text(usable[own[0]]))
                 if len(own) > 1:
@@ -254,7 +258,7 @@ def solution_sources(template, student):
             if len(own) > 1:
                 found[gid] = [f"the cell '{gid}' appears {len(own)} times; the first one (cell {own[0] + 1}) was graded"]
             continue
-        place = matching.match_answer(template.cells, t_index, usable)
+        place = matching.match_answer(alignment, t_index)
         if place is not None and place not in {i for ids in by_id.values() for i in ids}:
             sources[gid] = _source_text(usable[place])
             found[gid] = [f"the answer '{gid}' found in cell {place + 1}, after its question: graded"]

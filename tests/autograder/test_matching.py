@@ -11,6 +11,7 @@ import ast
 import copy
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -44,8 +45,8 @@ WRONG_GID = "avg_pool_backward_naive"
 WRONG = REFERENCE[WRONG_GID].replace("share = 1.0 / (PH * PW)", "share = 1.0")
 
 
-def _pasted(sources):
-    nb = copy.deepcopy(TEMPLATE)
+def _pasted(sources, template=TEMPLATE):
+    nb = copy.deepcopy(template)
     for cell in nb.cells:
         if rebuild.grade_id(cell) in sources and rebuild.is_solution_cell(cell):
             cell.source = sources[rebuild.grade_id(cell)]
@@ -61,8 +62,8 @@ def final_definition(source, name):
     return None if last is None else ast.dump(last)
 
 
-def _graded_definitions(student):
-    built = rebuild.rebuild(TEMPLATE, student)
+def _graded_definitions(student, template=TEMPLATE):
+    built = rebuild.rebuild(template, student)
     return built, {gid: final_definition(built.sources.get(gid, STUBS[gid]), gid) for gid in STUBS}
 
 
@@ -123,24 +124,219 @@ def test_the_lines_say_where_the_code_was_found():
     assert {gid: as_released.sources[gid] for gid in STUBS} == {gid: REFERENCE[gid] for gid in STUBS}  # untouched
 
 
-def test_code_that_only_lost_its_metadata_is_said_to_be_in_its_own_cell():
-    """VS Code drops the metadata, not the cells: the line says so, and a function the student
-    also moved is still said to be outside its own cell."""
-    where = {gid: i + 1 for i, c in enumerate(TEMPLATE.cells) if rebuild.grade_id(c) in STUBS for gid in [rebuild.grade_id(c)]}
-    built = rebuild.rebuild(TEMPLATE, shapes.vscode(_pasted(REFERENCE)))
-    assert {gid: built.found[gid] for gid in STUBS} == {
-        gid: [f"{gid} found in cell {where[gid]}, its own cell, which has lost its nbgrader metadata "
-              f"(saved by another editor?): graded"] for gid in STUBS}
+# ------------------------------------------------------------------------------------------
+# Code that only lost its metadata (VS Code, Colab): said to be in its own cell wherever that
+# cell now stands, and said to be elsewhere when it is
+
+
+def _own_cell(gid, number):
+    return [f"{gid} found in cell {number}, its own cell, which has lost its nbgrader metadata "
+            f"(saved by another editor?): graded"]
+
+
+def _elsewhere(gid, number):
+    return [f"{gid} found in cell {number}, not in its own cell: graded"]
+
+
+def _number(student, source):
+    """The number (from 1) of the one cell of ``student`` whose source is ``source``."""
+    numbers = [i + 1 for i, c in enumerate(student.cells) if c.source == source]
+    assert len(numbers) == 1, numbers
+    return numbers[0]
+
+
+def _graded_code(built):
+    """The graded sources, but for the cell numbers their comments give (cells added or deleted move them)."""
+    return {gid: re.sub(r"found in cell \d+ of the submission", "found in cell N of the submission", source)
+            for gid, source in built.sources.items()}
+
+
+def _built_as_graded_before(student, template=TEMPLATE):
+    """The rebuilt ``student``, asserted to grade exactly as the same notebook saved by VS Code with
+    no cell added, deleted or moved: the same definitions, the same sources, nothing to review."""
+    built, graded = _graded_definitions(student, template)
+    assert graded == _expected(REFERENCE) and built.notes == []
+    assert _graded_code(built) == _graded_code(rebuild.rebuild(template, shapes.vscode(_pasted(REFERENCE, template))))
+    return built
+
+
+def _scratch(nb, at, source="print(x.shape)  # a look at the data\n"):
+    """``nb`` with a code cell of the student's own at ``at``."""
+    nb = copy.deepcopy(nb)
+    nb.cells.insert(at, shapes._plain_cell(source))
+    return nb
+
+
+def _without(nb, source):
+    nb = copy.deepcopy(nb)
+    nb.cells = [c for c in nb.cells if c.source != source]
+    return nb
+
+
+DEMO = TEMPLATE.cells[6].source  # a code cell of the released notebook above every solution cell
+assert DEMO.startswith("for W, F, S") and not rebuild.is_solution_cell(TEMPLATE.cells[6])
+
+
+@pytest.mark.parametrize("change", [
+    "none", "scratch cell near the top", "scratch cells in the solution cells' places", "code cell deleted above",
+    "markdown cell deleted above", "cell deleted above and scratch cell inserted below",
+])
+def test_code_that_only_lost_its_metadata_is_said_to_be_in_its_own_cell(change):
+    """VS Code drops the metadata, not the cells: the line says so, even when cells added or
+    deleted elsewhere have shifted every cell below them."""
+    student = shapes.vscode(_pasted(REFERENCE))
+    if change == "scratch cell near the top":
+        student = _scratch(student, 1)
+    elif change == "scratch cells in the solution cells' places":  # a look at the result, just below the code
+        for gid in STUBS:
+            student = _scratch(student, _number(student, REFERENCE[gid]), f"print('{gid} ran')\n")
+    elif change == "code cell deleted above":
+        student = _without(student, DEMO)
+    elif change == "markdown cell deleted above":
+        student = _without(student, TEMPLATE.cells[1].source)
+    elif change == "cell deleted above and scratch cell inserted below":
+        student = _scratch(_without(student, DEMO), _number(student, REFERENCE["max_pool_forward_fast"]) - 3)
+    built = _built_as_graded_before(student)
+    assert {gid: built.found[gid] for gid in STUBS} == {gid: _own_cell(gid, _number(student, REFERENCE[gid]))
+                                                       for gid in STUBS}
+    answers = [gid for gid in built.found if gid not in STUBS]
+    assert sorted(answers) == sorted(_answer_ids(TEMPLATE))
+    for gid in answers:  # the written answers are found after their questions, with the same shift
+        question = next(TEMPLATE.cells[i - 1].source for i, c in enumerate(TEMPLATE.cells) if rebuild.grade_id(c) == gid)
+        assert built.found[gid] == [f"the answer '{gid}' found in cell {_number(student, question) + 1}, "
+                                    "after its question: graded"]
+    if change == "none":
+        where = {rebuild.grade_id(c): i + 1 for i, c in enumerate(TEMPLATE.cells) if rebuild.grade_id(c) in STUBS}
+        assert {gid: built.found[gid] for gid in STUBS} == {gid: _own_cell(gid, where[gid]) for gid in STUBS}
+
+
+def test_a_cell_deleted_by_accident_and_written_again_at_the_end_is_elsewhere_the_others_are_not():
+    where = {rebuild.grade_id(c): i + 1 for i, c in enumerate(TEMPLATE.cells) if rebuild.grade_id(c) in STUBS}
     moved = shapes.vscode(shapes.recreate_at_end(_pasted(REFERENCE), "avg_pool_forward_naive"))
-    lines = rebuild.rebuild(TEMPLATE, moved).found
-    assert lines["avg_pool_forward_naive"] == [
-        f"avg_pool_forward_naive found in cell {len(moved.cells)}, not in its own cell: graded"]
-    # the cells before the one taken out keep their places; those after it moved up by one
-    for gid in STUBS:
-        if where[gid] < where["avg_pool_forward_naive"]:
-            assert "its own cell, which has lost" in lines[gid][0], gid
-        elif gid != "avg_pool_forward_naive":
-            assert lines[gid] == [f"{gid} found in cell {where[gid] - 1}, not in its own cell: graded"], gid
+    built = _built_as_graded_before(moved)
+    assert {gid: built.found[gid] for gid in STUBS} == dict(
+        {gid: _own_cell(gid, where[gid] - (where[gid] > where["avg_pool_forward_naive"])) for gid in STUBS},
+        avg_pool_forward_naive=_elsewhere("avg_pool_forward_naive", len(moved.cells)))
+
+
+def _into_another_exercise(nb):
+    """max_pool_forward_naive written into avg_pool_forward_naive's cell, its own cell left as released."""
+    nb = _pasted(dict(REFERENCE, max_pool_forward_naive=STUBS["max_pool_forward_naive"],
+                      avg_pool_forward_naive=REFERENCE["avg_pool_forward_naive"] + "\n\n"
+                      + REFERENCE["max_pool_forward_naive"]))
+    return nb, "avg_pool_forward_naive"
+
+
+def _into_its_test_cell(nb):
+    nb = _pasted(dict(REFERENCE, max_pool_forward_naive=STUBS["max_pool_forward_naive"]))
+    test = next(c for c in nb.cells if rebuild.grade_id(c) == "test_max_pool_forward_naive")
+    test.source = REFERENCE["max_pool_forward_naive"] + "\n\n" + test.source
+    return nb, "test_max_pool_forward_naive"
+
+
+def _below_its_test_cell(nb):
+    nb = _pasted(dict(REFERENCE, max_pool_forward_naive=STUBS["max_pool_forward_naive"]))
+    at = next(i for i, c in enumerate(nb.cells) if rebuild.grade_id(c) == "test_max_pool_forward_naive")
+    nb.cells.insert(at + 1, shapes._plain_cell(REFERENCE["max_pool_forward_naive"]))
+    return nb, None
+
+
+@pytest.mark.parametrize("place", [_into_another_exercise, _into_its_test_cell, _below_its_test_cell],
+                         ids=["into another exercise's cell", "into its test cell", "below its test cell"])
+@pytest.mark.parametrize("shifted", [False, True], ids=["in place", "scratch cell near the top"])
+def test_code_written_in_another_place_is_said_to_be_elsewhere(place, shifted):
+    nb, holder = place(None)
+    student = shapes.vscode(nb)
+    if shifted:
+        student = _scratch(student, 1)
+    number = next(i + 1 for i, c in enumerate(student.cells)
+                  if REFERENCE["max_pool_forward_naive"] in c.source and c.source != STUBS["max_pool_forward_naive"])
+    if holder is not None:  # the cell that holds the code is that other cell of the released notebook
+        released = next(i for i, c in enumerate(TEMPLATE.cells) if rebuild.grade_id(c) == holder)
+        assert number == released + 1 + shifted
+    built = _built_as_graded_before(student)
+    expected = {gid: _own_cell(gid, _number(student, REFERENCE[gid])) for gid in STUBS
+                if gid not in ("max_pool_forward_naive", holder)}
+    expected["max_pool_forward_naive"] = _elsewhere("max_pool_forward_naive", number)
+    if holder == "avg_pool_forward_naive":  # its own code is where it belongs
+        expected[holder] = _own_cell(holder, number)
+    assert {gid: built.found[gid] for gid in STUBS} == expected
+
+
+# the released notebook with one instruction twice, above each of the two average-pooling cells
+INSTRUCTION = "Write your code in the cell below, then run the test cell after it."
+
+
+def _twice_instructed():
+    nb = copy.deepcopy(TEMPLATE)
+    for gid in ("avg_pool_backward_naive", "avg_pool_forward_naive"):
+        at = next(i for i, c in enumerate(nb.cells) if rebuild.grade_id(c) == gid)
+        nb.cells.insert(at, nbformat.v4.new_markdown_cell(INSTRUCTION))
+    return nb
+
+
+TWICE = _twice_instructed()
+
+
+def _twice_student(change):
+    student = shapes.vscode(_pasted(REFERENCE, TWICE))
+    if change == "first instruction deleted":
+        student.cells.remove(next(c for c in student.cells if c.source == INSTRUCTION))
+    elif change == "second instruction deleted":
+        student.cells.remove([c for c in student.cells if c.source == INSTRUCTION][1])
+    elif change == "instruction copied to the top":
+        student.cells.insert(1, nbformat.v4.new_markdown_cell(INSTRUCTION))
+    elif change == "test cell edited and scratch cell added between the two":
+        test = next(i for i, c in enumerate(student.cells) if c.source.startswith("# avg_pool_forward_naive: "))
+        student.cells[test].source += "\nprint('checked')\n"
+        student = _scratch(student, test)
+    return _scratch(student, 1)  # and a scratch cell near the top: every cell below moves
+
+
+@pytest.mark.parametrize("change", ["none", "first instruction deleted", "second instruction deleted",
+                                    "instruction copied to the top"])
+def test_identical_markdown_cells_are_told_apart_by_the_cells_around_them(change):
+    student = _twice_student(change)
+    built = _built_as_graded_before(student, TWICE)
+    assert {gid: built.found[gid] for gid in STUBS} == {gid: _own_cell(gid, _number(student, REFERENCE[gid]))
+                                                       for gid in STUBS}
+
+
+def test_a_place_that_cannot_be_told_is_said_to_be_elsewhere():
+    """Both instructions and the test cell between the two average-pooling cells match nothing
+    (repeated, edited), and the student added a code cell there: which cell was released where
+    cannot be told, so neither is said to be the function's own cell."""
+    student = _twice_student("test cell edited and scratch cell added between the two")
+    built = _built_as_graded_before(student, TWICE)
+    avg = ("avg_pool_forward_naive", "avg_pool_backward_naive")
+    assert {gid: built.found[gid] for gid in STUBS} == {
+        gid: (_elsewhere if gid in avg else _own_cell)(gid, _number(student, REFERENCE[gid])) for gid in STUBS}
+
+
+def test_the_alignment_never_fails_on_repeated_or_empty_cells():
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    template = [md("A"), md("X"), code("stub"), md("X"), code("stub"), md("B")]
+    for student in ([], [md("X")] * 50, [code("")] * 3, [md("A"), md("X"), md("X"), code("f"), md("B")],
+                    [md("B"), code("f"), md("A")], [{"cell_type": "code"}, {"source": ["X"]}]):
+        alignment = matching.Alignment(template, student, movable=[2, 4])
+        assert all(template[t].source == matching.cell_text(student[s]) for t, s in alignment.pairs)
+        places = {(t, s) for t in (2, 4) for s in range(-1, len(student) + 1) if alignment.holds(t, s)}
+        assert all(student[s].get("cell_type") == "code" for _, s in places)
+    # A and B found, the two X's not (repeated between them); the two solution cells are the two
+    # code cells between A and B, in order
+    alignment = matching.Alignment(template, [md("A"), md("X"), code("f"), md("X"), code("g"), md("B")], [2, 4])
+    assert alignment.image == {0: 0, 5: 5}
+    assert alignment.holds(2, 2) and alignment.holds(4, 4) and not alignment.holds(2, 4)
+    # a section heading between them tells the two X's apart
+    sections = [md("A"), md("X"), code("stub"), md("C"), md("X"), code("stub"), md("B")]
+    alignment = matching.Alignment(sections, [md("A"), md("X"), code("f"), code("h"), md("C"), md("X"), code("g"),
+                                              md("B")], [2, 5])
+    assert alignment.image == {0: 0, 1: 1, 3: 4, 4: 5, 6: 7}
+    assert alignment.holds(2, 2) and alignment.holds(2, 3) and alignment.holds(5, 6) and not alignment.holds(5, 3)
+    # one X lost and a cell more: A and B still found, the solution cells cannot be told apart
+    alignment = matching.Alignment(template, [md("A"), code("f"), code("h"), md("X"), code("g"), md("B")], [2, 4])
+    assert alignment.image == {0: 0, 5: 5}
+    assert not any(alignment.holds(t, s) for t in (2, 4) for s in range(6))
 
 
 def test_a_pasted_copy_of_the_stub_does_not_replace_an_answer():
@@ -319,3 +515,26 @@ def test_moved_and_metadata_less_pooling_notebooks_grade_in_full_and_lose_exactl
     points = {rebuild.grade_id(c): rebuild.cell_points(c) for c in TEMPLATE.cells if rebuild.is_test_cell(c)}
     assert scores["honest"] == points
     assert scores["wrong"] == dict(points, test_avg_pool_backward_naive=0.0)
+
+
+@pytest.mark.slow
+def test_cells_added_deleted_or_moved_around_metadata_less_code_change_no_grade():
+    """Real kernels: a scratch cell added near the top, a cell deleted above and one function written
+    into another exercise's cell grade as the same notebook without them; only the lines differ."""
+    plain = shapes.vscode(_pasted(REFERENCE))
+    reshaped = _scratch(_without(shapes.vscode(_into_another_exercise(None)[0]), DEMO), 1)
+    holder = _number(reshaped, REFERENCE["avg_pool_forward_naive"] + "\n\n" + REFERENCE["max_pool_forward_naive"])
+    expected = {"plain": [line for gid in STUBS for line in _own_cell(gid, _number(plain, REFERENCE[gid]))],
+                "reshaped": [line for gid in STUBS for line in (
+                    _elsewhere(gid, holder) if gid == "max_pool_forward_naive" else
+                    _own_cell(gid, holder if gid == "avg_pool_forward_naive" else _number(reshaped, REFERENCE[gid])))]}
+    graded = {}
+    for label, nb in (("plain", plain), ("reshaped", reshaped)):
+        task = engine.GradeTask(label, POOLING, {"pooling.ipynb": nbformat.writes(nb).encode()}, str(ROOT))
+        result = engine.grade_submission(task).to_json()
+        entry = result["notebooks"]["pooling.ipynb"]
+        graded[label] = ({t["grade_id"]: t["score"] for t in entry["tests"]}, result["score"], entry["notes"])
+        assert [f for f in entry["flags"] if f["kind"] != "library_use"] == []
+        assert sorted(line for line in entry["found"] if not line.startswith("the answer")) == sorted(expected[label])
+    assert graded["reshaped"] == graded["plain"]
+    assert graded["plain"][1] == 13.0 and graded["plain"][2] == []
