@@ -42,9 +42,13 @@ CONSTANT_OFFSET = "off by a constant: look at the bias or a mean subtraction"
 CHANNEL_OFFSET = "off by a constant per channel/filter (axis 1): look at the bias"
 TRANSPOSED = "the last two axes look transposed"
 NOT_FINITE = "look for a division by zero or an overflow (exp of a large number?)"
+LOW_PRECISION = ("the result has a smaller float type than the inputs (float32 for float64 ones), so it is right only "
+                 "to that type's precision: keep the inputs' dtype, e.g. np.zeros(shape, dtype=x.dtype)")
+INTEGER_RESULT = ("the result is an array of integers, which drops the fractions: create it with the inputs' dtype, "
+                  "e.g. np.zeros(shape, dtype=x.dtype), not dtype=int")
 FIXED_HINTS = frozenset({AXIS_ORDER, OUTPUT_SIZE_RULE, GRADIENT_SHAPE, BORDER, LAST_ROWS_COLUMNS, EVERY_OTHER_COLUMN,
                          EVERY_OTHER_ROW, SOME_CHANNELS, SOME_SAMPLES, ALL_ZERO, SIGN_FLIPPED, CONSTANT_OFFSET,
-                         CHANNEL_OFFSET, TRANSPOSED, NOT_FINITE})
+                         CHANNEL_OFFSET, TRANSPOSED, NOT_FINITE, LOW_PRECISION, INTEGER_RESULT})
 
 #: the note of a result accepted under the shape policy (fixed words: it may be shown for any case)
 SHAPE_ACCEPTED = "shape accepted: it differs from the expected one only by axes of size 1"
@@ -163,7 +167,7 @@ def compare_output(output, expected, found, tolerance, strict_dtype=False, revea
     detail = f"relative error {err:.2e} (tolerance {tolerance:.0e})"
     if ok:
         return verdict(True, f"{output}: {detail}" + (f"; {notes[0]}" if notes else ""), "within tolerance", rel_error=err)
-    hints = _value_hints(np.asarray(expected, dtype=np.float64), found64, tolerance)
+    hints = _dtype_hints(expected, found, err) or _value_hints(np.asarray(expected, dtype=np.float64), found64, tolerance)
     diff = np.abs(np.asarray(expected, dtype=np.float64) - found64)
     where = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)) if diff.ndim else ()
     message = f"{output}: {detail}; largest difference at index {where}" + "".join(f"; {n}" for n in notes)
@@ -225,6 +229,32 @@ def _location_hints(bad):
     return hints
 
 
+def _dtype_hints(expected, found, err):
+    """A float result wrong only by the rounding of a smaller float type, or an integer result
+    wrong only by the fractions it cannot hold: the dtype is the mistake, and where the rounding
+    sits says nothing (so no other hint)."""
+    if expected.dtype.kind != "f":
+        return []
+    if found.dtype.kind in "biu":
+        want = expected.astype(np.float64)
+        fractions = not np.array_equal(want, np.round(want))
+        if fractions and float(np.max(np.abs(want - found.astype(np.float64)), initial=0.0)) < 1.0:
+            return [INTEGER_RESULT]
+        return []
+    if found.dtype.kind == "f" and found.dtype.itemsize < expected.dtype.itemsize and \
+            err <= min(1e3 * float(np.finfo(found.dtype).eps), 1e-2):
+        return [LOW_PRECISION]
+    return []
+
+
+def _one_constant_per_row(rows, expected):
+    """True when each row of ``rows`` (offsets found - expected, one row per sample or channel)
+    holds one constant, and the constants are the difference rather than rounding noise around
+    zero (a float32 result for float64 inputs has tiny offsets of no pattern)."""
+    spread, size = float(np.ptp(rows, axis=1).max()), float(np.abs(rows).max())
+    return size > 0 and spread <= 1e-6 * (1 + np.abs(expected).max()) and spread <= 1e-3 * size
+
+
 def _value_hints(expected, found, tolerance):
     hints = []
     if not found.any():
@@ -239,14 +269,15 @@ def _value_hints(expected, found, tolerance):
     offset = found - expected
     # a pattern needs at least two entries per sample (channel) to be one
     if offset.ndim >= 2 and offset.size >= 2 * offset.shape[0] and \
-            np.ptp(offset.reshape(offset.shape[0], -1), axis=1).max() <= 1e-6 * (1 + np.abs(expected).max()):
+            _one_constant_per_row(offset.reshape(offset.shape[0], -1), expected):
         return [CONSTANT_OFFSET]
-    if expected.ndim >= 2 and offset.ndim >= 2 and offset.size >= 2 * offset.shape[1]:
-        per_channel = offset.swapaxes(0, 1).reshape(offset.shape[1], -1)
-        if np.ptp(per_channel, axis=1).max() <= 1e-6 * (1 + np.abs(expected).max()) and np.abs(per_channel).max() > 0:
-            return [CHANNEL_OFFSET]
+    if expected.ndim >= 2 and offset.ndim >= 2 and offset.size >= 2 * offset.shape[1] and \
+            _one_constant_per_row(offset.swapaxes(0, 1).reshape(offset.shape[1], -1), expected):
+        return [CHANNEL_OFFSET]
     if expected.ndim >= 2 and expected.shape[-1] == expected.shape[-2]:
-        if relative_error(np.swapaxes(expected, -1, -2), found) <= max(tolerance, 1e-6):
+        transposed, close = np.swapaxes(expected, -1, -2), max(tolerance, 1e-6)
+        # the transpose must be another array (not a symmetric one, or one of 1 x 1 planes)
+        if relative_error(transposed, found) <= close and relative_error(transposed, expected) > 100 * close:
             return [TRANSPOSED]
     scale = max(np.abs(expected).max(), np.abs(found).max())
     bad = np.abs(expected - found) > tolerance * scale

@@ -9,6 +9,7 @@ import pytest
 
 from autograder.checks import convolution as conv_mistakes
 from autograder.checks import get_check, judge
+from cs231n_checks import compare
 from autograder.testspec import parse_test_cell
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -36,6 +37,14 @@ def evaluate(name, case, namespace):
     found = check.call(namespace, {k: np.array(v, copy=True) for k, v in inputs.items()})
     passed, lines, hints, _ = judge(check, case, check.reference(inputs), found)
     return passed, lines, hints
+
+
+def judge_hidden(name, case, namespace):
+    """The hints of one case graded as a hidden case (fixed text only)."""
+    check = get_check(name)
+    inputs = check.make_inputs(case)
+    found = check.call(namespace, {k: np.array(v, copy=True) for k, v in inputs.items()})
+    return judge(check, case, check.reference(inputs), found, hidden=True)[2]
 
 
 def notebook_cases():
@@ -171,6 +180,34 @@ def test_forward_float32_result_in_float64_passes_with_a_note(solution):
     case = dict(CASE, dtype="float32")
     passed, lines, _ = evaluate("conv_forward_naive", case, with_function(solution, conv_forward_naive=forward_variant(dtype=np.float64)))
     assert passed and "note: returned float64 for float32 inputs" in lines[0]
+
+
+def test_forward_float32_result_for_float64_inputs_names_the_dtype_not_a_pattern(solution):
+    """np.zeros(..., dtype=np.float32) on a float64 case: right to float32's rounding only. The
+    rounding errors once read as "off by a constant: look at the bias" (or, for a 1 x 1 output,
+    "the last two axes look transposed")."""
+    namespace = with_function(solution, conv_forward_naive=forward_variant(dtype=np.float32))
+    for case in (CASE, {"x": (1, 2, 3, 3), "w": (1, 2, 3, 3), "stride": 1, "pad": 0, "seed": 17}):
+        passed, lines, hints = evaluate("conv_forward_naive", case, namespace)
+        assert not passed and "note: returned float32 for float64 inputs" in lines[0]
+        assert hints == [compare.LOW_PRECISION]
+        assert judge_hidden("conv_forward_naive", case, namespace) == [compare.LOW_PRECISION]
+
+
+def test_forward_computed_in_float32_but_returned_in_float64_gets_no_pattern_hint(solution):
+    def float32_filters(x, w, b, conv_param):
+        return forward_variant()(x, w.astype(np.float32), b, conv_param)
+
+    passed, lines, hints = evaluate("conv_forward_naive", CASE, with_function(solution, conv_forward_naive=float32_filters))
+    assert not passed and lines[0].startswith("out: relative error")
+    assert hints == []
+
+
+def test_forward_integer_result_names_the_integer_array(solution):
+    namespace = with_function(solution, conv_forward_naive=forward_variant(dtype=np.int64))
+    passed, lines, hints = evaluate("conv_forward_naive", CASE, namespace)
+    assert not passed and "note: returned int64 for float64 inputs" in lines[0]
+    assert hints == [compare.INTEGER_RESULT]
 
 
 def test_forward_wrong_output_size_points_at_the_rule(solution):
