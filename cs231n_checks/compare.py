@@ -17,6 +17,7 @@ hidden cases and for every case that runs after one (see the grader's engine). H
 same rule through ``FIXED_HINTS``: the hints that are the same text whatever the output was.
 """
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,9 +47,20 @@ LOW_PRECISION = ("the result has a smaller float type than the inputs (float32 f
                  "to that type's precision: keep the inputs' dtype, e.g. np.zeros(shape, dtype=x.dtype)")
 INTEGER_RESULT = ("the result is an array of integers, which drops the fractions: create it with the inputs' dtype, "
                   "e.g. np.zeros(shape, dtype=x.dtype), not dtype=int")
+# the offsets of dx, the gradient of the input: no bias reaches it, a shared term does
+DX_SAMPLE_OFFSET = ("off by a constant per sample (axis 0): look at a term every entry of a sample shares, such as "
+                    "the gradient through a mean taken over the sample")
+DX_CHANNEL_OFFSET = ("off by a constant per channel/feature (axis 1): look at a term the whole batch shares, such as "
+                     "the gradient through the batch mean")
 FIXED_HINTS = frozenset({AXIS_ORDER, OUTPUT_SIZE_RULE, GRADIENT_SHAPE, BORDER, LAST_ROWS_COLUMNS, EVERY_OTHER_COLUMN,
                          EVERY_OTHER_ROW, SOME_CHANNELS, SOME_SAMPLES, ALL_ZERO, SIGN_FLIPPED, CONSTANT_OFFSET,
-                         CHANNEL_OFFSET, TRANSPOSED, NOT_FINITE, LOW_PRECISION, INTEGER_RESULT})
+                         CHANNEL_OFFSET, TRANSPOSED, NOT_FINITE, LOW_PRECISION, INTEGER_RESULT, DX_SAMPLE_OFFSET,
+                         DX_CHANNEL_OFFSET})
+
+
+def is_gradient(output):
+    """True for an output that is a gradient (dx, dw, db, dgamma, dbeta, dW1, db2, ...)."""
+    return re.fullmatch(r"d(x|w|W|b|gamma|beta)\d*", output) is not None
 
 #: the note of a result accepted under the shape policy (fixed words: it may be shown for any case)
 SHAPE_ACCEPTED = "shape accepted: it differs from the expected one only by axes of size 1"
@@ -167,7 +179,8 @@ def compare_output(output, expected, found, tolerance, strict_dtype=False, revea
     detail = f"relative error {err:.2e} (tolerance {tolerance:.0e})"
     if ok:
         return verdict(True, f"{output}: {detail}" + (f"; {notes[0]}" if notes else ""), "within tolerance", rel_error=err)
-    hints = _dtype_hints(expected, found, err) or _value_hints(np.asarray(expected, dtype=np.float64), found64, tolerance)
+    hints = _dtype_hints(expected, found, err) or _value_hints(np.asarray(expected, dtype=np.float64), found64, tolerance,
+                                                               output)
     diff = np.abs(np.asarray(expected, dtype=np.float64) - found64)
     where = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)) if diff.ndim else ()
     message = f"{output}: {detail}; largest difference at index {where}" + "".join(f"; {n}" for n in notes)
@@ -181,7 +194,7 @@ def _shape_hints(expected, found, output=""):
         hints.append(AXIS_ORDER)
     elif len(expected) == len(found) == 4 and expected[:2] == found[:2]:
         # a gradient's size is its variable's, not the result of the output-size rule
-        hints.append(GRADIENT_SHAPE if output.startswith("d") else OUTPUT_SIZE_RULE)
+        hints.append(GRADIENT_SHAPE if is_gradient(output) else OUTPUT_SIZE_RULE)
     elif len(expected) != len(found):
         hints.append(f"expected {len(expected)} dimensions, found {len(found)}: check a reshape")
     return hints
@@ -255,8 +268,11 @@ def _one_constant_per_row(rows, expected):
     return size > 0 and spread <= 1e-6 * (1 + np.abs(expected).max()) and spread <= 1e-3 * size
 
 
-def _value_hints(expected, found, tolerance):
+def _value_hints(expected, found, tolerance, output=""):
     hints = []
+    # an offset points at the bias of an output; dx has no bias, a shared term; other gradients neither
+    sample_offset, channel_offset = ((DX_SAMPLE_OFFSET, DX_CHANNEL_OFFSET) if output == "dx" else
+                                     (None, None) if is_gradient(output) else (CONSTANT_OFFSET, CHANNEL_OFFSET))
     if not found.any():
         return [ALL_ZERO]
     if np.allclose(found, -expected, rtol=0, atol=tolerance * max(np.abs(expected).max(), 1e-300)):
@@ -268,12 +284,12 @@ def _value_hints(expected, found, tolerance):
             return [f"the result is {k:.4g} times the expected one: look for a missing or extra scale factor"]
     offset = found - expected
     # a pattern needs at least two entries per sample (channel) to be one
-    if offset.ndim >= 2 and offset.size >= 2 * offset.shape[0] and \
+    if sample_offset and offset.ndim >= 2 and offset.size >= 2 * offset.shape[0] and \
             _one_constant_per_row(offset.reshape(offset.shape[0], -1), expected):
-        return [CONSTANT_OFFSET]
-    if expected.ndim >= 2 and offset.ndim >= 2 and offset.size >= 2 * offset.shape[1] and \
+        return [sample_offset]
+    if channel_offset and expected.ndim >= 2 and offset.ndim >= 2 and offset.size >= 2 * offset.shape[1] and \
             _one_constant_per_row(offset.swapaxes(0, 1).reshape(offset.shape[1], -1), expected):
-        return [CHANNEL_OFFSET]
+        return [channel_offset]
     if expected.ndim >= 2 and expected.shape[-1] == expected.shape[-2]:
         transposed, close = np.swapaxes(expected, -1, -2), max(tolerance, 1e-6)
         # the transpose must be another array (not a symmetric one, or one of 1 x 1 planes)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder.checks import check, get_check, judge
+from cs231n_checks import compare
 from cs231n_checks.base import diagnose
 from autograder.checks.batchnorm import (CONSTANT_STATISTICS, SWAPPED_MOMENTUM, TEST_UPDATES_RUNNING,
                                          TEST_WITH_BATCH_STATS, UNBIASED_VARIANCE)
@@ -231,6 +232,47 @@ def test_gradient_through_constant_statistics_fails_with_its_hint(name):
     assert lines[0].startswith("dx:") and "largest difference" in lines[0]
     assert lines[1].startswith("dgamma: relative error") and "largest difference" not in lines[1]
     assert extra == [CONSTANT_STATISTICS]
+
+
+def bn_backward_graph(dout, cache, mean_divided=True):
+    """batchnorm_backward through the computation graph, step by step (as the notebook does)."""
+    x_hat, inv_std, gamma = cache
+    N = dout.shape[0]
+    dx_hat = dout * gamma
+    x_centered = x_hat / inv_std
+    dvar = (dx_hat * x_centered).sum(axis=0) * -0.5 * inv_std ** 3
+    dx_centered = dx_hat * inv_std + 2.0 / N * x_centered * dvar
+    dmean = -dx_centered.sum(axis=0)
+    dx = dx_centered + (dmean / N if mean_divided else dmean)
+    return dx, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
+
+
+def ln_backward_graph(dout, cache, mean_divided=True):
+    x_hat, inv_std, gamma = cache
+    inv_std = np.reshape(inv_std, (-1, 1))  # one per sample (ln_forward's cache holds it flat)
+    D = dout.shape[1]
+    dx_hat = dout * gamma
+    x_centered = x_hat / inv_std
+    dvar = (dx_hat * x_centered).sum(axis=1, keepdims=True) * -0.5 * inv_std ** 3
+    dx_centered = dx_hat * inv_std + 2.0 / D * x_centered * dvar
+    dmean = -dx_centered.sum(axis=1, keepdims=True)
+    dx = dx_centered + (dmean / D if mean_divided else dmean)
+    return dx, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
+
+
+@pytest.mark.parametrize("name, case, backward, hint", [
+    ("batchnorm_backward", {"x": (8, 5)}, bn_backward_graph, compare.DX_CHANNEL_OFFSET),
+    ("layernorm_backward", {"x": (4, 6)}, ln_backward_graph, compare.DX_SAMPLE_OFFSET),
+])
+def test_the_mean_path_not_divided_by_its_count_points_at_the_mean_not_a_bias(name, case, backward, hint):
+    """dmean added without the 1/N: dx is off by a constant per feature (per sample in layer norm).
+    dx has no bias; the hint once said "look at the bias"."""
+    assert run_case(name, case, dict(right_namespace(), **{name: backward}))[0]
+    wrong = dict(right_namespace(), **{name: lambda dout, cache: backward(dout, cache, mean_divided=False)})
+    passed, lines, hints, _ = run_case(name, case, wrong)
+    assert not passed and lines[0].startswith("dx: relative error") and "largest difference" not in lines[1]
+    assert hints == [hint]
+    assert "bias" not in hint
 
 
 def test_dgamma_summed_over_the_wrong_axis_is_a_shape_error():
