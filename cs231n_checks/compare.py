@@ -52,7 +52,9 @@ DX_SAMPLE_OFFSET = ("off by a constant per sample (axis 0): look at a term every
                     "the gradient through a mean taken over the sample")
 DX_CHANNEL_OFFSET = ("off by a constant per channel/feature (axis 1): look at a term the whole batch shares, such as "
                      "the gradient through the batch mean")
-FIXED_HINTS = frozenset({AXIS_ORDER, OUTPUT_SIZE_RULE, GRADIENT_SHAPE, BORDER, LAST_ROWS_COLUMNS, EVERY_OTHER_COLUMN,
+PER_FEATURE_GRADIENT = ("a bias or scale gradient (db, dbeta, dgamma) has one entry per filter or feature: sum over "
+                        "every other axis, the samples (and the positions for spatial inputs)")
+FIXED_HINTS = frozenset({AXIS_ORDER, OUTPUT_SIZE_RULE, GRADIENT_SHAPE, PER_FEATURE_GRADIENT, BORDER, LAST_ROWS_COLUMNS, EVERY_OTHER_COLUMN,
                          EVERY_OTHER_ROW, SOME_CHANNELS, SOME_SAMPLES, ALL_ZERO, SIGN_FLIPPED, CONSTANT_OFFSET,
                          CHANNEL_OFFSET, TRANSPOSED, NOT_FINITE, LOW_PRECISION, INTEGER_RESULT, DX_SAMPLE_OFFSET,
                          DX_CHANNEL_OFFSET})
@@ -190,13 +192,18 @@ def compare_output(output, expected, found, tolerance, strict_dtype=False, revea
 
 def _shape_hints(expected, found, output=""):
     hints = []
-    if sorted(expected) == sorted(found):
+    if re.fullmatch(r"d(b|beta|gamma)\d*", output) and sum(size != 1 for size in expected) <= 1:
+        # a per-feature vector in another shape (the shape policy took those that differ only by axes of
+        # size 1): its sum ran over other axes, too few of them, or all of them
+        hints.append(PER_FEATURE_GRADIENT)
+    elif sorted(expected) == sorted(found):
         hints.append(AXIS_ORDER)
     elif len(expected) == len(found) == 4 and expected[:2] == found[:2]:
         # a gradient's size is its variable's, not the result of the output-size rule
         hints.append(GRADIENT_SHAPE if is_gradient(output) else OUTPUT_SIZE_RULE)
     elif len(expected) != len(found):
-        hints.append(f"expected {len(expected)} dimensions, found {len(found)}: check a reshape")
+        hints.append(f"expected {len(expected)} dimension{'' if len(expected) == 1 else 's'}, found {len(found)}: "
+                     "check a reshape")
     return hints
 
 

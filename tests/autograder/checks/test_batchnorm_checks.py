@@ -285,6 +285,23 @@ def test_dgamma_summed_over_the_wrong_axis_is_a_shape_error():
     assert "dgamma: expected shape (5,), found (8,)" in lines
 
 
+@pytest.mark.parametrize("name, case, wrong_dbeta", [
+    ("batchnorm_backward", {"x": (8, 5)}, lambda dout: dout.sum()),
+    ("spatial_batchnorm_backward", {"x": (2, 3, 4, 5)}, lambda dout: dout.sum(axis=(0, 2))),
+    ("spatial_batchnorm_backward", {"x": (2, 3, 4, 5)}, lambda dout: dout.sum(axis=(0, 2, 3, 1))),
+])
+def test_dbeta_summed_over_too_few_or_all_axes_points_at_the_sum(name, case, wrong_dbeta):
+    right = right_namespace()[name]
+
+    def backward(dout, cache):
+        dx, dgamma, _ = right(dout, cache)
+        return dx, dgamma, wrong_dbeta(dout)
+
+    passed, lines, hints, _ = run_case(name, case, dict(right_namespace(), **{name: backward}))
+    assert not passed and lines[2].startswith("dbeta: expected shape")
+    assert hints == [compare.PER_FEATURE_GRADIENT]
+
+
 def test_spatial_batchnorm_without_the_transpose_fails():
     def no_transpose(x, gamma, beta, bn_param):  # reshape without moving the channels last
         N, C, H, W = x.shape

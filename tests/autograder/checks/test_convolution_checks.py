@@ -256,6 +256,19 @@ def test_backward_mistakes_fail_on_the_right_output(solution, change, output, hi
         assert hint in hints
 
 
+@pytest.mark.parametrize("db_of", [lambda dout: dout.sum(axis=0), lambda dout: dout.sum(axis=(0, 2)),
+                                   lambda dout: dout.sum(axis=(2, 3)), lambda dout: dout.sum()],
+                         ids=["axis0", "axes02", "axes23", "all"])
+def test_backward_db_summed_over_too_few_or_all_axes_points_at_the_sum(solution, db_of):
+    """db = dout.sum(axis=0) and the like: a shape error whose hint once said "check a reshape"."""
+    namespace = with_function(solution, conv_backward_naive=backward_variant(
+        solution, lambda dx, dw, db, dout, cache: (dx, dw, db_of(dout))))
+    passed, lines, hints = evaluate("conv_backward_naive", CASE, namespace)
+    assert not passed and lines[2].startswith("db: expected shape (3,), found ")
+    assert hints == [compare.PER_FEATURE_GRADIENT]
+    assert judge_hidden("conv_backward_naive", CASE, namespace) == [compare.PER_FEATURE_GRADIENT]
+
+
 def test_backward_returning_the_padded_dx_fails_on_its_shape(solution):
     def untrimmed(dout, cache):
         x, w, b, conv_param = cache
