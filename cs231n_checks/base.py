@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .compare import (DEFAULT_TOLERANCE, FIXED_HINTS, OUTPUT_SIZE_RULE, SHAPE_ACCEPTED, coerce, compare_output,
-                      singleton_reshape)
+from .compare import (DEFAULT_TOLERANCE, FIXED_HINTS, OUTPUT_SIZE_RULE, PADDING_HINTS, SHAPE_ACCEPTED, WINDOW_HINTS,
+                      coerce, compare_output, singleton_reshape)
 
 CHECKS = {}
 
@@ -77,6 +77,11 @@ class Check:
     strict_shape = False
     #: the hint for an output whose spatial size differs (the layer's own output-size rule)
     size_hint = OUTPUT_SIZE_RULE
+    #: whether the layer pads its input: only then may a wrong border say "look at the padding"
+    padded = True
+    #: whether the layer slides windows: only then may the wrong entries' rows and columns say
+    #: "look at where the loops stop" or "look at the stride"
+    windowed = True
 
     def extra_hints(self, case, inputs, expected, found):
         """Hints from a failed case's inputs and outputs alone (no reference code); default none.
@@ -198,7 +203,8 @@ def judge(check, case, expected, found, hidden=False, limited=False, *, inputs=N
         hints.extend(h for h in result.hints if h not in hints)
         if result.rel_error is not None:
             worst = max(worst, result.rel_error)
-    hints = [check.size_hint if h == OUTPUT_SIZE_RULE else h for h in hints]
+    hints = [check.size_hint if h == OUTPUT_SIZE_RULE else h for h in hints
+             if (check.padded or h not in PADDING_HINTS) and (check.windowed or h not in WINDOW_HINTS)]
     if not passed:
         named = diagnose(check, case, expected, found, inputs=inputs, mistakes=mistakes)
         # a named mistake says what went wrong; where the differences sit would only distract

@@ -51,6 +51,8 @@ class BatchnormCheck(Check):
     """Shared bn_param handling of batchnorm and spatial batchnorm."""
 
     forward_name = ""  # the student's forward pass
+    # no padding, no windows: a pattern of wrong rows or columns comes from mixed channels
+    padded = windowed = False
 
     def bn_param_of(self, inputs, mode=None):
         """A fresh bn_param dict (copies of the running averages) for one call."""
@@ -171,6 +173,7 @@ class PerSampleNormCheck(Check):
     forward_name = ""
     backward_name = ""
     grouped = False
+    padded = windowed = False
 
     def run_forward(self, forward, inputs):
         param = {"eps": self.scalar(inputs, "eps", float)}

@@ -33,6 +33,7 @@ OUTPUT_SIZE_RULE = ("the spatial size (H, W) differs: check the output size (H -
 GRADIENT_SHAPE = "a gradient has the shape of what it is the gradient of (dx like x, dw like w, db like b)"
 BORDER = "only the border rows and columns are wrong (the interior is right): look at the padding"
 LAST_ROWS_COLUMNS = "only the last rows or columns are wrong (the rest is right): look at where the loops stop"
+FIRST_ROWS_COLUMNS = "only the first rows or columns are wrong (the rest is right): look at where the loops start"
 EVERY_OTHER_COLUMN = "only every other column is wrong (the others are right): look at the stride along the width"
 EVERY_OTHER_ROW = "only every other row is wrong (the others are right): look at the stride along the height"
 SOME_CHANNELS = "only some channels (axis 1) are wrong, the others are right"
@@ -54,10 +55,13 @@ DX_CHANNEL_OFFSET = ("off by a constant per channel/feature (axis 1): look at a 
                      "the gradient through the batch mean")
 PER_FEATURE_GRADIENT = ("a bias or scale gradient (db, dbeta, dgamma) has one entry per filter or feature: sum over "
                         "every other axis, the samples (and the positions for spatial inputs)")
-FIXED_HINTS = frozenset({AXIS_ORDER, OUTPUT_SIZE_RULE, GRADIENT_SHAPE, PER_FEATURE_GRADIENT, BORDER, LAST_ROWS_COLUMNS, EVERY_OTHER_COLUMN,
-                         EVERY_OTHER_ROW, SOME_CHANNELS, SOME_SAMPLES, ALL_ZERO, SIGN_FLIPPED, CONSTANT_OFFSET,
-                         CHANNEL_OFFSET, TRANSPOSED, NOT_FINITE, LOW_PRECISION, INTEGER_RESULT, DX_SAMPLE_OFFSET,
-                         DX_CHANNEL_OFFSET})
+#: the location hints that speak of a layer's geometry: the padding, and where its windows go
+PADDING_HINTS = frozenset({BORDER})
+WINDOW_HINTS = frozenset({LAST_ROWS_COLUMNS, FIRST_ROWS_COLUMNS, EVERY_OTHER_COLUMN, EVERY_OTHER_ROW})
+FIXED_HINTS = frozenset({AXIS_ORDER, OUTPUT_SIZE_RULE, GRADIENT_SHAPE, PER_FEATURE_GRADIENT, BORDER, LAST_ROWS_COLUMNS,
+                         FIRST_ROWS_COLUMNS, EVERY_OTHER_COLUMN, EVERY_OTHER_ROW, SOME_CHANNELS, SOME_SAMPLES, ALL_ZERO,
+                         SIGN_FLIPPED, CONSTANT_OFFSET, CHANNEL_OFFSET, TRANSPOSED, NOT_FINITE, LOW_PRECISION,
+                         INTEGER_RESULT, DX_SAMPLE_OFFSET, DX_CHANNEL_OFFSET})
 
 
 def is_gradient(output):
@@ -225,12 +229,13 @@ def _location_hints(bad):
         border = np.ones((H, W), bool)
         border[1:-1, 1:-1] = False
         if _only(planes, border[None]):
-            hints.append(BORDER)
-            # the last rows/columns only (a window or a loop that stops early) says more
-            last = np.zeros((H, W), bool)
+            # the last rows/columns only (a window or a loop that stops early) or the first ones only (a
+            # loop that starts late) is not the padding, which changes the windows on both sides
+            last, first = np.zeros((H, W), bool), np.zeros((H, W), bool)
             last[-1, :] = last[:, -1] = True
-            if _only(planes, last[None]):
-                hints[-1] = LAST_ROWS_COLUMNS
+            first[0, :] = first[:, 0] = True
+            hints.append(LAST_ROWS_COLUMNS if _only(planes, last[None]) else
+                         FIRST_ROWS_COLUMNS if _only(planes, first[None]) else BORDER)
     if bad.ndim == 4 and W >= 4:
         for start in (0, 1):
             if cols_bad[start::2].all() and not cols_bad[1 - start::2].any():

@@ -26,6 +26,7 @@ class PoolForward(Check):
     """``name(x, pool_param) -> (out, cache)``; the check compares ``out``."""
 
     size_hint = POOL_SIZE_RULE
+    padded = False  # pooling has no padding
 
     def call(self, namespace, inputs):
         fn = self.student(namespace, self.name)
@@ -39,6 +40,7 @@ class PoolBackward(Check):
     """``name(dout, cache) -> dx``, the cache coming from the student's own forward pass."""
 
     student_forward = ""
+    padded = False
 
     def call(self, namespace, inputs):
         forward = self.student(namespace, self.student_forward)

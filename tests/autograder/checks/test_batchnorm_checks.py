@@ -313,6 +313,22 @@ def test_spatial_batchnorm_without_the_transpose_fails():
     assert not passed
 
 
+def test_spatial_batchnorm_without_the_transpose_in_test_mode_says_nothing_of_a_padding():
+    """Channels mixed by a reshape, in test mode: on (3, 2, 3, 3) only the entries with h + w odd
+    use another channel's running averages, the border's middle ones. The hint once said "only
+    the border rows and columns are wrong: look at the padding"; batch normalization has none."""
+    def no_transpose(x, gamma, beta, bn_param):
+        N, C, H, W = x.shape
+        out, cache = bn_forward(x.reshape(-1, C), gamma, beta, bn_param)
+        return out.reshape(N, C, H, W), cache
+
+    passed, lines, hints, _ = run_case("spatial_batchnorm_forward", {"x": (3, 2, 3, 3), "mode": "test", "seed": 1},
+                                       dict(right_namespace(), spatial_batchnorm_forward=no_transpose))
+    assert not passed and lines[0].startswith("out: relative error")
+    assert hints == []
+    assert not get_check("spatial_batchnorm_forward").padded and not get_check("layernorm_backward").windowed
+
+
 def test_groupnorm_with_interleaved_groups_fails():
     def interleaved(x, gamma, beta, G, gn_param):  # channel c in group c % G instead of c // (C/G)
         N, C, H, W = x.shape

@@ -210,6 +210,23 @@ def test_forward_integer_result_names_the_integer_array(solution):
     assert hints == [compare.INTEGER_RESULT]
 
 
+def test_forward_loops_that_start_at_one_point_at_the_loops_not_the_padding(solution):
+    """for i in range(1, H_out): the first output row and column stay zero. The hint once said
+    "look at the padding", even with pad = 0; a padding filled with the wrong value still gets it."""
+    def late_start(x, w, b, conv_param):
+        out, cache = forward_variant()(x, w, b, conv_param)
+        out[:, :, 0, :] = out[:, :, :, 0] = 0.0
+        return out, cache
+
+    namespace = with_function(solution, conv_forward_naive=late_start)
+    for case in (CASE, {"x": (1, 2, 7, 7), "w": (2, 2, 3, 3), "stride": 2, "pad": 0, "seed": 1}):
+        passed, _, hints = evaluate("conv_forward_naive", case, namespace)
+        assert not passed and hints == [compare.FIRST_ROWS_COLUMNS]
+    passed, _, hints = evaluate("conv_forward_naive", CASE, with_function(
+        solution, conv_forward_naive=forward_variant(pad_mode="edge")))
+    assert not passed and hints == [compare.BORDER]
+
+
 def test_forward_wrong_output_size_points_at_the_rule(solution):
     def no_padding_in_size(x, w, b, conv_param):
         out, cache = solution["conv_forward_naive"](x, w, b, dict(conv_param, pad=0))

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder.checks import check, get_check, judge
+from cs231n_checks import compare
 from cs231n_checks.base import diagnose
 from autograder.checks import pooling as pool_mistakes
 from autograder.checks.pooling import max_pool_backward_tie_rule
@@ -76,6 +77,25 @@ def run_case(name, case, namespace):
     inputs = kind.make_inputs(case)
     found = kind.call(namespace, {k: np.array(v, copy=True) for k, v in inputs.items()})
     return judge(kind, case, kind.reference(inputs), found), kind, inputs, found
+
+
+def test_loops_that_start_at_one_point_at_the_loops_not_at_a_padding():
+    """The first output row and column never computed: pooling has no padding, so the hint is
+    where the loops start (it once said "look at the padding")."""
+    def late_start(x, pool_param):
+        PH, PW, S = _geometry(pool_param)
+        N, C, H, W = x.shape
+        out = np.zeros((N, C, (H - PH) // S + 1, (W - PW) // S + 1), dtype=x.dtype)
+        for n, c, i, j in np.ndindex(*out.shape):
+            if i >= 1 and j >= 1:
+                out[n, c, i, j] = x[n, c, i * S:i * S + PH, j * S:j * S + PW].max()
+        return out, (x, pool_param)
+
+    case = {"x": (2, 1, 5, 6), "pool": (2, 3), "stride": 1, "seed": 2}
+    (passed, _, hints, _), *_ = run_case("max_pool_forward_naive", case,
+                                         dict(right_namespace(), max_pool_forward_naive=late_start))
+    assert not passed and hints == [compare.FIRST_ROWS_COLUMNS]
+    assert not get_check("max_pool_forward_naive").padded
 
 
 @pytest.mark.parametrize("name", POOL_CHECKS)
