@@ -39,6 +39,10 @@ CHECKS = {}
 #: the line of an output the student's function did not return (fixed text)
 MISSING = "missing from the result"
 
+#: the note of a visible case whose call changed one of its input arrays (``x -= mean``)
+INPUT_CHANGED = ("your code changed its input {key} in place (x -= ..., x[...] = ...): work on a copy "
+                 "(x = x - mean); the caller still needs its input, and the numerical gradient check relies on it")
+
 EXPECTED_DIR = Path(__file__).resolve().parent / "expected"
 
 
@@ -376,7 +380,9 @@ def visible_check_passes(name, namespace=None):
     False when one fails or raises, None when there is no case or nothing is implemented yet.
 
     The gradient-check cells use it to tell a wrong forward pass (the numerical gradient is
-    computed from it) from a wrong backward pass."""
+    computed from it) from a wrong backward pass. A forward pass that changes its input in place
+    (``x -= mean``) is not right for them either: its outputs pass, but the numerical gradient,
+    which perturbs x and calls it again, comes out wrong, so False."""
     kind = get_check(name)
     if namespace is None:
         namespace = sys._getframe(1).f_globals
@@ -385,19 +391,34 @@ def visible_check_passes(name, namespace=None):
         return None
     for case in cases:
         inputs, expected, mistakes = case_data(name, case)
+        given = _copy_inputs(inputs)
         try:
-            found = kind.call(namespace, _copy_inputs(inputs))
+            found = kind.call(namespace, given)
         except NotImplementedError:
             return None
         except Exception:  # noqa: BLE001 - a forward pass that raises is not right
             return False
-        if not judge(kind, case, expected, found, inputs=inputs, mistakes=mistakes)[0]:
+        if changed_inputs(inputs, given) or not judge(kind, case, expected, found, inputs=inputs, mistakes=mistakes)[0]:
             return False
     return True
 
 
 def _copy_inputs(inputs):
     return {k: np.array(v, copy=True) for k, v in inputs.items()}
+
+
+def changed_inputs(inputs, given):
+    """The names of the input arrays that the student's code changed in place: ``given`` holds
+    the copies it was called with, ``inputs`` the originals."""
+    changed = []
+    for key, before in inputs.items():
+        if key not in given:
+            continue
+        after, before = np.asarray(given[key]), np.asarray(before)
+        if before.dtype.kind in "biuf" and not (after.shape == before.shape and after.dtype == before.dtype
+                                                 and np.array_equal(after, before, equal_nan=before.dtype.kind == "f")):
+            changed.append(key)
+    return changed
 
 
 def check(name, cases, namespace=None, raise_on_failure=True):
@@ -421,8 +442,9 @@ def check(name, cases, namespace=None, raise_on_failure=True):
         inputs, expected, mistakes = case_data(name, case)
         label = f"{name} case {number}/{len(cases)} ({kind.describe(case)})"
         start = time.perf_counter()
+        given = _copy_inputs(inputs)
         try:
-            found = kind.call(namespace, _copy_inputs(inputs))
+            found = kind.call(namespace, given)
         except NotImplementedError:
             print(f"{label}: NOT IMPLEMENTED yet")
             not_implemented += 1
@@ -440,6 +462,9 @@ def check(name, cases, namespace=None, raise_on_failure=True):
             print(f"    {line}")
         for hint in hints:
             print(f"    hint: {hint}")
+        # the grade comes from the outputs alone; this note is for the notebook's own cells
+        for key in changed_inputs(inputs, given):
+            print(f"    note: {INPUT_CHANGED.format(key=key)}")
     total = len(cases)
     if passed_count == total:
         print(f"All {total} visible cases of {name} passed. More cases run when your notebook is graded.")

@@ -367,6 +367,30 @@ def test_descriptions_hide_the_seed_and_inputs_are_deterministic():
             np.testing.assert_array_equal(first[key], second[key])
 
 
+def bn_forward_in_place(x, gamma, beta, bn_param):
+    """Right outputs, but x -= mean changes the caller's x."""
+    mean = x.mean(axis=0)
+    x -= mean
+    return bn_forward(x + mean, gamma, beta, bn_param)
+
+
+def test_a_forward_that_changes_its_input_passes_with_a_note_and_is_not_trusted_by_the_gradient_cell(capsys):
+    """x -= mean: the outputs are right (the grade stands), but the notebook's numerical gradient
+    perturbs x and calls the forward again, so it comes out wrong, and the gradient cell used to say
+    "batchnorm_forward passes its check, so look at batchnorm_backward"."""
+    from cs231n_checks import visible_check_passes
+
+    namespace = dict(right_namespace(), batchnorm_forward=bn_forward_in_place)
+    check("batchnorm_forward", [{"x": (8, 5)}, {"x": (6, 4), "mode": "test", "seed": 2}], namespace=namespace)
+    out = capsys.readouterr().out
+    assert out.count("PASSED") == 2 and "All 2 visible cases of batchnorm_forward passed" in out
+    assert out.count("note: your code changed its input x in place") == 2
+    assert visible_check_passes("batchnorm_forward", namespace) is False
+    check("batchnorm_forward", [{"x": (8, 5)}], namespace=right_namespace())
+    assert "note:" not in capsys.readouterr().out
+    assert visible_check_passes("batchnorm_forward", right_namespace()) is True
+
+
 def test_visible_check_reports_not_implemented(capsys):
     def not_yet(*args):
         raise NotImplementedError()
