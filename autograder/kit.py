@@ -375,6 +375,9 @@ def _seed_from_store(entry, folder):
         stamps = json.loads((entry / "stamps.json").read_text())
     except (OSError, ValueError):
         return 0
+    if not (isinstance(stamps, dict) and sorted(stamps) == _numba_modules(library)
+            and all(type(ns) is int for ns in stamps.values())):
+        return 0  # not a record this code wrote for these modules
     seeded = 0
     for rel, mtime_ns in stamps.items():
         module = library / rel
@@ -397,8 +400,7 @@ def _save_to_store(entry, folder):
     modules = _numba_modules(library)
     stamps = {rel: os.stat(library / rel).st_mtime_ns for rel in modules}
     if not (entry / "stamps.json").exists():
-        entry.mkdir(parents=True, exist_ok=True)
-        write_atomic(entry / "stamps.json", json.dumps(stamps).encode())
+        write_atomic(entry / "stamps.json", json.dumps(stamps).encode(), mode=0o644)
     elif json.loads((entry / "stamps.json").read_text()) != stamps:
         return  # built beside the kit that filled the store, not seeded from it: its files are stamped otherwise
     for rel in modules:
@@ -411,7 +413,10 @@ def _save_to_store(entry, folder):
             for path in theirs.get(stem, ()):
                 path.unlink()
             for path in files:  # sorted: the data first, the index that points to them last
-                write_atomic(kept / path.name, path.read_bytes())
+                write_atomic(kept / path.name, path.read_bytes(), mode=0o644)
+    # the grader's warm-up loads this code: only its user may write here, whatever the umask
+    for path in [entry.parent, *entry.rglob("*"), entry]:
+        os.chmod(path, 0o644 if path.is_file() else 0o755)
 
 
 def _compile_kernels(kits_dir, folder):
@@ -435,7 +440,7 @@ def _compile_kernels(kits_dir, folder):
             shutil.rmtree(entry, ignore_errors=True)
         shutil.rmtree(folder / ".numba-cache", ignore_errors=True)
         seeded, (compiled, reused) = 0, _warm_numba_cache(folder)
-    with file_lock(lock), contextlib.suppress(OSError):
+    with file_lock(lock), contextlib.suppress(OSError, ValueError):
         _save_to_store(entry, folder)  # a full disk costs the next kit its head start, not this one
     return {"kernels_compiled": compiled, "kernels_reused": reused, "functions_seeded": seeded}
 

@@ -351,6 +351,18 @@ def test_a_damaged_store_of_compiled_kernels_is_dropped_and_the_kit_compiled(tmp
     assert _relu_backward_in_kit(folder, tmp_path)[0] == 0.0
 
 
+def test_a_store_record_that_is_not_ours_is_ignored_and_the_store_is_only_ours_to_write(tmp_path):
+    kits = tmp_path / "kits"
+    first = kit.grading_kit(REPO, "im2col", kits)
+    (entry,) = (kits / kit.COMPILED_STORE).iterdir()
+    assert all((path.stat().st_mode & 0o022) == 0 for path in [entry.parent, entry, *entry.rglob("*")])
+    (entry / "stamps.json").write_text('["not", "a", "record"]')
+    folder = kit.grading_kit(_course_with_extra_assignments(tmp_path / "course", ["extra"]), "im2col", kits)
+    built = json.loads((folder / ".complete").read_text())
+    assert folder != first and built["functions_seeded"] == 0 and built["kernels_compiled"] > 0
+    assert _relu_backward_in_kit(folder, tmp_path)[0] == 0.0
+
+
 def test_a_changed_numba_module_has_its_own_entry_in_the_store(tmp_path):
     import shutil
 
