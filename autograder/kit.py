@@ -399,10 +399,15 @@ def _save_to_store(entry, folder):
     library = folder / "cs231n_lib"
     modules = _numba_modules(library)
     stamps = {rel: os.stat(library / rel).st_mtime_ns for rel in modules}
-    if not (entry / "stamps.json").exists():
-        write_atomic(entry / "stamps.json", json.dumps(stamps).encode(), mode=0o644)
-    elif json.loads((entry / "stamps.json").read_text()) != stamps:
+    try:
+        recorded = json.loads((entry / "stamps.json").read_text())
+    except (OSError, ValueError):
+        recorded = None
+    if isinstance(recorded, dict) and sorted(recorded) == modules and recorded != stamps:
         return  # built beside the kit that filled the store, not seeded from it: its files are stamped otherwise
+    if recorded != stamps:  # no record, or one this code did not write: start the entry afresh
+        shutil.rmtree(entry, ignore_errors=True)
+        write_atomic(entry / "stamps.json", json.dumps(stamps).encode(), mode=0o644)
     for rel in modules:
         module = library / rel
         kept = entry / "cache" / Path(rel).parent.as_posix()

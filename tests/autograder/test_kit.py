@@ -361,6 +361,9 @@ def test_a_store_record_that_is_not_ours_is_ignored_and_the_store_is_only_ours_t
     built = json.loads((folder / ".complete").read_text())
     assert folder != first and built["functions_seeded"] == 0 and built["kernels_compiled"] > 0
     assert _relu_backward_in_kit(folder, tmp_path)[0] == 0.0
+    # the record was written afresh: the next kit with these kernels starts from it again
+    third = kit.grading_kit(_course_with_extra_assignments(tmp_path / "course", ["extra", "more"]), "im2col", kits)
+    assert json.loads((third / ".complete").read_text())["kernels_compiled"] == 0
 
 
 def test_a_changed_numba_module_has_its_own_entry_in_the_store(tmp_path):
