@@ -94,6 +94,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -602,6 +603,52 @@ def feedback_text(test):
 
 
 # ------------------------------------------------------------------------------------------
+# What the pages people open may show of a student's work
+#
+# The executed notebook becomes the student's feedback page (nbgrader's HTML) and the notebook a
+# person grades in the formgrader, a page of the instructor's Jupyter server: a script there acts
+# as the instructor. nbconvert renders HTML, JavaScript and Markdown outputs and the HTML in
+# Markdown cells as they are, so nothing a student's code or text chooses may reach a page as
+# HTML: outputs are kept as text and images only, and a written answer keeps its Markdown
+# formatting and math but can open no HTML tag, link or image.
+
+#: the output types kept from the kernel: text, and PNG or JPEG images (base64 text in an
+#: ``<img>``). HTML, JavaScript, Markdown, SVG, LaTeX, widgets and any other type are dropped
+KEPT_OUTPUT_TYPES = ("text/plain", "image/png", "image/jpeg")
+DROPPED_OUTPUT_NOTE = ("[an output of another type than text or a PNG/JPEG image (HTML, JavaScript, Markdown, "
+                       "SVG, a widget, ...): not shown in the feedback]")
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
+
+
+def inert_outputs(outputs):
+    """The kernel's ``outputs`` (nbformat output dicts) as a page may show them: streams and errors
+    as they are (rendered as escaped text), rich outputs reduced to ``KEPT_OUTPUT_TYPES`` (an
+    image only when it is base64 text) without their metadata (its width or alt text would be
+    written into the page's HTML), and a note in place of one left with nothing to show."""
+    kept = []
+    for out in outputs:
+        if out.get("output_type") in ("display_data", "execute_result"):
+            data = out.get("data") if isinstance(out.get("data"), dict) else {}
+            shown = {mime: data[mime] for mime in KEPT_OUTPUT_TYPES if isinstance(data.get(mime), str)
+                     and (mime == "text/plain" or _BASE64.fullmatch(data[mime]))}
+            out = dict(out, data=shown or {"text/plain": DROPPED_OUTPUT_NOTE}, metadata={})
+        kept.append(out)
+    return kept
+
+
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def inert_markdown(text):
+    """A student's Markdown (a written answer) as a page may render it: emphasis, lists, code and
+    math stay, but nothing becomes HTML. A space after each ``<`` that would open a tag, a comment
+    or an autolink (``< script>`` is text), ``](`` escaped so that no inline link or image forms,
+    and ``]:`` escaped so that no link definition does (nor the reference links that need one):
+    no element, event handler or ``javascript:`` URL of the student's reaches the page."""
+    return _TAG_START.sub("< ", text).replace("](", "]\\(").replace("]:", "]\\:")
+
+
+# ------------------------------------------------------------------------------------------
 # Grading
 
 
@@ -647,6 +694,7 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
         if plan.kind == "markdown":
             if plan.answer:
                 answers.append(written_answer(plan, template_nb.cells[plan.index], cell))
+                cell.source = inert_markdown(cell.source)  # after its digest: the student's own text
             cells.append(record)
             continue
         if plan.kind == "skipped":
@@ -664,7 +712,7 @@ def grade_notebook(name, source_nb, template_nb, student_nb, sandbox, limits, ca
                 note = f"[{status}; outputs of cells that run after hidden test cases are not shown]\n"
                 cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=note)]
             else:
-                cell.outputs = [nbformat.from_dict(o) for o in result.outputs]
+                cell.outputs = [nbformat.from_dict(o) for o in inert_outputs(result.outputs)]
             if plan.grade_id in matched.found:
                 # where the graded code came from, said where the student looks for it
                 said = "".join(f"[grader] {line}\n" for line in matched.found[plan.grade_id])

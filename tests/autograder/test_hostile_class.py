@@ -1,0 +1,108 @@
+"""A class of hostile students graded end to end (``batch.autograde``, the real engine and
+sandboxed kernels), for what reaches the people who run the grader: the feedback pages and the
+graded notebooks they open in a browser (the formgrader is a page of the instructor's Jupyter
+server, where a script acts as the instructor).
+
+Each student's code is right: the tricks are in what it prints and writes, and cost no points.
+"""
+
+import json
+from html.parser import HTMLParser
+
+import nbformat
+import pytest
+from autograder_testkit import RIGHT, SIZE_RIGHT, source_notebook, student_nb, write_course
+from nbformat.v4 import new_markdown_cell
+
+from autograder import batch, engine
+
+pytestmark = pytest.mark.slow
+
+# a 1x1 PNG: an honest plot stays on the page
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+RICH_OUTPUTS = SIZE_RIGHT + f'''
+from IPython.display import display, HTML, Javascript
+display(HTML('<script>alert("pwned")</script><b>HTML</b>'))
+display(Javascript('alert("pwned")'))
+display({{'text/markdown': '<img src=x onerror=alert("pwned")>'}}, raw=True)
+display({{'image/svg+xml': '<svg onload=alert("pwned")></svg>'}}, raw=True)
+display({{'image/png': 'AAAA" onerror="alert(1)'}}, raw=True)
+display({{'image/png': '{PNG}'}}, metadata={{'image/png': {{'width': '1 onerror=alert("pwned")'}}}}, raw=True)
+print("PLAIN TEXT STAYS")
+'''
+ANSWER = ('The padding keeps the size: **bold stays**, $a<b$ too. <script>alert("pwned")</script>'
+          '<img src=x onerror=alert("pwned")> [click](javascript:alert("pwned")) <javascript:alert(1)>\n\n'
+          '[ref]: javascript:alert("pwned")\n\nsee [ref]')
+
+
+class _ActiveContent(HTMLParser):
+    """What of a page would act in a browser: event handlers, ``javascript:`` URLs, scripts that
+    call ``alert`` (nbconvert's own scripts do not), and elements that run code of their own."""
+
+    def __init__(self, page):
+        super().__init__()
+        self.found, self._in_script = [], False
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self._in_script = tag == "script"
+        if tag in ("svg", "iframe", "object", "embed"):
+            self.found.append(f"<{tag}>")
+        for name, value in attrs:
+            if name.startswith("on") or (name in ("href", "src") and (value or "").strip().lower().startswith("javascript:")):
+                self.found.append(f"<{tag} {name}={value!r}>")
+
+    def handle_data(self, data):
+        if self._in_script and "alert(" in data:
+            self.found.append(f"<script>{data.strip()[:60]}")
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+
+def _course(root):
+    question = new_markdown_cell("**Written answer (2 points, graded by a person).** Why pad?")
+    answer = new_markdown_cell("### BEGIN SOLUTION\nRubric: the size.\n### END SOLUTION")
+    answer.metadata["nbgrader"] = {"schema_version": 3, "grade": True, "solution": True, "locked": False,
+                                   "task": False, "points": 2, "grade_id": "q_padding"}
+    return write_course(root, notebook=source_notebook([question, answer]))
+
+
+def _notebook(root, sources, answer=None):
+    nb = student_nb(root, sources)
+    for cell in nb.cells:
+        if answer is not None and cell.metadata.get("nbgrader", {}).get("grade_id") == "q_padding":
+            cell.source = answer
+    return nbformat.writes(nb).encode()
+
+
+@pytest.fixture(scope="module")
+def hostile_class(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hostile")
+    root = _course(tmp / "repo")
+    students = {"rich": _notebook(root, dict(RIGHT, conv_output_size=RICH_OUTPUTS), ANSWER)}
+    subs = tmp / "subs"
+    for student, data in students.items():
+        (subs / student / "conv").mkdir(parents=True)
+        (subs / student / "conv" / "conv.ipynb").write_bytes(data)
+    out = tmp / "out"
+    run = batch.autograde(subs, out, course_root=root, workers=0, progress=False)
+    return run, out
+
+
+def test_the_pages_people_open_show_no_html_of_the_students(hostile_class):
+    run, out = hostile_class
+    assert {r.student: r.score for r in run.results} == {"rich": 5.0}
+    page = (out / "feedback" / "rich" / "conv" / "conv.html").read_text()
+    assert _ActiveContent(page).found == []
+    # what is not HTML still shows: text, an image, the answer's Markdown and math
+    assert "PLAIN TEXT STAYS" in page and f'src="data:image/png;base64,{PNG}"' in page
+    assert "<strong>bold stays</strong>" in page and "The padding keeps the size" in page
+    assert engine.DROPPED_OUTPUT_NOTE in page
+    # the graded notebook (what the formgrader renders) holds only text and images
+    graded = json.loads((out / "autograded" / "rich" / "conv" / "conv.ipynb").read_text())
+    types = {mime for cell in graded["cells"] for o in cell.get("outputs", []) for mime in o.get("data", {})}
+    assert types <= set(engine.KEPT_OUTPUT_TYPES) and "image/png" in types
+    assert all(not o.get("metadata") for cell in graded["cells"] for o in cell.get("outputs", [])
+               if "data" in o)
