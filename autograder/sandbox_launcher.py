@@ -20,7 +20,7 @@ supplementary groups and ``no_new_privs``; then ``exec``s ipykernel with a scrub
 
 Without root (an instructor's laptop, a JupyterHub server, CI), it gives the kernel the same file
 system view through unprivileged user namespaces (``_launch_in_user_namespace``): it calls
-unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET) itself through ctypes and maps
+unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET) itself through ctypes and maps
 the grader's uid and gid to themselves. Done directly rather than through bubblewrap or
 util-linux's ``unshare``: no dependency to install (this and many hosts have no bubblewrap), the
 same code (``_hide_paths``, ``_hide_outside_system``, ``interpreter_dirs``) builds the view for
@@ -37,6 +37,12 @@ the PID namespace ends and Linux kills every process in it.
 
 Network: in both paths the wrapper also gives the kernel its own network namespace (no
 interfaces at all) when the launch settings ask for Unix sockets (``transport: ipc``).
+
+System V IPC: in both paths the kernel gets an IPC namespace of its own. A shared memory segment
+made in the host's namespace outlives the process that made it (no rlimit counts it once it is
+detached): a kernel could fill the machine's memory with segments that stay after it is killed,
+for the rest of the run and beyond, and see the segments of another kernel of the same user. The
+segments, semaphores and message queues of a namespace of its own end with the kernel.
 
 ``probe_namespace`` and ``probe_user_namespace`` run the same namespace steps in a throwaway
 process, for ``sandbox_host`` to learn what this host allows.
@@ -66,6 +72,7 @@ def is_root():
 # Linux calls (also used by the grader's side to mount and unmount a sandbox folder's tmpfs)
 
 _CLONE_NEWNS = 0x00020000
+_CLONE_NEWIPC = 0x08000000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWPID = 0x20000000
 _CLONE_NEWNET = 0x40000000
@@ -128,7 +135,7 @@ def _mount_fresh_proc(libc):
 def probe_user_namespace():
     """Exit 0 when the user-namespace sandbox can be built here (run in a throwaway process)."""
     libc = load_libc()
-    _enter_user_namespace(libc, _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID)
+    _enter_user_namespace(libc, _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID | _CLONE_NEWIPC)
     pid = os.fork()
     if pid == 0:
         try:
@@ -289,7 +296,7 @@ def launch(argv):
     shutil.copyfile(connection_file, conn)  # before /tmp is replaced
     applied = {"mode": "root" if is_root() else "none", "uid": os.getuid(),
                "user": pwd.getpwuid(os.getuid()).pw_name, "mount_namespace": False,
-               "network_namespace": False, "transport": cfg.get("transport", "tcp"),
+               "network_namespace": False, "ipc_namespace": False, "transport": cfg.get("transport", "tcp"),
                "hidden": [], "private_tmp": [], "rlimits": {}, "errors": []}
     if not is_root() and cfg.get("userns"):
         _launch_in_user_namespace(root, cfg, conn, applied)  # never returns
@@ -309,6 +316,12 @@ def launch(argv):
             applied["network_namespace"] = True
         except OSError as exc:
             applied["errors"].append(f"network namespace: {exc}")
+    if is_root():
+        try:
+            check_libc(load_libc().unshare(_CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
+            applied["ipc_namespace"] = True
+        except OSError as exc:
+            applied["errors"].append(f"IPC namespace: {exc}")
     _set_rlimits(cfg, applied, nproc=uid is not None)
     # RLIMIT_NPROC binds only a user of its own: the grader's user (root or not) shares its count
     applied["process_cap"] = uid is not None and "RLIMIT_NPROC" in applied["rlimits"]
@@ -347,7 +360,7 @@ def _launch_in_user_namespace(root, cfg, conn, applied):
     """The wrapper of a grader that is not root (see the module docstring). Never returns.
 
     Three processes: this one (the process jupyter_client started and watches) enters the new
-    user, mount, PID and network namespaces and waits; its child is the PID namespace's first
+    user, mount, PID, IPC and network namespaces and waits; its child is the PID namespace's first
     process, which builds the file system view and then only reaps orphans; its grandchild
     ``exec``s the kernel. When the kernel exits the first process follows it, and the Linux kernel
     kills every process left in the namespace; when this process is killed (jupyter_client kills
@@ -361,7 +374,7 @@ def _launch_in_user_namespace(root, cfg, conn, applied):
     network = cfg.get("transport") == "ipc"  # over TCP the kernel must reach the grader's loopback
     libc = load_libc()
     try:
-        _enter_user_namespace(libc, _CLONE_NEWNS | _CLONE_NEWPID | (_CLONE_NEWNET if network else 0))
+        _enter_user_namespace(libc, _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWIPC | (_CLONE_NEWNET if network else 0))
     except OSError as exc:
         print(f"cs231n sandbox: cannot enter a user namespace: {exc}", file=sys.stderr, flush=True)
         os._exit(70)
@@ -405,7 +418,7 @@ def _namespace_init(root, cfg, conn, applied, report, network):
     # processes only, and the grader's user keeps its own count.
     _set_rlimits(cfg, applied, nproc=True)
     applied.update(mode="user_namespace", user_namespace=True, pid_namespace=True, mount_namespace=True,
-                   network_namespace=network, process_cap="RLIMIT_NPROC" in applied["rlimits"])
+                   network_namespace=network, ipc_namespace=True, process_cap="RLIMIT_NPROC" in applied["rlimits"])
     os.write(report, json.dumps(applied).encode())
     os.close(report)
     kernel = os.fork()

@@ -91,6 +91,7 @@ seen["found"] = found
 attempt("connect", lambda: socket.create_connection(("127.0.0.1", cfg["port"]), timeout=3))
 libc = ctypes.CDLL(None, use_errno=True)
 seen["nested_userns"] = libc.unshare(0x10000000) == 0
+seen["shm_id"] = libc.shmget(0x63733234, 1 << 20, 0o1000 | 0o600)  # a System V segment, left detached
 status = open("/proc/self/status").read()
 seen["cap_eff"] = status.split("CapEff:")[1].split()[0]
 seen["no_new_privs"] = status.split("NoNewPrivs:")[1].split()[0]
@@ -127,6 +128,7 @@ with Sandbox({"mine.txt": b"x"}, Limits(nproc=40), hidden_paths=cfg["hidden"], v
     cfg["write_files"] += [os.path.join(box.root, "launch.json"), os.path.join(box.root, "protections.json")]
     cfg["write_dirs"] += [str(box.inbox), box.root]
     report["inside"] = run(box, INSIDE % json.dumps(cfg))
+    report["host_shm_keys"] = [int(line.split()[0]) for line in list(open("/proc/sysvipc/shm"))[1:]]
     report["bomb"] = run(box, BOMB)
     report["kernel_processes_during_bomb"] = len(mine() - before)
     # the grader's own user still starts processes while the bomb's children are alive
@@ -214,6 +216,8 @@ def test_a_normal_users_kernel_sees_nothing_writes_nothing_reaches_no_network_an
             assert seen[key] == "EROFS", key
         assert seen["connect"] == "ENETUNREACH"
         assert seen["nested_userns"] is False
+        # the kernel's System V IPC is its own: out of the host's sight, gone with the kernel
+        assert seen["shm_id"] >= 0 and 0x63733234 not in report["host_shm_keys"] and applied["ipc_namespace"]
         assert seen["cap_eff"] == "0000000000000000" and seen["no_new_privs"] == "1"
         assert seen["pid"] == 2 and seen["processes"] <= 3  # its init, itself and `ls`-like helpers
         assert seen["work_folder"] == "xmore" and seen["numpy"] == 45.0

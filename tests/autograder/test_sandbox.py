@@ -122,6 +122,33 @@ def test_kernel_has_no_network(box):
     assert out[:2] == ["refused 101", "refused 101"]  # ENETUNREACH: not even a loopback
 
 
+# A System V shared memory segment, made and left detached by the kernel (as a student's ctypes can)
+SHM_KEY = 0x63733233
+MAKE_SEGMENT = f"""
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print(libc.shmget({SHM_KEY}, 1 << 20, 0o1000 | 0o600))
+"""
+
+
+def host_segments():
+    """Keys of the System V shared memory segments of the host's IPC namespace (this process's)."""
+    with open("/proc/sysvipc/shm") as fh:
+        return {int(line.split()[0]) for line in list(fh)[1:]}
+
+
+@needs_root
+def test_system_v_ipc_is_the_kernels_own_and_ends_with_it(box):
+    """A segment a kernel leaves would outlive it and fill the host's memory; in an IPC namespace
+    of its own it is out of the host's sight and goes with the kernel."""
+    shm_id = int(stdout(run(box, MAKE_SEGMENT)))
+    try:
+        assert shm_id >= 0 and SHM_KEY not in host_segments()
+    finally:  # without the namespace, remove it from the host
+        run(box, f"libc.shmctl({shm_id}, 0, None)")
+    assert box.applied["ipc_namespace"] is True
+
+
 def test_environment_is_scrubbed_and_says_nothing_about_grading(box):
     out = stdout(run(box, "import os\nprint(sorted(os.environ))"))
     names = set(eval(out))  # noqa: S307 - our own printed list
