@@ -318,6 +318,7 @@ def class_table(outcome):
 
 
 def _text_table(header, rows):
+    rows = [[printable(str(c)) for c in r] for r in rows]  # escaped before the columns are measured
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
@@ -444,7 +445,7 @@ def summary(outcome, table=True):
            f"in {outcome.seconds:.1f} s ({now}, {outcome.from_cache} unchanged from the cache"
            + (f", {outcome.retried} retried" if outcome.retried else "") + ")."]
     if table and results:
-        out += ["", _text_table(*class_table(outcome))]
+        out += ["", *_text_table(*class_table(outcome)).split("\n")]
         optional = sorted({r.assignment for r in graded if r.optional_points})
         if optional:
             out.append(f"Optional parts ({', '.join(optional)}) are extra credit: a score can exceed its maximum.")
@@ -496,4 +497,12 @@ def summary(outcome, table=True):
             f"  report.html  {d / 'report.html'}" if outcome.report_path else "",
             f"  feedback/    {d / 'feedback'}/<student>/<assignment>/*.html",
             f"  gradebook    {d / 'gradebook.db'} (nbgrader formgrader and `nbgrader export` work in {d})"]
-    return "\n".join(x for x in out if x is not None)
+    return "\n".join(printable(x) for x in out if x is not None)
+
+
+def printable(line):
+    """One line of the summary as a terminal may print it: what is not printable (an escape
+    sequence that clears the screen, retitles the window or rewrites earlier lines, a newline or
+    carriage return that forges a line, a bidirectional override) shown as ``\\x1b``-style escapes.
+    The summary quotes names that students chose: their files' names, inside zips too."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in line)

@@ -1,12 +1,14 @@
 """A class of hostile students graded end to end (``batch.autograde``, the real engine and
 sandboxed kernels), for what reaches the people who run the grader: the feedback pages and the
 graded notebooks they open in a browser (the formgrader is a page of the instructor's Jupyter
-server, where a script acts as the instructor).
+server, where a script acts as the instructor), and the summary printed in their terminal.
 
 Each student's code is right: the tricks are in what it prints and writes, and cost no points.
 """
 
+import io
 import json
+import zipfile
 from html.parser import HTMLParser
 
 import nbformat
@@ -14,7 +16,7 @@ import pytest
 from autograder_testkit import RIGHT, SIZE_RIGHT, source_notebook, student_nb, write_course
 from nbformat.v4 import new_markdown_cell
 
-from autograder import batch, engine
+from autograder import batch, engine, report
 
 pytestmark = pytest.mark.slow
 
@@ -61,6 +63,19 @@ class _ActiveContent(HTMLParser):
         self._in_script = False
 
 
+# Terminal escape sequences (clear the screen, retitle the window) and a newline forging a summary
+# line, in the names of a student's files; a C1 control (CSI) in the zip's name, the student id
+ESCAPES = "\x1b[2J\x1b]0;pwned\x07\n  ada / conv: 7/7 FORGED"
+
+
+def _zip(members):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
 def _course(root):
     question = new_markdown_cell("**Written answer (2 points, graded by a person).** Why pad?")
     answer = new_markdown_cell("### BEGIN SOLUTION\nRubric: the size.\n### END SOLUTION")
@@ -86,6 +101,8 @@ def hostile_class(tmp_path_factory):
     for student, data in students.items():
         (subs / student / "conv").mkdir(parents=True)
         (subs / student / "conv" / "conv.ipynb").write_bytes(data)
+    (subs / "eve\x9b2J.zip").write_bytes(_zip({f"conv/conv{ESCAPES}.ipynb": _notebook(root, RIGHT),
+                                               f"notes{ESCAPES}.txt": b"junk"}))
     out = tmp / "out"
     run = batch.autograde(subs, out, course_root=root, workers=0, progress=False)
     return run, out
@@ -93,7 +110,7 @@ def hostile_class(tmp_path_factory):
 
 def test_the_pages_people_open_show_no_html_of_the_students(hostile_class):
     run, out = hostile_class
-    assert {r.student: r.score for r in run.results} == {"rich": 5.0}
+    assert {r.student: r.score for r in run.results} == {"rich": 5.0, "eve\x9b2J": 5.0}
     page = (out / "feedback" / "rich" / "conv" / "conv.html").read_text()
     assert _ActiveContent(page).found == []
     # what is not HTML still shows: text, an image, the answer's Markdown and math
@@ -106,3 +123,13 @@ def test_the_pages_people_open_show_no_html_of_the_students(hostile_class):
     assert types <= set(engine.KEPT_OUTPUT_TYPES) and "image/png" in types
     assert all(not o.get("metadata") for cell in graded["cells"] for o in cell.get("outputs", [])
                if "data" in o)
+
+
+def test_the_summary_prints_no_control_character_a_student_chose(hostile_class):
+    run, _ = hostile_class
+    text = report.summary(run)
+    # the names are there, their control characters shown as escapes: nothing a terminal obeys
+    assert "eve\\x9b2J" in text and "notes\\x1b[2J\\x1b]0;pwned\\x07\\n  ada / conv: 7/7 FORGED.txt" in text
+    assert "conv\\x1b[2J" in text  # the renamed notebook, graded in its place
+    assert not any(c in text for c in "\x1b\x07\x9b\r")
+    assert not any(line.startswith("  ada / conv") for line in text.splitlines())
