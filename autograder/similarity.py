@@ -12,6 +12,11 @@ normalised code (names, comments, docstrings, asserts and bare strings gone) the
 written convolution solutions of ``examples/`` score 0.79 at most between any two, while a copy
 with renamed variables, new comments, docstrings and asserts added scores 1.0, and one with a
 few statements changed as well stays above 0.9.
+
+One comparison does at most ``MAX_STEPS`` steps of difflib's matching (about 20 s here): its cost
+is cubic on repetitive text, and two students who each sent 8,000 characters of one repeated
+statement held the run for 4.5 minutes (26,000 characters: hours), before any grade reached the
+gradebook. A pair that needs more is flagged for a person without a ratio.
 """
 
 import difflib
@@ -23,6 +28,30 @@ from . import course
 
 THRESHOLD = 0.90
 MIN_CHARS = 150
+#: steps of difflib's inner loop (positions looked at) one pair may take; the course's longest
+#: solutions (5,000 characters) take 3 million against a near copy, 26 million against unrelated code
+MAX_STEPS = 50_000_000
+
+
+class _TooCostly(Exception):
+    """A comparison that would take more than ``MAX_STEPS`` steps."""
+
+
+class _BoundedMatcher(difflib.SequenceMatcher):
+    """difflib's matcher (no junk heuristic) that raises ``_TooCostly`` once the positions its
+    searches look at pass ``MAX_STEPS`` since ``steps`` was last set to 0; each search is charged
+    before it runs, with the positions it may look at."""
+
+    def __init__(self):
+        super().__init__(None, autojunk=False)
+        self.steps = 0
+
+    def find_longest_match(self, alo=0, ahi=None, blo=0, bhi=None):
+        ahi = len(self.a) if ahi is None else ahi
+        self.steps += sum(len(self.b2j.get(x, ())) for x in self.a[alo:ahi])
+        if self.steps > MAX_STEPS:
+            raise _TooCostly
+        return super().find_longest_match(alo, ahi, blo, bhi)
 
 
 def _normalise(source):
@@ -60,18 +89,24 @@ def student_code(result, stubs):
 
 
 def similar_pairs(codes, threshold=THRESHOLD, min_chars=MIN_CHARS):
-    """Pairs ``(a, b, ratio)`` of keys of ``codes`` (key -> code) at least ``threshold`` alike."""
+    """Pairs ``(a, b, ratio)`` of keys of ``codes`` (key -> code) at least ``threshold`` alike;
+    ``ratio`` is None for a pair alike at a glance (same length and characters) whose comparison
+    would take more than ``MAX_STEPS``."""
     keys = sorted(k for k, code in codes.items() if len(code) >= min_chars)
     pairs = []
     for i, a in enumerate(keys):
-        matcher = difflib.SequenceMatcher(None, autojunk=False)
+        matcher = _BoundedMatcher()
         matcher.set_seq2(codes[a])
         for b in keys[i + 1:]:
             matcher.set_seq1(codes[b])
             if matcher.real_quick_ratio() < threshold or matcher.quick_ratio() < threshold:
                 continue
-            ratio = matcher.ratio()
-            if ratio >= threshold:
+            matcher.steps = 0
+            try:
+                ratio = 1.0 if codes[a] == codes[b] else matcher.ratio()
+            except _TooCostly:
+                ratio = None
+            if ratio is None or ratio >= threshold:
                 pairs.append((a, b, ratio))
     return pairs
 
@@ -87,6 +122,8 @@ def find_similar(results, course_root, threshold=THRESHOLD):
         stubs = template_stubs(course_root, assignment)
         codes = {r.student: student_code(r, stubs) for r in group}
         for a, b, ratio in similar_pairs(codes, threshold):
-            flags.setdefault((a, assignment), []).append(f"solutions near-identical to {b}'s (similarity {ratio:.2f})")
-            flags.setdefault((b, assignment), []).append(f"solutions near-identical to {a}'s (similarity {ratio:.2f})")
+            for one, other in ((a, b), (b, a)):
+                flags.setdefault((one, assignment), []).append(
+                    f"solutions near-identical to {other}'s (similarity {ratio:.2f})" if ratio is not None else
+                    f"solutions alike at a glance to {other}'s, too long or repetitive to compare in full")
     return flags

@@ -176,3 +176,26 @@ def test_a_disguised_copy_is_flagged():
     assert copy != original  # the disguise changed the text ...
     pairs = similarity.similar_pairs({"ada": original, "copycat": copy})
     assert pairs and pairs[0][2] >= similarity.THRESHOLD  # ... not what it computes
+
+
+@pytest.mark.timeout(120)
+def test_two_long_repetitive_solutions_are_flagged_without_holding_the_run():
+    """difflib's matching is cubic on repetitive code: two students who send 26,000 characters of
+    one repeated statement would hold the run for hours before any grade reaches the gradebook."""
+    import time
+    from pathlib import Path
+
+    from autograder import similarity
+    from autograder.results import NotebookResult, TaskResult
+
+    def result(student, op):
+        body = "".join(f"    v = v {op} {i % 7}\n" for i in range(2600))
+        sources = {"conv_forward_naive": f"def conv_forward_naive(x, w, b, conv_param):\n    v = 0\n{body}    return v\n"}
+        return TaskResult(student, "convolution", "graded",
+                          notebooks={"convolution.ipynb": NotebookResult("graded", solution_sources=sources)})
+
+    began = time.perf_counter()
+    flags = similarity.find_similar([result("kim", "+"), result("lee", "-")], Path(__file__).resolve().parents[2])
+    assert time.perf_counter() - began < 60
+    assert flags == {("kim", "convolution"): ["solutions alike at a glance to lee's, too long or repetitive to compare in full"],
+                     ("lee", "convolution"): ["solutions alike at a glance to kim's, too long or repetitive to compare in full"]}
