@@ -3,7 +3,8 @@
 Every file the grader writes for someone else to read (the result cache, the gradebook's CSV,
 feedback and report pages, the notebook pair's sync state, a kernel's launch settings) goes
 through ``write_atomic``; every name that came from a student (a file in a submission folder, a
-zip member, a notebook name in a result) goes through the checks below before it becomes a path.
+zip member, a notebook name in a result) goes through the checks below before it becomes a path,
+and ``printable`` before it is printed or written where a terminal may show it.
 This module imports nothing from the package, so that every other module may use it.
 """
 
@@ -84,3 +85,11 @@ def is_notebook_file_name(name):
     """
     return (isinstance(name, str) and name.endswith(".ipynb") and not name.startswith(".")
             and "/" not in name and "\\" not in name)
+
+
+def printable(text):
+    """``text`` as a terminal may show it: what is not printable (an escape sequence that clears
+    the screen, retitles the window or rewrites earlier lines, a newline or carriage return that
+    forges a line, a bidirectional override) as a ``\\x1b``-style escape. For the run's summary and
+    ``grades.csv``, which quote names that students chose: their files' names, inside zips too."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

@@ -34,7 +34,7 @@ from pathlib import Path
 from .assignment_digest import source_digest
 from .course import (SOLUTIONS_DIR, generate_assignment, nbgrader_config, patch_nbgrader, sync_folder,
                      write_nbgrader_config_file)
-from .files import write_atomic
+from .files import printable, write_atomic
 from .results import ManualGrading, NotebookResult
 
 
@@ -363,6 +363,14 @@ def _fmt(value):
     return f"{float(value or 0.0):g}"
 
 
+def csv_cell(value):
+    """A cell of ``grades.csv`` as a spreadsheet may open it: text starting with ``= + - @`` (a
+    formula: a student id or a file name a student chose, first in the flags) behind a quote that
+    keeps it text, control characters as escapes (see ``files.printable``)."""
+    text = printable(str(value))
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def write_grades_csv(path, results, notebooks_by_assignment, flags_by_task=None):
     """Write ``grades.csv`` (see ``grades_rows``) atomically; returns the rows."""
     nb_columns, rows = grades_rows(results, notebooks_by_assignment, flags_by_task)
@@ -370,6 +378,6 @@ def write_grades_csv(path, results, notebooks_by_assignment, flags_by_task=None)
     writer = csv.DictWriter(buffer, fieldnames=GRADES_COLUMNS + nb_columns + ["manual_grading", "flags", "error"],
                             lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({column: csv_cell(value) for column, value in row.items()} for row in rows)
     write_atomic(Path(path), buffer.getvalue())
     return rows

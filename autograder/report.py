@@ -13,7 +13,7 @@ import io
 import re
 from pathlib import Path
 
-from .files import write_atomic
+from .files import printable, write_atomic
 from .results import OUTCOMES
 
 
@@ -498,11 +498,3 @@ def summary(outcome, table=True):
             f"  feedback/    {d / 'feedback'}/<student>/<assignment>/*.html",
             f"  gradebook    {d / 'gradebook.db'} (nbgrader formgrader and `nbgrader export` work in {d})"]
     return "\n".join(printable(x) for x in out if x is not None)
-
-
-def printable(line):
-    """One line of the summary as a terminal may print it: what is not printable (an escape
-    sequence that clears the screen, retitles the window or rewrites earlier lines, a newline or
-    carriage return that forges a line, a bidirectional override) shown as ``\\x1b``-style escapes.
-    The summary quotes names that students chose: their files' names, inside zips too."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in line)

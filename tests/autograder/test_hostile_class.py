@@ -6,6 +6,7 @@ server, where a script acts as the instructor), and the summary printed in their
 Each student's code is right: the tricks are in what it prints and writes, and cost no points.
 """
 
+import csv
 import io
 import json
 import zipfile
@@ -63,6 +64,10 @@ class _ActiveContent(HTMLParser):
         self._in_script = False
 
 
+# A student id and a file name that a spreadsheet would run as formulas in grades.csv
+FORMULA_ID = '=HYPERLINK("evil.example","open me")'
+FORMULA_FILE = "@SUM(1+1)*cmd|' -C calc'!A0"
+
 # Terminal escape sequences (clear the screen, retitle the window) and a newline forging a summary
 # line, in the names of a student's files; a C1 control (CSI) in the zip's name, the student id
 ESCAPES = "\x1b[2J\x1b]0;pwned\x07\n  ada / conv: 7/7 FORGED"
@@ -101,6 +106,9 @@ def hostile_class(tmp_path_factory):
     for student, data in students.items():
         (subs / student / "conv").mkdir(parents=True)
         (subs / student / "conv" / "conv.ipynb").write_bytes(data)
+    (subs / FORMULA_ID).mkdir(parents=True)  # the notebook straight in the student's folder
+    (subs / FORMULA_ID / "conv.ipynb").write_bytes(_notebook(root, RIGHT))
+    (subs / FORMULA_ID / FORMULA_FILE).symlink_to("/etc/passwd")  # skipped, with a note
     (subs / "eve\x9b2J.zip").write_bytes(_zip({f"conv/conv{ESCAPES}.ipynb": _notebook(root, RIGHT),
                                                f"notes{ESCAPES}.txt": b"junk"}))
     out = tmp / "out"
@@ -110,7 +118,7 @@ def hostile_class(tmp_path_factory):
 
 def test_the_pages_people_open_show_no_html_of_the_students(hostile_class):
     run, out = hostile_class
-    assert {r.student: r.score for r in run.results} == {"rich": 5.0, "eve\x9b2J": 5.0}
+    assert {r.student: r.score for r in run.results} == {"rich": 5.0, "eve\x9b2J": 5.0, FORMULA_ID: 5.0}
     page = (out / "feedback" / "rich" / "conv" / "conv.html").read_text()
     assert _ActiveContent(page).found == []
     # what is not HTML still shows: text, an image, the answer's Markdown and math
@@ -133,3 +141,16 @@ def test_the_summary_prints_no_control_character_a_student_chose(hostile_class):
     assert "conv\\x1b[2J" in text  # the renamed notebook, graded in its place
     assert not any(c in text for c in "\x1b\x07\x9b\r")
     assert not any(line.startswith("  ada / conv") for line in text.splitlines())
+
+
+def test_grades_csv_holds_no_cell_a_spreadsheet_would_run(hostile_class):
+    _, out = hostile_class
+    with open(out / "grades.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    cells = [value for row in rows for value in row.values()]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    # the text is all there, behind a quote that keeps it text
+    assert {r["student"] for r in rows} == {"rich", "eve\\x9b2J", "'" + FORMULA_ID}
+    assert not any(c in "".join(cells) for c in "\x1b\x07\x9b\n")  # a terminal that shows the file obeys none
+    formula = next(r for r in rows if r["student"] == "'" + FORMULA_ID)
+    assert formula["score"] == "5" and formula["flags"].startswith("'" + FORMULA_FILE + ": skipped")
