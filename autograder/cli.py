@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import batch, course
 from .authoring import SyncError
+from .files import printable
 
 
 def _course_root(args):
@@ -123,25 +124,26 @@ def _allowed_library_uses(result, course_root):
 def _print_validation(result, course_root=None):
     """Print the engine's validation result (a ``TaskResult``): per test its visible cases and the
     points they give (optional parts marked), library uses (allowed or not); returns 0 when every
-    visible case of every required test passes, else 1."""
+    visible case of every required test passes, else 1. The messages quote what the notebook's code
+    raised, which a student chose: every line is printed through ``files.printable``."""
     from .batch import allowed_library_use
 
     allowed = _allowed_library_uses(result, course_root)
     ok = result.graded
     if not ok:
-        print(f"Could not check this notebook: {result.error}")
+        _say(f"Could not check this notebook: {result.error}")
     for note in result.notes:
-        print(f"note: {note}")
+        _say(f"note: {note}")
     for name, nb in sorted(result.notebooks.items()):
         if not nb.graded:
-            print(f"{name}: {nb.status}: {nb.message}")
+            _say(f"{name}: {nb.status}: {nb.message}")
             ok = False
             continue
-        print(f"{name}: visible checks")
+        _say(f"{name}: visible checks")
         for line in nb.found:
-            print(f"  found: {line}")
+            _say(f"  found: {line}")
         for note in nb.notes:
-            print(f"  note: {note}")
+            _say(f"  note: {note}")
         earned = total = extra = extra_total = 0.0
         for test in nb.tests:
             cases = test.cases
@@ -155,33 +157,38 @@ def _print_validation(result, course_root=None):
                 ok &= passed == len(cases)
             undone = all("not implemented" in c.message for c in cases) and cases and not passed
             state = "ok" if passed == len(cases) else ("todo" if is_optional and undone else "FAIL")
-            print(f"  [{state:>4}] {test.grade_id}{' (optional)' if is_optional else ''}: "
-                  f"{passed} of {len(cases)} visible cases passed, {score:g} of {points:g} points"
-                  + (": not done yet (an optional part)" if state == "todo" else ""))
+            _say(f"  [{state:>4}] {test.grade_id}{' (optional)' if is_optional else ''}: "
+                 f"{passed} of {len(cases)} visible cases passed, {score:g} of {points:g} points"
+                 + (": not done yet (an optional part)" if state == "todo" else ""))
             for number, case in enumerate(cases, 1):
                 if case.passed:
                     continue
-                print(f"         case {number} ({case.description}): {case.outcome.upper()}")
+                _say(f"         case {number} ({case.description}): {case.outcome.upper()}")
                 if case.message:
-                    print(f"           {case.message}")
+                    _say(f"           {case.message}")
                 for hint in case.hints:
-                    print(f"           hint: {hint}")
+                    _say(f"           hint: {hint}")
         for cell in nb.cells:
             if cell.status in ("error", "timeout", "crashed", "flooded"):
                 where = cell.grade_id or f"cell {cell.index + 1}"
-                print(f"  [warn] {where}: {cell.status} when run (see the notebook's output there)")
+                _say(f"  [warn] {where}: {cell.status} when run (see the notebook's output there)")
         for flag in nb.flags:
             if allowed_library_use(flag, allowed):
-                print(f"  [  ok] {flag.grade_id} uses {', '.join(sorted(flag.library_names()))}: allowed "
-                      f"(the notebook asks for it)")
+                _say(f"  [  ok] {flag.grade_id} uses {', '.join(sorted(flag.library_names()))}: allowed "
+                     f"(the notebook asks for it)")
             else:
-                print(f"  [note] {flag.text()}")
-        print(f"  Visible cases give {earned:g} of {total:g} points"
-              + (f", and {extra:g} of {extra_total:g} optional points" if extra_total else "")
-              + " (more cases run at grading).")
-    print("All visible checks pass. More cases run when your notebook is graded." if ok
-          else "Some visible checks fail: fix them before you submit.")
+                _say(f"  [note] {flag.text()}")
+        _say(f"  Visible cases give {earned:g} of {total:g} points"
+             + (f", and {extra:g} of {extra_total:g} optional points" if extra_total else "")
+             + " (more cases run at grading).")
+    _say("All visible checks pass. More cases run when your notebook is graded." if ok
+         else "Some visible checks fail: fix them before you submit.")
     return 0 if ok else 1
+
+
+def _say(line):
+    """Print one line that may quote what a student chose, its control characters escaped."""
+    print(printable(line))
 
 
 def cmd_demo(args):

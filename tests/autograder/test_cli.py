@@ -133,6 +133,18 @@ def test_validate_prints_the_visible_verdicts_with_the_real_engine(tmp_path, cap
     assert "9137" not in out and "hidden" not in out.lower().replace("more cases run", "")
 
 
+def test_validate_prints_no_control_character_of_a_students(tmp_path, capsys):
+    """An instructor validating a student's notebook: the messages quote what its code raised."""
+    root = toycourse.course_copy(tmp_path / "repo")
+    raising = ("def conv_forward_naive(x, w, b, conv_param):\n"
+               "    raise ValueError('\\x1b[2J\\x1b]0;pwned\\x07\\n[  ok] forged')\n")
+    path = toycourse.write_submission(tmp_path / "subs", root, "zoe", "toy", {"conv_forward_naive": raising})
+    assert main(["--course", str(root), "validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "ValueError: \\x1b[2J\\x1b]0;pwned\\x07\\n[  ok] forged" in out
+    assert not any(c in out for c in "\x1b\x07") and "\n[  ok] forged" not in out
+
+
 def test_demo_releases_grades_the_sample_class_and_prints_the_table(tmp_path, fake_engine, capsys):
     root = toycourse.course_copy(tmp_path / "repo")
     toycourse.make_class(root / "examples" / "submissions", root)
