@@ -91,11 +91,37 @@ class Execution:
     truncated_bytes: int = 0
 
 
-def _output_bytes(content):
-    if "text" in content:
-        return len(content["text"])
-    data = content.get("data", {})
-    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
+def _output(msg_type, content):
+    """The nbformat output dict of one output message, made of what nbformat allows only.
+
+    The message comes from the kernel, whose code can send any JSON on its output channel with
+    the right parent (a stream whose text is a list, a traceback that is a number, a 40 MB stream
+    name): text fields become strings (a malformed one empty), an error's fields are capped, and
+    data and metadata stay only when they are JSON objects."""
+    def text(value, cap=None):
+        return (value if isinstance(value, str) else "")[:cap]
+
+    if msg_type == "stream":
+        return {"output_type": "stream", "name": "stderr" if content.get("name") == "stderr" else "stdout",
+                "text": text(content.get("text"))}
+    if msg_type == "error":
+        traceback = content.get("traceback")
+        return {"output_type": "error", "ename": text(content.get("ename"), 1000),
+                "evalue": text(content.get("evalue"), 10000),
+                "traceback": [text(t, 10000) for t in traceback[:100]] if isinstance(traceback, list) else []}
+    out = {"output_type": msg_type, "data": content.get("data") if isinstance(content.get("data"), dict) else {},
+           "metadata": content.get("metadata") if isinstance(content.get("metadata"), dict) else {}}
+    if msg_type == "execute_result":
+        count = content.get("execution_count")
+        out["execution_count"] = count if type(count) is int else None
+    return out
+
+
+def _output_bytes(output):
+    """The size of an output: its text, or all of it (data, metadata and their keys) as JSON."""
+    if output["output_type"] == "stream":
+        return len(output["text"])
+    return len(json.dumps(output, default=str))
 
 
 class _Collector:
@@ -106,32 +132,25 @@ class _Collector:
         self.outputs = []
 
     def add(self, msg_type, content):
-        size = _output_bytes(content)
+        """Keep (within the cap) the output message ``msg_type`` ("stream", "display_data",
+        "execute_result" or "error") with ``content`` (a dict); returns its output dict."""
+        out = _output(msg_type, content)
+        size = _output_bytes(out)
         self.seen += size
         if self.kept + size > self.cap:
-            if msg_type == "stream" and self.kept < self.cap:
-                room = self.cap - self.kept
-                content = dict(content, text=content["text"][:room])
-                self.dropped += size - room
-                size = room
-            else:
+            if msg_type != "stream" or self.kept >= self.cap:
                 self.dropped += size
-                return
+                return out
+            room = self.cap - self.kept
+            self.dropped += size - room
+            out, size = dict(out, text=out["text"][:room]), room
         self.kept += size
-        if msg_type == "stream":
-            if self.outputs and self.outputs[-1]["output_type"] == "stream" and self.outputs[-1]["name"] == content["name"]:
-                self.outputs[-1]["text"] += content["text"]
-            else:
-                self.outputs.append({"output_type": "stream", "name": content["name"], "text": content["text"]})
-        elif msg_type in ("display_data", "execute_result"):
-            out = {"output_type": msg_type, "data": content.get("data", {}), "metadata": content.get("metadata", {})}
-            if msg_type == "execute_result":
-                out["execution_count"] = content.get("execution_count")
-            self.outputs.append(out)
-        elif msg_type == "error":
-            self.outputs.append({"output_type": "error", "ename": str(content.get("ename", "")),
-                                 "evalue": str(content.get("evalue", ""))[:10000],
-                                 "traceback": [str(t)[:10000] for t in content.get("traceback", [])[:100]]})
+        last = self.outputs[-1] if self.outputs else None
+        if msg_type == "stream" and last and last["output_type"] == "stream" and last["name"] == out["name"]:
+            last["text"] += out["text"]
+        else:
+            self.outputs.append(dict(out))
+        return out
 
     def finish(self):
         if self.dropped:
@@ -463,16 +482,16 @@ class Sandbox:
                 continue
             except Exception:  # noqa: BLE001 - a malformed message: the kernel is not trusted
                 continue
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
+            parent, content = msg.get("parent_header"), msg.get("content")
+            if not (isinstance(parent, dict) and parent.get("msg_id") == msg_id and isinstance(content, dict)):
+                continue  # another request's, or malformed: the kernel's code can send anything
+            kind = msg.get("msg_type")
             if kind == "status" and content.get("execution_state") == "idle":
                 idle = time.perf_counter()
             elif kind in ("stream", "display_data", "execute_result", "error"):
-                collector.add(kind, content)
+                out = collector.add(kind, content)
                 if kind == "error":
-                    error = {"ename": str(content.get("ename", "")), "evalue": str(content.get("evalue", ""))[:10000],
-                             "traceback": [str(t)[:10000] for t in content.get("traceback", [])[:100]]}
+                    error = {key: out[key] for key in ("ename", "evalue", "traceback")}
             elif kind == "clear_output":
                 collector.outputs.clear()
         seconds = time.perf_counter() - began
@@ -492,8 +511,9 @@ class Sandbox:
                 return None
             except Exception:  # noqa: BLE001
                 return None
-            if msg.get("parent_header", {}).get("msg_id") == msg_id:
-                return msg.get("content", {})
+            parent, content = msg.get("parent_header"), msg.get("content")
+            if isinstance(parent, dict) and parent.get("msg_id") == msg_id:
+                return content if isinstance(content, dict) else {"status": "unknown"}
 
     # --- exchanging arrays ----------------------------------------------------------------------------
     def new_exchange(self):

@@ -215,6 +215,32 @@ def test_output_is_capped_per_cell():
         assert burst.status == "flooded" and burst.kernel_lost
 
 
+# Output messages a student's code sends itself on the kernel's output channel, with the right parent
+SEND = ("k = get_ipython().kernel\n"
+        "k.session.send(k.iopub_socket, {kind!r}, {content!r}, parent=k.get_parent('shell'))\n")
+
+
+def test_malformed_or_bloated_output_messages_cost_the_kernel_not_the_grader():
+    import nbformat
+
+    with Sandbox({}, Limits(output_cap_bytes=10_000, flood_bytes=2_000_000)) as box:
+        box.start()
+        malformed = [("stream", {"name": "x" * 1000, "text": ["a list"]}), ("stream", {"name": "stdout"}),
+                     ("error", {"ename": "E", "evalue": "v", "traceback": 5}), ("display_data", {"data": "text"}),
+                     ("execute_result", {"data": {"text/plain": "ok"}, "execution_count": "one"})]
+        for kind, content in malformed:
+            result = box.execute(SEND.format(kind=kind, content=content), 30)  # raised before
+            assert result.status in ("ok", "error") and box.alive(), (kind, content, result.status)
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
+                nbformat.from_dict(o) for o in result.outputs])])
+            nbformat.validate(nb)
+        # metadata counts: 3 MB of it per message passes the flood limit (the grader's memory held
+        # all of it, with the kernel never stopped)
+        bloated = box.execute("from IPython.display import display\nfor _ in range(50):\n"
+                              "    display({'text/plain': 'x'}, metadata={'m': 'x' * 3_000_000}, raw=True)", 60)
+        assert bloated.status == "flooded" and bloated.kernel_lost
+
+
 @needs_root
 def test_bounded_fork_bomb_is_capped_and_cleaned_up():
     with Sandbox({}, Limits(nproc=40)) as box:
