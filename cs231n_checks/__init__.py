@@ -5,7 +5,8 @@
 """
 
 from . import batchnorm, convnet, convolution, im2col, pooling  # noqa: F401  (register the checks)
-from .base import CHECKS, MISSING, Check, case_key, check, get_check, judge, register, visible_check_passes
+from .base import (CHECKS, MISSING, Check, case_key, check, get_check, inputs_changed_by, judge, register,
+                   visible_check_passes)
 
-__all__ = ["CHECKS", "MISSING", "Check", "case_key", "check", "get_check", "judge", "register",
+__all__ = ["CHECKS", "MISSING", "Check", "case_key", "check", "get_check", "inputs_changed_by", "judge", "register",
            "visible_check_passes"]

@@ -403,6 +403,30 @@ def visible_check_passes(name, namespace=None):
     return True
 
 
+def inputs_changed_by(name, namespace=None):
+    """The names of the input arrays (``["x"]``) that the student's code changes in place on
+    the visible cases of check ``name`` (run quietly), sorted; [] when none, or when nothing is
+    implemented yet or the calls raise (the check reports those).
+
+    The gradient-check cells pass it to ``report_gradient_errors``: a forward pass whose outputs
+    pass its check but that changes its input (``x -= mean``) gets the same note under its check,
+    and the verdict of the numerical gradient, which perturbs that input and calls the forward
+    pass again, names it instead of saying the forward pass fails its check."""
+    kind = get_check(name)
+    if namespace is None:
+        namespace = sys._getframe(1).f_globals
+    changed = set()
+    for case in _visible_cases(name):
+        inputs, _, _ = case_data(name, case)
+        given = _copy_inputs(inputs)
+        try:
+            kind.call(namespace, given)
+        except Exception:  # noqa: BLE001 - not implemented or raising: the check says so
+            continue
+        changed.update(changed_inputs(inputs, given))
+    return sorted(changed)
+
+
 def _copy_inputs(inputs):
     return {k: np.array(v, copy=True) for k, v in inputs.items()}
 

@@ -93,7 +93,7 @@ def rel_error(x, y):
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
-def report_gradient_errors(errors, tolerance, look_at="", forward="", forward_ok=None):
+def report_gradient_errors(errors, tolerance, look_at="", forward="", forward_ok=None, forward_changes=()):
     """Print each gradient's relative error, then one verdict line: ``OK: ...`` or ``MISMATCH: ...``.
 
     Inputs:
@@ -103,6 +103,9 @@ def report_gradient_errors(errors, tolerance, look_at="", forward="", forward_ok
     - forward, forward_ok: the forward pass the numerical gradient comes from, and whether it
       passes its own visible check (True, False, or None when unknown). When it does not, the
       verdict says to fix the forward pass first rather than pointing at ``look_at``.
+    - forward_changes: the names of the inputs the forward pass changes in place (``["x"]``
+      for ``x -= mean``; its outputs may still pass its check). The numerical gradient perturbs
+      them and calls the forward pass again, so the verdict names that first.
 
     Returns True when every error is below ``tolerance``.
     """
@@ -116,7 +119,11 @@ def report_gradient_errors(errors, tolerance, look_at="", forward="", forward_ok
               f"(largest relative error {errors[worst]:.1e} < {tolerance:.0e})")
         return True
     where = f": look at {look_at}" if look_at else ""
-    if forward and forward_ok is False:
+    if forward and forward_changes:
+        names = " and ".join(forward_changes)
+        where = (f": the forward pass {forward} changes its input {names} in place (see the note under its check), "
+                 f"and the numerical gradient perturbs {names} and calls it again: make {forward} work on a copy first")
+    elif forward and forward_ok is False:
         where = (f": the forward pass {forward} fails its own check, and the numerical gradient is computed "
                  f"from it: fix {forward} first")
     elif forward and forward_ok and look_at:

@@ -14,9 +14,21 @@ from cs231n_checks.batchnorm import (CONSTANT_STATISTICS, SWAPPED_MOMENTUM, TEST
 from . import variants as v
 from .base import Trusted, register
 
-NOT_UPDATED = ("the running averages are not updated in 'train' mode: running = momentum * running + "
-               "(1 - momentum) * batch_statistic, stored back in bn_param")
+# (the skeleton's last lines store the local running_mean and running_var into bn_param: a value
+# written into bn_param directly is overwritten by them)
+NOT_UPDATED = ("the running averages come back unchanged in 'train' mode: set the local variables, "
+               "running_mean = momentum * running_mean + (1 - momentum) * mean (likewise running_var with the "
+               "variance); the lines after your code store them in bn_param, over anything written there directly")
+RUNNING_IS_BATCH = ("the running averages are replaced by the batch's statistics: blend them, "
+                    "running = momentum * running + (1 - momentum) * batch_statistic (the momentum keeps most of "
+                    "the old average)")
 EPS_OUTSIDE_SQRT = "eps is outside the square root: divide by np.sqrt(var + eps)"
+NO_EPS = ("eps is missing: divide by np.sqrt(var + eps), with the eps of the parameter dict (it keeps a "
+          "feature of zero variance finite)")
+EPS_NOT_GIVEN = ("eps is not the one given: read it from the parameter dict, .get('eps', 1e-5) of bn_param "
+                 "(ln_param, gn_param), instead of a number of your own")
+#: the eps of a case that gives none, and the number students write in its place
+DEFAULT_EPS = 1e-5
 NO_SQRT = "the square root is missing: divide by the standard deviation np.sqrt(var + eps), not by the variance"
 TRAIN_WITH_RUNNING = ("in 'train' mode normalise with the batch's own mean and variance; the running averages "
                       "are for 'test' mode")
@@ -94,7 +106,7 @@ class BatchnormInputs(Trusted):
             "running_var": rng.uniform(0.5, 2.0, D).astype(dtype),
             "mode": np.array(mode),
             "momentum": np.array(float(case.get("momentum", 0.9))),
-            "eps": np.array(float(case.get("eps", 1e-5))),
+            "eps": np.array(float(case.get("eps", DEFAULT_EPS))),
         }
 
 
@@ -115,18 +127,19 @@ def _flat_rows(x):
 
 
 class BatchnormForwardTrusted(BatchnormInputs):
-    catalogue = (NOT_UPDATED, SWAPPED_MOMENTUM, UNBIASED_VARIANCE, EPS_OUTSIDE_SQRT, NO_SQRT, TRAIN_WITH_RUNNING,
-                 RUNNING_STD, TEST_WITH_BATCH_STATS, NO_AFFINE)
+    catalogue = (NOT_UPDATED, SWAPPED_MOMENTUM, RUNNING_IS_BATCH, UNBIASED_VARIANCE, EPS_OUTSIDE_SQRT, NO_EPS,
+                 EPS_NOT_GIVEN, NO_SQRT, TRAIN_WITH_RUNNING, RUNNING_STD, TEST_WITH_BATCH_STATS, NO_AFFINE)
 
     def reference(self, inputs):
         return self.forward_outputs(library(self.name), inputs)
 
     def variants(self, case, inputs):
-        """Running averages not updated or with the momentum swapped (or a std for the
-        variance), the unbiased variance, eps outside the square root or no square root, the
-        wrong statistics (running ones in train mode, batch ones in test mode, per sample), no
-        gamma and beta; for spatial inputs, channels mixed by a reshape without a transpose or
-        statistics per (sample, channel) plane."""
+        """Running averages not updated, replaced by the batch's statistics or with the momentum
+        swapped (or a std for the variance), the unbiased variance, eps outside the square root,
+        missing or not the given one, no square root, the wrong statistics (running ones in
+        train mode, batch ones in test mode, per sample), no gamma and beta; for spatial inputs,
+        channels mixed by a reshape without a transpose (both modes) or statistics per (sample,
+        channel) plane."""
         x = np.asarray(inputs["x"], np.float64)
         gamma, beta = (np.asarray(inputs[k], np.float64) for k in ("gamma", "beta"))
         m, eps = self.scalar(inputs, "momentum", float), self.scalar(inputs, "eps", float)
@@ -137,24 +150,38 @@ class BatchnormForwardTrusted(BatchnormInputs):
         def out(x_hat_rows, affine=True):
             return _unrows(gamma * x_hat_rows + beta if affine else x_hat_rows, x.shape)
 
-        def with_stats(mu, variance, root=np.sqrt, eps_inside=True):
-            std = root(variance + eps) if eps_inside else root(variance) + eps
+        def with_stats(mu, variance, root=np.sqrt, eps_inside=True, epsilon=eps):
+            std = root(variance + epsilon) if eps_inside else root(variance) + epsilon
             return (rows - mu) / std
 
+        def eps_mistakes(mu, variance):
+            """eps outside the square root, missing, or a default of the student's own (1e-5)
+            where the case gives another."""
+            found = [(EPS_OUTSIDE_SQRT, {"out": out(with_stats(mu, variance, eps_inside=False))}),
+                     (NO_EPS, {"out": out(with_stats(mu, variance, epsilon=0.0))})]
+            if eps != DEFAULT_EPS:
+                found.append((EPS_NOT_GIVEN, {"out": out(with_stats(mu, variance, epsilon=DEFAULT_EPS))}))
+            return found
+
         if str(inputs["mode"].item()) == "test":
-            return [(TEST_WITH_BATCH_STATS, {"out": out(with_stats(mean, var))}),
-                    (EPS_OUTSIDE_SQRT, {"out": out(with_stats(old_mean, old_var, eps_inside=False))}),
-                    (NO_SQRT, {"out": out(with_stats(old_mean, old_var, root=lambda a: a))}),
-                    (NO_AFFINE, {"out": out(with_stats(old_mean, old_var), affine=False)})]
+            found = [(TEST_WITH_BATCH_STATS, {"out": out(with_stats(mean, var))})] + eps_mistakes(old_mean, old_var)
+            found += [(NO_SQRT, {"out": out(with_stats(old_mean, old_var, root=lambda a: a))}),
+                      (NO_AFFINE, {"out": out(with_stats(old_mean, old_var), affine=False)})]
+            if x.ndim == 4:
+                flat = _flat_rows(x)
+                mixed = (flat - old_mean) / np.sqrt(old_var + eps) * gamma + beta
+                found.append((NO_TRANSPOSE, {"out": mixed.reshape(x.shape)}))
+            return found
         found = [(NOT_UPDATED, {"running_mean": old_mean, "running_var": old_var}),
                  (SWAPPED_MOMENTUM, {"running_mean": (1 - m) * old_mean + m * mean,
                                      "running_var": (1 - m) * old_var + m * var}),
                  (SWAPPED_MOMENTUM, {"running_mean": (1 - m) * old_mean + m * mean}),
-                 (RUNNING_STD, {"running_var": m * old_var + (1 - m) * np.sqrt(var)}),
-                 (EPS_OUTSIDE_SQRT, {"out": out(with_stats(mean, var, eps_inside=False))}),
-                 (NO_SQRT, {"out": out(with_stats(mean, var, root=lambda a: a))}),
-                 (TRAIN_WITH_RUNNING, {"out": out(with_stats(old_mean, old_var))}),
-                 (NO_AFFINE, {"out": out(with_stats(mean, var), affine=False)})]
+                 (RUNNING_IS_BATCH, {"running_mean": mean, "running_var": var}),
+                 (RUNNING_STD, {"running_var": m * old_var + (1 - m) * np.sqrt(var)})]
+        found += eps_mistakes(mean, var)
+        found += [(NO_SQRT, {"out": out(with_stats(mean, var, root=lambda a: a))}),
+                  (TRAIN_WITH_RUNNING, {"out": out(with_stats(old_mean, old_var))}),
+                  (NO_AFFINE, {"out": out(with_stats(mean, var), affine=False)})]
         count = rows.shape[0]
         if count > 1:
             unbiased = var * count / (count - 1)
@@ -261,7 +288,7 @@ class PerSampleNormTrusted(Trusted):
             "x": x,
             "gamma": rng.standard_normal(param_shape).astype(dtype),
             "beta": rng.standard_normal(param_shape).astype(dtype),
-            "eps": np.array(float(case.get("eps", 1e-5))),
+            "eps": np.array(float(case.get("eps", DEFAULT_EPS))),
         }
         if self.grouped:
             inputs["G"] = np.array(int(case["G"]))
@@ -294,7 +321,8 @@ class PerSampleVariants:
     """The known mistakes of layer norm and group norm (statistics per sample, or per sample and
     group): a view of x whose axis ``stat_axis`` holds the statistics' entries."""
 
-    forward_catalogue = (BATCH_STATISTICS, UNBIASED_PER_SAMPLE, EPS_OUTSIDE_SQRT, NO_SQRT, NO_AFFINE, NO_CENTERING)
+    forward_catalogue = (BATCH_STATISTICS, UNBIASED_PER_SAMPLE, EPS_OUTSIDE_SQRT, NO_EPS, EPS_NOT_GIVEN, NO_SQRT,
+                         NO_AFFINE, NO_CENTERING)
     backward_catalogue = (CONSTANT_STATISTICS, NO_MEAN_PATH, NO_VARIANCE_PATH, DX_WITHOUT_GAMMA, DGAMMA_RAW_X,
                           LN_PARAM_GRADS_AXIS)
 
@@ -347,9 +375,12 @@ class PerSampleVariants:
             found = [(hint, {"out": gamma * back(v.normalise(to(x), ax, eps)[0]) + beta})
                      for hint, to, back, ax in views[1:]]
             found += [(EPS_OUTSIDE_SQRT, out(v.normalise(xv, axis, eps, eps_outside=True)[0])),
+                      (NO_EPS, out(v.normalise(xv, axis, 0.0)[0])),
                       (NO_SQRT, out((xv - mean) / (var + eps))),
                       (NO_AFFINE, out(v.normalise(xv, axis, eps)[0], affine=False)),
                       (NO_CENTERING, out(xv / np.sqrt(var + eps)))]
+            if eps != DEFAULT_EPS:
+                found.append((EPS_NOT_GIVEN, out(v.normalise(xv, axis, DEFAULT_EPS)[0])))
             if count > 1:
                 found.append((UNBIASED_PER_SAMPLE, out(v.normalise(xv, axis, eps, ddof=1)[0])))
             return found

@@ -15,7 +15,14 @@ PAD_ONE_SIDE = ("the zeros are all on one side: add `pad` zeros on each side (to
 STRIDE_ROWS = "the windows move down by 1 instead of the stride: the window of output row i starts at row i * stride"
 STRIDE_COLUMNS = ("the windows move right by 1 instead of the stride: the window of output column j starts at "
                   "column j * stride")
-ONE_SHORT = "one output row and column short: the output size is (H - HH + 2P)/S + 1, the + 1 counts the first position"
+STRIDE_BOTH = ("the windows move by 1 instead of the stride: the window of output (i, j) starts at row "
+               "i * stride and column j * stride")
+# one row and column short comes from a missing + 1, but as often from a size rule that drops the
+# padding or counts it once (x (5, 5), 3 x 3 filters, S = 2, P = 1: (5 - 3)/2 + 1 = 2 for 3)
+ONE_SHORT = ("one output row and column short: the output size is (H - HH + 2P)/S + 1: the padding counts on "
+             "both sides (2P) and the + 1 counts the first position")
+PAD_IN_SIZE = ("the output size leaves out the padding (or counts it once): it is (H - HH + 2P)/S + 1, with the "
+               "zeros of both sides (2P); the windows are right, there are too few of them")
 FLIPPED = ("the filters are flipped: a CNN's convolution slides the filter as it is (cross-correlation), "
            "without flipping it")
 TRANSPOSED_TAPS = "the filter's taps are transposed: w[f, c, i, j] multiplies row i, column j of the window"
@@ -27,6 +34,8 @@ CROP_ONE = "dx is cut out with a hard-coded 1:-1: remove `pad` rows and columns,
 CROP_NONE = "dx still has the padding: return dx_pad[:, :, pad:pad + H, pad:pad + W], of the shape of x"
 CROP_START = "dx keeps the bottom and right padding: cut with pad:pad + H and pad:pad + W"
 ASSIGN_DX = "dx is written with = where windows overlap, so the last window wins: add the contributions with +="
+ASSIGN_DW = ("dw is written with =, so only the last window counts: every window adds to it, "
+             "dw[f] += dout[n, f, i, j] * (the window of x_pad)")
 FLIP_DX = ("dx uses flipped filters: with the forward pass a cross-correlation, each window adds "
            "dout[n, f, i, j] * w[f] as it is")
 DB_AXES = "db is summed over the wrong axes: sum dout over the samples and the positions, axes (0, 2, 3)"
@@ -40,10 +49,10 @@ PAD_ONCE = "the padding counts twice, once per side: (W - F + 2P)/S + 1"
 NO_DIVISIBILITY = ("no ValueError when S does not divide W - F + 2P: the filter would not tile the input, "
                    "raise ValueError instead of rounding")
 NO_FIT_CHECK = "no ValueError when the filter is larger than the padded input (F > W + 2P): raise ValueError"
-FORWARD_CATALOGUE = (PAD_MISSING, PAD_ONE_SIDE, STRIDE_ROWS, STRIDE_COLUMNS, ONE_SHORT, FLIPPED,
-                     TRANSPOSED_TAPS, NO_BIAS, BIAS_PER_CHANNEL)
-BACKWARD_CATALOGUE = (CROP_EMPTY, CROP_ONE, CROP_NONE, CROP_START, ASSIGN_DX, FLIP_DX, STRIDE_ROWS, STRIDE_COLUMNS,
-                      DB_AXES)
+FORWARD_CATALOGUE = (PAD_MISSING, PAD_ONE_SIDE, STRIDE_ROWS, STRIDE_COLUMNS, STRIDE_BOTH, ONE_SHORT, PAD_IN_SIZE,
+                     FLIPPED, TRANSPOSED_TAPS, NO_BIAS, BIAS_PER_CHANNEL)
+BACKWARD_CATALOGUE = (CROP_EMPTY, CROP_ONE, CROP_NONE, CROP_START, ASSIGN_DX, ASSIGN_DW, FLIP_DX, STRIDE_ROWS,
+                      STRIDE_COLUMNS, STRIDE_BOTH, DB_AXES)
 
 
 def _geometry(inputs):
@@ -71,11 +80,14 @@ def conv_forward_variants(inputs):
         found += [(PAD_MISSING, v.conv_forward(x, w, b, S, 0, d)),
                   (PAD_ONE_SIDE, v.conv_forward(x, w, b, S, P, d, pads=(0, 2 * P, 0, 2 * P))),
                   (PAD_ONE_SIDE, v.conv_forward(x, w, b, S, P, d, pads=(2 * P, 0, 2 * P, 0)))]
+    size = right.shape[2:]
     if S > 1:
-        size = right.shape[2:]
         found += [(STRIDE_ROWS, v.conv_forward(x, w, b, S, P, d, row_step=1, size=size)),
                   (STRIDE_COLUMNS, v.conv_forward(x, w, b, S, P, d, col_step=1, size=size))]
+        if min(size) > 1:  # (with one row or column it is the other axis's mistake)
+            found.append((STRIDE_BOTH, v.conv_forward(x, w, b, S, P, d, row_step=1, col_step=1, size=size)))
     found.append((ONE_SHORT, right[:, :, :-1, :-1]))
+    found += [(PAD_IN_SIZE, right[:, :, :rows, :cols]) for rows, cols in _sizes_without_padding(x, w, S, P, d)]
     found.append((FLIPPED, v.conv_forward(x, np.asarray(w)[:, :, ::-1, ::-1], b, S, P, d)))
     if w.shape[2] == w.shape[3]:
         found.append((TRANSPOSED_TAPS, v.conv_forward(x, np.swapaxes(w, 2, 3), b, S, P, d)))
@@ -83,6 +95,23 @@ def conv_forward_variants(inputs):
     if C > 1:
         found.append((BIAS_PER_CHANNEL, v.conv_forward(x, w, b, S, P, d, bias_times=C)))
     return [(hint, {"out": out}) for hint, out in found]
+
+
+def _sizes_without_padding(x, w, S, P, d):
+    """The output sizes (rows, columns) of a size rule that leaves out the padding or counts it
+    once (floor division), where they differ from the right size and from one short (ONE_SHORT
+    names those) and leave at least one row and column."""
+    if P == 0:
+        return []
+    spans = [(k - 1) * d + 1 for k in w.shape[2:]]
+    right = [(n + 2 * P - span) // S + 1 for n, span in zip(x.shape[2:], spans)]
+    found = []
+    for counted in (0, P):
+        rows, cols = ((n + counted - span) // S + 1 for n, span in zip(x.shape[2:], spans))
+        if 0 < rows <= right[0] and 0 < cols <= right[1] and (rows, cols) not in (
+                tuple(right), (right[0] - 1, right[1] - 1)) and (rows, cols) not in found:
+            found.append((rows, cols))
+    return found
 
 
 def conv_backward_variants(inputs):
@@ -98,12 +127,19 @@ def conv_backward_variants(inputs):
         result = grads(**switches)
         return None if result is None else {"dx": result["dx"]}
 
+    def dw_only(**switches):
+        result = grads(**switches)
+        return None if result is None else {"dw": result["dw"]}
+
     found = [(CROP_EMPTY, dx_only(crop="pad:-pad")), (CROP_ONE, dx_only(crop="1:-1"))]
     if P > 0:
         found += [(CROP_NONE, dx_only(crop="none")), (CROP_START, dx_only(crop="start"))]
-    found += [(ASSIGN_DX, dx_only(assign_dx=True)), (FLIP_DX, dx_only(flip_dx=True))]
+    found += [(ASSIGN_DX, dx_only(assign_dx=True)), (FLIP_DX, dx_only(flip_dx=True)),
+              (ASSIGN_DW, dw_only(assign_dw="sample")), (ASSIGN_DW, dw_only(assign_dw="batch"))]
     if S > 1:
         found += [(STRIDE_ROWS, grads(row_step=1)), (STRIDE_COLUMNS, grads(col_step=1))]
+        if min(dout.shape[2:]) > 1:
+            found.append((STRIDE_BOTH, grads(row_step=1, col_step=1)))
     dout64 = np.asarray(dout, np.float64)
     found.append((DB_AXES, {"db": dout64.sum(axis=(1, 2, 3))}))
     return found

@@ -11,8 +11,9 @@ from cs231n_checks.im2col import GEOMETRY
 
 from . import variants as v
 from .base import Trusted, register
-from .convolution import (ASSIGN_DX, BACKWARD_CATALOGUE, CROP_EMPTY, CROP_NONE, CROP_ONE, CROP_START, FORWARD_CATALOGUE, ONE_SHORT,
-                          PAD_MISSING, PAD_ONE_SIDE, STRIDE_COLUMNS, STRIDE_ROWS, conv_backward_inputs,
+from .convolution import (ASSIGN_DW, ASSIGN_DX, BACKWARD_CATALOGUE, CROP_EMPTY, CROP_NONE, CROP_ONE, CROP_START,
+                          FORWARD_CATALOGUE, ONE_SHORT, PAD_IN_SIZE, PAD_MISSING, PAD_ONE_SIDE, STRIDE_BOTH,
+                          STRIDE_COLUMNS, STRIDE_ROWS, conv_backward_inputs,
                           conv_backward_reference, conv_backward_second_reference, conv_backward_variants, conv_case_inputs, conv_forward_variants,
                           conv_reference, conv_second_reference)
 
@@ -49,6 +50,8 @@ def _column_variants(inputs, check):
     if S > 1:
         found += [(STRIDE_ROWS, v.im2col(x, HH, WW, S, P, row_step=1, size=(Ho, Wo))),
                   (STRIDE_COLUMNS, v.im2col(x, HH, WW, S, P, col_step=1, size=(Ho, Wo)))]
+        if min(Ho, Wo) > 1:  # (with one row or column it is the other axis's mistake)
+            found.append((STRIDE_BOTH, v.im2col(x, HH, WW, S, P, row_step=1, col_step=1, size=(Ho, Wo))))
     return [(hint, {"cols": cols}) for hint, cols in found]
 
 
@@ -69,6 +72,8 @@ def _fold_variants(inputs, check):
               (COLUMNS_SAMPLE_LAST, fold(v.reorder_columns(cols, C, HH, WW, Ho, Wo, N, columns_order=(2, 0, 1))))]
     if S > 1:
         found += [(STRIDE_ROWS, fold(row_step=1)), (STRIDE_COLUMNS, fold(col_step=1))]
+        if min(Ho, Wo) > 1:
+            found.append((STRIDE_BOTH, fold(row_step=1, col_step=1)))
     return found
 
 
@@ -91,7 +96,7 @@ def column_shape(x_shape, HH, WW, stride, pad):
 @register
 class Im2col(Trusted, kit.Im2col):
     catalogue = (ROWS_TAPS_FIRST, ROWS_TAPS_SWAPPED, COLUMNS_SAMPLE_LAST, COLUMNS_TRANSPOSED, PAD_MISSING,
-                 PAD_ONE_SIDE, STRIDE_ROWS, STRIDE_COLUMNS)
+                 PAD_ONE_SIDE, STRIDE_ROWS, STRIDE_COLUMNS, STRIDE_BOTH)
 
     def variants(self, case, inputs):
         return _column_variants(inputs, self)
@@ -109,7 +114,7 @@ class Im2col(Trusted, kit.Im2col):
 @register
 class Col2im(Trusted, kit.Col2im):
     catalogue = (ASSIGN_FOLD, CROP_EMPTY, CROP_ONE, CROP_NONE, CROP_START, ROWS_TAPS_FIRST, COLUMNS_SAMPLE_LAST,
-                 STRIDE_ROWS, STRIDE_COLUMNS)
+                 STRIDE_ROWS, STRIDE_COLUMNS, STRIDE_BOTH)
 
     def variants(self, case, inputs):
         return _fold_variants(inputs, self)
@@ -132,7 +137,9 @@ class ConvForwardIm2col(Trusted, kit.ConvForwardIm2col):
     def second_reference(self, inputs):
         return conv_second_reference(dict(inputs, dilation=np.array(1)))
 
-    catalogue = (WEIGHTS_TAPS_FIRST, OUTPUT_NOT_TRANSPOSED) + tuple(h for h in FORWARD_CATALOGUE if h != ONE_SHORT)
+    # (a wrong output size in conv_forward_im2col only breaks the reshape of im2col's columns)
+    catalogue = (WEIGHTS_TAPS_FIRST, OUTPUT_NOT_TRANSPOSED) + tuple(
+        h for h in FORWARD_CATALOGUE if h not in (ONE_SHORT, PAD_IN_SIZE))
 
     def variants(self, case, inputs):
         x, w, b = inputs["x"], inputs["w"], inputs["b"]
@@ -159,7 +166,7 @@ class ConvBackwardIm2col(Trusted, kit.ConvBackwardIm2col):
         return conv_backward_second_reference(dict(inputs, dilation=np.array(1)))
 
     catalogue = (DOUT_NOT_TRANSPOSED, DW_TRANSPOSED, ASSIGN_FOLD) + tuple(
-        h for h in BACKWARD_CATALOGUE if h not in (ASSIGN_DX, STRIDE_ROWS, STRIDE_COLUMNS))
+        h for h in BACKWARD_CATALOGUE if h not in (ASSIGN_DX, ASSIGN_DW, STRIDE_ROWS, STRIDE_COLUMNS, STRIDE_BOTH))
 
     def variants(self, case, inputs):
         x, w, dout = (np.asarray(inputs[k], np.float64) for k in ("x", "w", "dout"))

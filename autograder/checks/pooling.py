@@ -7,7 +7,7 @@ from cs231n_checks.pooling import TIES_TO_ALL, TIES_TO_LAST, pool_param_of  # no
 
 from . import variants as v
 from .base import Trusted, register
-from .convolution import STRIDE_COLUMNS, STRIDE_ROWS
+from .convolution import STRIDE_BOTH, STRIDE_COLUMNS, STRIDE_ROWS
 
 STRIDE_IGNORED = ("the stride is ignored: a window starts every `stride` rows and columns, and the output has "
                   "(H - pool_height)/stride + 1 rows")
@@ -19,8 +19,6 @@ MAX_NOT_AVERAGE = "this is each window's maximum: average pooling takes its mean
 SUM_NOT_MEAN = "this is each window's sum: divide by the window's size, pool_height * pool_width"
 WRONG_COUNT = "the window's size is pool_height * pool_width: the division uses another count"
 ASSIGN_OVERLAP = "dx is written with = where windows overlap, so the last window wins: add the gradients with +="
-UNRAVEL_WIDTH = ("the position of the maximum is unravelled with the wrong width: divmod(argmax, pool_width) "
-                 "gives its (row, column) in the window")
 SPREAD = "every entry of a window got the gradient: in max pooling only the maximum did anything"
 NO_DOUT = "dx holds the mask of the maxima without dout: multiply by dout[n, c, i, j]"
 NO_SHARE = "each entry of a window gets dout / (pool_height * pool_width), its share of the mean; here it got all of dout"
@@ -48,6 +46,8 @@ def pool_forward_variants(inputs, reduce):
         found += [(STRIDE_IGNORED, v.pool_forward(x, PH, PW, 1, reduce)),
                   (STRIDE_ROWS, v.pool_forward(x, PH, PW, S, reduce, row_step=1, size=size)),
                   (STRIDE_COLUMNS, v.pool_forward(x, PH, PW, S, reduce, col_step=1, size=size))]
+        if min(size) > 1:  # (with one row or column it is the other axis's mistake)
+            found.append((STRIDE_BOTH, v.pool_forward(x, PH, PW, S, reduce, row_step=1, col_step=1, size=size)))
     if (S != PH or S != PW) and reduce == "max":
         found.append((STRIDE_IS_POOL, v.pool_forward(x, PH, PW, S, reduce, row_step=PH, col_step=PW, size=size)))
     found.append((ONE_SHORT, right[:, :, :-1, :-1]))
@@ -64,7 +64,8 @@ def pool_forward_variants(inputs, reduce):
     return [(hint, {"out": out}) for hint, out in found]
 
 
-POOL_FORWARD_CATALOGUE = (STRIDE_IGNORED, STRIDE_ROWS, STRIDE_COLUMNS, STRIDE_IS_POOL, ONE_SHORT, DIMS_SWAPPED)
+POOL_FORWARD_CATALOGUE = (STRIDE_IGNORED, STRIDE_ROWS, STRIDE_COLUMNS, STRIDE_BOTH, STRIDE_IS_POOL, ONE_SHORT,
+                          DIMS_SWAPPED)
 
 
 def pool_case_inputs(check, case):
@@ -139,11 +140,14 @@ class MaxPoolBackwardNaive(PoolBackward, kit.MaxPoolBackwardNaive):
     library_forward = "max_pool_forward"
     library_backward = "max_pool_backward"
 
-    catalogue = (TIES_TO_ALL, TIES_TO_LAST, ASSIGN_OVERLAP, SPREAD, NO_DOUT, STRIDE_ROWS, STRIDE_COLUMNS)
+    # (no mistake for the argmax unravelled with pool_height: windows tile the input exactly, so
+    # the last ones touch its edge, and a position unravelled past the window there raises an
+    # IndexError on almost every case, which the verdict shows with its line)
+    catalogue = (TIES_TO_ALL, TIES_TO_LAST, ASSIGN_OVERLAP, SPREAD, NO_DOUT, STRIDE_ROWS, STRIDE_COLUMNS, STRIDE_BOTH)
 
     def variants(self, case, inputs):
-        """Ties to every maximum or to the last, = for +=, the argmax unravelled with the wrong
-        width, the gradient spread over the window or without dout, a stride ignored."""
+        """Ties to every maximum or to the last, = for +=, the gradient spread over the window
+        or without dout, a stride ignored."""
         x, dout = inputs["x"], inputs["dout"]
         PH, PW, S = _geometry(inputs)
 
@@ -155,6 +159,8 @@ class MaxPoolBackwardNaive(PoolBackward, kit.MaxPoolBackwardNaive):
                  (SPREAD, dx(spread=True)), (NO_DOUT, dx(ones=True))]
         if S > 1:
             found += [(STRIDE_ROWS, dx(row_step=1)), (STRIDE_COLUMNS, dx(col_step=1))]
+            if min(dout.shape[2:]) > 1:
+                found.append((STRIDE_BOTH, dx(row_step=1, col_step=1)))
         return found
 
 
@@ -162,14 +168,15 @@ class MaxPoolBackwardNaive(PoolBackward, kit.MaxPoolBackwardNaive):
 class AvgPoolForwardNaive(PoolForward, kit.AvgPoolForwardNaive):
     library_forward = "avg_pool_forward"
     reduce = "mean"
-    catalogue = (STRIDE_IGNORED, STRIDE_ROWS, STRIDE_COLUMNS, ONE_SHORT, DIMS_SWAPPED, SUM_NOT_MEAN, MAX_NOT_AVERAGE, WRONG_COUNT)
+    catalogue = (STRIDE_IGNORED, STRIDE_ROWS, STRIDE_COLUMNS, STRIDE_BOTH, ONE_SHORT, DIMS_SWAPPED, SUM_NOT_MEAN,
+                 MAX_NOT_AVERAGE, WRONG_COUNT)
 
 
 @register
 class AvgPoolBackwardNaive(PoolBackward, kit.AvgPoolBackwardNaive):
     library_forward = "avg_pool_forward"
     library_backward = "avg_pool_backward"
-    catalogue = (NO_SHARE, ASSIGN_OVERLAP, WRONG_COUNT, DIMS_SWAPPED, STRIDE_ROWS, STRIDE_COLUMNS)
+    catalogue = (NO_SHARE, ASSIGN_OVERLAP, WRONG_COUNT, DIMS_SWAPPED, STRIDE_ROWS, STRIDE_COLUMNS, STRIDE_BOTH)
 
     def variants(self, case, inputs):
         """All of dout to each entry, = for +=, a wrong count, a stride ignored."""
@@ -185,6 +192,8 @@ class AvgPoolBackwardNaive(PoolBackward, kit.AvgPoolBackwardNaive):
                       (DIMS_SWAPPED, {"dx": v.avg_pool_backward(shape, dout, PW, PH, S)})]
         if S > 1:
             found += [(STRIDE_ROWS, dx(row_step=1)), (STRIDE_COLUMNS, dx(col_step=1))]
+            if min(dout.shape[2:]) > 1:
+                found.append((STRIDE_BOTH, dx(row_step=1, col_step=1)))
         return found
 
 

@@ -69,13 +69,17 @@ def conv_forward(x, w, b, stride, pad, dilation=1, *, pads=None, row_step=None, 
 
 
 def conv_backward(x, w, dout, stride, pad, dilation=1, *, crop="right", assign_dx=False, flip_dx=False,
-                  col_step=None, row_step=None):
+                  col_step=None, row_step=None, assign_dw=None):
     """(dx, dw, db) with the mistakes' switches.
 
     - crop: how dx is cut out of the padded gradient: "right" (pad:pad + H), "pad:-pad" (empty
       when pad = 0), "1:-1" (a hard-coded one), "none" (the padded gradient is returned),
       "start" (pad: to the end, the bottom/right padding kept)
     - assign_dx: ``=`` instead of ``+=`` in the loop over (n, f, i, j): the last window wins
+    - assign_dw: ``dw[f] = ...`` instead of ``+=``, so the last window of the loops wins, in
+      any order of ascending loops: "sample" (a loop over n too: dout[N-1, f, Ho-1, Wo-1] times
+      the last window of the last sample) or "batch" (the samples summed in one statement: the
+      last window of every sample)
     - flip_dx: dx computed with the filters flipped
     - row_step, col_step: the steps the windows take (default: the stride)
     """
@@ -89,7 +93,12 @@ def conv_backward(x, w, dout, stride, pad, dilation=1, *, crop="right", assign_d
     win = windows(x_pad, HH, WW, Ho, Wo, row_step, col_step, dilation)
     if win is None:
         return None
-    dw = np.einsum("nfyx,nchwyx->fchw", dout, win)
+    if assign_dw == "sample":
+        dw = np.einsum("f,chw->fchw", dout[-1, :, -1, -1], win[-1, :, :, :, -1, -1])
+    elif assign_dw == "batch":
+        dw = np.einsum("nf,nchw->fchw", dout[:, :, -1, -1], win[:, :, :, :, -1, -1])
+    else:
+        dw = np.einsum("nfyx,nchwyx->fchw", dout, win)
     db = dout.sum(axis=(0, 2, 3))
     taps = w[:, :, ::-1, ::-1] if flip_dx else w
     dx_pad = np.zeros_like(x_pad)
@@ -204,14 +213,13 @@ def pool_forward(x, PH, PW, stride, reduce="max", *, row_step=None, col_step=Non
     return win.sum(axis=(2, 3)) / (PH * PW if divisor is None else divisor)
 
 
-def max_pool_backward(x, dout, PH, PW, stride, *, ties="first", assign=None, unravel_width=None, row_step=None,
-                      col_step=None, spread=False, ones=False):
+def max_pool_backward(x, dout, PH, PW, stride, *, ties="first", assign=None, row_step=None, col_step=None,
+                      spread=False, ones=False):
     """dx of max pooling with the mistakes' switches.
 
     - ties: "first" (right), "last" or "all" (every maximum of a window gets the gradient)
     - assign: None (``+=``, right), "entry" (``dx[..., p, q] = dout``) or "window"
       (``dx[..., window] = mask * dout``: the whole window is overwritten)
-    - unravel_width: the width used to turn the window's flat argmax into (p, q)
     - spread: every entry of the window gets the gradient (as if it were a sum)
     - ones: the mask is returned without multiplying by dout
     """
@@ -222,7 +230,6 @@ def max_pool_backward(x, dout, PH, PW, stride, *, ties="first", assign=None, unr
     if (Ho - 1) * row_step + PH > x.shape[2] or (Wo - 1) * col_step + PW > x.shape[3]:
         return None
     dx = np.zeros_like(x)
-    width = PW if unravel_width is None else unravel_width
     for i in range(Ho):
         for j in range(Wo):
             top, left = i * row_step, j * col_step
@@ -236,11 +243,8 @@ def max_pool_backward(x, dout, PH, PW, stride, *, ties="first", assign=None, unr
                 index = np.argmax(flat, axis=2)
                 if ties == "last":
                     index = PH * PW - 1 - index
-                p, q = np.divmod(index, width)
-                if (p >= PH).any() or (q >= PW).any():
-                    return None
                 mask = np.zeros_like(window, dtype=bool)
-                np.put_along_axis(mask, (p * PW + q)[:, :, None], True, axis=2)
+                np.put_along_axis(mask, index[:, :, None], True, axis=2)
             grad = mask * (1.0 if ones else dout[:, :, i, j, None])
             grad = grad.reshape(N, C, PH, PW)
             region = dx[:, :, top:top + PH, left:left + PW]

@@ -351,7 +351,7 @@ check("batchnorm_backward", cases=[
 
 # %% cs231n={"grading": "skip"}
 from cs231n_lib.gradient_check import report_gradient_errors
-from cs231n_checks import visible_check_passes
+from cs231n_checks import inputs_changed_by, visible_check_passes
 
 rng = np.random.default_rng(231)
 N, D = 4, 5
@@ -367,7 +367,8 @@ try:
     errors = {"dx": rel_error(dx, dx_num), "dgamma": rel_error(dgamma, dgamma_num),
               "dbeta": rel_error(dbeta, dbeta_num)}
     report_gradient_errors(errors, 1e-7, look_at="batchnorm_backward", forward="batchnorm_forward",
-                           forward_ok=visible_check_passes("batchnorm_forward"))
+                           forward_ok=visible_check_passes("batchnorm_forward"),
+                           forward_changes=inputs_changed_by("batchnorm_forward"))
 except NotImplementedError:
     print("implement batchnorm_forward and batchnorm_backward first")
 
@@ -605,15 +606,17 @@ def layernorm_forward(x, gamma, beta, ln_param):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_layernorm_forward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# OPTIONAL. layernorm_forward: 1 point, 2 visible cases here, more when graded.
+# OPTIONAL. layernorm_forward: 1 point, 3 visible cases here, more when graded.
 check("layernorm_forward", cases=[
     {"x": (4, 6), "seed": 0},
     {"x": (3, 5), "eps": 1e-3, "seed": 1, "dtype": "float32"},
+    {"x": (5, 4), "eps": 1e-2, "seed": 2},
 ])
 ### BEGIN HIDDEN TESTS
 check("layernorm_forward", cases=[
     {"x": (1, 9), "seed": 11},
     {"x": (7, 2), "seed": 12, "dtype": "float32"},
+    {"x": (6, 5), "eps": 1e-3, "seed": 13},
 ])
 ### END HIDDEN TESTS
 

@@ -427,7 +427,7 @@ def conv_forward_naive(x, w, b, conv_param):
 check("conv_forward_naive", cases=[
     {"x": (2, 3, 4, 4), "w": (3, 3, 3, 3), "stride": 1, "pad": 1, "seed": 0},
     {"x": (1, 2, 7, 7), "w": (2, 2, 3, 3), "stride": 2, "pad": 0, "seed": 1},
-    {"x": (2, 3, 5, 5), "w": (2, 3, 3, 3), "stride": 2, "pad": 1, "seed": 2, "dtype": "float32"},
+    {"x": (2, 3, 5, 7), "w": (2, 3, 3, 3), "stride": 2, "pad": 1, "seed": 2, "dtype": "float32"},
 ])
 ### BEGIN HIDDEN TESTS
 check("conv_forward_naive", cases=[
@@ -760,7 +760,7 @@ def conv_backward_naive(dout, cache):
 check("conv_backward_naive", cases=[
     {"x": (2, 3, 4, 4), "w": (3, 3, 3, 3), "stride": 1, "pad": 1, "seed": 0},
     {"x": (1, 2, 7, 7), "w": (2, 2, 3, 3), "stride": 2, "pad": 0, "seed": 1},
-    {"x": (2, 3, 5, 5), "w": (2, 3, 3, 3), "stride": 2, "pad": 1, "seed": 2, "dtype": "float32"},
+    {"x": (2, 3, 5, 7), "w": (2, 3, 3, 3), "stride": 2, "pad": 1, "seed": 2, "dtype": "float32"},
 ])
 ### BEGIN HIDDEN TESTS
 check("conv_backward_naive", cases=[
@@ -793,7 +793,7 @@ check("conv_backward_naive", cases=[
 
 # %% cs231n={"grading": "skip"}
 from cs231n_lib.gradient_check import report_gradient_errors
-from cs231n_checks import visible_check_passes
+from cs231n_checks import inputs_changed_by, visible_check_passes
 
 grad_rng = np.random.default_rng(7)
 gx = grad_rng.standard_normal((2, 3, 5, 5))
@@ -813,7 +813,8 @@ else:
     db_num = eval_numerical_gradient_array(lambda v: conv_forward_naive(gx, gw, v, gparam)[0], gb, gdout)
     errors = {"dx": rel_error(dx, dx_num), "dw": rel_error(dw, dw_num), "db": rel_error(db, db_num)}
     report_gradient_errors(errors, 1e-6, look_at="conv_backward_naive", forward="conv_forward_naive",
-                           forward_ok=visible_check_passes("conv_forward_naive"))
+                           forward_ok=visible_check_passes("conv_forward_naive"),
+                           forward_changes=inputs_changed_by("conv_forward_naive"))
     print()
     print("the first few entries of dw, side by side:")
     print("  analytic:", dw.ravel()[:5])

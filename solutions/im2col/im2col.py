@@ -336,7 +336,7 @@ def conv_forward_im2col(x, w, b, conv_param):
 check("conv_forward_im2col", cases=[
     {"x": (2, 3, 4, 4), "w": (3, 3, 3, 3), "stride": 1, "pad": 1, "seed": 0},
     {"x": (1, 2, 7, 7), "w": (2, 2, 3, 3), "stride": 2, "pad": 0, "seed": 1},
-    {"x": (2, 3, 5, 5), "w": (4, 3, 3, 3), "stride": 2, "pad": 1, "seed": 2, "dtype": "float32"},
+    {"x": (2, 3, 5, 7), "w": (4, 3, 3, 3), "stride": 2, "pad": 1, "seed": 2, "dtype": "float32"},
 ])
 ### BEGIN HIDDEN TESTS
 check("conv_forward_im2col", cases=[
@@ -490,7 +490,7 @@ def conv_backward_im2col(dout, cache):
 check("conv_backward_im2col", cases=[
     {"x": (2, 3, 4, 4), "w": (3, 3, 3, 3), "stride": 1, "pad": 1, "seed": 0},
     {"x": (1, 2, 7, 7), "w": (2, 2, 3, 3), "stride": 2, "pad": 0, "seed": 1},
-    {"x": (2, 3, 5, 5), "w": (4, 3, 3, 3), "stride": 2, "pad": 1, "seed": 2, "dtype": "float32"},
+    {"x": (2, 3, 5, 7), "w": (4, 3, 3, 3), "stride": 2, "pad": 1, "seed": 2, "dtype": "float32"},
 ])
 ### BEGIN HIDDEN TESTS
 check("conv_backward_im2col", cases=[

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from autograder.checks import batchnorm as bn_mistakes
 from autograder.checks import check, get_check, judge
 from cs231n_checks import compare
 from cs231n_checks.base import diagnose
@@ -325,7 +326,8 @@ def test_spatial_batchnorm_without_the_transpose_in_test_mode_says_nothing_of_a_
     passed, lines, hints, _ = run_case("spatial_batchnorm_forward", {"x": (3, 2, 3, 3), "mode": "test", "seed": 1},
                                        dict(right_namespace(), spatial_batchnorm_forward=no_transpose))
     assert not passed and lines[0].startswith("out: relative error")
-    assert hints == []
+    # the missing transpose is named in test mode too (the test-mode mistakes stopped before it)
+    assert hints == [bn_mistakes.NO_TRANSPOSE]
     assert not get_check("spatial_batchnorm_forward").padded and not get_check("layernorm_backward").windowed
 
 
@@ -408,3 +410,125 @@ def test_hints_never_raise_on_strange_results(name, case, value):
     expected = kind.reference(kind.make_inputs(case))
     found = {key: value for key in expected}
     assert diagnose(kind, case, expected, found) == []
+
+
+# --- the eps and the running averages: known mistakes named by the catalogue ---------------------
+
+
+def skeleton_forward(update, eps_of=lambda bn_param: bn_param.get("eps", 1e-5), root=np.sqrt):
+    """batchnorm_forward as the notebook's skeleton frames it: locals read from bn_param before the
+    student's code, ``bn_param["running_mean"] = running_mean`` (and var) after it. ``update``
+    is the student's code for the running averages (it returns the new locals, and may write
+    into bn_param); ``eps_of`` gives the eps used, ``root`` the square root."""
+    def batchnorm_forward(x, gamma, beta, bn_param):
+        mode, momentum = bn_param["mode"], bn_param.get("momentum", 0.9)
+        D = x.shape[1]
+        running_mean = bn_param.get("running_mean", np.zeros(D, dtype=x.dtype))
+        running_var = bn_param.get("running_var", np.ones(D, dtype=x.dtype))
+        eps = eps_of(bn_param)
+        if mode == "train":
+            mean, var = x.mean(axis=0), x.var(axis=0)
+            out = gamma * (x - mean) / root(var + eps) + beta
+            running_mean, running_var = update(bn_param, momentum, running_mean, running_var, mean, var)
+        else:
+            out = gamma * (x - running_mean) / root(running_var + eps) + beta
+        bn_param["running_mean"] = running_mean  # the skeleton's lines after the student's code
+        bn_param["running_var"] = running_var
+        return out, None
+
+    return batchnorm_forward
+
+
+def right_update(bn_param, m, running_mean, running_var, mean, var):
+    return m * running_mean + (1 - m) * mean, m * running_var + (1 - m) * var
+
+
+def into_bn_param(bn_param, m, running_mean, running_var, mean, var):
+    """The update written into bn_param directly: the skeleton's lines overwrite it."""
+    bn_param["running_mean"] = m * running_mean + (1 - m) * mean
+    bn_param["running_var"] = m * running_var + (1 - m) * var
+    return running_mean, running_var
+
+
+def batch_statistics(bn_param, m, running_mean, running_var, mean, var):
+    return mean, var
+
+
+def test_running_averages_written_into_bn_param_are_told_to_set_the_local_variables():
+    """The skeleton stores the locals into bn_param after the student's code: the old hint said
+    "stored back in bn_param", which is what this student did."""
+    assert run_case("batchnorm_forward", {"x": (8, 5)}, dict(right_namespace(),
+                    batchnorm_forward=skeleton_forward(right_update)))[0]
+    passed, _, hints, _ = run_case("batchnorm_forward", {"x": (8, 5)},
+                                   dict(right_namespace(), batchnorm_forward=skeleton_forward(into_bn_param)))
+    assert not passed and hints == [bn_mistakes.NOT_UPDATED]
+    assert "set the local variables" in hints[0] and "stored back in bn_param" not in hints[0]
+
+
+def test_running_averages_replaced_by_the_batch_statistics_are_named():
+    namespace = dict(right_namespace(), batchnorm_forward=skeleton_forward(batch_statistics),
+                     spatial_batchnorm_forward=lambda x, gamma, beta, bn_param: spatial_with(
+                         skeleton_forward(batch_statistics), x, gamma, beta, bn_param))
+    for name, case in (("batchnorm_forward", {"x": (8, 5)}), ("spatial_batchnorm_forward", {"x": (2, 3, 4, 5)})):
+        passed, lines, hints, _ = run_case(name, case, namespace)
+        assert not passed and lines[0].startswith("out: relative error") and hints == [bn_mistakes.RUNNING_IS_BATCH]
+    # with momentum 0 the batch statistics are the right update
+    assert run_case("batchnorm_forward", {"x": (8, 5), "momentum": 0.0}, namespace)[0]
+
+
+def spatial_with(forward, x, gamma, beta, bn_param):
+    N, C, H, W = x.shape
+    out, cache = forward(x.transpose(0, 2, 3, 1).reshape(-1, C), gamma, beta, bn_param)
+    return out.reshape(N, H, W, C).transpose(0, 3, 1, 2), cache
+
+
+@pytest.mark.parametrize("mode", ["train", "test"])
+def test_eps_missing_is_named_in_both_modes(mode):
+    """np.sqrt(var) (or x.std()): eps left out had no hint."""
+    no_eps = skeleton_forward(right_update, eps_of=lambda bn_param: 0.0)
+    namespace = dict(right_namespace(), batchnorm_forward=no_eps,
+                     spatial_batchnorm_forward=lambda *a: spatial_with(no_eps, *a))
+    for name, case in (("batchnorm_forward", {"x": (8, 5), "mode": mode}),
+                       ("spatial_batchnorm_forward", {"x": (3, 2, 3, 3), "mode": mode, "seed": 1})):
+        passed, _, hints, _ = run_case(name, case, namespace)
+        assert not passed and hints == [bn_mistakes.NO_EPS], (name, mode)
+    # float32's tolerance does not see it: the case passes
+    assert run_case("batchnorm_forward", {"x": (10, 6), "mode": mode, "dtype": "float32"}, namespace)[0]
+
+
+def test_an_eps_of_ones_own_is_named_where_the_case_gives_another():
+    own = skeleton_forward(right_update, eps_of=lambda bn_param: 1e-5)
+    namespace = dict(right_namespace(), batchnorm_forward=own)
+    assert run_case("batchnorm_forward", {"x": (8, 5)}, namespace)[0]  # the default: nothing to see
+    passed, _, hints, _ = run_case("batchnorm_forward", {"x": (20, 3), "momentum": 0.7, "eps": 1e-3, "seed": 1},
+                                   namespace)
+    assert not passed and hints == [bn_mistakes.EPS_NOT_GIVEN]
+
+
+def per_sample_forward(eps_of):
+    """layer norm and group norm with ``eps_of(param)`` for their eps."""
+    def layernorm_forward(x, gamma, beta, ln_param):
+        eps = eps_of(ln_param)
+        x_hat = (x - x.mean(axis=1, keepdims=True)) / np.sqrt(x.var(axis=1, keepdims=True) + eps)
+        return gamma * x_hat + beta, None
+
+    def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
+        eps = eps_of(gn_param)
+        groups = x.reshape(x.shape[0], G, -1)
+        x_hat = (groups - groups.mean(axis=2, keepdims=True)) / np.sqrt(groups.var(axis=2, keepdims=True) + eps)
+        return gamma * x_hat.reshape(x.shape) + beta, None
+
+    return {"layernorm_forward": layernorm_forward, "spatial_groupnorm_forward": spatial_groupnorm_forward}
+
+
+@pytest.mark.parametrize("name, case", [("layernorm_forward", {"x": (4, 6)}),
+                                        ("spatial_groupnorm_forward", {"x": (2, 6, 3, 3), "G": 3})])
+def test_layer_and_group_norm_without_eps_or_with_their_own_eps_are_named(name, case):
+    namespace = dict(right_namespace(), **per_sample_forward(lambda param: param.get("eps", 1e-5)))
+    assert run_case(name, case, namespace)[0] and run_case(name, dict(case, eps=1e-2), namespace)[0]
+    namespace = dict(right_namespace(), **per_sample_forward(lambda param: 0.0))
+    passed, _, hints, _ = run_case(name, case, namespace)
+    assert not passed and hints == [bn_mistakes.NO_EPS]
+    namespace = dict(right_namespace(), **per_sample_forward(lambda param: 1e-5))
+    passed, _, hints, _ = run_case(name, dict(case, eps=1e-2), namespace)
+    assert not passed and hints == [bn_mistakes.EPS_NOT_GIVEN]

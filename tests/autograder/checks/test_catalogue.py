@@ -69,12 +69,16 @@ def namespace(assignment, sources=None):
 
 
 class Planted:
-    """A mistake planted in one solution cell (or several: ``cell`` a tuple), by text edits."""
+    """A mistake planted in one solution cell (or several: ``cell`` a tuple), by text edits.
 
-    def __init__(self, assignment, check, hint, cell, *edits, where=("visible", "hidden")):
+    ``also``: other hints that may name it on a case where both mistakes give the same outputs,
+    because their text names this cause too (one row short: "the padding counts on both sides
+    (2P) and the + 1 counts the first position")."""
+
+    def __init__(self, assignment, check, hint, cell, *edits, where=("visible", "hidden"), also=()):
         self.assignment, self.check, self.hint = assignment, check, hint
         self.cells = cell if isinstance(cell, tuple) else (cell,)
-        self.edits, self.where = edits, where
+        self.edits, self.where, self.also = edits, where, also
 
     def sources(self):
         texts = {cell: solution_cells(self.assignment)[cell] for cell in self.cells}
@@ -96,6 +100,7 @@ C = "convolution"
 FWD_WINDOW = "top, left = i * stride, j * stride"
 CROP = "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]"
 CONV_SIZE = "H_out = conv_output_size(H, span_h, stride, pad)\n    W_out = conv_output_size(W, span_w, stride, pad)"
+PAD_ONCE_IN_SIZE = (CONV_SIZE, "H_out = (H - span_h + pad) // stride + 1\n    W_out = (W - span_w + pad) // stride + 1")
 PLANTED = [
     Planted(C, "conv_output_size", conv.NO_PLUS_ONE, "conv_output_size", ("return span // S + 1", "return span // S")),
     Planted(C, "conv_output_size", conv.PAD_ONCE, "conv_output_size", ("span = W - F + 2 * P", "span = W - F + P")),
@@ -111,8 +116,16 @@ PLANTED = [
             ("(pad, pad), (pad, pad)))", "(0, 2 * pad), (0, 2 * pad)))")),
     Planted(C, "conv_forward_naive", conv.STRIDE_ROWS, "conv_forward_naive", (FWD_WINDOW, "top, left = i, j * stride")),
     Planted(C, "conv_forward_naive", conv.STRIDE_COLUMNS, "conv_forward_naive", (FWD_WINDOW, "top, left = i * stride, j")),
+    Planted(C, "conv_forward_naive", conv.STRIDE_BOTH, "conv_forward_naive", (FWD_WINDOW, "top, left = i, j")),
     Planted(C, "conv_forward_naive", conv.ONE_SHORT, "conv_forward_naive",
             (CONV_SIZE, CONV_SIZE.replace("pad)\n", "pad) - 1\n") + " - 1")),
+    # the size without the padding: on (5, 5) with S = 2, P = 1 one row short, which ONE_SHORT names
+    Planted(C, "conv_forward_naive", conv.PAD_IN_SIZE, "conv_forward_naive",
+            (CONV_SIZE, "H_out = (H - span_h) // stride + 1\n    W_out = (W - span_w) // stride + 1"),
+            also=(conv.ONE_SHORT,)),
+    # the padding counted once: one row short on every visible case
+    Planted(C, "conv_forward_naive", conv.PAD_IN_SIZE, "conv_forward_naive", PAD_ONCE_IN_SIZE,
+            also=(conv.ONE_SHORT,), where=("hidden",)),
     Planted(C, "conv_forward_naive", conv.FLIPPED, "conv_forward_naive",
             ("np.sum(field * w[f])", "np.sum(field * w[f, :, ::-1, ::-1])")),
     Planted(C, "conv_forward_naive", conv.TRANSPOSED_TAPS, "conv_forward_naive",
@@ -131,6 +144,17 @@ PLANTED = [
     Planted(C, "conv_backward_naive", conv.STRIDE_ROWS, "conv_backward_naive", (FWD_WINDOW, "top, left = i, j * stride")),
     Planted(C, "conv_backward_naive", conv.STRIDE_COLUMNS, "conv_backward_naive",
             (FWD_WINDOW, "top, left = i * stride, j")),
+    Planted(C, "conv_backward_naive", conv.STRIDE_BOTH, "conv_backward_naive", (FWD_WINDOW, "top, left = i, j")),
+    Planted(C, "conv_backward_naive", conv.ASSIGN_DW, "conv_backward_naive",
+            ("dw[f] += dout[n, f, i, j]", "dw[f] = dout[n, f, i, j]")),
+    # the loops in another order (f, n, i, j): the same last window wins
+    Planted(C, "conv_backward_naive", conv.ASSIGN_DW, "conv_backward_naive",
+            ("    for n in range(N):\n        for f in range(F):\n", "    for f in range(F):\n        for n in range(N):\n"),
+            ("dw[f] += dout[n, f, i, j]", "dw[f] = dout[n, f, i, j]")),
+    # the samples in one statement: the last window of every sample
+    Planted(C, "conv_backward_naive", conv.ASSIGN_DW, "conv_backward_naive",
+            ("dw[f] += dout[n, f, i, j] * x_pad[n, :, rows, cols]",
+             "dw[f] = np.einsum('n,nchw->chw', dout[:, f, i, j], x_pad[:, :, rows, cols])")),
     Planted(C, "conv_backward_naive", conv.DB_AXES, "conv_backward_naive",
             ("db = dout.sum(axis=(0, 2, 3))", "db = dout.sum(axis=(1, 2, 3))")),
     Planted(C, "conv_forward_dilated", conv.DILATION_IGNORED, "conv_forward_naive",
@@ -141,8 +165,10 @@ PLANTED = [
     Planted(C, "conv_forward_dilated", conv.DILATION_SIZE_ONLY, "conv_forward_naive",
             ("top:top + span_h:dilation, left:left + span_w:dilation", "top:top + HH, left:left + WW")),
 ]
+# (in the dilated check one row short is also what a span of HH * dilation gives: both are named)
 PLANTED += [Planted(C, "conv_forward_dilated", p.hint, "conv_forward_naive", *p.edits,
-                    where=("visible",) if p.hint == conv.TRANSPOSED_TAPS else ("visible", "hidden"))
+                    also=p.also + ((conv.DILATION_SPAN,) if conv.ONE_SHORT in p.also else ()),
+                    where=("visible",) if p.hint == conv.TRANSPOSED_TAPS or p.edits == (PAD_ONCE_IN_SIZE,) else p.where)
             for p in PLANTED if p.check == "conv_forward_naive"]
 
 IM = "im2col"
@@ -169,6 +195,8 @@ PLANTED += [
     Planted(IM, "im2col", conv.PAD_ONE_SIDE, "im2col", ("(pad, pad), (pad, pad)))", "(2 * pad, 0), (2 * pad, 0)))")),
     Planted(IM, "im2col", conv.STRIDE_ROWS, "im2col", (SEEN, SEEN.replace("i:i + stride * H_out:stride", "i:i + H_out"))),
     Planted(IM, "im2col", conv.STRIDE_COLUMNS, "im2col", (SEEN, SEEN.replace("j:j + stride * W_out:stride", "j:j + W_out"))),
+    Planted(IM, "im2col", conv.STRIDE_BOTH, "im2col", (SEEN, SEEN.replace("i:i + stride * H_out:stride", "i:i + H_out")
+                                                      .replace("j:j + stride * W_out:stride", "j:j + W_out"))),
     Planted(IM, "col2im", cols.ASSIGN_FOLD, "col2im", (FOLD, FOLD.replace("+=", "="))),
     Planted(IM, "col2im", conv.CROP_EMPTY, "col2im", (CROP, "dx = dx_pad[:, :, pad:-pad, pad:-pad]")),
     Planted(IM, "col2im", conv.CROP_ONE, "col2im", (CROP, "dx = dx_pad[:, :, 1:-1, 1:-1]")),
@@ -181,6 +209,8 @@ PLANTED += [
     Planted(IM, "col2im", conv.STRIDE_ROWS, "col2im", (FOLD, FOLD.replace("i:i + stride * H_out:stride", "i:i + H_out"))),
     Planted(IM, "col2im", conv.STRIDE_COLUMNS, "col2im",
             (FOLD, FOLD.replace("j:j + stride * W_out:stride", "j:j + W_out"))),
+    Planted(IM, "col2im", conv.STRIDE_BOTH, "col2im", (FOLD, FOLD.replace("i:i + stride * H_out:stride", "i:i + H_out")
+                                                      .replace("j:j + stride * W_out:stride", "j:j + W_out"))),
     Planted(IM, "conv_forward_im2col", cols.WEIGHTS_TAPS_FIRST, "conv_forward_im2col",
             ("out = w.reshape(F, -1) @ cols", "out = w.transpose(0, 2, 3, 1).reshape(F, -1) @ cols")),
     Planted(IM, "conv_forward_im2col", cols.OUTPUT_NOT_TRANSPOSED, "conv_forward_im2col",
@@ -194,6 +224,9 @@ PLANTED += [
             (SEEN, SEEN.replace("i:i + stride * H_out:stride", "i:i + H_out"))),
     Planted(IM, "conv_forward_im2col", conv.STRIDE_COLUMNS, "im2col",
             (SEEN, SEEN.replace("j:j + stride * W_out:stride", "j:j + W_out"))),
+    Planted(IM, "conv_forward_im2col", conv.STRIDE_BOTH, "im2col",
+            (SEEN, SEEN.replace("i:i + stride * H_out:stride", "i:i + H_out").replace("j:j + stride * W_out:stride",
+                                                                                     "j:j + W_out"))),
     Planted(IM, "conv_forward_im2col", conv.FLIPPED, "conv_forward_im2col",
             ("out = w.reshape(F, -1) @ cols", "out = w[:, :, ::-1, ::-1].reshape(F, -1) @ cols")),
     Planted(IM, "conv_forward_im2col", conv.TRANSPOSED_TAPS, "conv_forward_im2col",
@@ -234,6 +267,7 @@ def pooling_forward(check, cell, reduce):
                 (WIN, "x[n, c, i:i + PH, j:j + PW]")),
         Planted(P, check, conv.STRIDE_ROWS, cell, (WIN, "x[n, c, i:i + PH, j * S:j * S + PW]")),
         Planted(P, check, conv.STRIDE_COLUMNS, cell, (WIN, "x[n, c, i * S:i * S + PH, j:j + PW]")),
+        Planted(P, check, conv.STRIDE_BOTH, cell, (WIN, "x[n, c, i:i + PH, j:j + PW]")),
         Planted(P, check, pool.ONE_SHORT, cell, (SIZES, SIZES.replace("S),", "S) - 1,") + " - 1")),
         Planted(P, check, pool.DIMS_SWAPPED, cell, (PARAMS, PARAMS.replace("PH, PW, S", "PW, PH, S")),
                 where=("visible",) if reduce == "max" else ("hidden",)),
@@ -267,6 +301,9 @@ PLANTED += [
             (TO_MAX, TO_MAX.replace("i * S + p", "i + p"))),
     Planted(P, "max_pool_backward_naive", conv.STRIDE_COLUMNS, "max_pool_backward_naive",
             ("j * S:j * S + PW]\n", "j:j + PW]\n"), (TO_MAX, TO_MAX.replace("j * S + q", "j + q"))),
+    Planted(P, "max_pool_backward_naive", conv.STRIDE_BOTH, "max_pool_backward_naive",
+            ("window = x[n, c, i * S:i * S + PH, j * S:j * S + PW]", "window = x[n, c, i:i + PH, j:j + PW]"),
+            (TO_MAX, "dx[n, c, i + p, j + q] += dout[n, c, i, j]")),
     Planted(P, "avg_pool_backward_naive", pool.NO_SHARE, "avg_pool_backward_naive",
             ("share = 1.0 / (PH * PW)", "share = 1.0")),
     Planted(P, "avg_pool_backward_naive", pool.ASSIGN_OVERLAP, "avg_pool_backward_naive",
@@ -277,6 +314,8 @@ PLANTED += [
             (AVG_WIN, AVG_WIN.replace("i * S:i * S + PH", "i:i + PH"))),
     Planted(P, "avg_pool_backward_naive", conv.STRIDE_COLUMNS, "avg_pool_backward_naive",
             (AVG_WIN, AVG_WIN.replace("j * S:j * S + PW", "j:j + PW"))),
+    Planted(P, "avg_pool_backward_naive", conv.STRIDE_BOTH, "avg_pool_backward_naive",
+            (AVG_WIN, AVG_WIN.replace("i * S:i * S + PH", "i:i + PH").replace("j * S:j * S + PW", "j:j + PW"))),
     Planted(P, "max_pool_forward_fast", pool.CHANNELS_MIXED, "max_pool_forward_fast",
             (MIXED, "windows = im2col(x, PH, PW, S, 0)\n"
                     "        out = np.repeat(windows.max(axis=0).reshape(N, 1, Hout, Wout), C, axis=1)")),
@@ -309,8 +348,20 @@ GN_DX = "dx = inv_std / M * (M * g - g.sum(axis=2, keepdims=True)\n             
 
 def bn_forward(check):
     cell = "batchnorm_forward"
+    # the spatial visible cases keep the default eps
+    given_eps = ("visible", "hidden") if check == "batchnorm_forward" else ("hidden",)
     return [
         Planted(B, check, bn.NOT_UPDATED, cell, (UPDATES, "")),
+        # written into bn_param directly: the skeleton's last lines store the unchanged locals over it
+        Planted(B, check, bn.NOT_UPDATED, cell, (UPDATES, UPDATES.replace("running_mean = momentum",
+                                                                          'bn_param["running_mean"] = momentum')
+                                                 .replace("running_var = momentum", 'bn_param["running_var"] = momentum'))),
+        Planted(B, check, bn.RUNNING_IS_BATCH, cell,
+                (UPDATES, "        running_mean = mean\n        running_var = var\n")),
+        Planted(B, check, bn.NO_EPS, cell, ("std = np.sqrt(var + eps)", "std = np.sqrt(var)"),
+                (TEST_HAT, "x_hat = (x - running_mean) / np.sqrt(running_var)")),
+        Planted(B, check, bn.NO_EPS, cell, ("std = np.sqrt(var + eps)", "std = x.std(axis=0)")),
+        Planted(B, check, bn.EPS_NOT_GIVEN, cell, ('eps = bn_param.get("eps", 1e-5)', "eps = 1e-5"), where=given_eps),
         Planted(B, check, bn.SWAPPED_MOMENTUM, cell, (UPDATES, UPDATES.replace("momentum * running", "(1 - momentum) * running")
                                                       .replace("(1 - momentum) * mean", "momentum * mean")
                                                       .replace("(1 - momentum) * var", "momentum * var"))),
@@ -390,6 +441,8 @@ NORM_FORWARD = [
     ("layernorm_forward", bn.BATCH_STATISTICS, [("axis=1, keepdims=True", "axis=0, keepdims=True")]),
     ("layernorm_forward", bn.UNBIASED_PER_SAMPLE, [(LN_VAR, "x.var(axis=1, ddof=1, keepdims=True)")]),
     ("layernorm_forward", bn.EPS_OUTSIDE_SQRT, [(f"np.sqrt({LN_VAR} + eps)", f"(np.sqrt({LN_VAR}) + eps)")]),
+    ("layernorm_forward", bn.NO_EPS, [(f"np.sqrt({LN_VAR} + eps)", f"np.sqrt({LN_VAR})")]),
+    ("layernorm_forward", bn.EPS_NOT_GIVEN, [('eps = ln_param.get("eps", 1e-5)', "eps = 1e-5")]),
     ("layernorm_forward", bn.NO_SQRT, [(f"np.sqrt({LN_VAR} + eps)", f"({LN_VAR} + eps)")]),
     ("layernorm_forward", bn.NO_AFFINE, [("out = gamma * x_hat + beta", "out = x_hat")]),
     ("layernorm_forward", bn.NO_CENTERING, [("x_hat = x_centered * inv_std", "x_hat = x * inv_std")]),
@@ -403,6 +456,8 @@ NORM_FORWARD = [
     ("spatial_groupnorm_forward", bn.GROUP_PER_CHANNEL, [("groups = x.reshape(N, G, -1)", "groups = x.reshape(N, C, -1)")]),
     ("spatial_groupnorm_forward", bn.UNBIASED_PER_SAMPLE, [(GN_VAR, "groups.var(axis=2, ddof=1, keepdims=True)")]),
     ("spatial_groupnorm_forward", bn.EPS_OUTSIDE_SQRT, [(f"np.sqrt({GN_VAR} + eps)", f"(np.sqrt({GN_VAR}) + eps)")]),
+    ("spatial_groupnorm_forward", bn.NO_EPS, [(f"np.sqrt({GN_VAR} + eps)", f"np.sqrt({GN_VAR})")]),
+    ("spatial_groupnorm_forward", bn.EPS_NOT_GIVEN, [('eps = gn_param.get("eps", 1e-5)', "eps = 1e-5")]),
     ("spatial_groupnorm_forward", bn.NO_SQRT, [(f"np.sqrt({GN_VAR} + eps)", f"({GN_VAR} + eps)")]),
     ("spatial_groupnorm_forward", bn.NO_AFFINE, [("out = gamma * x_hat + beta", "out = x_hat")]),
 ]
@@ -423,8 +478,11 @@ NORM_BACKWARD = [
      [("dgamma = (dout * x_hat)", "dgamma = (dout * (x_hat.reshape(N, G, -1) / inv_std).reshape(dout.shape))")]),
     ("spatial_groupnorm_backward", bn.LN_PARAM_GRADS_AXIS, [("axis=(0, 2, 3), keepdims=True)", "axis=(1, 2, 3), keepdims=True)")]),
 ]
+# the group norm's visible cases keep the default eps
+ONLY_VISIBLE, ONLY_HIDDEN = {bn.GROUPS_INTERLEAVED}, {("spatial_groupnorm_forward", bn.EPS_NOT_GIVEN)}
 PLANTED += [Planted(B, check, hint, check, *edits,
-                    where=("visible",) if hint == bn.GROUPS_INTERLEAVED else ("visible", "hidden"))
+                    where=("visible",) if hint in ONLY_VISIBLE else ("hidden",) if (check, hint) in ONLY_HIDDEN
+                    else ("visible", "hidden"))
             for check, hint, edits in NORM_FORWARD + NORM_BACKWARD]
 
 
@@ -538,7 +596,7 @@ def test_a_planted_mistake_loses_points_and_is_named(planted):
     catalogue = set(kind.fixed_hints)
     for case, hidden, passed, hints in results:
         if not passed and hints:
-            wrong = [h for h in hints if h in catalogue and h != planted.hint]
+            wrong = [h for h in hints if h in catalogue and h != planted.hint and h not in planted.also]
             assert not wrong or planted.hint in hints, (case, hidden, hints)
 
 
@@ -587,3 +645,14 @@ def test_a_visible_case_is_named_from_the_kits_data(tmp_path):
     found = student.call(namespace(C, planted.sources()), copy.deepcopy(dict(stored_inputs)))
     passed, lines, hints, _ = kit_base.judge(student, case, expected, found, inputs=stored_inputs, mistakes=mistakes)
     assert not passed and hints == [conv.CROP_EMPTY] and lines[0].startswith("dx: expected shape")
+
+
+def test_every_hint_of_the_trusted_checks_is_in_a_catalogue():
+    """A hint constant no check lists can never be shown (pooling's UNRAVEL_WIDTH was one)."""
+    from autograder.checks import convnet as trusted_convnet
+
+    shown = set().union(*(set(kind.fixed_hints) for kind in CHECKS.values()))
+    for module in (conv, cols, pool, bn, trusted_convnet):
+        unused = [name for name, value in vars(module).items()
+                  if name.isupper() and isinstance(value, str) and value not in shown]
+        assert not unused, (module.__name__, unused)

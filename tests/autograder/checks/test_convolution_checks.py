@@ -351,3 +351,150 @@ def test_inputs_are_deterministic_and_follow_the_case(name):
     other = check.make_inputs(dict(case, seed=10))
     assert not np.array_equal(first["x"], other["x"])
     assert "seed" not in check.describe(case) and "9" not in check.describe(case)
+
+
+# --------------------------------------------------------------------------------------------
+# known mistakes named by the catalogue: output sizes, the stride on both axes, dw with =
+
+
+def loop_forward(size=None, row_step=None, col_step=None):
+    """conv_forward_naive with loops, its output size by ``size(H, HH, stride, pad)`` and its
+    windows stepping ``row_step`` / ``col_step`` (default: the right rule and the stride)."""
+    size = size or (lambda n, k, s, p: (n - k + 2 * p) // s + 1)
+
+    def conv_forward_naive(x, w, b, conv_param):
+        stride, pad = conv_param["stride"], conv_param["pad"]
+        N, C, H, W = x.shape
+        F, _, HH, WW = w.shape
+        rs, cs = row_step or stride, col_step or stride
+        H_out, W_out = size(H, HH, stride, pad), size(W, WW, stride, pad)
+        x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)
+        for n, f, i, j in np.ndindex(*out.shape):
+            out[n, f, i, j] = np.sum(x_pad[n, :, i * rs:i * rs + HH, j * cs:j * cs + WW] * w[f]) + b[f]
+        return out, (x, w, b, conv_param)
+
+    return conv_forward_naive
+
+
+NO_PLUS_ONE = lambda n, k, s, p: (n - k + 2 * p) // s  # noqa: E731
+NO_PAD_IN_SIZE = lambda n, k, s, p: (n - k) // s + 1  # noqa: E731
+PAD_ONCE_IN_SIZE = lambda n, k, s, p: (n - k + p) // s + 1  # noqa: E731
+# the notebook's visible case 3 (S = 2, P = 1): each of the three rules gives one row and column short
+STRIDED_CASE = {"x": (2, 3, 5, 7), "w": (2, 3, 3, 3), "stride": 2, "pad": 1, "seed": 2, "dtype": "float32"}
+
+
+@pytest.mark.parametrize("rule", [NO_PLUS_ONE, NO_PAD_IN_SIZE, PAD_ONCE_IN_SIZE], ids=["no+1", "no-pad", "pad-once"])
+def test_one_row_short_names_both_causes(solution, rule):
+    """On (5, 7) with S = 2, P = 1, a size rule that drops the padding, counts it once or forgets
+    the + 1 all give one row and column short. The hint used to blame only the + 1, which the
+    student who dropped the padding has."""
+    namespace = with_function(solution, conv_forward_naive=loop_forward(size=rule))
+    passed, lines, hints = evaluate("conv_forward_naive", STRIDED_CASE, namespace)
+    assert not passed and "expected shape (2, 2, 3, 4), found (2, 2, 2, 3)" in lines[0]
+    assert hints == [conv_mistakes.ONE_SHORT]
+    assert "2P" in hints[0] and "+ 1" in hints[0]
+    assert judge_hidden("conv_forward_naive", STRIDED_CASE, namespace) == [conv_mistakes.ONE_SHORT]
+
+
+def test_a_size_without_the_padding_is_named_where_it_is_not_one_row_short(solution):
+    """S = 1, P = 1 on (4, 4): without the padding 2 rows for 4 (the padding's own hint); once
+    counted, or without the + 1, one short."""
+    case = {"x": (2, 3, 4, 4), "w": (3, 3, 3, 3), "stride": 1, "pad": 1, "seed": 0}
+    for rule, hint in ((NO_PAD_IN_SIZE, conv_mistakes.PAD_IN_SIZE), (PAD_ONCE_IN_SIZE, conv_mistakes.ONE_SHORT),
+                       (NO_PLUS_ONE, conv_mistakes.ONE_SHORT)):
+        namespace = with_function(solution, conv_forward_naive=loop_forward(size=rule))
+        passed, _, hints = evaluate("conv_forward_naive", case, namespace)
+        assert not passed and hints == [hint], rule
+        assert judge_hidden("conv_forward_naive", case, namespace) == [hint]
+    assert evaluate("conv_forward_naive", case, with_function(solution, conv_forward_naive=loop_forward()))[0]
+
+
+def test_the_stride_ignored_on_both_axes_is_named(solution):
+    """top, left = i, j with the right output size: the most common stride mistake had no hint."""
+    case = {"x": (1, 2, 9, 9), "w": (2, 2, 3, 3), "stride": 2, "pad": 0, "seed": 1}
+    for steps, hint in (({"row_step": 1, "col_step": 1}, conv_mistakes.STRIDE_BOTH),
+                        ({"col_step": 1}, conv_mistakes.STRIDE_COLUMNS), ({"row_step": 1}, conv_mistakes.STRIDE_ROWS)):
+        namespace = with_function(solution, conv_forward_naive=loop_forward(**steps))
+        passed, _, hints = evaluate("conv_forward_naive", case, namespace)
+        assert not passed and hints == [hint], steps
+        assert judge_hidden("conv_forward_naive", case, namespace) == [hint]
+    # one output row: moving down never happens, so it is the columns' mistake alone
+    one_row = {"x": (1, 2, 3, 9), "w": (2, 2, 3, 3), "stride": 2, "pad": 0, "seed": 1}
+    passed, _, hints = evaluate("conv_forward_naive", one_row, with_function(
+        solution, conv_forward_naive=loop_forward(row_step=1, col_step=1)))
+    assert not passed and hints == [conv_mistakes.STRIDE_COLUMNS]
+
+
+def loop_backward(order="nfij", assign_dw=False, step=None):
+    """conv_backward_naive with loops in ``order``; ``assign_dw``: ``dw[f] = ...`` (True) or
+    the samples in one statement, ``dw[f] = sum over n`` ("batch"); ``step``: the windows' step."""
+    def conv_backward_naive(dout, cache):
+        x, w, b, conv_param = cache
+        stride, pad = conv_param["stride"], conv_param["pad"]
+        s = step or stride
+        F, _, HH, WW = w.shape
+        N, _, H_out, W_out = dout.shape
+        x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        dx_pad, dw = np.zeros_like(x_pad), np.zeros_like(w)
+        sizes = dict(n=N, f=F, i=H_out, j=W_out)
+        for index in np.ndindex(*(sizes[k] for k in order)):
+            n, f, i, j = (index[order.index(k)] for k in "nfij")
+            rows, cols = slice(i * s, i * s + HH), slice(j * s, j * s + WW)
+            dx_pad[n, :, rows, cols] += dout[n, f, i, j] * w[f]
+            if assign_dw == "batch":
+                dw[f] = np.einsum("n,nchw->chw", dout[:, f, i, j], x_pad[:, :, rows, cols])
+            elif assign_dw:
+                dw[f] = dout[n, f, i, j] * x_pad[n, :, rows, cols]
+            else:
+                dw[f] += dout[n, f, i, j] * x_pad[n, :, rows, cols]
+        return dx_pad[:, :, pad:pad + x.shape[2], pad:pad + x.shape[3]], dw, dout.sum(axis=(0, 2, 3))
+
+    return conv_backward_naive
+
+
+@pytest.mark.parametrize("order, assign", [("nfij", True), ("fnij", True), ("ijnf", True), ("fijn", True),
+                                           ("nfij", "batch")])
+def test_dw_written_with_assignment_is_named_whatever_the_loop_order(solution, order, assign):
+    """dw[f] = ... for +=: with ascending loops the last window of the last sample wins in every
+    order (or of every sample when the samples are one statement). It had no hint."""
+    assert evaluate("conv_backward_naive", CASE, with_function(solution, conv_backward_naive=loop_backward(order)))[0]
+    namespace = with_function(solution, conv_backward_naive=loop_backward(order, assign_dw=assign))
+    for case in (CASE, STRIDED_CASE):
+        passed, lines, hints = evaluate("conv_backward_naive", case, namespace)
+        assert not passed and [line.split(":")[0] for line in lines if "largest difference" in line] == ["dw"]
+        assert hints == [conv_mistakes.ASSIGN_DW]
+        assert judge_hidden("conv_backward_naive", case, namespace) == [conv_mistakes.ASSIGN_DW]
+
+
+def test_backward_with_the_stride_ignored_on_both_axes_is_named(solution):
+    case = {"x": (1, 2, 9, 9), "w": (2, 2, 3, 3), "stride": 2, "pad": 0, "seed": 1}
+    namespace = with_function(solution, conv_backward_naive=loop_backward(step=1))
+    passed, _, hints = evaluate("conv_backward_naive", case, namespace)
+    assert not passed and hints == [conv_mistakes.STRIDE_BOTH]
+
+
+def test_a_visible_case_tells_the_height_from_the_width(solution):
+    """Every visible case was square, so code that swaps H and W passed them all."""
+    def swapped(x, w, b, conv_param):  # N, C, W, H = x.shape
+        stride, pad = conv_param["stride"], conv_param["pad"]
+        N, C, W, H = x.shape
+        F, _, HH, WW = w.shape
+        H_out, W_out = (H - HH + 2 * pad) // stride + 1, (W - WW + 2 * pad) // stride + 1
+        x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)
+        for n, f, i, j in np.ndindex(*out.shape):
+            field = x_pad[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
+            out[n, f, i, j] = np.sum(field * w[f]) + b[f] if field.shape[1:] == (HH, WW) else 0.0
+        return out, (x, w, b, conv_param)
+
+    visible = {}
+    for cell in _cells("grade"):
+        for call in parse_test_cell(cell.source):
+            if not call.hidden:
+                visible.setdefault(call.name, []).extend(call.cases)
+    for name in ("conv_forward_naive", "conv_backward_naive"):
+        assert any(case["x"][2] != case["x"][3] for case in visible[name]), name
+    results = [evaluate("conv_forward_naive", case, with_function(solution, conv_forward_naive=swapped))[0]
+               for case in visible["conv_forward_naive"]]
+    assert not all(results)

@@ -47,6 +47,7 @@ def test_the_notebooks_gradient_cells_ask_about_the_forward_pass():
     for assignment, forward in (("convolution", "conv_forward_naive"), ("batchnorm", "batchnorm_forward")):
         text = (root / "assignments" / assignment / f"{assignment}.ipynb").read_text()
         assert f'forward_ok=visible_check_passes(\\"{forward}\\")' in text, assignment
+        assert f'forward_changes=inputs_changed_by(\\"{forward}\\")' in text, assignment
 
 
 def test_the_kits_data_lists_a_checks_visible_cases(tmp_path):
@@ -61,3 +62,37 @@ def test_the_kits_data_lists_a_checks_visible_cases(tmp_path):
     store = base._Store(tmp_path)
     assert store.cases_of("conv_forward_naive") == [case] and store.cases_of("im2col") == []
     assert base.case_key(kind.name, store.cases_of("conv_forward_naive")[0]) == base.case_key(kind.name, case)
+
+
+def test_a_forward_that_changes_its_input_is_named_as_such_by_the_gradient_cell(capsys):
+    """x -= mean in batchnorm_forward: its check says PASSED with a note ("your code changed its
+    input x in place"), and the gradient cell said "the forward pass batchnorm_forward fails its
+    own check", which contradicts it. It now names the reason, as the check's note does."""
+    from cs231n_checks import inputs_changed_by
+    from cs231n_lib.gradient_check import eval_numerical_gradient_array, rel_error
+
+    source = planted.solution_cells("batchnorm")["batchnorm_forward"]
+    assert "        x_centered = x - mean\n" in source
+    in_place = planted.namespace("batchnorm", {"batchnorm_forward": source.replace(
+        "        x_centered = x - mean\n", "        x -= mean\n        x_centered = x\n")})
+    right = planted.namespace("batchnorm")
+    assert inputs_changed_by("batchnorm_forward", in_place) == ["x"]
+    assert inputs_changed_by("batchnorm_forward", right) == []
+    assert visible_check_passes("batchnorm_forward", in_place) is False
+
+    # the notebook's gradient cell, with its own data
+    rng = np.random.default_rng(231)
+    x = 5 * rng.standard_normal((4, 5)) + 12
+    gamma, beta, dout = rng.standard_normal(5), rng.standard_normal(5), rng.standard_normal((4, 5))
+    forward, backward = in_place["batchnorm_forward"], in_place["batchnorm_backward"]
+    _, cache = forward(x, gamma, beta, {"mode": "train"})
+    dx, _, _ = backward(dout, cache)
+    dx_num = eval_numerical_gradient_array(lambda v: forward(v, gamma, beta, {"mode": "train"})[0], x, dout)
+    capsys.readouterr()
+    assert not report_gradient_errors({"dx": rel_error(dx, dx_num)}, 1e-7, look_at="batchnorm_backward",
+                                      forward="batchnorm_forward",
+                                      forward_ok=visible_check_passes("batchnorm_forward", in_place),
+                                      forward_changes=inputs_changed_by("batchnorm_forward", in_place))
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "the forward pass batchnorm_forward changes its input x in place" in line
+    assert "make batchnorm_forward work on a copy first" in line and "fails its own check" not in line

@@ -254,3 +254,42 @@ def test_column_inputs_are_deterministic_and_shaped(name):
     assert main.dtype == np.float32
     assert main.shape == ((2, 3, 4, 4) if name == "im2col" else (27, 32))
     assert "seed" not in check.describe(case)
+
+
+def im2col_stepping_by_one(x, HH, WW, stride, pad):
+    """The windows' taps read with a step of 1 (x_pad[:, :, i:i + H_out, j:j + W_out]), the size right."""
+    N, C, H, W = x.shape
+    H_out, W_out = (H - HH + 2 * pad) // stride + 1, (W - WW + 2 * pad) // stride + 1
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    blocks = np.empty((C, HH, WW, N, H_out, W_out), dtype=x.dtype)
+    for i in range(HH):
+        for j in range(WW):
+            blocks[:, i, j] = x_pad[:, :, i:i + H_out, j:j + W_out].transpose(1, 0, 2, 3)
+    return blocks.reshape(C * HH * WW, N * H_out * W_out)
+
+
+def col2im_stepping_by_one(cols, x_shape, HH, WW, stride, pad):
+    N, C, H, W = x_shape
+    H_out, W_out = (H - HH + 2 * pad) // stride + 1, (W - WW + 2 * pad) // stride + 1
+    blocks = cols.reshape(C, HH, WW, N, H_out, W_out)
+    dx_pad = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=cols.dtype)
+    for i in range(HH):
+        for j in range(WW):
+            dx_pad[:, :, i:i + H_out, j:j + W_out] += blocks[:, i, j].transpose(1, 0, 2, 3)
+    return dx_pad[:, :, pad:pad + H, pad:pad + W]
+
+
+@pytest.mark.parametrize("name, function", [("im2col", im2col_stepping_by_one), ("col2im", col2im_stepping_by_one)])
+def test_the_stride_ignored_on_both_axes_is_named(solution, name, function):
+    """A step of 1 on both axes with the right size, the most common stride mistake, had no hint."""
+    case = {"x": (2, 2, 7, 7), "HH": 3, "WW": 3, "stride": 2, "pad": 0, "seed": 2}
+    passed, _, hints = evaluate(name, case, dict(solution, **{name: function}))
+    assert not passed and hints == [conv_mistakes.STRIDE_BOTH]
+
+
+def test_a_visible_convolution_case_tells_the_height_from_the_width():
+    """Every visible case of the convolutions was square, so code that swaps H and W passed them."""
+    for name in ("conv_forward_im2col", "conv_backward_im2col"):
+        visible = [case for cell in _cells("grade") for call in parse_test_cell(cell.source)
+                   if call.name == name and not call.hidden for case in call.cases]
+        assert any(case["x"][2] != case["x"][3] for case in visible), name

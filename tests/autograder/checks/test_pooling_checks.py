@@ -255,3 +255,48 @@ def test_hints_never_raise_on_strange_results(dx):
     kind = get_check("max_pool_backward_naive")
     case = {"x": (2, 2, 7, 7), "pool": (3, 3), "stride": 2, "seed": 4, "ties": True}
     assert diagnose(kind, case, kind.reference(kind.make_inputs(case)), {"dx": dx}) == []
+
+
+def stepping_by_one(kind):
+    """A pooling pass whose windows move by 1 on both axes, with the right output size
+    (``window = x[n, c, i:i + PH, j:j + PW]``): the most common stride mistake."""
+    def forward(x, pool_param, reduce):
+        PH, PW, S = _geometry(pool_param)
+        N, C, H, W = x.shape
+        out = np.zeros((N, C, (H - PH) // S + 1, (W - PW) // S + 1), dtype=x.dtype)
+        for n, c, i, j in np.ndindex(*out.shape):
+            out[n, c, i, j] = reduce(x[n, c, i:i + PH, j:j + PW])
+        return out, (x, pool_param)
+
+    def max_backward(dout, cache):
+        x, pool_param = cache
+        PH, PW, _ = _geometry(pool_param)
+        dx = np.zeros_like(x)
+        for n, c, i, j in np.ndindex(*dout.shape):
+            p, q = divmod(int(np.argmax(x[n, c, i:i + PH, j:j + PW])), PW)
+            dx[n, c, i + p, j + q] += dout[n, c, i, j]
+        return dx
+
+    def avg_backward(dout, cache):
+        x, pool_param = cache
+        PH, PW, _ = _geometry(pool_param)
+        dx = np.zeros_like(x)
+        for n, c, i, j in np.ndindex(*dout.shape):
+            dx[n, c, i:i + PH, j:j + PW] += dout[n, c, i, j] / (PH * PW)
+        return dx
+
+    return {"max_pool_forward_naive": lambda x, p: forward(x, p, np.max),
+            "avg_pool_forward_naive": lambda x, p: forward(x, p, np.mean),
+            "max_pool_backward_naive": max_backward, "avg_pool_backward_naive": avg_backward}[kind]
+
+
+@pytest.mark.parametrize("name", ["max_pool_forward_naive", "avg_pool_forward_naive", "max_pool_backward_naive",
+                                  "avg_pool_backward_naive"])
+def test_the_stride_ignored_on_both_axes_with_the_right_size_is_named(name):
+    """It had no hint (only one axis, or the stride left out of the size too, had one)."""
+    namespace = dict(right_namespace(), **{name: stepping_by_one(name)})
+    for case in ({"x": (2, 3, 4, 4), "pool": (2, 2), "stride": 2, "seed": 0},
+                 {"x": (1, 2, 7, 7), "pool": (3, 3), "stride": 2, "seed": 1}):
+        (passed, _, hints, _), kind, inputs, found = run_case(name, case, namespace)
+        assert not passed and hints == [pool_mistakes.STRIDE_BOTH], case
+        assert judge(kind, case, kind.reference(inputs), found, hidden=True)[2] == [pool_mistakes.STRIDE_BOTH]
