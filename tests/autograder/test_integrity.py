@@ -199,3 +199,19 @@ def test_two_long_repetitive_solutions_are_flagged_without_holding_the_run():
     assert time.perf_counter() - began < 60
     assert flags == {("kim", "convolution"): ["solutions alike at a glance to lee's, too long or repetitive to compare in full"],
                      ("lee", "convolution"): ["solutions alike at a glance to kim's, too long or repetitive to compare in full"]}
+
+
+def test_a_huge_solution_is_compared_without_parsing_it():
+    """The normal form costs about 7 s and 200 MB of the coordinator's memory per megabyte; a notebook
+    may hold 20 MB of solution: above ``MAX_NORMALISED_CHARS`` the code is compared as written."""
+    import time
+
+    from autograder import similarity
+
+    huge = "def conv_output_size(W, F, S, P):\n" + "".join(f"    v{i} = W + {i} * F - P\n" for i in range(100_000))
+    began = time.perf_counter()
+    code = similarity.student_code(_with_sources({"conv_output_size": huge}), {})
+    assert time.perf_counter() - began < 5  # 22 s when parsed
+    assert code.startswith("def conv_output_size(W, F, S, P):\nv0 = W + 0 * F - P\n")
+    small = "def f(a):\n    b = a + 1  # a comment\n    return b\n"
+    assert similarity.student_code(_with_sources({"f": small}), {}) == normalise_source(small)  # parsed
