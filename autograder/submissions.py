@@ -29,6 +29,7 @@ from .files import safe_relative_parts
 MAX_FILE_BYTES = 20 * 2**20
 MAX_SUBMISSION_BYTES = 50 * 2**20
 MAX_FILES = 200
+MAX_NOTES = 20  # notes on one student's files (and skipped entries); the rest are counted in one more
 
 
 @dataclasses.dataclass
@@ -71,17 +72,29 @@ class _Budget:
     """Caps on one student's submission; counts the bytes really read."""
 
     def __init__(self, origin):
-        self.origin, self.total, self.count, self.notes = origin, 0, 0, []
+        self.origin, self.total, self.count, self._notes, self._unsaid = origin, 0, 0, [], 0
+
+    def note(self, text):
+        """Say ``text`` about a file: the first ``MAX_NOTES`` are kept, the rest counted (a zip of
+        300,000 files made as many notes, 13 MB of grades.csv and of the report)."""
+        if len(self._notes) < MAX_NOTES:
+            self._notes.append(text)
+        else:
+            self._unsaid += 1
+
+    @property
+    def notes(self):
+        return self._notes + ([f"... and {self._unsaid} more files skipped or unreadable"] if self._unsaid else [])
 
     def admit(self, rel, size):
         if self.count >= MAX_FILES:
-            self.notes.append(f"{rel}: skipped, more than {MAX_FILES} files")
+            self.note(f"{rel}: skipped, more than {MAX_FILES} files")
             return False
         if size > MAX_FILE_BYTES:
-            self.notes.append(f"{rel}: skipped, {size / 2**20:.1f} MB is over the {MAX_FILE_BYTES // 2**20} MB file cap")
+            self.note(f"{rel}: skipped, {size / 2**20:.1f} MB is over the {MAX_FILE_BYTES // 2**20} MB file cap")
             return False
         if self.total + size > MAX_SUBMISSION_BYTES:
-            self.notes.append(f"{rel}: skipped, the submission would exceed {MAX_SUBMISSION_BYTES // 2**20} MB")
+            self.note(f"{rel}: skipped, the submission would exceed {MAX_SUBMISSION_BYTES // 2**20} MB")
             return False
         self.count += 1
         self.total += size
@@ -95,7 +108,7 @@ def _read_folder(folder, budget, prefix=""):
         for d in dirnames:
             if os.path.islink(os.path.join(dirpath, d)):
                 rel = (Path(dirpath) / d).relative_to(folder).as_posix()
-                budget.notes.append(f"{prefix}{rel}: skipped, not a regular folder (symbolic links are not followed)")
+                budget.note(f"{prefix}{rel}: skipped, not a regular folder (symbolic links are not followed)")
         dirnames[:] = sorted(d for d in dirnames if not _is_ignored(d) and not os.path.islink(os.path.join(dirpath, d)))
         for name in sorted(filenames):
             path = Path(dirpath) / name
@@ -103,7 +116,7 @@ def _read_folder(folder, budget, prefix=""):
             if _is_ignored(name):
                 continue
             if path.is_symlink() or not path.is_file():
-                budget.notes.append(f"{prefix}{rel}: skipped, not a regular file (symbolic links are not followed)")
+                budget.note(f"{prefix}{rel}: skipped, not a regular file (symbolic links are not followed)")
                 continue
             size = path.stat().st_size
             if _is_large_notebook(rel, size):
@@ -124,10 +137,10 @@ def _admit_large_notebook(files, rel, size, opener, budget, prefix=""):
         with opener() as stream:
             data = rebuild.without_outputs(stream, size)
     except rebuild.NotebookUnreadable as exc:
-        budget.notes.append(f"{prefix}{rel}: skipped, {exc}")
+        budget.note(f"{prefix}{rel}: skipped, {exc}")
         return
     except (OSError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
-        budget.notes.append(f"{prefix}{rel}: unreadable ({type(exc).__name__})")
+        budget.note(f"{prefix}{rel}: unreadable ({type(exc).__name__})")
         return
     if budget.admit(prefix + rel, len(data)):
         files[rel] = data
@@ -139,7 +152,7 @@ def _read_zip(path, budget):
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        budget.notes.append(f"{path.name}: not a readable zip file ({exc})")
+        budget.note(f"{path.name}: not a readable zip file ({exc})")
         return files
     with archive:
         for info in archive.infolist():
@@ -147,7 +160,7 @@ def _read_zip(path, budget):
                 continue
             parts = safe_relative_parts(info.filename)
             if parts is None:
-                budget.notes.append(f"{info.filename}: refused, the name points outside the archive")
+                budget.note(f"{info.filename}: refused, the name points outside the archive")
                 continue
             if any(_is_ignored(p) for p in parts) or parts[0] == "__MACOSX":
                 continue
@@ -161,10 +174,10 @@ def _read_zip(path, budget):
                 with archive.open(info) as member:
                     data = member.read(MAX_FILE_BYTES + 1)
             except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
-                budget.notes.append(f"{rel}: unreadable in the zip ({type(exc).__name__})")
+                budget.note(f"{rel}: unreadable in the zip ({type(exc).__name__})")
                 continue
             if len(data) > MAX_FILE_BYTES:  # the header lied about the size: a zip bomb
-                budget.notes.append(f"{rel}: skipped, decompresses past the {MAX_FILE_BYTES // 2**20} MB file cap")
+                budget.note(f"{rel}: skipped, decompresses past the {MAX_FILE_BYTES // 2**20} MB file cap")
                 continue
             budget.total += len(data) - info.file_size
             files[rel] = data

@@ -88,6 +88,23 @@ def test_zip_slip_names_and_bombs_are_refused(tmp_path, root, monkeypatch):
     assert not (tmp_path / "evil.py").exists() and not (subs.parent.parent / "evil.py").exists()
 
 
+def test_a_zip_of_a_hundred_thousand_files_makes_a_few_notes(tmp_path, root):
+    """Every file past the caps was a note, in the summary's flags, grades.csv and the report: a
+    zip of 300,000 empty files made 13 MB of each."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    with zipfile.ZipFile(subs / "many.zip", "w") as zf:
+        zf.writestr("toy/toy.ipynb", _nb_bytes(root))
+        for i in range(100_000):
+            zf.writestr(f"toy/f{i}", b"")
+            zf.writestr(f"../out{i}", b"")
+    [sub] = batch.collect_submissions(subs, root).submissions
+    assert "toy.ipynb" in sub.files and len(sub.files) == submissions.MAX_FILES
+    assert len(sub.notes) == submissions.MAX_NOTES + 1
+    assert sub.notes[0] == "../out0: refused, the name points outside the archive"
+    assert sub.notes[-1] == f"... and {200_000 - submissions.MAX_FILES + 1 - submissions.MAX_NOTES} more files skipped or unreadable"
+
+
 def test_odd_entries_are_reported_not_fatal(tmp_path, root):
     subs = tmp_path / "subs"
     (subs / "émile_ß").mkdir(parents=True)  # non-ASCII ids are fine
