@@ -16,8 +16,9 @@ Interface (used by ``autograder.executors`` and the ``cs231n-grade`` command)
     - calibration: the dict returned by ``calibrate`` (per-case and per-cell time limits) or None;
     - hidden_paths: extra folders or files the student's kernel must not see (the submissions
       root, the grading output folder, the gradebook). Every top-level folder of the course root
-      except ``assignments/``, ``datasets/``, ``cs231n_lib/`` and ``autograder/`` is always hidden
-      (solutions/, .git/, build scripts holding hidden tests);
+      except ``assignments/`` and ``datasets/`` is always hidden (solutions/, .git/, build
+      scripts holding hidden tests), and so are the installed ``cs231n_lib`` and ``autograder``
+      (``grader_package_paths``);
       a path holding the Python installation is never hidden (reported in protections.applied);
     - cases: "all" (grading) or "visible" (what ``validate_notebook`` uses).
 
@@ -809,7 +810,8 @@ def grade_submission(task):
             result.notes.append(f"ignored a file with an unsafe name: {rel!r}")
     chosen, notes = rebuild.match_notebooks([n for n, _, _ in pairs], files)
     result.notes.extend(notes)
-    hidden = course_hidden_paths(task.course_root) + [str(Path(p).resolve()) for p in task.hidden_paths]
+    hidden = (course_hidden_paths(task.course_root) + grader_package_paths()
+              + [str(Path(p).resolve()) for p in task.hidden_paths])
     visible = [str(Path(task.course_root).resolve() / name) for name in sorted(VISIBLE_COURSE_FOLDERS)]
     kit_dir, extra_files = _kit_and_extra_files(loaded, task)
     workdir_files = dict(files)
@@ -872,6 +874,19 @@ def course_hidden_paths(course_root):
         if entry.is_dir() and not entry.is_symlink() and entry.name not in VISIBLE_COURSE_FOLDERS:
             hidden.add(str(entry))
     return sorted(hidden)
+
+
+def grader_package_paths():
+    """The folders of the full library and of this package, as this process imports them: hidden
+    from the kernel, which imports the student kit. They hold every answer (``cs231n_lib``) and
+    a right version of every layer (the mistakes' catalogue in ``autograder/checks``). From a
+    clone they are folders of the course root, hidden anyway; installed without ``-e`` (``pip
+    install .`` into a JupyterHub's environment) they sit in the interpreter's site-packages,
+    which the kernel must see: a student's cell loaded the library from there by its path and
+    earned full marks."""
+    import cs231n_lib
+
+    return sorted({str(Path(cs231n_lib.__file__).resolve().parent), str(Path(__file__).resolve().parent)})
 
 
 def rebuild_path(rel):

@@ -154,3 +154,15 @@ def test_grades_csv_holds_no_cell_a_spreadsheet_would_run(hostile_class):
     assert not any(c in "".join(cells) for c in "\x1b\x07\x9b\n")  # a terminal that shows the file obeys none
     formula = next(r for r in rows if r["student"] == "'" + FORMULA_ID)
     assert formula["score"] == "5" and formula["flags"].startswith("'" + FORMULA_FILE + ": skipped")
+
+
+def test_the_installed_library_and_grader_are_hidden_from_every_kernel(hostile_class):
+    """Installed without ``-e`` (``pip install .``), the full library (every answer) and the grader
+    (a right version of every layer) sit in site-packages, which the kernel sees: a student's
+    cell loaded ``cs231n_lib`` from there by its path and earned full marks. The kernel's wrapper
+    covers them wherever they are."""
+    run, _ = hostile_class
+    packages = engine.grader_package_paths()
+    assert [p.rsplit("/", 1)[1] for p in packages] == ["autograder", "cs231n_lib"]
+    for result in run.results:
+        assert set(packages) <= set(result.protections["applied"]["hidden"]), result.student
