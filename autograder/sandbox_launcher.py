@@ -352,8 +352,13 @@ def _exec_kernel(cfg, conn):
     with contextlib.suppress(Exception):
         check_libc(load_libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
     os.umask(0o077)
-    os.execve(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "-f", conn,
-                               "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True"], cfg["env"])
+    # -P: the working folder (the student's files) is not on the path while ipykernel starts, so
+    # that a student's ipykernel_launcher.py or logging.py cannot stand in for the kernel's own
+    # code and stop it from starting (which reads as a grader fault); once the kernel runs, the
+    # folder goes first on the path, as in Jupyter, and the student's modules import as usual.
+    os.execve(sys.executable, [sys.executable, "-P", "-m", "ipykernel_launcher", "-f", conn,
+                               "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True",
+                               "--IPKernelApp.exec_lines=__import__('sys').path.insert(0, '')"], cfg["env"])
 
 
 def _launch_in_user_namespace(root, cfg, conn, applied):

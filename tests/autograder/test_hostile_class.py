@@ -106,6 +106,11 @@ def hostile_class(tmp_path_factory):
     for student, data in students.items():
         (subs / student / "conv").mkdir(parents=True)
         (subs / student / "conv" / "conv.ipynb").write_bytes(data)
+    # files named after what starts the kernel, sent with a right notebook
+    (subs / "shadow" / "conv").mkdir(parents=True)
+    (subs / "shadow" / "conv" / "conv.ipynb").write_bytes(_notebook(root, RIGHT))
+    for name in ("ipykernel_launcher.py", "logging.py", "asyncio.py"):
+        (subs / "shadow" / "conv" / name).write_text("raise SystemExit(3)\n")
     (subs / FORMULA_ID).mkdir(parents=True)  # the notebook straight in the student's folder
     (subs / FORMULA_ID / "conv.ipynb").write_bytes(_notebook(root, RIGHT))
     (subs / FORMULA_ID / FORMULA_FILE).symlink_to("/etc/passwd")  # skipped, with a note
@@ -118,7 +123,7 @@ def hostile_class(tmp_path_factory):
 
 def test_the_pages_people_open_show_no_html_of_the_students(hostile_class):
     run, out = hostile_class
-    assert {r.student: r.score for r in run.results} == {"rich": 5.0, "eve\x9b2J": 5.0, FORMULA_ID: 5.0}
+    assert {r.student: r.score for r in run.results} == {"rich": 5.0, "eve\x9b2J": 5.0, FORMULA_ID: 5.0, "shadow": 5.0}
     page = (out / "feedback" / "rich" / "conv" / "conv.html").read_text()
     assert _ActiveContent(page).found == []
     # what is not HTML still shows: text, an image, the answer's Markdown and math
@@ -150,7 +155,7 @@ def test_grades_csv_holds_no_cell_a_spreadsheet_would_run(hostile_class):
     cells = [value for row in rows for value in row.values()]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
     # the text is all there, behind a quote that keeps it text
-    assert {r["student"] for r in rows} == {"rich", "eve\\x9b2J", "'" + FORMULA_ID}
+    assert {r["student"] for r in rows} == {"rich", "eve\\x9b2J", "'" + FORMULA_ID, "shadow"}
     assert not any(c in "".join(cells) for c in "\x1b\x07\x9b\n")  # a terminal that shows the file obeys none
     formula = next(r for r in rows if r["student"] == "'" + FORMULA_ID)
     assert formula["score"] == "5" and formula["flags"].startswith("'" + FORMULA_FILE + ": skipped")
@@ -166,3 +171,13 @@ def test_the_installed_library_and_grader_are_hidden_from_every_kernel(hostile_c
     assert [p.rsplit("/", 1)[1] for p in packages] == ["autograder", "cs231n_lib"]
     for result in run.results:
         assert set(packages) <= set(result.protections["applied"]["hidden"]), result.student
+
+
+def test_a_students_files_cannot_stand_in_for_the_kernels_own_code(hostile_class):
+    """``python -m ipykernel_launcher`` in the working folder ran a student's ipykernel_launcher.py
+    (or logging.py, asyncio.py) instead of the kernel: it never started, and the submission
+    failed as a grader error, retried, with a page telling the student the grader had a problem."""
+    run, _ = hostile_class
+    shadow = next(r for r in run.results if r.student == "shadow")
+    assert shadow.status == "graded" and not shadow.infrastructure and shadow.timings.kernel_starts == 1
+    assert shadow.score == 5.0
