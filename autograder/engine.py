@@ -454,7 +454,7 @@ class _Runner:
         raw = self.sb.read_untrusted(status_path, MAX_STATUS_BYTES)
         try:
             status = json.loads(raw) if raw is not None else None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
             status = None
         if not isinstance(status, dict) or status.get("nonce") != nonce:
             _verdict(entry, "tampered", "the grading harness's result was missing or altered "

@@ -64,6 +64,16 @@ class _ActiveContent(HTMLParser):
         self._in_script = False
 
 
+# The harness's status file, rewritten as JSON nested past the parser's depth
+DEEP_STATUS = SIZE_RIGHT + """
+import cs231n_checks.kernel_side as _side
+_real = _side.run_case
+def _deep(name, in_path, out_path, status_path, nonce):
+    _real(name, in_path, out_path, status_path, nonce)
+    open(status_path, "w").write("[" * 100000 + "]" * 100000)
+_side.run_case = _deep
+"""
+
 # A student id and a file name that a spreadsheet would run as formulas in grades.csv
 FORMULA_ID = '=HYPERLINK("evil.example","open me")'
 FORMULA_FILE = "@SUM(1+1)*cmd|' -C calc'!A0"
@@ -101,7 +111,8 @@ def _notebook(root, sources, answer=None):
 def hostile_class(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
     root = _course(tmp / "repo")
-    students = {"rich": _notebook(root, dict(RIGHT, conv_output_size=RICH_OUTPUTS), ANSWER)}
+    students = {"rich": _notebook(root, dict(RIGHT, conv_output_size=RICH_OUTPUTS), ANSWER),
+                "deep": _notebook(root, dict(RIGHT, conv_output_size=DEEP_STATUS))}
     subs = tmp / "subs"
     for student, data in students.items():
         (subs / student / "conv").mkdir(parents=True)
@@ -123,7 +134,8 @@ def hostile_class(tmp_path_factory):
 
 def test_the_pages_people_open_show_no_html_of_the_students(hostile_class):
     run, out = hostile_class
-    assert {r.student: r.score for r in run.results} == {"rich": 5.0, "eve\x9b2J": 5.0, FORMULA_ID: 5.0, "shadow": 5.0}
+    assert {r.student: r.score for r in run.results} == {"rich": 5.0, "eve\x9b2J": 5.0, FORMULA_ID: 5.0, "shadow": 5.0,
+                                                         "deep": 0.0}
     page = (out / "feedback" / "rich" / "conv" / "conv.html").read_text()
     assert _ActiveContent(page).found == []
     # what is not HTML still shows: text, an image, the answer's Markdown and math
@@ -155,7 +167,7 @@ def test_grades_csv_holds_no_cell_a_spreadsheet_would_run(hostile_class):
     cells = [value for row in rows for value in row.values()]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
     # the text is all there, behind a quote that keeps it text
-    assert {r["student"] for r in rows} == {"rich", "eve\\x9b2J", "'" + FORMULA_ID, "shadow"}
+    assert {r["student"] for r in rows} == {"rich", "eve\\x9b2J", "'" + FORMULA_ID, "shadow", "deep"}
     assert not any(c in "".join(cells) for c in "\x1b\x07\x9b\n")  # a terminal that shows the file obeys none
     formula = next(r for r in rows if r["student"] == "'" + FORMULA_ID)
     assert formula["score"] == "5" and formula["flags"].startswith("'" + FORMULA_FILE + ": skipped")
@@ -181,3 +193,12 @@ def test_a_students_files_cannot_stand_in_for_the_kernels_own_code(hostile_class
     shadow = next(r for r in run.results if r.student == "shadow")
     assert shadow.status == "graded" and not shadow.infrastructure and shadow.timings.kernel_starts == 1
     assert shadow.score == 5.0
+
+
+def test_a_status_file_nested_past_the_parsers_depth_is_tampering_not_a_grader_error(hostile_class):
+    """json.loads raises RecursionError, not ValueError, on deep nesting: the task failed as a
+    grader error, retried, instead of costing the cases whose status the student rewrote."""
+    run, _ = hostile_class
+    deep = next(r for r in run.results if r.student == "deep")
+    assert deep.status == "graded" and not deep.infrastructure
+    assert {c.outcome for test in deep.notebooks["conv.ipynb"].tests for c in test.cases} == {"tampered"}
