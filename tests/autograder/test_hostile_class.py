@@ -148,6 +148,9 @@ def test_the_pages_people_open_show_no_html_of_the_students(hostile_class):
     assert types <= set(engine.KEPT_OUTPUT_TYPES) and "image/png" in types
     assert all(not o.get("metadata") for cell in graded["cells"] for o in cell.get("outputs", [])
                if "data" in o)
+    # the class report quotes names and messages students chose: as text
+    report_page = (out / "report.html").read_text()
+    assert _ActiveContent(report_page).found == [] and "open me&quot;)" in report_page
 
 
 def test_the_summary_prints_no_control_character_a_student_chose(hostile_class):
