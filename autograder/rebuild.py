@@ -134,6 +134,8 @@ def read_submitted(data):
         raw = json.loads(text)
     except ValueError as exc:
         raise NotebookUnreadable(f"the notebook is not valid JSON ({exc}); was it saved completely?") from None
+    except RecursionError:  # the parser's depth, not the grader's fault: the student's file
+        raise NotebookUnreadable("the notebook's JSON is nested far deeper than any notebook's") from None
     if not isinstance(raw, dict):
         raise NotebookUnreadable("the notebook is JSON but not a notebook (no top-level object)")
     try:

@@ -95,6 +95,7 @@ def test_a_markdown_cell_with_the_grade_id_is_not_code(course):
     (b"[1, 2]", "not a notebook"),
     (b"\xff\xfe\x00garbage", "not UTF-8"),
     (b'{"cells": 5, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "nbformat"),
+    (b'{"cells": ' + b"[" * 200_000 + b"]" * 200_000 + b"}", "nested far deeper"),  # past the parser's depth
 ])
 def test_unreadable_notebooks_say_why(data, reason):
     with pytest.raises(rebuild.NotebookUnreadable, match=reason):
